@@ -1,0 +1,313 @@
+//! The server's configuration: command-line options (clap) and the checked
+//! [`ServerConfig`] built from them once, before the workers fork.
+
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use log::LevelFilter;
+
+use crate::accounts::{Account, Accounts, Perms};
+use crate::limits;
+
+/// `ftpserver`: a pre-forked FTP server.
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "ftpserver",
+    version,
+    about = "A pre-forked FTP server: the parent binds the port and keeps a pool of worker processes, each serving one client at a time.",
+    args_conflicts_with_subcommands = true,
+    after_help = "Examples:\n  ftpserver                                  serve ./_FTPROOT on port 2121, anonymous read-only\n  ftpserver --listen [::]:2121 -w            IPv6 (and IPv4), anonymous may upload\n  ftpserver --user alice:secret --root /srv  an account with full access\n  ftpserver status                           the workers of the server on port 2121"
+)]
+pub struct ServerCli {
+    /// Instead of serving: a tool.
+    #[command(subcommand)]
+    pub command: Option<ServerCommand>,
+    /// The server's options.
+    #[command(flatten)]
+    pub server: ServerArgs,
+}
+
+/// The tools of `ftpserver`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum ServerCommand {
+    /// Print the workers of a running server: pid, state, client, user, command, bytes, duration.
+    Status {
+        /// The --listen address of the server to ask.
+        #[arg(long, value_name = "ADDR:PORT", default_value = limits::DEFAULT_LISTEN)]
+        listen: String,
+    },
+}
+
+/// The options of one server pool (shared by `ftpserver` and `ftpslaves`).
+#[derive(Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Address and port to listen on; use [::]:PORT for IPv6 (and IPv4).
+    #[arg(long, value_name = "ADDR:PORT", default_value = limits::DEFAULT_LISTEN)]
+    pub listen: String,
+
+    /// Directory served to clients; nobody gets outside it.
+    #[arg(long, value_name = "DIR", default_value = limits::DEFAULT_ROOT)]
+    pub root: PathBuf,
+
+    /// Workers forked at start and the fewest kept; each serves one client at a time, more are forked under load.
+    #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_WORKERS)]
+    pub workers: usize,
+
+    /// Let anonymous users upload, delete, rename and make directories.
+    #[arg(short = 'w', long)]
+    pub write: bool,
+
+    /// Refuse anonymous logins.
+    #[arg(long)]
+    pub no_anonymous: bool,
+
+    /// Fewest idle workers: below this the pool grows, doubling the batch each tick.
+    #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MIN_SPARE)]
+    pub min_spare: usize,
+
+    /// Most idle workers: above this, idle workers are retired.
+    #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MAX_SPARE)]
+    pub max_spare: usize,
+
+    /// Most workers, so most clients served at once; the next client gets 421.
+    #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MAX_WORKERS)]
+    pub max_workers: usize,
+
+    /// Replace a worker after it served this many clients (0 = never).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_sessions_per_worker: u32,
+
+    /// Most simultaneous clients from one IP address (0 = no limit).
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_per_ip: usize,
+
+    /// Add an account with full access (repeatable). Note: visible in `ps`.
+    #[arg(long = "user", value_name = "NAME:PASSWORD")]
+    pub users: Vec<String>,
+
+    /// Address announced in PASV replies instead of the control connection's local address.
+    #[arg(long, value_name = "ADDR")]
+    pub masquerade: Option<String>,
+
+    /// Port range for passive data connections [default: any free port].
+    #[arg(long, value_name = "MIN-MAX")]
+    pub passive_ports: Option<String>,
+
+    /// Seconds a client has to log in.
+    #[arg(long, value_name = "SECS", default_value_t = limits::LOGIN_TIMEOUT.as_secs())]
+    pub login_timeout: u64,
+
+    /// Seconds a logged-in client may stay silent between commands.
+    #[arg(long, value_name = "SECS", default_value_t = limits::IDLE_TIMEOUT.as_secs())]
+    pub idle_timeout: u64,
+
+    /// Seconds to establish a data connection.
+    #[arg(long, value_name = "SECS", default_value_t = limits::DATA_CONNECT_TIMEOUT.as_secs())]
+    pub data_timeout: u64,
+
+    /// Seconds a transfer may make no progress before it is aborted.
+    #[arg(long, value_name = "SECS", default_value_t = limits::STALL_TIMEOUT.as_secs())]
+    pub stall_timeout: u64,
+
+    /// Failed logins before the connection is closed.
+    #[arg(long, value_name = "N", default_value_t = limits::MAX_LOGIN_FAILS)]
+    pub max_login_fails: u32,
+
+    /// Milliseconds before answering the first failed login; doubles with each failure.
+    #[arg(long, value_name = "MS", default_value_t = limits::LOGIN_FAIL_DELAY.as_millis() as u64)]
+    pub login_fail_delay: u64,
+
+    /// Append the log to FILE instead of standard error.
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+
+    /// Log every command (-v), or every reply too (-vv).
+    #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Log errors only.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Timeouts of a session.
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    /// From connect to a successful login.
+    pub login: Duration,
+    /// Between two commands once logged in.
+    pub idle: Duration,
+    /// To establish a data connection.
+    pub data_connect: Duration,
+    /// Without progress during a transfer.
+    pub stall: Duration,
+}
+
+/// How the pool grows and shrinks (Apache prefork's model).
+#[derive(Clone, Copy, Debug)]
+pub struct PoolConfig {
+    /// Workers forked at start, and the fewest kept.
+    pub workers: usize,
+    /// Fewest idle workers.
+    pub min_spare: usize,
+    /// Most idle workers.
+    pub max_spare: usize,
+    /// Most workers.
+    pub max_workers: usize,
+    /// Clients a worker serves before it is replaced (0 = never).
+    pub max_sessions_per_worker: u32,
+    /// Most simultaneous clients per address (0 = no limit).
+    pub max_per_ip: usize,
+}
+
+/// The checked configuration of one server pool.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// Listening address.
+    pub listen: SocketAddr,
+    /// The served root, absolute.
+    pub root: PathBuf,
+    /// Pool sizes and limits.
+    pub pool: PoolConfig,
+    /// Who may log in.
+    pub accounts: Accounts,
+    /// Address announced in PASV replies.
+    pub masquerade: Option<IpAddr>,
+    /// Passive port range, inclusive.
+    pub passive_ports: Option<(u16, u16)>,
+    /// Session timeouts.
+    pub timeouts: Timeouts,
+    /// Failed logins before disconnect.
+    pub max_login_fails: u32,
+    /// Delay before the first failed-login reply.
+    pub login_fail_delay: Duration,
+    /// The 220 greeting text.
+    pub greeting: String,
+    /// Log destination (standard error when `None`).
+    pub log_file: Option<PathBuf>,
+    /// Log level.
+    pub log_level: LevelFilter,
+}
+
+/// Parses `MIN-MAX` into an inclusive port range.
+pub fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
+    let (a, b) = s.split_once('-').ok_or("expected MIN-MAX, e.g. 50000-50100")?;
+    let lo: u16 = a.trim().parse().map_err(|_| format!("bad port '{a}'"))?;
+    let hi: u16 = b.trim().parse().map_err(|_| format!("bad port '{b}'"))?;
+    if lo == 0 || lo > hi {
+        return Err(format!("empty or invalid range {lo}-{hi}"));
+    }
+    Ok((lo, hi))
+}
+
+/// Resolves `host:port` (or `[v6]:port`) once, at start-up.
+pub fn resolve_addr(s: &str) -> Result<SocketAddr, String> {
+    s.to_socket_addrs().map_err(|e| format!("{s}: {e}"))?.next().ok_or_else(|| format!("{s}: no address"))
+}
+
+impl ServerArgs {
+    /// Checks the options and builds the configuration.
+    pub fn to_config(&self) -> Result<ServerConfig, String> {
+        let listen = resolve_addr(&self.listen).map_err(|e| format!("--listen {e}"))?;
+        let root = std::fs::canonicalize(&self.root).map_err(|e| format!("--root {}: {e}", self.root.display()))?;
+        if !root.is_dir() {
+            return Err(format!("--root {}: not a directory", root.display()));
+        }
+        if self.max_workers == 0 || self.max_workers > limits::MAX_WORKERS {
+            return Err(format!("--max-workers must be between 1 and {}", limits::MAX_WORKERS));
+        }
+        if self.workers == 0 || self.workers > self.max_workers {
+            return Err(format!("--workers must be between 1 and --max-workers ({})", self.max_workers));
+        }
+        if self.min_spare > self.max_spare {
+            return Err("--min-spare must not exceed --max-spare".into());
+        }
+        let pool = PoolConfig {
+            workers: self.workers,
+            min_spare: self.min_spare,
+            max_spare: self.max_spare.max(1),
+            max_workers: self.max_workers,
+            max_sessions_per_worker: self.max_sessions_per_worker,
+            max_per_ip: self.max_per_ip,
+        };
+        let mut users: Vec<Account> = Vec::new();
+        for spec in &self.users {
+            let acc = Account::parse_spec(spec).map_err(|e| format!("--user: {e}"))?;
+            if users.iter().any(|u| u.name == acc.name) {
+                return Err(format!("--user {}: given twice", acc.name));
+            }
+            users.push(acc);
+        }
+        let anonymous = (!self.no_anonymous).then_some(if self.write { Perms::ALL } else { Perms::READ_ONLY });
+        let masquerade = match &self.masquerade {
+            None => None,
+            Some(m) => Some(match m.parse::<IpAddr>() {
+                Ok(ip) => ip,
+                Err(_) => resolve_addr(&format!("{m}:0")).map_err(|e| format!("--masquerade {e}"))?.ip(),
+            }),
+        };
+        let passive_ports = self
+            .passive_ports
+            .as_deref()
+            .map(parse_port_range)
+            .transpose()
+            .map_err(|e| format!("--passive-ports: {e}"))?;
+        let secs = |n: u64, name: &str| {
+            if n == 0 {
+                Err(format!("--{name} must be at least 1 second"))
+            } else {
+                Ok(Duration::from_secs(n))
+            }
+        };
+        let timeouts = Timeouts {
+            login: secs(self.login_timeout, "login-timeout")?,
+            idle: secs(self.idle_timeout, "idle-timeout")?,
+            data_connect: secs(self.data_timeout, "data-timeout")?,
+            stall: secs(self.stall_timeout, "stall-timeout")?,
+        };
+        let log_level = match (self.quiet, self.verbose) {
+            (true, _) => LevelFilter::Error,
+            (false, 0) => LevelFilter::Info,
+            (false, 1) => LevelFilter::Debug,
+            _ => LevelFilter::Trace,
+        };
+        Ok(ServerConfig {
+            listen,
+            root,
+            pool,
+            accounts: Accounts { anonymous, users },
+            masquerade,
+            passive_ports,
+            timeouts,
+            max_login_fails: self.max_login_fails.max(1),
+            login_fail_delay: Duration::from_millis(self.login_fail_delay),
+            greeting: "forkftp ready.".to_string(),
+            log_file: self.log_file.clone(),
+            log_level,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ranges() {
+        assert_eq!(parse_port_range("50000-50010"), Ok((50000, 50010)));
+        assert!(parse_port_range("5-1").is_err());
+        assert!(parse_port_range("0-10").is_err());
+        assert!(parse_port_range("x").is_err());
+    }
+
+    #[test]
+    fn defaults_build_a_config() {
+        let cli = ServerCli::parse_from(["ftpserver", "--root", "/tmp"]);
+        let cfg = cli.server.to_config().unwrap();
+        assert_eq!(cfg.listen.port(), limits::DEFAULT_PORT);
+        assert_eq!(cfg.pool.workers, limits::DEFAULT_WORKERS);
+        assert_eq!(cfg.accounts.anonymous, Some(Perms::READ_ONLY));
+    }
+}

@@ -1,0 +1,29 @@
+//! forkftp: a pre-forked process-pool FTP server, a round-robin load
+//! balancer and an interactive client, speaking real FTP (RFC 959, 2389,
+//! 2428, 3659, 2640).
+//!
+//! # Layout
+//!
+//! - [`protocol`]: the wire format, pure: commands and replies, parsed and
+//!   encoded; shared by server and client.
+//! - [`server`]: what a worker does for one client: control connection,
+//!   session state machine, data channel, transfers, path jail, listings.
+//! - [`pool`]: the supervisor that binds, forks and supervises workers, the
+//!   workers' accept loop, and the shared-memory scoreboard.
+//! - [`accounts`]: who may log in, and with which rights.
+//! - [`config`]: command-line options and the checked configuration.
+//! - [`limits`]: every limit and default, named in one place.
+//! - [`logging`]: one line per event, never interleaved between workers.
+//! - [`sys`]: the only `unsafe` code (fork, shared memory, signals).
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs)]
+
+pub mod accounts;
+pub mod config;
+pub mod limits;
+pub mod logging;
+pub mod pool;
+pub mod protocol;
+pub mod server;
+pub mod sys;

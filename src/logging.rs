@@ -1,0 +1,60 @@
+//! Logging (log + simplelog): to standard error or an append-only file, one
+//! `write` per line so that the lines of many workers never interleave.
+//! The file can be reopened (SIGUSR1) after a log rotation.
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, LineWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use log::LevelFilter;
+use simplelog::{ConfigBuilder, WriteLogger};
+
+static TARGET: Mutex<Option<(PathBuf, File)>> = Mutex::new(None);
+
+/// Writes to the log file if one is set, otherwise to standard error.
+struct Sink;
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut guard = TARGET.lock().unwrap_or_else(|e| e.into_inner());
+        match guard.as_mut() {
+            Some((_, f)) => f.write(buf),
+            None => io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+fn open(path: &Path) -> io::Result<File> {
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Starts logging at `level` to `file` (standard error when `None`).
+pub fn init(level: LevelFilter, file: Option<&Path>) -> io::Result<()> {
+    if let Some(p) = file {
+        let f = open(p)?;
+        *TARGET.lock().unwrap_or_else(|e| e.into_inner()) = Some((p.to_path_buf(), f));
+    }
+    let config = ConfigBuilder::new()
+        .set_time_format_rfc3339()
+        .set_thread_level(LevelFilter::Off)
+        .set_target_level(LevelFilter::Off)
+        .set_location_level(LevelFilter::Off)
+        .build();
+    // A second init (tests, or a library user) keeps the first logger.
+    let _ = WriteLogger::init(level, config, LineWriter::with_capacity(8192, Sink));
+    Ok(())
+}
+
+/// Reopens the log file under its name (after `logrotate` moved it).
+pub fn reopen() -> io::Result<()> {
+    let mut guard = TARGET.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((path, file)) = guard.as_mut() {
+        *file = open(path)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,422 @@
+//! The process pool: the supervisor (the parent) binds the listening socket,
+//! forks workers that each loop on `accept()`, and keeps the pool the right
+//! size: it replaces workers that die, grows the pool when fewer than
+//! `--min-spare` are idle (the batch doubling each tick, as Apache's prefork
+//! does), retires idle workers beyond `--max-spare`, answers `421` itself
+//! when `--max-workers` are all busy, and handles the signals (nginx's set):
+//!
+//! | signal | effect |
+//! |---|---|
+//! | SIGTERM, SIGINT | fast stop: clients get 421, workers exit, the parent last |
+//! | SIGQUIT | graceful stop: no new clients, running transfers finish, then exit |
+//! | SIGHUP | reload the configuration; old workers finish their sessions |
+//! | SIGUSR1 | reopen the log file |
+
+pub mod scoreboard;
+pub mod status;
+pub mod worker;
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::socket::{self, sockopt, AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::config::{ServerArgs, ServerConfig};
+use crate::limits::{LISTEN_BACKLOG, MAX_SPAWN_BATCH, STOP_GRACE, SUPERVISOR_TICK};
+use crate::sys::{self, Forked};
+use scoreboard::{Scoreboard, State};
+
+/// How long a blocked `accept` waits before the worker looks at its flags
+/// again (closes the race between checking a flag and blocking).
+const ACCEPT_WAKEUP: Duration = Duration::from_millis(500);
+
+/// Binds the listening socket: SO_REUSEADDR, a deep backlog (clients beyond
+/// the pool wait there), close-on-exec.
+pub fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+    let fd = socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+    socket::setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    socket::listen(&fd, Backlog::new(LISTEN_BACKLOG).unwrap_or(Backlog::MAXCONN))?;
+    let listener = TcpListener::from(fd);
+    // accept() honours SO_RCVTIMEO: a worker wakes up now and then.
+    socket::setsockopt(
+        &listener,
+        sockopt::ReceiveTimeout,
+        &nix::sys::time::TimeVal::new(0, ACCEPT_WAKEUP.as_micros() as i64),
+    )?;
+    Ok(listener)
+}
+
+/// The signals the supervisor reacts to, each a flag set by its handler;
+/// any of them also wakes the supervisor's poll through a pipe.
+struct Signals {
+    term: Arc<AtomicBool>,
+    quit: Arc<AtomicBool>,
+    hup: Arc<AtomicBool>,
+    usr1: Arc<AtomicBool>,
+    wake: UnixStream,
+}
+
+impl Signals {
+    fn register() -> io::Result<Signals> {
+        use signal_hook::consts::*;
+        let (wake, wake_w) = UnixStream::pair()?;
+        wake.set_nonblocking(true)?;
+        wake_w.set_nonblocking(true)?;
+        let s = Signals {
+            term: Arc::new(AtomicBool::new(false)),
+            quit: Arc::new(AtomicBool::new(false)),
+            hup: Arc::new(AtomicBool::new(false)),
+            usr1: Arc::new(AtomicBool::new(false)),
+            wake,
+        };
+        for (sig, flag) in
+            [(SIGTERM, &s.term), (SIGINT, &s.term), (SIGQUIT, &s.quit), (SIGHUP, &s.hup), (SIGUSR1, &s.usr1)]
+        {
+            signal_hook::flag::register(sig, Arc::clone(flag))?;
+        }
+        for sig in [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD] {
+            signal_hook::low_level::pipe::register(sig, wake_w.try_clone()?)?;
+        }
+        Ok(s)
+    }
+
+    fn drain(&self) {
+        let mut buf = [0u8; 64];
+        while let Ok(n) = io::Read::read(&mut &self.wake, &mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+}
+
+/// The parent of the pool.
+pub struct Supervisor {
+    args: ServerArgs,
+    cfg: ServerConfig,
+    generation: u32,
+    listener: TcpListener,
+    board: Scoreboard,
+    status: Option<std::os::unix::net::UnixListener>,
+    signals: Signals,
+    batch: usize,
+    /// Until then, a readable listener is not a reason to grow again.
+    settle_until: Instant,
+    parent_pid: Pid,
+}
+
+/// `ftpserver`: runs a pool, or a tool.
+pub fn main(cli: crate::config::ServerCli) -> Result<(), String> {
+    match cli.command {
+        Some(crate::config::ServerCommand::Status { listen }) => {
+            let addr = crate::config::resolve_addr(&listen)?;
+            let table = status::query(&addr)
+                .map_err(|e| format!("no server answers on {addr} ({e}); is it running with --listen {addr}?"))?;
+            print!("{table}");
+            Ok(())
+        }
+        None => run(cli.server),
+    }
+}
+
+/// Runs a pool with the options `args` until it is told to stop.
+pub fn run(args: ServerArgs) -> Result<(), String> {
+    let mut cfg = args.to_config()?;
+    crate::logging::init(cfg.log_level, cfg.log_file.as_deref()).map_err(|e| format!("log file: {e}"))?;
+    let listener = bind_listener(cfg.listen).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
+    cfg.listen = listener.local_addr().map_err(|e| e.to_string())?;
+    Supervisor::new(args, cfg, listener)?.run()
+}
+
+impl Supervisor {
+    /// A supervisor for an already bound listener.
+    pub fn new(args: ServerArgs, cfg: ServerConfig, listener: TcpListener) -> Result<Supervisor, String> {
+        sys::ignore_sigpipe().map_err(|e| e.to_string())?;
+        let board = Scoreboard::new(cfg.pool.max_workers).map_err(|e| format!("scoreboard: {e}"))?;
+        let signals = Signals::register().map_err(|e| format!("signals: {e}"))?;
+        let status = match status::listen(&cfg.listen) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                log::warn!("status socket unavailable: {e}");
+                None
+            }
+        };
+        Ok(Supervisor {
+            args,
+            cfg,
+            generation: 1,
+            listener,
+            board,
+            status,
+            signals,
+            batch: 1,
+            settle_until: Instant::now(),
+            parent_pid: nix::unistd::getpid(),
+        })
+    }
+
+    /// Forks one worker into a free slot.
+    fn spawn(&mut self) -> bool {
+        let Some(i) = self.board.free_slot() else { return false };
+        let slot = &self.board.slots()[i];
+        slot.claim(-1, self.generation);
+        match sys::fork() {
+            Ok(Forked::Child) => {
+                let ctx = worker::WorkerCtx {
+                    listener: &self.listener,
+                    cfg: &self.cfg,
+                    board: &self.board,
+                    slot: i,
+                    parent: self.parent_pid,
+                };
+                let code = worker::run(ctx);
+                std::process::exit(code);
+            }
+            Ok(Forked::Parent(pid)) => {
+                slot.claim(pid.as_raw(), self.generation);
+                true
+            }
+            Err(e) => {
+                slot.free();
+                log::error!("fork failed: {e}");
+                false
+            }
+        }
+    }
+
+    /// Reaps every exited worker and frees its slot.
+    fn reap(&mut self) {
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => {
+                    self.gone(pid, if code == 0 { None } else { Some(format!("exit code {code}")) })
+                }
+                Ok(WaitStatus::Signaled(pid, sig, _)) => self.gone(pid, Some(format!("killed by {sig:?}"))),
+                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
+                Ok(_) | Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    log::error!("waitpid: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn gone(&mut self, pid: Pid, why: Option<String>) {
+        if let Some(i) = self.board.find(pid.as_raw()) {
+            self.board.slots()[i].free();
+        }
+        match why {
+            Some(w) => log::warn!("worker {pid} died ({w}); the pool will be refilled"),
+            None => log::debug!("worker {pid} exited"),
+        }
+    }
+
+    /// Current-generation workers that are not leaving, and how many of them are idle.
+    fn counts(&self) -> (usize, usize, usize) {
+        let views = self.board.snapshot();
+        let current =
+            views.iter().filter(|v| v.generation == self.generation && v.state != State::Leaving && v.pid != 0);
+        let (mut live, mut idle) = (0, 0);
+        for v in current {
+            live += 1;
+            if matches!(v.state, State::Idle | State::Starting) {
+                idle += 1;
+            }
+        }
+        (live, idle, views.len())
+    }
+
+    /// Grows or shrinks the pool (Apache prefork's spare-server rule).
+    fn maintain(&mut self, backlog_waiting: bool) {
+        let pool = self.cfg.pool;
+        let (live, idle, total) = self.counts();
+        let room = pool.max_workers.min(self.board.slots().len()).saturating_sub(total);
+        let mut want = pool.workers.saturating_sub(live);
+        if idle < pool.min_spare || (backlog_waiting && idle == 0) {
+            want = want.max(pool.min_spare.saturating_sub(idle)).max(self.batch);
+            self.batch = (self.batch * 2).min(MAX_SPAWN_BATCH);
+        } else {
+            self.batch = 1;
+        }
+        let want = want.min(room);
+        if want > 0 {
+            let mut spawned = 0;
+            for _ in 0..want {
+                if !self.spawn() {
+                    break;
+                }
+                spawned += 1;
+            }
+            log::debug!("pool: {live} workers, {idle} idle; forked {spawned}");
+            self.settle_until = Instant::now() + Duration::from_millis(50);
+            return;
+        }
+        if idle > pool.max_spare && live > pool.workers {
+            let extra = (idle - pool.max_spare).min(live - pool.workers);
+            let mut retired = 0;
+            for s in self.board.slots() {
+                if retired == extra {
+                    break;
+                }
+                if s.pid() > 0 && s.state() == State::Idle {
+                    s.set_state(State::Leaving);
+                    let _ = kill(Pid::from_raw(s.pid()), Signal::SIGHUP);
+                    retired += 1;
+                }
+            }
+            log::debug!("pool: {live} workers, {idle} idle; retired {retired}");
+        }
+    }
+
+    /// All `max-workers` are busy: the next client is told so at once.
+    fn refuse_overload(&self) {
+        if let Ok((stream, peer)) = self.listener.accept() {
+            log::warn!("{peer}: refused, all {} workers busy", self.cfg.pool.max_workers);
+            worker::refuse(stream, "Too many users, try again later.");
+        }
+    }
+
+    fn signal_workers(&self, sig: Signal, only_old: bool) {
+        for s in self.board.slots() {
+            let pid = s.pid();
+            if pid > 0 && (!only_old || s.generation() != self.generation) {
+                let _ = kill(Pid::from_raw(pid), sig);
+            }
+        }
+    }
+
+    fn workers_left(&self) -> usize {
+        self.board.slots().iter().filter(|s| s.pid() != 0).count()
+    }
+
+    /// SIGTERM/SIGINT: every worker stops now; the stragglers are killed
+    /// after the grace period.
+    fn fast_stop(&mut self) {
+        log::info!("stopping (fast)");
+        self.signal_workers(Signal::SIGTERM, false);
+        let deadline = Instant::now() + STOP_GRACE;
+        while self.workers_left() > 0 && Instant::now() < deadline {
+            self.wait_events(Duration::from_millis(20), false);
+            self.reap();
+        }
+        if self.workers_left() > 0 {
+            self.signal_workers(Signal::SIGKILL, false);
+            while self.workers_left() > 0 {
+                self.wait_events(Duration::from_millis(20), false);
+                self.reap();
+            }
+        }
+    }
+
+    /// SIGHUP: a new configuration, new workers; old ones finish their sessions.
+    fn reload(&mut self) {
+        match self.args.to_config() {
+            Ok(mut cfg) => {
+                // The socket stays bound: the address cannot change.
+                cfg.listen = self.cfg.listen;
+                self.cfg = cfg;
+                self.generation += 1;
+                self.signal_workers(Signal::SIGHUP, true);
+                for s in self.board.slots() {
+                    if s.pid() > 0 && s.generation() != self.generation && s.state() == State::Idle {
+                        s.set_state(State::Leaving);
+                    }
+                }
+                log::info!("reloaded the configuration (generation {})", self.generation);
+            }
+            Err(e) => log::error!("reload failed, keeping the running configuration: {e}"),
+        }
+    }
+
+    /// Waits for a signal, a status request or (when `watch_listener`) a
+    /// waiting client. Returns true when the listener is readable.
+    fn wait_events(&mut self, timeout: Duration, watch_listener: bool) -> bool {
+        let mut fds = vec![PollFd::new(self.signals.wake.as_fd(), PollFlags::POLLIN)];
+        if let Some(st) = &self.status {
+            fds.push(PollFd::new(st.as_fd(), PollFlags::POLLIN));
+        }
+        let lidx = fds.len();
+        if watch_listener {
+            fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
+        }
+        let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+        let (status_ready, listener_ready) =
+            match poll(&mut fds, PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)) {
+                Ok(n) if n > 0 => (self.status.is_some() && ready(&fds[1]), watch_listener && ready(&fds[lidx])),
+                _ => (false, false),
+            };
+        drop(fds);
+        self.signals.drain();
+        if status_ready {
+            if let Some(st) = &self.status {
+                status::answer(st, &self.board, &self.cfg);
+            }
+        }
+        listener_ready
+    }
+
+    /// The supervisor's loop.
+    pub fn run(mut self) -> Result<(), String> {
+        log::info!(
+            "forkftp listening on {}, serving {}, {} workers (max {})",
+            self.cfg.listen,
+            self.cfg.root.display(),
+            self.cfg.pool.workers,
+            self.cfg.pool.max_workers
+        );
+        let mut graceful = false;
+        self.maintain(false);
+        loop {
+            let (live, idle, total) = self.counts();
+            let settled = Instant::now() >= self.settle_until;
+            let watch = !graceful && idle == 0 && settled;
+            let waiting = self.wait_events(SUPERVISOR_TICK, watch);
+            self.reap();
+            if self.signals.term.swap(false, Ordering::SeqCst) {
+                self.fast_stop();
+                break;
+            }
+            if !graceful && self.signals.quit.swap(false, Ordering::SeqCst) {
+                log::info!("stopping (graceful): running transfers finish first");
+                graceful = true;
+                self.signal_workers(Signal::SIGQUIT, false);
+            }
+            if self.signals.usr1.swap(false, Ordering::SeqCst) {
+                if let Err(e) = crate::logging::reopen() {
+                    log::error!("reopening the log: {e}");
+                }
+                self.signal_workers(Signal::SIGUSR1, false);
+            }
+            if graceful {
+                if self.workers_left() == 0 {
+                    break;
+                }
+                continue;
+            }
+            if self.signals.hup.swap(false, Ordering::SeqCst) {
+                self.reload();
+            }
+            if waiting && total >= self.cfg.pool.max_workers && idle == 0 {
+                self.refuse_overload();
+                continue;
+            }
+            let _ = live;
+            self.maintain(waiting);
+        }
+        log::info!("stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,275 @@
+//! The scoreboard: one slot per worker in memory shared with the supervisor
+//! (an anonymous `mmap` made before forking, as Apache's prefork MPM does).
+//! Each worker writes only its own slot; the supervisor reads them all to
+//! decide when to fork or retire workers, and `ftpserver status` prints them.
+//! Nothing else is shared between workers.
+
+use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::sys::{SharedSlice, ZeroedAtomic};
+
+/// Longest text kept for the client address, user and command.
+const TEXT: usize = 64;
+
+/// What a worker is doing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum State {
+    /// The slot is free.
+    Free = 0,
+    /// Forked, not yet in `accept`.
+    Starting = 1,
+    /// Waiting in `accept`.
+    Idle = 2,
+    /// Serving a client.
+    Busy = 3,
+    /// Finishing before exit.
+    Leaving = 4,
+}
+
+impl State {
+    fn from_u8(v: u8) -> State {
+        match v {
+            1 => State::Starting,
+            2 => State::Idle,
+            3 => State::Busy,
+            4 => State::Leaving,
+            _ => State::Free,
+        }
+    }
+
+    /// The name the status table shows.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Free => "free",
+            State::Starting => "starting",
+            State::Idle => "idle",
+            State::Busy => "busy",
+            State::Leaving => "leaving",
+        }
+    }
+}
+
+/// One worker's slot. Text fields may tear while being rewritten; they are
+/// for display only. Decisions use the atomics.
+#[repr(C)]
+pub struct Slot {
+    pid: AtomicI32,
+    state: AtomicU8,
+    generation: AtomicU32,
+    sessions: AtomicU32,
+    bytes: AtomicU64,
+    since_ms: AtomicU64,
+    client: [AtomicU8; TEXT],
+    user: [AtomicU8; TEXT],
+    command: [AtomicU8; TEXT],
+}
+
+// SAFETY: `Slot` is `repr(C)`, made only of atomics and arrays of atomics,
+// and all-zero bytes are a valid free slot.
+unsafe impl ZeroedAtomic for Slot {}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn write_text(field: &[AtomicU8; TEXT], s: &str) {
+    let b = s.as_bytes();
+    let n = b.len().min(TEXT);
+    for (i, cell) in field.iter().enumerate() {
+        cell.store(if i < n { b[i] } else { 0 }, Ordering::Relaxed);
+    }
+}
+
+fn read_text(field: &[AtomicU8; TEXT]) -> String {
+    let bytes: Vec<u8> = field.iter().map(|c| c.load(Ordering::Relaxed)).take_while(|&b| b != 0).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// A copy of one slot, for display and decisions.
+#[derive(Clone, Debug)]
+pub struct SlotView {
+    /// Index in the scoreboard.
+    pub index: usize,
+    /// Worker pid.
+    pub pid: i32,
+    /// Its state.
+    pub state: State,
+    /// Configuration generation it was forked with.
+    pub generation: u32,
+    /// Clients served so far.
+    pub sessions: u32,
+    /// Bytes moved by the current or last transfer.
+    pub bytes: u64,
+    /// Milliseconds since the state began.
+    pub for_ms: u64,
+    /// Client address.
+    pub client: String,
+    /// Logged-in user.
+    pub user: String,
+    /// Last command.
+    pub command: String,
+}
+
+impl Slot {
+    /// Claims the slot for a new worker (by the supervisor, before fork).
+    pub fn claim(&self, pid: i32, generation: u32) {
+        self.pid.store(pid, Ordering::SeqCst);
+        self.generation.store(generation, Ordering::SeqCst);
+        self.sessions.store(0, Ordering::Relaxed);
+        self.bytes.store(0, Ordering::Relaxed);
+        write_text(&self.client, "");
+        write_text(&self.user, "");
+        write_text(&self.command, "");
+        self.set_state(State::Starting);
+    }
+
+    /// Frees the slot (by the supervisor, after reaping).
+    pub fn free(&self) {
+        self.pid.store(0, Ordering::SeqCst);
+        self.set_state(State::Free);
+    }
+
+    /// Records a new state and when it began.
+    pub fn set_state(&self, s: State) {
+        self.since_ms.store(now_ms(), Ordering::Relaxed);
+        self.state.store(s as u8, Ordering::SeqCst);
+    }
+
+    /// The current state.
+    pub fn state(&self) -> State {
+        State::from_u8(self.state.load(Ordering::SeqCst))
+    }
+
+    /// The configuration generation the worker was forked with.
+    pub fn generation(&self) -> u32 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// The worker's pid (0 when free).
+    pub fn pid(&self) -> i32 {
+        self.pid.load(Ordering::SeqCst)
+    }
+
+    /// The worker starts serving `client`.
+    pub fn begin_session(&self, client: &str) {
+        write_text(&self.client, client);
+        write_text(&self.user, "");
+        write_text(&self.command, "");
+        self.bytes.store(0, Ordering::Relaxed);
+        self.sessions.fetch_add(1, Ordering::Relaxed);
+        self.set_state(State::Busy);
+    }
+
+    /// The worker is back in `accept`.
+    pub fn end_session(&self) {
+        self.bytes.store(0, Ordering::Relaxed);
+        write_text(&self.client, "");
+        write_text(&self.user, "");
+        write_text(&self.command, "");
+        self.set_state(State::Idle);
+    }
+
+    /// Clients served by this worker.
+    pub fn sessions(&self) -> u32 {
+        self.sessions.load(Ordering::Relaxed)
+    }
+
+    /// The user logged in.
+    pub fn set_user(&self, user: &str) {
+        write_text(&self.user, user);
+    }
+
+    /// The command being served.
+    pub fn set_command(&self, cmd: &str) {
+        write_text(&self.command, cmd);
+    }
+
+    /// Bytes moved by the running transfer.
+    pub fn set_bytes(&self, n: u64) {
+        self.bytes.store(n, Ordering::Relaxed);
+    }
+
+    /// The client address being served (empty when idle).
+    pub fn client(&self) -> String {
+        read_text(&self.client)
+    }
+
+    fn view(&self, index: usize) -> SlotView {
+        SlotView {
+            index,
+            pid: self.pid(),
+            state: self.state(),
+            generation: self.generation.load(Ordering::Relaxed),
+            sessions: self.sessions(),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            for_ms: now_ms().saturating_sub(self.since_ms.load(Ordering::Relaxed)),
+            client: read_text(&self.client),
+            user: read_text(&self.user),
+            command: read_text(&self.command),
+        }
+    }
+}
+
+/// All slots, shared with every worker.
+pub struct Scoreboard {
+    slots: SharedSlice<Slot>,
+}
+
+impl Scoreboard {
+    /// Maps a scoreboard of `n` free slots.
+    pub fn new(n: usize) -> nix::Result<Scoreboard> {
+        Ok(Scoreboard { slots: SharedSlice::new(n)? })
+    }
+
+    /// The slots.
+    pub fn slots(&self) -> &[Slot] {
+        self.slots.get()
+    }
+
+    /// Copies of the slots in use.
+    pub fn snapshot(&self) -> Vec<SlotView> {
+        self.slots().iter().enumerate().filter(|(_, s)| s.pid() != 0).map(|(i, s)| s.view(i)).collect()
+    }
+
+    /// Index of a free slot.
+    pub fn free_slot(&self) -> Option<usize> {
+        self.slots().iter().position(|s| s.pid() == 0)
+    }
+
+    /// Index of the slot of `pid`.
+    pub fn find(&self, pid: i32) -> Option<usize> {
+        self.slots().iter().position(|s| s.pid() == pid)
+    }
+
+    /// Counts workers in `state`.
+    pub fn count(&self, state: State) -> usize {
+        self.slots().iter().filter(|s| s.pid() != 0 && s.state() == state).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slots_record_and_read_back() {
+        let sb = Scoreboard::new(4).unwrap();
+        assert_eq!(sb.free_slot(), Some(0));
+        let s = &sb.slots()[0];
+        s.claim(1234, 1);
+        s.begin_session("127.0.0.1:5000");
+        s.set_user("anonymous");
+        s.set_command(&"RETR ".repeat(40));
+        s.set_bytes(99);
+        let v = &sb.snapshot()[0];
+        assert_eq!((v.pid, v.state, v.bytes, v.sessions), (1234, State::Busy, 99, 1));
+        assert_eq!(v.client, "127.0.0.1:5000");
+        assert_eq!(v.command.len(), TEXT);
+        assert_eq!(sb.count(State::Busy), 1);
+        assert_eq!(sb.find(1234), Some(0));
+        s.free();
+        assert!(sb.snapshot().is_empty());
+    }
+}

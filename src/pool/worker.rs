@@ -1,0 +1,93 @@
+//! A worker: loops on `accept()` on the shared listening socket and serves
+//! one client at a time, recording its state in its scoreboard slot.
+
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+
+use nix::sys::signal::Signal;
+
+use super::scoreboard::{Scoreboard, State};
+use crate::config::ServerConfig;
+use crate::protocol::{Reply, ReplyCode};
+use crate::server::connection;
+use crate::server::data::canonical;
+use crate::sys;
+
+/// Everything a worker needs, inherited from the supervisor at fork.
+pub struct WorkerCtx<'a> {
+    /// The shared listening socket.
+    pub listener: &'a TcpListener,
+    /// The configuration of its generation.
+    pub cfg: &'a ServerConfig,
+    /// The scoreboard.
+    pub board: &'a Scoreboard,
+    /// Its own slot.
+    pub slot: usize,
+    /// The supervisor's pid (to notice if it died before PR_SET_PDEATHSIG).
+    pub parent: nix::unistd::Pid,
+}
+
+/// Sends a one-line refusal and closes (overload, per-address limit).
+pub fn refuse(mut stream: TcpStream, text: &str) {
+    let _ = stream.set_write_timeout(Some(std::time::Duration::from_secs(1)));
+    let _ = stream.write_all(&Reply::new(ReplyCode::NOT_AVAILABLE, text).encode());
+}
+
+fn same_ip(client: &str, ip: IpAddr) -> bool {
+    client.parse::<SocketAddr>().map(|a| canonical(a.ip()) == ip).unwrap_or(false)
+}
+
+/// The worker's life. Returns the exit code.
+pub fn run(ctx: WorkerCtx<'_>) -> i32 {
+    if let Err(e) = sys::install_worker_signals() {
+        log::error!("worker {}: signals: {e}", std::process::id());
+        return 1;
+    }
+    // If the supervisor dies (even by SIGKILL), the kernel stops us too.
+    if sys::die_with_parent(Signal::SIGTERM).is_err() || nix::unistd::getppid() != ctx.parent {
+        return 0;
+    }
+    let slot = &ctx.board.slots()[ctx.slot];
+    let max_sessions = ctx.cfg.pool.max_sessions_per_worker;
+    loop {
+        if sys::retiring() || (max_sessions > 0 && slot.sessions() >= max_sessions) {
+            break;
+        }
+        sys::reopen_log_if_asked();
+        if slot.state() != State::Idle {
+            slot.set_state(State::Idle);
+        }
+        let (stream, peer) = match ctx.listener.accept() {
+            Ok(a) => a,
+            // Interrupted by a signal, or the periodic wake-up (SO_RCVTIMEO).
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock) => continue,
+            Err(e) => {
+                // EMFILE, ENOBUFS...: this client is lost, the worker goes on.
+                log::error!("[{}] accept: {e}", std::process::id());
+                std::thread::sleep(std::time::Duration::from_millis(100));
+                continue;
+            }
+        };
+        let ip = canonical(peer.ip());
+        let peer = SocketAddr::new(ip, peer.port());
+        if ctx.cfg.pool.max_per_ip > 0 {
+            let others = ctx
+                .board
+                .slots()
+                .iter()
+                .enumerate()
+                .filter(|(i, s)| *i != ctx.slot && s.state() == State::Busy && same_ip(&s.client(), ip))
+                .count();
+            if others >= ctx.cfg.pool.max_per_ip {
+                log::warn!("[{}] {peer}: refused, {others} connections from this address", std::process::id());
+                refuse(stream, "Too many connections from your address, try again later.");
+                continue;
+            }
+        }
+        slot.begin_session(&peer.to_string());
+        connection::serve(stream, peer, ctx.cfg, slot);
+        slot.end_session();
+    }
+    slot.set_state(State::Leaving);
+    0
+}

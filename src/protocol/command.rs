@@ -1,0 +1,698 @@
+//! FTP commands: a pure, bounded parser from one control line to a
+//! [`Command`], and the encoding the client sends (RFC 959 section 4.1,
+//! RFC 2389, RFC 2428, RFC 3659, RFC 2640).
+//!
+//! The parser knows nothing of sessions: whether a command is allowed now is
+//! the session's business. An unknown verb is a value ([`Command::Unknown`]),
+//! not an error.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use crate::limits::{MAX_COMMAND_LINE, MAX_PATH, MAX_USER_NAME};
+
+/// A password, kept out of logs: its `Debug` and `Display` print stars.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Password(String);
+
+impl Password {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Password(secret.into())
+    }
+
+    /// The secret itself, for comparison or to send it on the wire.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(****)")
+    }
+}
+
+impl fmt::Display for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("****")
+    }
+}
+
+/// Representation type (RFC 959 section 3.1.1, command TYPE).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransferType {
+    /// `TYPE A` (optionally `A N`): text, lines end in CRLF on the wire.
+    Ascii,
+    /// `TYPE I` (also `L 8`): bytes as they are.
+    Image,
+}
+
+/// Argument of EPSV (RFC 2428 section 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EpsvArg {
+    /// No argument: the protocol of the control connection.
+    Any,
+    /// `EPSV 1` (IPv4) or `EPSV 2` (IPv6).
+    Protocol(u8),
+    /// `EPSV ALL`: from now on only EPSV may set up data connections.
+    All,
+}
+
+/// One parsed FTP command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// USER name (RFC 959 4.1.1).
+    User(String),
+    /// PASS password.
+    Pass(Password),
+    /// ACCT account.
+    Acct(String),
+    /// QUIT.
+    Quit,
+    /// NOOP.
+    Noop,
+    /// SYST.
+    Syst,
+    /// FEAT (RFC 2389 section 3).
+    Feat,
+    /// OPTS name [value] (RFC 2389 section 4): the option name upper-cased.
+    Opts(String, Option<String>),
+    /// HELP [command].
+    Help(Option<String>),
+    /// STAT [path].
+    Stat(Option<String>),
+    /// PWD or XPWD.
+    Pwd,
+    /// CWD or XCWD.
+    Cwd(String),
+    /// CDUP or XCUP.
+    Cdup,
+    /// TYPE.
+    Type(TransferType),
+    /// MODE: only `S` (stream) is supported; the letter as given.
+    Mode(char),
+    /// STRU: only `F` (file) is supported; the letter as given.
+    Stru(char),
+    /// PASV.
+    Pasv,
+    /// EPSV (RFC 2428 section 3).
+    Epsv(EpsvArg),
+    /// PORT h1,h2,h3,h4,p1,p2.
+    Port(SocketAddr),
+    /// EPRT |proto|addr|port| (RFC 2428 section 2).
+    Eprt(SocketAddr),
+    /// LIST [path]; `ls` options such as `-la` are removed.
+    List(Option<String>),
+    /// NLST [path]; `ls` options removed.
+    Nlst(Option<String>),
+    /// MLSD [path] (RFC 3659 section 7).
+    Mlsd(Option<String>),
+    /// MLST [path] (RFC 3659 section 7).
+    Mlst(Option<String>),
+    /// RETR path.
+    Retr(String),
+    /// STOR path.
+    Stor(String),
+    /// STOU [name hint].
+    Stou(Option<String>),
+    /// APPE path.
+    Appe(String),
+    /// REST offset (RFC 3659 section 5: stream-mode restart).
+    Rest(u64),
+    /// SIZE path (RFC 3659 section 4).
+    Size(String),
+    /// MDTM path (RFC 3659 section 3).
+    Mdtm(String),
+    /// DELE path.
+    Dele(String),
+    /// MKD or XMKD path.
+    Mkd(String),
+    /// RMD or XRMD path.
+    Rmd(String),
+    /// RNFR path.
+    Rnfr(String),
+    /// RNTO path.
+    Rnto(String),
+    /// ABOR.
+    Abor,
+    /// ALLO (accepted, nothing to reserve).
+    Allo,
+    /// A verb we do not implement, upper-cased.
+    Unknown(String),
+}
+
+/// Why a control line is not a valid command. Each variant documents the
+/// reply the server gives (see `server::error::parse_error_reply`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// The line is longer than [`MAX_COMMAND_LINE`]: 500.
+    TooLong,
+    /// The line holds no verb: 500.
+    Empty,
+    /// The line is not UTF-8 (RFC 2640 asks for UTF-8): 501.
+    NotUtf8,
+    /// The line holds a NUL byte, which no path may contain: 501.
+    Nul,
+    /// The verb is not made of letters: 500.
+    BadVerb,
+    /// The command needs an argument and has none: 501.
+    MissingArgument(&'static str),
+    /// The command takes no argument and got one: 501.
+    UnexpectedArgument(&'static str),
+    /// The argument is malformed: 501, with the reason.
+    BadArgument(&'static str, &'static str),
+    /// TYPE, MODE or STRU with a value we do not implement: 504.
+    Unsupported(&'static str),
+    /// An argument longer than its limit: 501 (or 553 for paths).
+    ArgumentTooLong(&'static str),
+}
+
+impl fmt::Display for ParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParseError::TooLong => write!(f, "Command line too long (max {MAX_COMMAND_LINE} bytes)."),
+            ParseError::Empty => write!(f, "Empty command."),
+            ParseError::NotUtf8 => write!(f, "Command is not valid UTF-8."),
+            ParseError::Nul => write!(f, "Command contains a NUL byte."),
+            ParseError::BadVerb => write!(f, "Unknown command."),
+            ParseError::MissingArgument(v) => write!(f, "{v} needs an argument."),
+            ParseError::UnexpectedArgument(v) => write!(f, "{v} takes no argument."),
+            ParseError::BadArgument(v, why) => write!(f, "{v}: {why}."),
+            ParseError::Unsupported(v) => write!(f, "{v} not implemented for that parameter."),
+            ParseError::ArgumentTooLong(v) => write!(f, "{v}: argument too long."),
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// Telnet "interpret as command" byte (RFC 854).
+const IAC: u8 = 0xFF;
+
+/// Removes Telnet sequences from a control line (RFC 959 section 4.1.3: ABOR
+/// may be preceded by Telnet IP and Synch). `IAC IAC` is a literal 0xFF;
+/// `IAC WILL/WONT/DO/DONT x` is three bytes; other `IAC x` with x >= 240 is
+/// two; a stray IAC before a plain byte (its partner taken as urgent data)
+/// is dropped alone.
+pub fn strip_telnet(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !line.contains(&IAC) {
+        return std::borrow::Cow::Borrowed(line);
+    }
+    let mut out = Vec::with_capacity(line.len());
+    let mut i = 0;
+    while i < line.len() {
+        if line[i] != IAC {
+            out.push(line[i]);
+            i += 1;
+            continue;
+        }
+        match line.get(i + 1) {
+            Some(&IAC) => {
+                out.push(IAC);
+                i += 2;
+            }
+            Some(&(251..=254)) => i += 3,
+            Some(&(240..=250)) => i += 2,
+            _ => i += 1,
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Parses one control line (with or without its CRLF or LF) into a command.
+pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
+    if line.len() > MAX_COMMAND_LINE {
+        return Err(ParseError::TooLong);
+    }
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let line = strip_telnet(line);
+    if line.contains(&0) {
+        return Err(ParseError::Nul);
+    }
+    let line = std::str::from_utf8(&line).map_err(|_| ParseError::NotUtf8)?;
+    // Leading blanks are tolerated (some clients send them after Telnet IP).
+    let line = line.trim_start_matches([' ', '\t']);
+    let (verb, arg) = match line.find(' ') {
+        Some(i) => (&line[..i], &line[i + 1..]),
+        None => (line, ""),
+    };
+    if verb.is_empty() {
+        return Err(ParseError::Empty);
+    }
+    if verb.len() > 8 || !verb.bytes().all(|b| b.is_ascii_alphabetic()) {
+        return Err(ParseError::BadVerb);
+    }
+    let verb = verb.to_ascii_uppercase();
+    let arg = if arg.is_empty() { None } else { Some(arg) };
+    parse_verb(&verb, arg)
+}
+
+fn none(v: &'static str, arg: Option<&str>) -> Result<(), ParseError> {
+    match arg {
+        Some(a) if !a.trim().is_empty() => Err(ParseError::UnexpectedArgument(v)),
+        _ => Ok(()),
+    }
+}
+
+fn path(v: &'static str, arg: Option<&str>) -> Result<String, ParseError> {
+    match arg {
+        None => Err(ParseError::MissingArgument(v)),
+        Some(a) if a.len() > MAX_PATH => Err(ParseError::ArgumentTooLong(v)),
+        Some(a) => Ok(a.to_string()),
+    }
+}
+
+fn opt_path(v: &'static str, arg: Option<&str>) -> Result<Option<String>, ParseError> {
+    match arg {
+        None => Ok(None),
+        Some(a) if a.len() > MAX_PATH => Err(ParseError::ArgumentTooLong(v)),
+        Some(a) => Ok(Some(a.to_string())),
+    }
+}
+
+/// Removes `ls`-style options (`-la`, `-a -l`) that clients such as lftp and
+/// FileZilla put before the path of LIST and NLST. A lone `-` is a name.
+pub fn strip_ls_options(arg: Option<String>) -> Option<String> {
+    let mut rest = arg?;
+    loop {
+        let trimmed = rest.trim_start();
+        if trimmed.starts_with('-') && trimmed.len() > 1 {
+            let end = trimmed.find(' ').unwrap_or(trimmed.len());
+            let opt = &trimmed[1..end];
+            if !opt.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Some(rest);
+            }
+            rest = trimmed[end..].to_string();
+        } else {
+            let t = trimmed.to_string();
+            return if t.is_empty() { None } else { Some(t) };
+        }
+    }
+}
+
+fn parse_verb(verb: &str, arg: Option<&str>) -> Result<Command, ParseError> {
+    use Command as C;
+    Ok(match verb {
+        "USER" => {
+            let name = arg.ok_or(ParseError::MissingArgument("USER"))?;
+            if name.len() > MAX_USER_NAME {
+                return Err(ParseError::ArgumentTooLong("USER"));
+            }
+            C::User(name.to_string())
+        }
+        "PASS" => C::Pass(Password::new(arg.unwrap_or(""))),
+        "ACCT" => C::Acct(path("ACCT", arg)?),
+        "QUIT" => none("QUIT", arg).map(|_| C::Quit)?,
+        "NOOP" => none("NOOP", arg).map(|_| C::Noop)?,
+        "SYST" => none("SYST", arg).map(|_| C::Syst)?,
+        "FEAT" => none("FEAT", arg).map(|_| C::Feat)?,
+        "OPTS" => {
+            let a = arg.ok_or(ParseError::MissingArgument("OPTS"))?.trim();
+            let (name, value) = match a.find(' ') {
+                Some(i) => (&a[..i], Some(a[i + 1..].trim().to_string())),
+                None => (a, None),
+            };
+            C::Opts(name.to_ascii_uppercase(), value.filter(|v| !v.is_empty()))
+        }
+        "HELP" => C::Help(arg.map(|a| a.trim().to_ascii_uppercase())),
+        "STAT" => C::Stat(opt_path("STAT", arg)?),
+        "PWD" | "XPWD" => none("PWD", arg).map(|_| C::Pwd)?,
+        "CWD" | "XCWD" => C::Cwd(path("CWD", arg)?),
+        "CDUP" | "XCUP" => none("CDUP", arg).map(|_| C::Cdup)?,
+        "TYPE" => C::Type(parse_type(arg)?),
+        "MODE" => C::Mode(single_letter("MODE", arg, 'S')?),
+        "STRU" => C::Stru(single_letter("STRU", arg, 'F')?),
+        "PASV" => none("PASV", arg).map(|_| C::Pasv)?,
+        "EPSV" => C::Epsv(parse_epsv(arg)?),
+        "PORT" => C::Port(parse_port(arg.ok_or(ParseError::MissingArgument("PORT"))?)?),
+        "EPRT" => C::Eprt(parse_eprt(arg.ok_or(ParseError::MissingArgument("EPRT"))?)?),
+        "LIST" => C::List(strip_ls_options(opt_path("LIST", arg)?)),
+        "NLST" => C::Nlst(strip_ls_options(opt_path("NLST", arg)?)),
+        "MLSD" => C::Mlsd(opt_path("MLSD", arg)?),
+        "MLST" => C::Mlst(opt_path("MLST", arg)?),
+        "RETR" => C::Retr(path("RETR", arg)?),
+        "STOR" => C::Stor(path("STOR", arg)?),
+        "STOU" => C::Stou(opt_path("STOU", arg)?),
+        "APPE" => C::Appe(path("APPE", arg)?),
+        "REST" => {
+            let a = arg.ok_or(ParseError::MissingArgument("REST"))?.trim();
+            if a.is_empty() || a.len() > 20 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ParseError::BadArgument("REST", "offset must be a decimal number"));
+            }
+            C::Rest(a.parse().map_err(|_| ParseError::BadArgument("REST", "offset too large"))?)
+        }
+        "SIZE" => C::Size(path("SIZE", arg)?),
+        "MDTM" => C::Mdtm(path("MDTM", arg)?),
+        "DELE" => C::Dele(path("DELE", arg)?),
+        "MKD" | "XMKD" => C::Mkd(path("MKD", arg)?),
+        "RMD" | "XRMD" => C::Rmd(path("RMD", arg)?),
+        "RNFR" => C::Rnfr(path("RNFR", arg)?),
+        "RNTO" => C::Rnto(path("RNTO", arg)?),
+        "ABOR" => C::Abor,
+        "ALLO" => C::Allo,
+        other => C::Unknown(other.to_string()),
+    })
+}
+
+fn parse_type(arg: Option<&str>) -> Result<TransferType, ParseError> {
+    let a = arg.ok_or(ParseError::MissingArgument("TYPE"))?.trim().to_ascii_uppercase();
+    let mut words = a.split_ascii_whitespace();
+    let kind = words.next().unwrap_or("");
+    let param = words.next();
+    if words.next().is_some() {
+        return Err(ParseError::BadArgument("TYPE", "too many parameters"));
+    }
+    match (kind, param) {
+        ("A", None | Some("N")) => Ok(TransferType::Ascii),
+        ("I", None) | ("L", Some("8")) => Ok(TransferType::Image),
+        ("A" | "E", Some(_)) | ("E", None) | ("L", _) => Err(ParseError::Unsupported("TYPE")),
+        _ => Err(ParseError::BadArgument("TYPE", "unknown type")),
+    }
+}
+
+fn single_letter(v: &'static str, arg: Option<&str>, supported: char) -> Result<char, ParseError> {
+    let a = arg.ok_or(ParseError::MissingArgument(v))?.trim();
+    let mut chars = a.chars();
+    match (chars.next(), chars.next()) {
+        (Some(c), None) if c.eq_ignore_ascii_case(&supported) => Ok(supported),
+        (Some(c), None) if c.is_ascii_alphabetic() => Err(ParseError::Unsupported(v)),
+        _ => Err(ParseError::BadArgument(v, "expected a single letter")),
+    }
+}
+
+fn parse_epsv(arg: Option<&str>) -> Result<EpsvArg, ParseError> {
+    match arg.map(str::trim) {
+        None | Some("") => Ok(EpsvArg::Any),
+        Some(a) if a.eq_ignore_ascii_case("ALL") => Ok(EpsvArg::All),
+        Some("1") => Ok(EpsvArg::Protocol(1)),
+        Some("2") => Ok(EpsvArg::Protocol(2)),
+        Some(a) if a.len() <= 3 && a.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(EpsvArg::Protocol(a.parse().unwrap_or(0)))
+        }
+        Some(_) => Err(ParseError::BadArgument("EPSV", "expected ALL, 1 or 2")),
+    }
+}
+
+/// `PORT h1,h2,h3,h4,p1,p2` (RFC 959 section 4.1.2).
+fn parse_port(arg: &str) -> Result<SocketAddr, ParseError> {
+    let bad = ParseError::BadArgument("PORT", "expected h1,h2,h3,h4,p1,p2");
+    let mut n = [0u8; 6];
+    let mut parts = arg.trim().split(',');
+    for slot in n.iter_mut() {
+        let p = parts.next().ok_or(bad.clone())?.trim();
+        if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad);
+        }
+        *slot = p.parse().map_err(|_| bad.clone())?;
+    }
+    if parts.next().is_some() {
+        return Err(bad);
+    }
+    let ip = Ipv4Addr::new(n[0], n[1], n[2], n[3]);
+    Ok(SocketAddr::new(IpAddr::V4(ip), u16::from(n[4]) << 8 | u16::from(n[5])))
+}
+
+/// `EPRT <d>proto<d>addr<d>port<d>` (RFC 2428 section 2). Returns
+/// `Unsupported` for a protocol other than 1 or 2, which the server answers
+/// with 522.
+fn parse_eprt(arg: &str) -> Result<SocketAddr, ParseError> {
+    let bad = ParseError::BadArgument("EPRT", "expected |proto|address|port|");
+    let arg = arg.trim();
+    let d = arg.chars().next().ok_or(bad.clone())?;
+    if !(33..=126).contains(&(d as u32)) {
+        return Err(bad);
+    }
+    let fields: Vec<&str> = arg.split(d).collect();
+    if fields.len() != 5 || !fields[0].is_empty() || !fields[4].is_empty() {
+        return Err(bad);
+    }
+    let port: u16 = fields[3].parse().map_err(|_| bad.clone())?;
+    let ip: IpAddr = match fields[1] {
+        "1" => IpAddr::V4(fields[2].parse::<Ipv4Addr>().map_err(|_| bad.clone())?),
+        "2" => IpAddr::V6(fields[2].parse::<Ipv6Addr>().map_err(|_| bad.clone())?),
+        _ => return Err(ParseError::Unsupported("EPRT")),
+    };
+    Ok(SocketAddr::new(ip, port))
+}
+
+/// `h1,h2,h3,h4,p1,p2` of an IPv4 socket address, for PORT and the 227 reply.
+pub fn format_host_port(ip: Ipv4Addr, port: u16) -> String {
+    let o = ip.octets();
+    format!("{},{},{},{},{},{}", o[0], o[1], o[2], o[3], port >> 8, port & 0xFF)
+}
+
+/// Reads the address out of a 227 reply text such as
+/// `Entering Passive Mode (127,0,0,1,195,80).` (RFC 959 4.1.2; the
+/// parentheses are optional in practice, so the first six numbers count).
+pub fn parse_pasv_reply(text: &str) -> Option<SocketAddr> {
+    let start = text.find(|c: char| c.is_ascii_digit())?;
+    let tail = &text[start..];
+    let end = tail.find(|c: char| !(c.is_ascii_digit() || c == ',' || c == ' ')).unwrap_or(tail.len());
+    parse_port(tail[..end].trim_end_matches([',', ' '])).ok()
+}
+
+/// Reads the port out of a 229 reply text `(|||port|)` (RFC 2428 section 3).
+pub fn parse_epsv_reply(text: &str) -> Option<u16> {
+    let open = text.find('(')?;
+    let close = text[open..].find(')')? + open;
+    let inner = &text[open + 1..close];
+    let d = inner.chars().next()?;
+    let fields: Vec<&str> = inner.split(d).collect();
+    if fields.len() != 5 {
+        return None;
+    }
+    fields[3].parse().ok()
+}
+
+impl Command {
+    /// The line the client sends for this command, without CRLF.
+    pub fn to_line(&self) -> String {
+        use Command as C;
+        let with = |v: &str, a: &str| format!("{v} {a}");
+        let opt = |v: &str, a: &Option<String>| match a {
+            Some(a) => format!("{v} {a}"),
+            None => v.to_string(),
+        };
+        match self {
+            C::User(u) => with("USER", u),
+            C::Pass(p) => with("PASS", p.expose()),
+            C::Acct(a) => with("ACCT", a),
+            C::Quit => "QUIT".into(),
+            C::Noop => "NOOP".into(),
+            C::Syst => "SYST".into(),
+            C::Feat => "FEAT".into(),
+            C::Opts(n, v) => opt(&format!("OPTS {n}"), v),
+            C::Help(c) => opt("HELP", c),
+            C::Stat(p) => opt("STAT", p),
+            C::Pwd => "PWD".into(),
+            C::Cwd(p) => with("CWD", p),
+            C::Cdup => "CDUP".into(),
+            C::Type(TransferType::Ascii) => "TYPE A".into(),
+            C::Type(TransferType::Image) => "TYPE I".into(),
+            C::Mode(m) => format!("MODE {m}"),
+            C::Stru(s) => format!("STRU {s}"),
+            C::Pasv => "PASV".into(),
+            C::Epsv(EpsvArg::Any) => "EPSV".into(),
+            C::Epsv(EpsvArg::All) => "EPSV ALL".into(),
+            C::Epsv(EpsvArg::Protocol(p)) => format!("EPSV {p}"),
+            C::Port(SocketAddr::V4(a)) => with("PORT", &format_host_port(*a.ip(), a.port())),
+            C::Port(SocketAddr::V6(a)) => format!("EPRT |2|{}|{}|", a.ip(), a.port()),
+            C::Eprt(a) => {
+                let proto = if a.is_ipv4() { 1 } else { 2 };
+                format!("EPRT |{proto}|{}|{}|", a.ip(), a.port())
+            }
+            C::List(p) => opt("LIST", p),
+            C::Nlst(p) => opt("NLST", p),
+            C::Mlsd(p) => opt("MLSD", p),
+            C::Mlst(p) => opt("MLST", p),
+            C::Retr(p) => with("RETR", p),
+            C::Stor(p) => with("STOR", p),
+            C::Stou(p) => opt("STOU", p),
+            C::Appe(p) => with("APPE", p),
+            C::Rest(n) => format!("REST {n}"),
+            C::Size(p) => with("SIZE", p),
+            C::Mdtm(p) => with("MDTM", p),
+            C::Dele(p) => with("DELE", p),
+            C::Mkd(p) => with("MKD", p),
+            C::Rmd(p) => with("RMD", p),
+            C::Rnfr(p) => with("RNFR", p),
+            C::Rnto(p) => with("RNTO", p),
+            C::Abor => "ABOR".into(),
+            C::Allo => "ALLO".into(),
+            C::Unknown(v) => v.clone(),
+        }
+    }
+
+    /// The wire form: the line and CRLF.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut line = self.to_line().into_bytes();
+        line.extend_from_slice(b"\r\n");
+        line
+    }
+
+    /// The verb as the log shows it, with the argument, the password hidden.
+    pub fn loggable(&self) -> String {
+        match self {
+            Command::Pass(_) => "PASS ****".to_string(),
+            other => other.to_line(),
+        }
+    }
+
+    /// The verb alone.
+    pub fn verb(&self) -> String {
+        let line = self.to_line();
+        line.split(' ').next().unwrap_or("").to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbs_are_case_insensitive() {
+        assert_eq!(parse(b"noop\r\n"), Ok(Command::Noop));
+        assert_eq!(parse(b"NoOp"), Ok(Command::Noop));
+        assert_eq!(parse(b"retr a.txt\r\n"), Ok(Command::Retr("a.txt".into())));
+    }
+
+    /// RFC 959 4.1: lines end in CRLF; a bare LF is accepted as well.
+    #[test]
+    fn crlf_and_lf_both_end_a_line() {
+        assert_eq!(parse(b"PWD\r\n"), parse(b"PWD\n"));
+    }
+
+    #[test]
+    fn paths_keep_their_spaces() {
+        assert_eq!(parse(b"RETR my file .txt\r\n"), Ok(Command::Retr("my file .txt".into())));
+        assert_eq!(parse(b"CWD  two\r\n"), Ok(Command::Cwd(" two".into())));
+    }
+
+    #[test]
+    fn unknown_verbs_are_values() {
+        assert_eq!(parse(b"SITE CHMOD 777 x"), Ok(Command::Unknown("SITE".into())));
+        assert_eq!(parse(b"XYZZY"), Ok(Command::Unknown("XYZZY".into())));
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert_eq!(parse(b""), Err(ParseError::Empty));
+        assert_eq!(parse(b"\r\n"), Err(ParseError::Empty));
+        assert_eq!(parse(b"RETR a\0b"), Err(ParseError::Nul));
+        assert_eq!(parse(b"RETR \xc3\x28"), Err(ParseError::NotUtf8));
+        assert_eq!(parse(b"12345"), Err(ParseError::BadVerb));
+        assert_eq!(parse(&[b'A'; MAX_COMMAND_LINE + 1]), Err(ParseError::TooLong));
+    }
+
+    #[test]
+    fn argument_rules() {
+        assert_eq!(parse(b"NOOP x"), Err(ParseError::UnexpectedArgument("NOOP")));
+        assert_eq!(parse(b"RETR"), Err(ParseError::MissingArgument("RETR")));
+        assert_eq!(parse(b"REST -1"), Err(ParseError::BadArgument("REST", "offset must be a decimal number")));
+        assert_eq!(parse(b"REST 4294967296000"), Ok(Command::Rest(4_294_967_296_000)));
+        assert_eq!(parse(b"USER"), Err(ParseError::MissingArgument("USER")));
+    }
+
+    #[test]
+    fn type_mode_stru() {
+        assert_eq!(parse(b"TYPE A"), Ok(Command::Type(TransferType::Ascii)));
+        assert_eq!(parse(b"TYPE a n"), Ok(Command::Type(TransferType::Ascii)));
+        assert_eq!(parse(b"TYPE I"), Ok(Command::Type(TransferType::Image)));
+        assert_eq!(parse(b"TYPE L 8"), Ok(Command::Type(TransferType::Image)));
+        assert_eq!(parse(b"TYPE E"), Err(ParseError::Unsupported("TYPE")));
+        assert_eq!(parse(b"TYPE Q"), Err(ParseError::BadArgument("TYPE", "unknown type")));
+        assert_eq!(parse(b"MODE s"), Ok(Command::Mode('S')));
+        assert_eq!(parse(b"MODE B"), Err(ParseError::Unsupported("MODE")));
+        assert_eq!(parse(b"STRU R"), Err(ParseError::Unsupported("STRU")));
+    }
+
+    /// RFC 959 4.1.2: PORT h1,h2,h3,h4,p1,p2.
+    #[test]
+    fn port_argument() {
+        assert_eq!(parse(b"PORT 127,0,0,1,4,1"), Ok(Command::Port("127.0.0.1:1025".parse().unwrap())));
+        assert!(parse(b"PORT 127,0,0,1,4").is_err());
+        assert!(parse(b"PORT 256,0,0,1,4,1").is_err());
+        assert!(parse(b"PORT 1,2,3,4,5,6,7").is_err());
+    }
+
+    /// RFC 2428 section 2: EPRT with any delimiter, IPv4 and IPv6.
+    #[test]
+    fn eprt_argument() {
+        assert_eq!(parse(b"EPRT |1|132.235.1.2|6275|"), Ok(Command::Eprt("132.235.1.2:6275".parse().unwrap())));
+        assert_eq!(parse(b"EPRT !2!::1!5282!"), Ok(Command::Eprt("[::1]:5282".parse().unwrap())));
+        assert_eq!(parse(b"EPRT |3|x|1|"), Err(ParseError::Unsupported("EPRT")));
+        assert!(parse(b"EPRT |1|::1|1|").is_err());
+        assert!(parse(b"EPRT |1|1.2.3.4|99999|").is_err());
+    }
+
+    /// RFC 2428 section 3: EPSV, EPSV 1|2, EPSV ALL.
+    #[test]
+    fn epsv_argument() {
+        assert_eq!(parse(b"EPSV"), Ok(Command::Epsv(EpsvArg::Any)));
+        assert_eq!(parse(b"epsv all"), Ok(Command::Epsv(EpsvArg::All)));
+        assert_eq!(parse(b"EPSV 2"), Ok(Command::Epsv(EpsvArg::Protocol(2))));
+        assert!(parse(b"EPSV x").is_err());
+    }
+
+    /// RFC 959 4.1.3: ABOR preceded by Telnet IP and Synch (IAC IP IAC DM).
+    #[test]
+    fn abor_after_telnet_interrupt() {
+        assert_eq!(parse(b"\xff\xf4\xff\xf2ABOR\r\n"), Ok(Command::Abor));
+        // DM taken out of band: a stray IAC remains.
+        assert_eq!(parse(b"\xff\xf4\xffABOR\r\n"), Ok(Command::Abor));
+        assert_eq!(strip_telnet(b"a\xff\xffb").as_ref(), b"a\xffb");
+    }
+
+    #[test]
+    fn ls_options_are_removed() {
+        assert_eq!(parse(b"LIST -la"), Ok(Command::List(None)));
+        assert_eq!(parse(b"LIST -a -l dir"), Ok(Command::List(Some("dir".into()))));
+        assert_eq!(parse(b"NLST -"), Ok(Command::Nlst(Some("-".into()))));
+        assert_eq!(parse(b"LIST dir"), Ok(Command::List(Some("dir".into()))));
+    }
+
+    #[test]
+    fn opts_names_are_upper_cased() {
+        assert_eq!(parse(b"OPTS utf8 on"), Ok(Command::Opts("UTF8".into(), Some("on".into()))));
+        assert_eq!(parse(b"OPTS MLST type;size;"), Ok(Command::Opts("MLST".into(), Some("type;size;".into()))));
+    }
+
+    #[test]
+    fn passwords_never_print() {
+        let c = parse(b"PASS hunter2").unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert_eq!(c.loggable(), "PASS ****");
+    }
+
+    #[test]
+    fn encode_then_parse_round_trips() {
+        let cmds = [
+            Command::Retr("a b".into()),
+            Command::Port("10.0.0.1:2000".parse().unwrap()),
+            Command::Eprt("[::1]:3000".parse().unwrap()),
+            Command::Rest(77),
+            Command::Type(TransferType::Ascii),
+            Command::Epsv(EpsvArg::All),
+            Command::List(Some("dir".into())),
+        ];
+        for c in cmds {
+            assert_eq!(parse(&c.encode()), Ok(c));
+        }
+    }
+
+    #[test]
+    fn passive_reply_addresses() {
+        assert_eq!(
+            parse_pasv_reply("Entering Passive Mode (127,0,0,1,195,80)."),
+            Some("127.0.0.1:50000".parse().unwrap())
+        );
+        assert_eq!(
+            parse_pasv_reply("Entering Passive Mode 127,0,0,1,195,80"),
+            Some("127.0.0.1:50000".parse().unwrap())
+        );
+        assert_eq!(parse_epsv_reply("Entering Extended Passive Mode (|||6446|)"), Some(6446));
+        assert_eq!(parse_epsv_reply("nothing"), None);
+    }
+}

@@ -1,0 +1,114 @@
+//! One client from greeting to goodbye: reads commands from the control
+//! connection, lets the session answer them, runs transfers, enforces the
+//! login and idle timeouts, and logs the connection, login, each transfer
+//! and the disconnect with the client's address and the worker's pid.
+
+use std::net::{SocketAddr, TcpStream};
+use std::time::Instant;
+
+use super::control::{Control, Input};
+use super::error::parse_error_reply;
+use super::session::{Outcome, Session};
+use super::transfer;
+use crate::config::ServerConfig;
+use crate::pool::scoreboard::Slot;
+use crate::protocol::{self, Command, Reply, ReplyCode};
+use crate::sys;
+
+/// Serves one client until it quits, times out or the worker must stop.
+/// Every failure stays inside this client's session.
+pub fn serve(stream: TcpStream, peer: SocketAddr, cfg: &ServerConfig, slot: &Slot) {
+    let pid = std::process::id();
+    let started = Instant::now();
+    log::info!("[{pid}] {peer}: connected");
+    let reason = match serve_inner(stream, peer, cfg, slot) {
+        Ok(reason) => reason,
+        Err(e) => format!("error: {e}"),
+    };
+    log::info!("[{pid}] {peer}: disconnected ({reason}) after {:.1}s", started.elapsed().as_secs_f64());
+}
+
+fn serve_inner(stream: TcpStream, peer: SocketAddr, cfg: &ServerConfig, slot: &Slot) -> std::io::Result<String> {
+    let pid = std::process::id();
+    let local = stream.local_addr()?;
+    let mut ctl = Control::new(stream)?;
+    ctl.send(&Reply::new(ReplyCode::SERVICE_READY, cfg.greeting.clone()))?;
+    let mut session = Session::new(cfg, peer, local);
+    let login_deadline = Instant::now() + cfg.timeouts.login;
+    loop {
+        let timeout = if session.identity().is_some() {
+            cfg.timeouts.idle
+        } else {
+            login_deadline.saturating_duration_since(Instant::now())
+        };
+        let line = match ctl.read(timeout)? {
+            Input::Line(l) => l,
+            Input::TooLong => {
+                ctl.send(&parse_error_reply(&protocol::ParseError::TooLong))?;
+                continue;
+            }
+            Input::Eof => return Ok("client closed".into()),
+            Input::Timeout => {
+                ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Timeout."))?;
+                return Ok("timeout".into());
+            }
+            Input::Interrupted => {
+                if sys::draining() {
+                    ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."))?;
+                    return Ok("server stopping".into());
+                }
+                continue;
+            }
+        };
+        let cmd = match protocol::parse(&line) {
+            Ok(c) => c,
+            Err(e) => {
+                log::debug!("[{pid}] {peer}: bad command: {e}");
+                ctl.send(&parse_error_reply(&e))?;
+                continue;
+            }
+        };
+        log::debug!("[{pid}] {peer}: {}", cmd.loggable());
+        slot.set_command(&cmd.loggable());
+        let was_logged_in = session.identity().is_some();
+        match session.handle(cmd.clone()) {
+            Outcome::Reply(r) => ctl.send(&r)?,
+            Outcome::Close(r) => {
+                ctl.send(&r)?;
+                return Ok("quit".into());
+            }
+            Outcome::Delayed(delay, r, close) => {
+                std::thread::sleep(delay);
+                ctl.send(&r)?;
+                if close {
+                    return Ok("too many failed logins".into());
+                }
+            }
+            Outcome::Transfer(t) => {
+                let path = t.path.clone();
+                let verb = cmd.verb();
+                let start = Instant::now();
+                slot.set_bytes(0);
+                let done = transfer::run(t, &mut ctl, peer.ip(), &cfg.timeouts, &mut |b| slot.set_bytes(b))?;
+                let secs = start.elapsed().as_secs_f64();
+                log::info!(
+                    "[{pid}] {peer}: {verb} {path} {} bytes in {secs:.3}s{}",
+                    done.bytes,
+                    if done.complete { "" } else { " (incomplete)" }
+                );
+                if done.close {
+                    return Ok("closed during transfer".into());
+                }
+            }
+        }
+        if !was_logged_in {
+            if let Some(id) = session.identity() {
+                slot.set_user(&id.name);
+            }
+        }
+        if sys::draining() && !matches!(cmd, Command::Quit) {
+            ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."))?;
+            return Ok("server stopping".into());
+        }
+    }
+}

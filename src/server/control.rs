@@ -1,0 +1,222 @@
+//! The control connection: the only code that reads and writes the control
+//! socket. Lines are bounded by [`MAX_COMMAND_LINE`]; a reply is written
+//! with one `write` call.
+
+use std::collections::VecDeque;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{setsockopt, sockopt};
+
+use crate::limits::MAX_COMMAND_LINE;
+use crate::protocol::Reply;
+
+/// What reading the control connection gave.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Input {
+    /// One line, its line ending removed.
+    Line(Vec<u8>),
+    /// A line longer than the limit was discarded (answer 500).
+    TooLong,
+    /// The client closed the connection.
+    Eof,
+    /// No complete line within the timeout.
+    Timeout,
+    /// A signal interrupted the wait (the caller checks why).
+    Interrupted,
+}
+
+/// The control connection of one session.
+pub struct Control {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    /// Bytes of an over-long line are being dropped up to the next LF.
+    discarding: bool,
+    /// Inputs read during a transfer, to be handled after it.
+    pending: VecDeque<Input>,
+    out: Vec<u8>,
+}
+
+impl Control {
+    /// Wraps an accepted connection: TCP_NODELAY (replies are small and
+    /// must not wait), SO_OOBINLINE (the Telnet Synch of an ABOR stays in the
+    /// stream, where the parser removes it).
+    pub fn new(stream: TcpStream) -> io::Result<Control> {
+        stream.set_nodelay(true)?;
+        let _ = setsockopt(&stream, sockopt::OobInline, &true);
+        Ok(Control {
+            stream,
+            buf: Vec::with_capacity(512),
+            discarding: false,
+            pending: VecDeque::new(),
+            out: Vec::with_capacity(512),
+        })
+    }
+
+    /// The client's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.peer_addr()
+    }
+
+    /// Our end's address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.local_addr()
+    }
+
+    /// The socket, for polling beside a data connection.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
+    }
+
+    /// Sends one reply in one write.
+    pub fn send(&mut self, reply: &Reply) -> io::Result<()> {
+        self.out.clear();
+        reply.encode_into(&mut self.out);
+        log::trace!("-> {}", reply);
+        self.stream.write_all(&self.out)
+    }
+
+    /// Takes a complete line out of the buffer, if one is there.
+    fn take_line(&mut self) -> Option<Input> {
+        loop {
+            let nl = self.buf.iter().position(|&b| b == b'\n');
+            match nl {
+                Some(i) if self.discarding => {
+                    self.buf.drain(..=i);
+                    self.discarding = false;
+                }
+                Some(i) => {
+                    let mut line: Vec<u8> = self.buf.drain(..=i).collect();
+                    line.pop();
+                    if line.last() == Some(&b'\r') {
+                        line.pop();
+                    }
+                    return Some(Input::Line(line));
+                }
+                None if self.discarding => {
+                    self.buf.clear();
+                    return None;
+                }
+                None if self.buf.len() >= MAX_COMMAND_LINE => {
+                    // Security: bounded input; the rest of this line is dropped.
+                    self.buf.clear();
+                    self.discarding = true;
+                    return Some(Input::TooLong);
+                }
+                None => return None,
+            }
+        }
+    }
+
+    /// Reads whatever the socket has (at most one buffer's worth); false on EOF.
+    fn fill(&mut self) -> io::Result<bool> {
+        let mut chunk = [0u8; 4096];
+        let n = self.stream.read(&mut chunk)?;
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(n > 0)
+    }
+
+    /// Waits up to `timeout` for the next input.
+    pub fn read(&mut self, timeout: Duration) -> io::Result<Input> {
+        if let Some(p) = self.pending.pop_front() {
+            return Ok(p);
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(input) = self.take_line() {
+                return Ok(input);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(Input::Timeout);
+            }
+            match wait_readable(self.stream.as_fd(), left) {
+                Ok(false) => return Ok(Input::Timeout),
+                Ok(true) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(Input::Interrupted),
+                Err(e) => return Err(e),
+            }
+            match self.fill() {
+                Ok(true) => {}
+                Ok(false) => return Ok(Input::Eof),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(Input::Interrupted),
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// During a transfer: reads what has arrived without waiting, and returns
+    /// the inputs that are complete.
+    pub fn poll_inputs(&mut self) -> io::Result<Vec<Input>> {
+        let mut got = Vec::new();
+        if wait_readable(self.stream.as_fd(), Duration::ZERO).unwrap_or(false) {
+            match self.fill() {
+                Ok(true) => {}
+                Ok(false) => got.push(Input::Eof),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let eof = got.pop();
+        while let Some(i) = self.take_line() {
+            got.push(i);
+        }
+        got.extend(eof);
+        Ok(got)
+    }
+
+    /// Keeps an input read during a transfer for after it.
+    pub fn defer(&mut self, input: Input) {
+        self.pending.push_back(input);
+    }
+}
+
+/// Waits until `fd` is readable; false on timeout.
+pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    let t = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+    Ok(poll(&mut fds, t).map_err(io::Error::from)? > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    fn pair() -> (TcpStream, Control) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (s, _) = l.accept().unwrap();
+        (c, Control::new(s).unwrap())
+    }
+
+    #[test]
+    fn lines_end_in_crlf_or_lf_and_may_arrive_in_pieces() {
+        let (mut c, mut ctl) = pair();
+        c.write_all(b"NOOP\r\nPW").unwrap();
+        assert_eq!(ctl.read(Duration::from_secs(5)).unwrap(), Input::Line(b"NOOP".to_vec()));
+        c.write_all(b"D\n").unwrap();
+        assert_eq!(ctl.read(Duration::from_secs(5)).unwrap(), Input::Line(b"PWD".to_vec()));
+    }
+
+    #[test]
+    fn an_overlong_line_is_reported_once_and_the_next_line_is_read() {
+        let (mut c, mut ctl) = pair();
+        let mut long = vec![b'A'; MAX_COMMAND_LINE * 3];
+        long.extend_from_slice(b"\r\nNOOP\r\n");
+        c.write_all(&long).unwrap();
+        assert_eq!(ctl.read(Duration::from_secs(5)).unwrap(), Input::TooLong);
+        assert_eq!(ctl.read(Duration::from_secs(5)).unwrap(), Input::Line(b"NOOP".to_vec()));
+    }
+
+    #[test]
+    fn timeout_and_eof() {
+        let (c, mut ctl) = pair();
+        assert_eq!(ctl.read(Duration::from_millis(50)).unwrap(), Input::Timeout);
+        drop(c);
+        assert_eq!(ctl.read(Duration::from_secs(5)).unwrap(), Input::Eof);
+    }
+}

@@ -1,0 +1,415 @@
+//! Directory listings: LIST (`ls -l` lines), NLST (names), MLSD/MLST facts
+//! (RFC 3659 section 7), and the times of MDTM (RFC 3659 section 3).
+//!
+//! A directory is read once through its descriptor, each entry stat'ed with
+//! `fstatat` relative to it, and lines are formatted into the caller's
+//! buffer a chunk at a time, so a huge directory streams in constant memory.
+
+use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
+
+use nix::dir::{Dir, OwningIter, Type};
+use nix::fcntl::AtFlags;
+use nix::sys::stat::{fstatat, SFlag};
+
+use super::jail::{is_dir, Stat};
+use super::upload::is_temp_name;
+use crate::accounts::Perms;
+
+/// What kind of listing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// LIST: `ls -l` lines, the format lftp, curl and FileZilla parse.
+    List,
+    /// NLST: one name per line.
+    Nlst,
+    /// MLSD: one line of facts per entry (RFC 3659 section 7.2).
+    Mlsd,
+}
+
+/// The MLST facts a client selected with `OPTS MLST` (RFC 3659 section 7.9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Facts {
+    /// type=
+    pub kind: bool,
+    /// size=
+    pub size: bool,
+    /// modify=
+    pub modify: bool,
+    /// perm=
+    pub perm: bool,
+    /// unique=
+    pub unique: bool,
+    /// UNIX.mode=
+    pub unix_mode: bool,
+}
+
+impl Default for Facts {
+    fn default() -> Self {
+        Facts { kind: true, size: true, modify: true, perm: true, unique: true, unix_mode: false }
+    }
+}
+
+const FACT_NAMES: [&str; 6] = ["type", "size", "modify", "perm", "unique", "UNIX.mode"];
+
+impl Facts {
+    fn flags(&self) -> [bool; 6] {
+        [self.kind, self.size, self.modify, self.perm, self.unique, self.unix_mode]
+    }
+
+    /// Selects facts from `OPTS MLST type;size;` (unknown names ignored).
+    pub fn select(list: &str) -> Facts {
+        let mut f = [false; 6];
+        for want in list.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            if let Some(i) = FACT_NAMES.iter().position(|n| n.eq_ignore_ascii_case(want)) {
+                f[i] = true;
+            }
+        }
+        Facts { kind: f[0], size: f[1], modify: f[2], perm: f[3], unique: f[4], unix_mode: f[5] }
+    }
+
+    /// `type;size;` : the selected facts, as the OPTS reply repeats them.
+    pub fn selected(&self) -> String {
+        FACT_NAMES.iter().zip(self.flags()).filter(|(_, on)| *on).map(|(n, _)| format!("{n};")).collect()
+    }
+
+    /// `type*;size*;...` : every supported fact, the selected ones starred (FEAT).
+    pub fn feat_line(&self) -> String {
+        FACT_NAMES.iter().zip(self.flags()).map(|(n, on)| format!("{n}{};", if on { "*" } else { "" })).collect()
+    }
+}
+
+/// Civil date and time (UTC) of a Unix time: (year, month 1-12, day, h, m, s).
+pub fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Howard Hinnant's days-to-civil algorithm.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d, (rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32)
+}
+
+/// `YYYYMMDDHHMMSS` in UTC (RFC 3659 section 2.3), for MDTM and modify=.
+pub fn time_val(secs: i64) -> String {
+    let (y, mo, d, h, mi, s) = civil(secs);
+    format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}")
+}
+
+const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+fn kind_char(mode: u32) -> char {
+    match SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits()) {
+        SFlag::S_IFDIR => 'd',
+        SFlag::S_IFLNK => 'l',
+        SFlag::S_IFCHR => 'c',
+        SFlag::S_IFBLK => 'b',
+        SFlag::S_IFIFO => 'p',
+        SFlag::S_IFSOCK => 's',
+        _ => '-',
+    }
+}
+
+fn mode_string(mode: u32) -> [u8; 10] {
+    let mut s = *b"----------";
+    s[0] = kind_char(mode) as u8;
+    let bits = b"rwxrwxrwx";
+    for (i, b) in bits.iter().enumerate() {
+        if mode & (0o400 >> i) != 0 {
+            s[i + 1] = *b;
+        }
+    }
+    if mode & 0o4000 != 0 {
+        s[3] = if mode & 0o100 != 0 { b's' } else { b'S' };
+    }
+    if mode & 0o2000 != 0 {
+        s[6] = if mode & 0o010 != 0 { b's' } else { b'S' };
+    }
+    if mode & 0o1000 != 0 {
+        s[9] = if mode & 0o001 != 0 { b't' } else { b'T' };
+    }
+    s
+}
+
+/// Appends one `ls -l` line: mode, links, owner, group, size, date, name
+/// (vsftpd's layout; dates within six months show the time, older ones the
+/// year; times in UTC; owner and group as numbers, so no name lookup).
+pub fn list_line(out: &mut Vec<u8>, name: &[u8], st: &Stat, link_target: Option<&str>, now: i64) {
+    let (y, mo, d, h, mi, _) = civil(st.st_mtime);
+    let recent = (now - st.st_mtime).abs() < 180 * 86_400;
+    let when = if recent {
+        format!("{} {:2} {:02}:{:02}", MONTHS[(mo - 1) as usize], d, h, mi)
+    } else {
+        format!("{} {:2}  {:4}", MONTHS[(mo - 1) as usize], d, y)
+    };
+    out.extend_from_slice(&mode_string(st.st_mode));
+    out.extend_from_slice(
+        format!(" {:4} {:<8} {:<8} {:>12} {} ", st.st_nlink, st.st_uid, st.st_gid, st.st_size, when).as_bytes(),
+    );
+    out.extend_from_slice(name);
+    if let Some(t) = link_target {
+        out.extend_from_slice(b" -> ");
+        out.extend_from_slice(t.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The perm= fact of an entry for a user with `perms` (RFC 3659 section 7.5.5).
+pub fn perm_fact(st: &Stat, perms: &Perms) -> String {
+    let mut p = String::new();
+    if is_dir(st) {
+        if perms.read {
+            p.push_str("el");
+        }
+        if perms.write {
+            p.push('c');
+        }
+        if perms.mkdir {
+            p.push('m');
+        }
+        if perms.delete {
+            p.push_str("dp");
+        }
+    } else {
+        if perms.read {
+            p.push('r');
+        }
+        if perms.write {
+            p.push_str("aw");
+        }
+        if perms.delete {
+            p.push('d');
+        }
+    }
+    if perms.rename {
+        p.push('f');
+    }
+    p
+}
+
+/// Appends the facts of one entry, `fact=value;` each, then a space (the
+/// caller appends the name) (RFC 3659 section 7.2).
+pub fn facts_into(out: &mut Vec<u8>, st: &Stat, perms: &Perms, facts: &Facts, type_override: Option<&str>) {
+    let mode = st.st_mode;
+    if facts.kind {
+        let t = type_override.unwrap_or(match kind_char(mode) {
+            'd' => "dir",
+            '-' => "file",
+            'l' => "OS.unix=symlink",
+            _ => "OS.unix=special",
+        });
+        out.extend_from_slice(format!("type={t};").as_bytes());
+    }
+    if facts.size && !is_dir(st) {
+        out.extend_from_slice(format!("size={};", st.st_size).as_bytes());
+    }
+    if facts.modify {
+        out.extend_from_slice(format!("modify={};", time_val(st.st_mtime)).as_bytes());
+    }
+    if facts.perm {
+        out.extend_from_slice(format!("perm={};", perm_fact(st, perms)).as_bytes());
+    }
+    if facts.unique {
+        out.extend_from_slice(format!("unique={:x}g{:x};", st.st_dev, st.st_ino).as_bytes());
+    }
+    if facts.unix_mode {
+        out.extend_from_slice(format!("UNIX.mode=0{:o};", mode & 0o7777).as_bytes());
+    }
+    out.push(b' ');
+}
+
+/// True when `name` matches the shell pattern `pat` (`*` and `?`).
+pub fn glob_match(pat: &[u8], name: &[u8]) -> bool {
+    let (mut p, mut n, mut star, mut mark) = (0, 0, None, 0);
+    while n < name.len() {
+        if p < pat.len() && (pat[p] == b'?' || pat[p] == name[n]) {
+            p += 1;
+            n += 1;
+        } else if p < pat.len() && pat[p] == b'*' {
+            star = Some(p);
+            mark = n;
+            p += 1;
+        } else if let Some(s) = star {
+            p = s + 1;
+            mark += 1;
+            n = mark;
+        } else {
+            return false;
+        }
+    }
+    pat[p..].iter().all(|&c| c == b'*')
+}
+
+/// True when a path's last name is a pattern (holds `*` or `?`).
+pub fn is_pattern(name: &str) -> bool {
+    name.contains(['*', '?'])
+}
+
+/// A directory being listed, a chunk at a time.
+pub struct DirListing {
+    entries: OwningIter,
+    format: Format,
+    perms: Perms,
+    facts: Facts,
+    pattern: Option<Vec<u8>>,
+    now: i64,
+}
+
+impl DirListing {
+    /// Starts listing the open directory `dir`, keeping only names that
+    /// match `pattern`.
+    pub fn new(dir: OwnedFd, format: Format, perms: Perms, facts: Facts, pattern: Option<String>) -> nix::Result<Self> {
+        let entries = Dir::from_fd(dir.into_raw_fd())?.into_iter();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        Ok(DirListing { entries, format, perms, facts, pattern: pattern.map(String::into_bytes), now })
+    }
+
+    /// Appends lines to `out` until it holds at least `target` bytes or the
+    /// directory is done. Returns false once the directory is done.
+    pub fn fill(&mut self, out: &mut Vec<u8>, target: usize) -> bool {
+        while out.len() < target {
+            let Some(entry) = self.entries.next() else { return false };
+            let Ok(entry) = entry else { continue };
+            let name = entry.file_name().to_bytes();
+            if name == b"." || name == b".." || is_temp_name(name) {
+                continue;
+            }
+            if let Some(p) = &self.pattern {
+                if !glob_match(p, name) {
+                    continue;
+                }
+            }
+            if self.format == Format::Nlst {
+                out.extend_from_slice(name);
+                out.extend_from_slice(b"\r\n");
+                continue;
+            }
+            let dirfd = self.entries.as_raw_fd();
+            // An entry that vanished since the read is skipped.
+            let Ok(st) = fstatat(Some(dirfd), entry.file_name(), AtFlags::AT_SYMLINK_NOFOLLOW) else { continue };
+            match self.format {
+                Format::List => {
+                    let target = if entry.file_type() == Some(Type::Symlink) || kind_char(st.st_mode) == 'l' {
+                        nix::fcntl::readlinkat(Some(dirfd), entry.file_name())
+                            .ok()
+                            .map(|t| t.to_string_lossy().into_owned())
+                    } else {
+                        None
+                    };
+                    list_line(out, name, &st, target.as_deref(), self.now);
+                }
+                Format::Mlsd => {
+                    facts_into(out, &st, &self.perms, &self.facts, None);
+                    out.extend_from_slice(name);
+                    out.extend_from_slice(b"\r\n");
+                }
+                Format::Nlst => unreachable!("handled above"),
+            }
+        }
+        true
+    }
+}
+
+/// What a listing transfer sends.
+pub enum Listing {
+    /// The entries of a directory.
+    Dir(DirListing),
+    /// Prepared bytes (the listing of a single file).
+    Bytes(Vec<u8>),
+}
+
+impl Listing {
+    /// The single line for one named file.
+    pub fn single(format: Format, name: &str, st: &Stat, perms: &Perms, facts: &Facts) -> Listing {
+        let mut out = Vec::new();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        match format {
+            Format::List => list_line(&mut out, name.as_bytes(), st, None, now),
+            Format::Nlst => {
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+            Format::Mlsd => {
+                facts_into(&mut out, st, perms, facts, None);
+                out.extend_from_slice(name.as_bytes());
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        Listing::Bytes(out)
+    }
+
+    /// Appends more of the listing to `out`; false once done.
+    pub fn fill(&mut self, out: &mut Vec<u8>, target: usize) -> bool {
+        match self {
+            Listing::Dir(d) => d.fill(out, target),
+            Listing::Bytes(b) => {
+                out.append(b);
+                false
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stat with chosen fields, built from a real one (FileStat has no
+    /// safe constructor).
+    fn stat_of(mode: u32, size: i64, mtime: i64) -> Stat {
+        let mut st: Stat = nix::sys::stat::stat("/").unwrap();
+        st.st_mode = mode;
+        st.st_size = size;
+        st.st_mtime = mtime;
+        st.st_nlink = 1;
+        st
+    }
+
+    #[test]
+    fn civil_dates() {
+        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
+        assert_eq!(time_val(951_782_400), "20000229000000");
+        assert_eq!(time_val(1_795_000_000), "20261118110640");
+        assert_eq!(civil(-1), (1969, 12, 31, 23, 59, 59));
+    }
+
+    #[test]
+    fn ls_lines_look_like_ls() {
+        let st = stat_of(0o100644, 1234, 1_795_000_000);
+        let mut out = Vec::new();
+        list_line(&mut out, b"a b.txt", &st, None, 1_795_000_000);
+        let line = String::from_utf8(out).unwrap();
+        assert!(line.starts_with("-rw-r--r--    1 "), "{line}");
+        assert!(line.ends_with(" 1234 Nov 18 11:06 a b.txt\r\n"), "{line}");
+        let mut old = Vec::new();
+        list_line(&mut old, b"d", &stat_of(0o040755, 0, 0), None, 1_795_000_000);
+        assert!(String::from_utf8(old).unwrap().contains("drwxr-xr-x"));
+    }
+
+    #[test]
+    fn facts_follow_rfc_3659() {
+        let st = stat_of(0o100644, 10, 0);
+        let mut out = Vec::new();
+        facts_into(&mut out, &st, &Perms::READ_ONLY, &Facts::default(), None);
+        let s = String::from_utf8(out).unwrap();
+        assert!(s.starts_with("type=file;size=10;modify=19700101000000;perm=r;unique="), "{s}");
+        assert!(s.ends_with("; "));
+        let sel = Facts::select("size;TYPE;bogus;");
+        assert_eq!(sel.selected(), "type;size;");
+        assert_eq!(Facts::default().feat_line(), "type*;size*;modify*;perm*;unique*;UNIX.mode;");
+    }
+
+    #[test]
+    fn globbing() {
+        assert!(glob_match(b"*.txt", b"a.txt"));
+        assert!(glob_match(b"a?c", b"abc"));
+        assert!(!glob_match(b"*.txt", b"a.bin"));
+        assert!(glob_match(b"*", b""));
+        assert!(glob_match(b"a*b*c", b"axxbyyc"));
+    }
+}

@@ -1,0 +1,596 @@
+//! One client's session: the login state machine and the meaning of every
+//! command (RFC 959 section 4.1, RFC 2389, 2428, 3659, 2640).
+//!
+//! [`Session::handle`] turns a [`Command`] into an [`Outcome`]: a reply, a
+//! transfer for the connection to run, or the end of the session. It never
+//! reads or writes the control socket.
+
+use std::fs::File;
+use std::io::{Seek, SeekFrom};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use super::data::{self, canonical, DataSetup};
+use super::error::{reply_for, FtpError};
+use super::jail::{is_dir, is_regular, Jail};
+use super::listing::{self, Facts, Format, Listing};
+use super::upload::Upload;
+use super::vpath::VPath;
+use crate::accounts::{is_anonymous_name, Identity, Perms};
+use crate::config::ServerConfig;
+use crate::limits::{MAX_STAT_ENTRIES, MIN_ACTIVE_PORT};
+use crate::protocol::{Command, EpsvArg, Reply, ReplyCode, TransferType};
+
+/// What the connection does after a command.
+pub enum Outcome {
+    /// Send this reply and read the next command.
+    Reply(Reply),
+    /// Run this transfer (it sends its own replies).
+    Transfer(Transfer),
+    /// Wait, then send the reply; close the connection if `close`.
+    Delayed(Duration, Reply, bool),
+    /// Send this reply and close the connection.
+    Close(Reply),
+}
+
+/// A transfer the session has prepared: file opened, rights checked.
+pub struct Transfer {
+    /// How to reach the client.
+    pub setup: DataSetup,
+    /// What to move.
+    pub job: Job,
+    /// ASCII or binary.
+    pub ttype: TransferType,
+    /// The path, for the log.
+    pub path: VPath,
+    /// The 150 reply to send once the data connection is open.
+    pub start: Reply,
+}
+
+/// The bytes a transfer moves.
+pub enum Job {
+    /// RETR: `len` bytes of `file` from `offset`.
+    Send {
+        /// The open file.
+        file: File,
+        /// Where to start (REST).
+        offset: u64,
+        /// Its size.
+        size: u64,
+    },
+    /// STOR, STOU, APPE.
+    Receive(Upload),
+    /// LIST, NLST, MLSD.
+    List(Listing),
+}
+
+enum Login {
+    AwaitUser,
+    AwaitPass(String),
+    LoggedIn(Identity),
+}
+
+/// The state of one control connection.
+pub struct Session<'c> {
+    cfg: &'c ServerConfig,
+    /// The client's address (from the socket, or a trusted PROXY header).
+    pub peer: SocketAddr,
+    /// Our end of the control connection.
+    pub local: SocketAddr,
+    login: Login,
+    failures: u32,
+    jail: Option<Jail>,
+    cwd: VPath,
+    ttype: TransferType,
+    rest: u64,
+    rename_from: Option<VPath>,
+    data: DataSetup,
+    epsv_all: bool,
+    facts: Facts,
+}
+
+/// Commands served before login (RFC 959 section 5.4 lets these through).
+fn allowed_before_login(c: &Command) -> bool {
+    use Command::*;
+    matches!(c, User(_) | Pass(_) | Acct(_) | Quit | Noop | Syst | Feat | Opts(..) | Help(_) | Abor | Stat(None))
+}
+
+const HELP_COMMANDS: &[&str] = &[
+    "ABOR", "ACCT", "ALLO", "APPE", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP", "LIST", "MDTM", "MKD",
+    "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT", "PWD", "QUIT", "REST", "RETR", "RMD",
+    "RNFR", "RNTO", "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD",
+    "XRMD",
+];
+
+fn ok(code: ReplyCode, text: impl Into<String>) -> Result<Outcome, FtpError> {
+    Ok(Outcome::Reply(Reply::new(code, text)))
+}
+
+impl<'c> Session<'c> {
+    /// A new session for a client at `peer`, connected to our `local`.
+    pub fn new(cfg: &'c ServerConfig, peer: SocketAddr, local: SocketAddr) -> Self {
+        Session {
+            cfg,
+            peer,
+            local,
+            login: Login::AwaitUser,
+            failures: 0,
+            jail: None,
+            cwd: VPath::root(),
+            ttype: TransferType::Image,
+            rest: 0,
+            rename_from: None,
+            data: DataSetup::None,
+            epsv_all: false,
+            facts: Facts::default(),
+        }
+    }
+
+    /// The logged-in identity, if any.
+    pub fn identity(&self) -> Option<&Identity> {
+        match &self.login {
+            Login::LoggedIn(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// The current directory.
+    pub fn cwd(&self) -> &VPath {
+        &self.cwd
+    }
+
+    /// Handles one command.
+    pub fn handle(&mut self, cmd: Command) -> Outcome {
+        // RNTO must come right after RNFR (RFC 959 4.1.3).
+        let rename_from = self.rename_from.take();
+        if self.identity().is_none() && !allowed_before_login(&cmd) {
+            return Outcome::Reply(reply_for(&FtpError::NotLoggedIn, ""));
+        }
+        let subject = match &cmd {
+            Command::Retr(p) | Command::Stor(p) | Command::Appe(p) | Command::Size(p) | Command::Mdtm(p) => p.clone(),
+            Command::Dele(p) | Command::Mkd(p) | Command::Rmd(p) | Command::Rnfr(p) | Command::Rnto(p) => p.clone(),
+            Command::Cwd(p) => p.clone(),
+            Command::List(Some(p)) | Command::Nlst(Some(p)) | Command::Mlsd(Some(p)) | Command::Mlst(Some(p)) => {
+                p.clone()
+            }
+            Command::Stat(Some(p)) => p.clone(),
+            _ => String::new(),
+        };
+        match self.dispatch(cmd, rename_from) {
+            Ok(o) => o,
+            Err(e) => Outcome::Reply(reply_for(&e, &subject)),
+        }
+    }
+
+    fn dispatch(&mut self, cmd: Command, rename_from: Option<VPath>) -> Result<Outcome, FtpError> {
+        use Command as C;
+        match cmd {
+            C::User(name) => self.user(name),
+            C::Pass(pw) => Ok(self.pass(pw)),
+            C::Acct(_) => ok(ReplyCode::SUPERFLUOUS, "ACCT not needed."),
+            C::Quit => Ok(Outcome::Close(Reply::new(ReplyCode::CLOSING, "Goodbye."))),
+            C::Noop => ok(ReplyCode::COMMAND_OK, "NOOP ok."),
+            C::Syst => ok(ReplyCode::SYSTEM_TYPE, "UNIX Type: L8"),
+            C::Feat => Ok(Outcome::Reply(self.feat())),
+            C::Opts(name, value) => self.opts(&name, value.as_deref()),
+            C::Help(topic) => Ok(Outcome::Reply(help(topic.as_deref()))),
+            C::Stat(None) => Ok(Outcome::Reply(self.status())),
+            C::Stat(Some(p)) => self.stat_path(&p),
+            C::Pwd => ok(ReplyCode::PATH_CREATED, format!("{} is the current directory.", self.cwd.quoted())),
+            C::Cwd(p) => self.cwd_to(&p),
+            C::Cdup => self.cwd_to(".."),
+            C::Type(t) => {
+                self.ttype = t;
+                let mode = if t == TransferType::Ascii { "ASCII" } else { "Binary" };
+                ok(ReplyCode::COMMAND_OK, format!("Switching to {mode} mode."))
+            }
+            C::Mode(_) => ok(ReplyCode::COMMAND_OK, "Mode set to S."),
+            C::Stru(_) => ok(ReplyCode::COMMAND_OK, "Structure set to F."),
+            C::Pasv => self.pasv(),
+            C::Epsv(arg) => self.epsv(arg),
+            C::Port(addr) => self.active(addr, "PORT"),
+            C::Eprt(addr) => self.active(addr, "EPRT"),
+            C::List(p) => self.list(p, Format::List),
+            C::Nlst(p) => self.list(p, Format::Nlst),
+            C::Mlsd(p) => self.list(p, Format::Mlsd),
+            C::Mlst(p) => self.mlst(p),
+            C::Retr(p) => self.retr(&p),
+            C::Stor(p) => self.stor(&p, false),
+            C::Appe(p) => self.stor(&p, true),
+            C::Stou(hint) => self.stou(hint.as_deref()),
+            C::Rest(n) => {
+                self.rest = n;
+                ok(ReplyCode::PENDING, format!("Restart position accepted ({n})."))
+            }
+            C::Size(p) => {
+                let st = self.jail()?.stat(&self.path(&p)?)?;
+                if !is_regular(&st) {
+                    return ok(ReplyCode::FILE_UNAVAILABLE, format!("{p}: not a regular file."));
+                }
+                ok(ReplyCode::FILE_STATUS, st.st_size.to_string())
+            }
+            C::Mdtm(p) => {
+                let st = self.jail()?.stat(&self.path(&p)?)?;
+                ok(ReplyCode::FILE_STATUS, listing::time_val(st.st_mtime))
+            }
+            C::Dele(p) => {
+                self.need(|p| p.delete)?;
+                self.jail()?.unlink(&self.path(&p)?)?;
+                ok(ReplyCode::FILE_ACTION_OK, "Delete operation successful.")
+            }
+            C::Mkd(p) => {
+                self.need(|p| p.mkdir)?;
+                let path = self.path(&p)?;
+                self.jail()?.mkdir(&path)?;
+                ok(ReplyCode::PATH_CREATED, format!("{} created.", path.quoted()))
+            }
+            C::Rmd(p) => {
+                self.need(|p| p.delete)?;
+                self.jail()?.rmdir(&self.path(&p)?)?;
+                ok(ReplyCode::FILE_ACTION_OK, "Remove directory operation successful.")
+            }
+            C::Rnfr(p) => {
+                self.need(|p| p.rename)?;
+                let path = self.path(&p)?;
+                self.jail()?.stat(&path)?;
+                self.rename_from = Some(path);
+                ok(ReplyCode::PENDING, "Ready for RNTO.")
+            }
+            C::Rnto(p) => {
+                let from = rename_from.ok_or(FtpError::BadSequence("RNFR required first."))?;
+                self.need(|p| p.rename)?;
+                self.jail()?.rename(&from, &self.path(&p)?)?;
+                ok(ReplyCode::FILE_ACTION_OK, "Rename successful.")
+            }
+            C::Abor => {
+                self.data = DataSetup::None;
+                ok(ReplyCode::DATA_OPEN_NO_TRANSFER, "No transfer to ABOR.")
+            }
+            C::Allo => ok(ReplyCode::SUPERFLUOUS, "ALLO command ignored."),
+            C::Unknown(v) => ok(ReplyCode::NOT_IMPLEMENTED, format!("{v} not implemented.")),
+        }
+    }
+
+    fn user(&mut self, name: String) -> Result<Outcome, FtpError> {
+        if self.identity().is_some() {
+            return ok(ReplyCode::NOT_LOGGED_IN, "Can't change to another user.");
+        }
+        // The same reply whether the user exists or not: nothing to learn.
+        let text = if is_anonymous_name(&name) {
+            "Anonymous login ok, send your email address as password."
+        } else {
+            "Please specify the password."
+        };
+        self.login = Login::AwaitPass(name);
+        ok(ReplyCode::NEED_PASSWORD, text)
+    }
+
+    fn pass(&mut self, pw: crate::protocol::Password) -> Outcome {
+        let name = match std::mem::replace(&mut self.login, Login::AwaitUser) {
+            Login::AwaitPass(name) => name,
+            Login::LoggedIn(id) => {
+                self.login = Login::LoggedIn(id);
+                return Outcome::Reply(Reply::new(ReplyCode::LOGGED_IN, "Already logged in."));
+            }
+            Login::AwaitUser => return Outcome::Reply(Reply::new(ReplyCode::BAD_SEQUENCE, "Login with USER first.")),
+        };
+        let Some(id) = self.cfg.accounts.check(&name, &pw) else {
+            self.failures += 1;
+            log::warn!("{}: login failed for {name:?} ({} of {})", self.peer, self.failures, self.cfg.max_login_fails);
+            // Brute force: each failure waits twice as long as the last;
+            // the last allowed one closes the connection.
+            let delay = self.cfg.login_fail_delay * 2u32.saturating_pow(self.failures.saturating_sub(1).min(6));
+            let close = self.failures >= self.cfg.max_login_fails;
+            return Outcome::Delayed(delay, Reply::new(ReplyCode::NOT_LOGGED_IN, "Login incorrect."), close);
+        };
+        let home = id.home.clone().unwrap_or_else(|| self.cfg.root.clone());
+        match Jail::new(&home) {
+            Ok(jail) => self.jail = Some(jail),
+            Err(e) => {
+                log::error!("{}: home {} of {} unusable: {e}", self.peer, home.display(), id.name);
+                return Outcome::Close(Reply::new(ReplyCode::NOT_AVAILABLE, "Home directory unavailable."));
+            }
+        }
+        log::info!("{}: login ok, user {}", self.peer, id.name);
+        let text = if id.anonymous && !id.perms.write {
+            "Login successful (anonymous, read-only)."
+        } else {
+            "Login successful."
+        };
+        self.login = Login::LoggedIn(id);
+        Outcome::Reply(Reply::new(ReplyCode::LOGGED_IN, text))
+    }
+
+    fn feat(&self) -> Reply {
+        // RFC 2389 section 3.2: one feature per line, each indented by a space.
+        let body = vec![
+            "EPRT".into(),
+            "EPSV".into(),
+            "MDTM".into(),
+            format!("MLST {}", self.facts.feat_line()),
+            "PASV".into(),
+            "REST STREAM".into(),
+            "SIZE".into(),
+            "TVFS".into(),
+            "UTF8".into(),
+        ];
+        Reply::multi(ReplyCode::SYSTEM_STATUS, "Features:", body, "End")
+    }
+
+    fn opts(&mut self, name: &str, value: Option<&str>) -> Result<Outcome, FtpError> {
+        match (name, value) {
+            // RFC 2640 section 3.2: names are always UTF-8 here.
+            ("UTF8", Some(v)) if v.eq_ignore_ascii_case("on") || v.eq_ignore_ascii_case("off") => {
+                ok(ReplyCode::COMMAND_OK, "Always in UTF8 mode.")
+            }
+            // RFC 3659 section 7.9.
+            ("MLST", v) => {
+                self.facts = Facts::select(v.unwrap_or(""));
+                ok(ReplyCode::COMMAND_OK, format!("MLST OPTS {}", self.facts.selected()))
+            }
+            _ => ok(ReplyCode::SYNTAX_ERROR_ARGS, "Option not understood."),
+        }
+    }
+
+    fn status(&self) -> Reply {
+        let mut body = vec![format!("Connected from {}", canonical(self.peer.ip()))];
+        match self.identity() {
+            Some(id) => body.push(format!("Logged in as {}", id.name)),
+            None => body.push("Not logged in".into()),
+        }
+        body.push(format!("TYPE: {}", if self.ttype == TransferType::Ascii { "ASCII" } else { "BINARY" }));
+        body.push("MODE: Stream; STRUcture: File".into());
+        body.push(match &self.data {
+            DataSetup::None => "No data connection".into(),
+            DataSetup::Passive(_) => "Passive mode set".into(),
+            DataSetup::Active(a) => format!("Active mode to {a}"),
+        });
+        Reply::multi(ReplyCode::SYSTEM_STATUS, "forkftp status:", body, "End of status")
+    }
+
+    fn jail(&self) -> Result<&Jail, FtpError> {
+        self.jail.as_ref().ok_or(FtpError::NotLoggedIn)
+    }
+
+    fn perms(&self) -> Perms {
+        self.identity().map(|i| i.perms).unwrap_or_default()
+    }
+
+    /// Refuses unless the account has the right `f` picks.
+    fn need(&self, f: impl Fn(&Perms) -> bool) -> Result<(), FtpError> {
+        if f(&self.perms()) {
+            Ok(())
+        } else {
+            Err(FtpError::Denied)
+        }
+    }
+
+    fn path(&self, arg: &str) -> Result<VPath, FtpError> {
+        Ok(self.cwd.join(arg)?)
+    }
+
+    fn cwd_to(&mut self, arg: &str) -> Result<Outcome, FtpError> {
+        let target = self.path(arg)?;
+        let st = self.jail()?.stat(&target)?;
+        if !is_dir(&st) {
+            return ok(ReplyCode::FILE_UNAVAILABLE, format!("{arg}: Not a directory."));
+        }
+        self.cwd = target;
+        ok(ReplyCode::FILE_ACTION_OK, "Directory successfully changed.")
+    }
+
+    /// The address announced for passive mode, and the one to bind.
+    fn passive_ip(&self) -> IpAddr {
+        canonical(self.local.ip())
+    }
+
+    fn pasv(&mut self) -> Result<Outcome, FtpError> {
+        if self.epsv_all {
+            return Err(FtpError::BadSequence("Only EPSV is allowed after EPSV ALL."));
+        }
+        let announce = self.cfg.masquerade.map(canonical).unwrap_or_else(|| self.passive_ip());
+        let IpAddr::V4(v4) = announce else {
+            return ok(ReplyCode::CANT_OPEN_DATA, "PASV is IPv4 only; use EPSV.");
+        };
+        let listener = data::listen_passive(self.passive_ip(), self.cfg.passive_ports)
+            .map_err(|e| FtpError::NoData(format!("Can't open passive connection: {e}.")))?;
+        let port = listener.local_addr()?.port();
+        self.data = DataSetup::Passive(listener);
+        let hp = crate::protocol::command::format_host_port(v4, port);
+        ok(ReplyCode::PASSIVE_MODE, format!("Entering Passive Mode ({hp})."))
+    }
+
+    /// RFC 2428 section 3.
+    fn epsv(&mut self, arg: EpsvArg) -> Result<Outcome, FtpError> {
+        let ip = self.passive_ip();
+        let family = if ip.is_ipv4() { 1 } else { 2 };
+        match arg {
+            EpsvArg::All => {
+                self.epsv_all = true;
+                return ok(ReplyCode::COMMAND_OK, "EPSV ALL ok.");
+            }
+            EpsvArg::Protocol(p) if p != family => {
+                return ok(
+                    ReplyCode::PROTOCOL_NOT_SUPPORTED,
+                    format!("Network protocol not supported, use ({family})."),
+                );
+            }
+            _ => {}
+        }
+        let listener = data::listen_passive(ip, self.cfg.passive_ports)
+            .map_err(|e| FtpError::NoData(format!("Can't open passive connection: {e}.")))?;
+        let port = listener.local_addr()?.port();
+        self.data = DataSetup::Passive(listener);
+        ok(ReplyCode::EXTENDED_PASSIVE_MODE, format!("Entering Extended Passive Mode (|||{port}|)."))
+    }
+
+    fn active(&mut self, addr: SocketAddr, verb: &str) -> Result<Outcome, FtpError> {
+        if self.epsv_all {
+            return Err(FtpError::BadSequence("Only EPSV is allowed after EPSV ALL."));
+        }
+        if canonical(addr.ip()).is_ipv4() != canonical(self.peer.ip()).is_ipv4() {
+            let family = if canonical(self.peer.ip()).is_ipv4() { 1 } else { 2 };
+            return ok(ReplyCode::PROTOCOL_NOT_SUPPORTED, format!("Network protocol not supported, use ({family})."));
+        }
+        // Security: no FTP bounce (RFC 2577), see `active_target_allowed`.
+        if !data::active_target_allowed(addr, self.peer.ip(), MIN_ACTIVE_PORT) {
+            log::warn!("{}: refused {verb} to {addr}", self.peer);
+            return ok(ReplyCode::SYNTAX_ERROR, format!("Illegal {verb} command."));
+        }
+        self.data = DataSetup::Active(addr);
+        ok(ReplyCode::COMMAND_OK, format!("{verb} command successful. Consider using PASV."))
+    }
+
+    /// Starts a transfer with the data setup, which must exist.
+    fn transfer(&mut self, job: Job, path: VPath, start: String) -> Result<Outcome, FtpError> {
+        let setup = std::mem::take(&mut self.data);
+        let start = Reply::new(ReplyCode::FILE_STATUS_OK, start);
+        Ok(Outcome::Transfer(Transfer { setup, job, ttype: self.ttype, path, start }))
+    }
+
+    fn need_data(&self) -> Result<(), FtpError> {
+        if self.data.is_set() {
+            Ok(())
+        } else {
+            Err(FtpError::NoData("Use PORT or PASV first.".into()))
+        }
+    }
+
+    /// Splits `dir/pattern` when the last name holds `*` or `?`.
+    fn split_pattern(&self, arg: Option<String>) -> Result<(VPath, Option<String>), FtpError> {
+        let Some(arg) = arg else { return Ok((self.cwd.clone(), None)) };
+        let path = self.path(&arg)?;
+        if let Some((parent, name)) = path.split_last() {
+            if listing::is_pattern(name) {
+                return Ok((parent.clone(), Some(name.to_string())));
+            }
+        }
+        Ok((path, None))
+    }
+
+    fn list(&mut self, arg: Option<String>, format: Format) -> Result<Outcome, FtpError> {
+        self.need(|p| p.read)?;
+        self.need_data()?;
+        let (path, pattern) = self.split_pattern(arg)?;
+        let listing = self.listing(&path, pattern, format)?;
+        self.transfer(Job::List(listing), path, "Here comes the directory listing.".into())
+    }
+
+    fn listing(&self, path: &VPath, pattern: Option<String>, format: Format) -> Result<Listing, FtpError> {
+        let jail = self.jail()?;
+        let st = jail.stat(path)?;
+        if !is_dir(&st) {
+            return Ok(Listing::single(format, path.file_name(), &st, &self.perms(), &self.facts));
+        }
+        let dir = jail.open_dir(path)?;
+        Ok(Listing::Dir(listing::DirListing::new(dir, format, self.perms(), self.facts, pattern)?))
+    }
+
+    /// STAT path: the LIST lines over the control connection (RFC 959 4.1.3).
+    fn stat_path(&mut self, arg: &str) -> Result<Outcome, FtpError> {
+        self.need(|p| p.read)?;
+        let (path, pattern) = self.split_pattern(Some(arg.to_string()))?;
+        let mut listing = self.listing(&path, pattern, Format::List)?;
+        let mut buf = Vec::new();
+        let mut body = Vec::new();
+        loop {
+            buf.clear();
+            let more = listing.fill(&mut buf, 1);
+            body.extend(String::from_utf8_lossy(&buf).lines().map(str::to_string));
+            if !more || body.len() >= MAX_STAT_ENTRIES {
+                break;
+            }
+        }
+        Ok(Outcome::Reply(Reply::multi(ReplyCode::FILE_STATUS, format!("Status of {path}:"), body, "End of status")))
+    }
+
+    /// MLST: the facts of one entry over the control connection (RFC 3659 7.2).
+    fn mlst(&mut self, arg: Option<String>) -> Result<Outcome, FtpError> {
+        self.need(|p| p.read)?;
+        let path = match arg {
+            Some(a) => self.path(&a)?,
+            None => self.cwd.clone(),
+        };
+        let st = self.jail()?.stat(&path)?;
+        let mut line = Vec::new();
+        listing::facts_into(&mut line, &st, &self.perms(), &self.facts, None);
+        let mut text = String::from_utf8_lossy(&line).into_owned();
+        text.push_str(path.as_str());
+        // RFC 3659 7.2: the entry line starts with a single space.
+        Ok(Outcome::Reply(Reply::multi(ReplyCode::FILE_ACTION_OK, format!("Listing {path}"), vec![text], "End")))
+    }
+
+    fn retr(&mut self, arg: &str) -> Result<Outcome, FtpError> {
+        self.need(|p| p.read)?;
+        self.need_data()?;
+        let path = self.path(arg)?;
+        let offset = std::mem::take(&mut self.rest);
+        let (file, st) = self.jail()?.open_file(&path)?;
+        let size = st.st_size as u64;
+        if offset > size {
+            return Err(FtpError::RestBeyondEnd(offset));
+        }
+        let start = format!("Opening {} mode data connection for {arg} ({size} bytes).", self.mode_name());
+        self.transfer(Job::Send { file, offset, size }, path, start)
+    }
+
+    fn mode_name(&self) -> &'static str {
+        if self.ttype == TransferType::Ascii {
+            "ASCII"
+        } else {
+            "BINARY"
+        }
+    }
+
+    fn stor(&mut self, arg: &str, append: bool) -> Result<Outcome, FtpError> {
+        self.need(|p| p.write)?;
+        self.need_data()?;
+        let path = self.path(arg)?;
+        let offset = std::mem::take(&mut self.rest);
+        let jail = self.jail()?;
+        let upload = if append || offset > 0 {
+            // APPE and REST+STOR write in place, where the file stands.
+            let (mut file, st) = jail.open_for_append(&path, true)?;
+            let size = st.st_size as u64;
+            let at = if append { size } else { offset };
+            if at > size {
+                return Err(FtpError::RestBeyondEnd(offset));
+            }
+            // No stale tail: bytes past the restart point are replaced.
+            file.set_len(at)?;
+            file.seek(SeekFrom::Start(at))?;
+            Upload::in_place(file)
+        } else {
+            Upload::atomic(jail, &path)?
+        };
+        let start = format!("Ok to send data ({} mode).", self.mode_name());
+        self.transfer(Job::Receive(upload), path, start)
+    }
+
+    fn stou(&mut self, hint: Option<&str>) -> Result<Outcome, FtpError> {
+        self.need(|p| p.write)?;
+        self.need_data()?;
+        self.rest = 0;
+        let (upload, name) = Upload::unique(self.jail()?, &self.cwd, hint)?;
+        let path = self.cwd.join(&name)?;
+        // RFC 1123 section 4.1.2.9: the reply names the file.
+        self.transfer(Job::Receive(upload), path, format!("FILE: {name}"))
+    }
+}
+
+/// HELP [command] (RFC 959 4.1.3).
+fn help(topic: Option<&str>) -> Reply {
+    match topic {
+        None | Some("") => {
+            let body = HELP_COMMANDS
+                .chunks(8)
+                .map(|c| c.iter().map(|v| format!("{v:<5}")).collect::<Vec<_>>().join(" "))
+                .collect();
+            Reply::multi(ReplyCode::HELP, "The following commands are recognized:", body, "Help OK.")
+        }
+        Some(t) if HELP_COMMANDS.contains(&t) => {
+            Reply::new(ReplyCode::HELP, format!("{t} is supported; see RFC 959, 2389, 2428 and 3659."))
+        }
+        Some(t) => Reply::new(ReplyCode::NOT_IMPLEMENTED, format!("Unknown command {t}.")),
+    }
+}

@@ -1,0 +1,375 @@
+//! Running a transfer on an established data connection: `sendfile(2)` for
+//! binary downloads, buffered conversion for ASCII (RFC 959 section 3.1.1.1),
+//! buffered writes for uploads, streamed listings. While bytes move, the
+//! control connection is watched: ABOR aborts (RFC 959 section 4.1.3), STAT
+//! reports progress, anything else waits until the transfer is done.
+
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, TcpStream};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use super::control::{Control, Input};
+use super::error::{reply_for, FtpError};
+use super::listing::Listing;
+use super::session::{Job, Transfer};
+use super::upload::Upload;
+use crate::config::Timeouts;
+use crate::limits::{IO_BUFFER, SENDFILE_CHUNK};
+use crate::protocol::{self, Command, Reply, ReplyCode, TransferType};
+use crate::sys;
+
+/// How a transfer ended.
+pub struct Done {
+    /// Bytes moved over the data connection.
+    pub bytes: u64,
+    /// True when every byte was moved and the file is in place.
+    pub complete: bool,
+    /// Close the control connection after the replies.
+    pub close: bool,
+}
+
+/// Why the byte loop stopped early.
+enum Stop {
+    /// The client sent ABOR.
+    Abort,
+    /// The data connection failed (reset, closed early).
+    DataLost(io::Error),
+    /// The file system failed.
+    Fs(FtpError),
+    /// No progress for the stall timeout.
+    Stalled,
+    /// The control connection closed.
+    ClientGone,
+    /// The worker was told to stop now.
+    Shutdown,
+    /// The control connection failed.
+    Control(io::Error),
+}
+
+/// The state of the loop: the control connection and the byte count.
+struct Pump<'a> {
+    ctl: &'a mut Control,
+    stall: Duration,
+    bytes: u64,
+    progress: &'a mut dyn FnMut(u64),
+}
+
+impl Pump<'_> {
+    /// Handles what the client said meanwhile: ABOR stops, STAT answers,
+    /// the rest is kept for later.
+    fn check_control(&mut self) -> Result<(), Stop> {
+        let inputs = self.ctl.poll_inputs().map_err(Stop::Control)?;
+        let mut abort = false;
+        for input in inputs {
+            match input {
+                Input::Line(line) => match protocol::parse(&line) {
+                    Ok(Command::Abor) => abort = true,
+                    Ok(Command::Stat(None)) => {
+                        let r = Reply::new(
+                            ReplyCode::SYSTEM_STATUS,
+                            format!("Transfer in progress: {} bytes moved.", self.bytes),
+                        );
+                        self.ctl.send(&r).map_err(Stop::Control)?;
+                    }
+                    _ => self.ctl.defer(Input::Line(line)),
+                },
+                Input::Eof => return Err(Stop::ClientGone),
+                other => self.ctl.defer(other),
+            }
+        }
+        if abort {
+            Err(Stop::Abort)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Waits until `data` is ready for `events`, watching the control
+    /// connection and the stall timer meanwhile.
+    fn wait(&mut self, data: BorrowedFd<'_>, events: PollFlags) -> Result<(), Stop> {
+        loop {
+            let (data_ready, ctl_ready) = {
+                let mut fds = [PollFd::new(data, events), PollFd::new(self.ctl.fd(), PollFlags::POLLIN)];
+                match poll(&mut fds, PollTimeout::try_from(self.stall).unwrap_or(PollTimeout::MAX)) {
+                    Ok(0) => return Err(Stop::Stalled),
+                    Ok(_) => {}
+                    Err(Errno::EINTR) => {
+                        if sys::stop_now() {
+                            return Err(Stop::Shutdown);
+                        }
+                        continue;
+                    }
+                    Err(e) => return Err(Stop::DataLost(e.into())),
+                }
+                let r = |f: &PollFd| f.revents().unwrap_or(PollFlags::empty());
+                (!r(&fds[0]).is_empty(), !r(&fds[1]).is_empty())
+            };
+            if ctl_ready {
+                self.check_control()?;
+            }
+            if data_ready {
+                return Ok(());
+            }
+        }
+    }
+
+    fn moved(&mut self, n: usize) {
+        self.bytes += n as u64;
+        (self.progress)(self.bytes);
+    }
+
+    /// Writes all of `buf` to the non-blocking data socket.
+    fn write_all(&mut self, data: &mut TcpStream, mut buf: &[u8]) -> Result<(), Stop> {
+        while !buf.is_empty() {
+            match data.write(buf) {
+                Ok(0) => return Err(Stop::DataLost(io::ErrorKind::WriteZero.into())),
+                Ok(n) => {
+                    buf = &buf[n..];
+                    self.moved(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(data.as_fd(), PollFlags::POLLOUT)?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.interrupted()?,
+                Err(e) => return Err(Stop::DataLost(e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn interrupted(&self) -> Result<(), Stop> {
+        if sys::stop_now() {
+            Err(Stop::Shutdown)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// RETR in binary mode: the kernel copies file to socket (`sendfile`).
+    fn send_file(&mut self, data: &mut TcpStream, file: &File, offset: u64, size: u64) -> Result<(), Stop> {
+        let mut off = offset as i64;
+        let end = size as i64;
+        while off < end {
+            let want = ((end - off) as usize).min(SENDFILE_CHUNK);
+            match nix::sys::sendfile::sendfile64(data.as_fd(), file.as_fd(), Some(&mut off), want) {
+                // The file shrank while we sent it: what was there is sent.
+                Ok(0) => break,
+                Ok(n) => {
+                    self.moved(n);
+                    self.check_control()?;
+                }
+                Err(Errno::EAGAIN) => self.wait(data.as_fd(), PollFlags::POLLOUT)?,
+                Err(Errno::EINTR) => self.interrupted()?,
+                Err(e) => return Err(Stop::DataLost(e.into())),
+            }
+        }
+        Ok(())
+    }
+
+    /// RETR in ASCII mode: each bare LF goes out as CRLF.
+    fn send_ascii(&mut self, data: &mut TcpStream, file: &mut File, offset: u64) -> Result<(), Stop> {
+        use std::io::{Seek, SeekFrom};
+        file.seek(SeekFrom::Start(offset)).map_err(|e| Stop::Fs(e.into()))?;
+        let mut inbuf = vec![0u8; IO_BUFFER];
+        let mut out = Vec::with_capacity(IO_BUFFER * 2);
+        let mut last_cr = false;
+        loop {
+            let n = match file.read(&mut inbuf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Stop::Fs(e.into())),
+            };
+            out.clear();
+            last_cr = to_crlf(&inbuf[..n], &mut out, last_cr);
+            self.write_all(data, &out)?;
+        }
+    }
+
+    /// STOR/APPE/STOU: socket to file; ASCII turns CRLF into LF.
+    fn receive(&mut self, data: &mut TcpStream, upload: &mut Upload, ttype: TransferType) -> Result<(), Stop> {
+        let mut buf = vec![0u8; IO_BUFFER];
+        let mut conv = Vec::new();
+        let mut pending_cr = false;
+        loop {
+            match data.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    self.moved(n);
+                    let chunk = if ttype == TransferType::Ascii {
+                        conv.clear();
+                        pending_cr = from_crlf(&buf[..n], &mut conv, pending_cr);
+                        &conv[..]
+                    } else {
+                        &buf[..n]
+                    };
+                    upload.file().write_all(chunk).map_err(|e| Stop::Fs(e.into()))?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(data.as_fd(), PollFlags::POLLIN)?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.interrupted()?,
+                Err(e) => return Err(Stop::DataLost(e)),
+            }
+        }
+        if pending_cr {
+            upload.file().write_all(b"\r").map_err(|e| Stop::Fs(e.into()))?;
+        }
+        // A client that died closes both connections: a data EOF with the
+        // control connection gone is a cut upload, not a complete one.
+        self.check_control()
+    }
+
+    fn send_listing(&mut self, data: &mut TcpStream, listing: &mut Listing) -> Result<(), Stop> {
+        let mut out = Vec::with_capacity(IO_BUFFER);
+        loop {
+            out.clear();
+            let more = listing.fill(&mut out, IO_BUFFER);
+            self.write_all(data, &out)?;
+            if !more {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Converts LF to CRLF; `last_cr` says whether the previous chunk ended in
+/// CR (so a CRLF split across chunks is not doubled). Returns the new state.
+pub fn to_crlf(input: &[u8], out: &mut Vec<u8>, mut last_cr: bool) -> bool {
+    for &b in input {
+        if b == b'\n' && !last_cr {
+            out.push(b'\r');
+        }
+        out.push(b);
+        last_cr = b == b'\r';
+    }
+    last_cr
+}
+
+/// Converts CRLF to LF; `pending_cr` says whether the previous chunk ended in
+/// a CR that was held back. Returns the new state.
+pub fn from_crlf(input: &[u8], out: &mut Vec<u8>, mut pending_cr: bool) -> bool {
+    for &b in input {
+        if pending_cr && b != b'\n' {
+            out.push(b'\r');
+        }
+        pending_cr = false;
+        if b == b'\r' {
+            pending_cr = true;
+        } else {
+            out.push(b);
+        }
+    }
+    pending_cr
+}
+
+/// Runs `t`: opens the data connection, sends the 150, moves the bytes,
+/// and sends the final reply(ies). `progress` is told the byte count.
+pub fn run(
+    t: Transfer,
+    ctl: &mut Control,
+    client: IpAddr,
+    timeouts: &Timeouts,
+    progress: &mut dyn FnMut(u64),
+) -> io::Result<Done> {
+    let Transfer { setup, job, ttype, start, .. } = t;
+    let mut data = match setup.connect(client, timeouts.data_connect) {
+        Ok(d) => d,
+        Err(e) => {
+            if sys::stop_now() {
+                ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."))?;
+                return Ok(Done { bytes: 0, complete: false, close: true });
+            }
+            log::info!("data connection failed: {e}");
+            ctl.send(&Reply::new(ReplyCode::CANT_OPEN_DATA, "Failed to establish connection."))?;
+            return Ok(Done { bytes: 0, complete: false, close: false });
+        }
+    };
+    ctl.send(&start)?;
+    data.set_nonblocking(true)?;
+    let mut pump = Pump { ctl, stall: timeouts.stall, bytes: 0, progress };
+    let mut upload_to_commit = None;
+    let result = match job {
+        Job::Send { file, offset, size } if ttype == TransferType::Image => {
+            pump.send_file(&mut data, &file, offset, size)
+        }
+        Job::Send { mut file, offset, .. } => pump.send_ascii(&mut data, &mut file, offset),
+        Job::List(mut listing) => pump.send_listing(&mut data, &mut listing),
+        Job::Receive(mut upload) => {
+            let r = pump.receive(&mut data, &mut upload, ttype);
+            upload_to_commit = Some(upload);
+            r
+        }
+    };
+    let bytes = pump.bytes;
+    // The data connection ends here: the client sees EOF before our 226.
+    drop(data);
+    let ctl = pump.ctl;
+    let done = |complete, close| Ok(Done { bytes, complete, close });
+    match result {
+        Ok(()) => {
+            if let Some(upload) = upload_to_commit {
+                if let Err(e) = upload.commit() {
+                    ctl.send(&reply_for(&e, ""))?;
+                    return done(false, false);
+                }
+            }
+            ctl.send(&Reply::new(ReplyCode::CLOSING_DATA, "Transfer complete."))?;
+            done(true, false)
+        }
+        Err(stop) => {
+            // Dropping an unfinished upload removes its temporary file.
+            drop(upload_to_commit);
+            match stop {
+                Stop::Abort => {
+                    ctl.send(&Reply::new(ReplyCode::TRANSFER_ABORTED, "Connection closed; transfer aborted."))?;
+                    ctl.send(&Reply::new(ReplyCode::CLOSING_DATA, "ABOR successful."))?;
+                    done(false, false)
+                }
+                Stop::DataLost(e) => {
+                    log::info!("data connection lost after {bytes} bytes: {e}");
+                    ctl.send(&Reply::new(ReplyCode::TRANSFER_ABORTED, "Connection closed; transfer aborted."))?;
+                    done(false, false)
+                }
+                Stop::Fs(e) => {
+                    ctl.send(&reply_for(&e, ""))?;
+                    done(false, false)
+                }
+                Stop::Stalled => {
+                    ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Timeout."))?;
+                    done(false, true)
+                }
+                Stop::Shutdown => {
+                    ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."))?;
+                    done(false, true)
+                }
+                Stop::ClientGone => done(false, true),
+                Stop::Control(e) => Err(e),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_download_turns_lf_into_crlf_once() {
+        let mut out = Vec::new();
+        let st = to_crlf(b"a\nb\r", &mut out, false);
+        to_crlf(b"\nc\n", &mut out, st);
+        assert_eq!(out, b"a\r\nb\r\nc\r\n");
+    }
+
+    #[test]
+    fn ascii_upload_turns_crlf_into_lf_across_chunks() {
+        let mut out = Vec::new();
+        let p = from_crlf(b"a\r\nb\r", &mut out, false);
+        assert!(p);
+        let p = from_crlf(b"\nc\rd", &mut out, p);
+        assert!(!p);
+        assert_eq!(out, b"a\nb\nc\rd");
+    }
+}

@@ -1,0 +1,178 @@
+//! The only module with `unsafe`: fork, process-death signal, shared memory,
+//! signal dispositions and adopting raw descriptors. Each block says why it
+//! is sound; callers get safe, typed functions.
+
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use nix::errno::Errno;
+use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::unistd::{ForkResult, Pid};
+
+/// Takes ownership of a descriptor that a syscall has just returned.
+///
+/// Only for the result of a call that creates a new descriptor (open,
+/// openat2, socket, accept...), which nothing else owns yet.
+pub(crate) fn adopt(fd: nix::Result<RawFd>) -> nix::Result<OwnedFd> {
+    let fd = fd?;
+    // SAFETY: `fd` was just returned by a syscall that creates a descriptor;
+    // no other owner exists, so `OwnedFd` may close it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Whether this process is the child or the parent after [`fork`].
+pub enum Forked {
+    /// In the new process.
+    Child,
+    /// In the parent, with the child's pid.
+    Parent(Pid),
+}
+
+/// Forks the process.
+///
+/// Must be called while the process has a single thread: forkftp's
+/// supervisor never starts threads, and neither does anything before it.
+pub fn fork() -> nix::Result<Forked> {
+    // SAFETY: the process is single-threaded (see above), so the child
+    // cannot inherit a lock held by another thread.
+    match unsafe { nix::unistd::fork() }? {
+        ForkResult::Child => Ok(Forked::Child),
+        ForkResult::Parent { child } => Ok(Forked::Parent(child)),
+    }
+}
+
+/// Asks the kernel to send `sig` to this process when its parent dies
+/// (`PR_SET_PDEATHSIG`), so that a killed supervisor leaves no worker behind.
+pub fn die_with_parent(sig: Signal) -> nix::Result<()> {
+    // SAFETY: prctl with PR_SET_PDEATHSIG takes a signal number and touches
+    // no memory of ours.
+    let r = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) };
+    Errno::result(r).map(drop)
+}
+
+/// A region of anonymous memory shared between the supervisor and the
+/// workers it forks afterwards (`mmap(MAP_SHARED | MAP_ANONYMOUS)`).
+///
+/// Holds `len` values of `T`, zero-initialized. `T` must be valid when all
+/// its bytes are zero and must only be changed through atomics, since other
+/// processes read and write it at the same time.
+pub struct SharedSlice<T> {
+    ptr: NonNull<T>,
+    len: usize,
+}
+
+/// Marker for types that may live in a [`SharedSlice`]: valid as all-zero
+/// bytes, and every field an atomic (so `&T` can be shared across processes).
+///
+/// # Safety
+/// Implement only for `#[repr(C)]` types made of atomics and arrays of
+/// atomics, for which all-zero bytes are a valid value.
+pub unsafe trait ZeroedAtomic: Sync {}
+
+impl<T: ZeroedAtomic> SharedSlice<T> {
+    /// Maps a new zeroed shared region of `len` values.
+    pub fn new(len: usize) -> nix::Result<Self> {
+        let bytes = std::mem::size_of::<T>().checked_mul(len.max(1)).ok_or(Errno::ENOMEM)?;
+        let size = std::num::NonZeroUsize::new(bytes).ok_or(Errno::EINVAL)?;
+        use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
+        // SAFETY: a fresh anonymous mapping aliases nothing; the kernel
+        // zero-fills it, which is a valid `T` by the `ZeroedAtomic` contract.
+        let ptr =
+            unsafe { mmap_anonymous(None, size, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED)? };
+        Ok(SharedSlice { ptr: ptr.cast(), len })
+    }
+
+    /// The shared values.
+    pub fn get(&self) -> &[T] {
+        // SAFETY: the mapping holds `len` initialized `T`s for as long as
+        // `self` lives; `T` is only mutated through atomics.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl<T> Drop for SharedSlice<T> {
+    fn drop(&mut self) {
+        let bytes = std::mem::size_of::<T>() * self.len.max(1);
+        // SAFETY: the region was mapped by `new` with this size and nothing
+        // borrowed from it outlives `self`.
+        let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), bytes) };
+    }
+}
+
+/// Set by SIGTERM/SIGINT: stop now, cutting the session with 421.
+static STOP_NOW: AtomicBool = AtomicBool::new(false);
+/// Set by SIGQUIT: finish the running transfer, then close with 421.
+static DRAIN: AtomicBool = AtomicBool::new(false);
+/// Set by SIGHUP: finish the running session, accept no new client.
+static RETIRE: AtomicBool = AtomicBool::new(false);
+/// Set by SIGUSR1: reopen the log file.
+static REOPEN: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn worker_signal(sig: libc::c_int) {
+    // Only async-signal-safe work: atomic stores.
+    match sig {
+        libc::SIGTERM | libc::SIGINT => STOP_NOW.store(true, Ordering::SeqCst),
+        libc::SIGQUIT => DRAIN.store(true, Ordering::SeqCst),
+        libc::SIGUSR1 => REOPEN.store(true, Ordering::SeqCst),
+        _ => RETIRE.store(true, Ordering::SeqCst),
+    }
+}
+
+/// Installs the worker's handlers: SIGTERM/SIGINT ask for a fast stop,
+/// SIGQUIT for a stop once the running transfer is done, SIGHUP for a stop
+/// once the running session is done, SIGUSR1 for reopening the log. They are installed without
+/// `SA_RESTART`, so a blocked `accept`, `read` or `poll` returns `EINTR` and
+/// the worker notices at once. SIGPIPE is ignored (a vanished client is an
+/// `EPIPE`, not a dead worker); every other handler inherited from the
+/// supervisor is reset to its default.
+pub fn install_worker_signals() -> nix::Result<()> {
+    let handler = SigAction::new(SigHandler::Handler(worker_signal), SaFlags::empty(), SigSet::empty());
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: `worker_signal` only stores to atomics, which is
+    // async-signal-safe; the other dispositions install no code.
+    unsafe {
+        for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGHUP, Signal::SIGUSR1] {
+            signal::sigaction(sig, &handler)?;
+        }
+        for sig in [Signal::SIGCHLD, Signal::SIGUSR2, Signal::SIGALRM] {
+            signal::sigaction(sig, &default)?;
+        }
+        signal::sigaction(Signal::SIGPIPE, &ignore)?;
+    }
+    signal::sigprocmask(signal::SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+}
+
+/// Ignores SIGPIPE in the current process (the client and the supervisor
+/// want `EPIPE` errors, not death).
+pub fn ignore_sigpipe() -> nix::Result<()> {
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: SIG_IGN installs no code.
+    unsafe { signal::sigaction(Signal::SIGPIPE, &ignore) }.map(drop)
+}
+
+/// True once SIGTERM or SIGINT reached this worker: cut everything now.
+pub fn stop_now() -> bool {
+    STOP_NOW.load(Ordering::SeqCst)
+}
+
+/// True once the session must end after the running transfer (SIGQUIT, or
+/// a fast stop).
+pub fn draining() -> bool {
+    DRAIN.load(Ordering::SeqCst) || stop_now()
+}
+
+/// True once the worker must take no new client (SIGHUP, SIGQUIT, SIGTERM).
+pub fn retiring() -> bool {
+    RETIRE.load(Ordering::SeqCst) || draining()
+}
+
+/// Reopens the log file if SIGUSR1 asked for it since the last call.
+pub fn reopen_log_if_asked() {
+    if REOPEN.swap(false, Ordering::SeqCst) {
+        if let Err(e) = crate::logging::reopen() {
+            log::error!("reopening the log: {e}");
+        }
+    }
+}

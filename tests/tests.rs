@@ -1,0 +1,7 @@
+//! Integration tests: the real binaries on free loopback ports, each test
+//! with its own temporary root, driven by raw sockets and real clients.
+
+mod util;
+
+mod pool;
+mod smoke;

@@ -1,0 +1,344 @@
+//! Test harness: starts the real binaries on free loopback ports with their
+//! own temporary roots, and speaks FTP to them over raw sockets.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use forkftp::protocol::command::{parse_epsv_reply, parse_pasv_reply};
+use forkftp::protocol::{Reply, ReplyParser};
+
+/// A temporary directory removed on drop.
+pub struct TempDir(pub PathBuf);
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let p = std::env::temp_dir().join(format!("forkftp-test-{tag}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.0.join(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A free TCP port on `ip` (bound then released; good enough on loopback).
+pub fn free_port_on(ip: &str) -> u16 {
+    TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port()
+}
+
+pub fn free_port() -> u16 {
+    free_port_on("127.0.0.1")
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407) | 1;
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Waits until `f` returns true, polling every 10 ms, up to `limit`.
+pub fn wait_until(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    f()
+}
+
+/// A running `ftpserver`.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub root: TempDir,
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// Starts `ftpserver` on a free port of 127.0.0.1 with a fresh root
+    /// holding `hello.txt`, plus `extra` arguments.
+    pub fn start(extra: &[&str]) -> Server {
+        Server::start_with(|_| {}, extra)
+    }
+
+    /// Like `start`, letting `setup` fill the root first.
+    pub fn start_with(setup: impl FnOnce(&Path), extra: &[&str]) -> Server {
+        Server::start_on("127.0.0.1", setup, extra)
+    }
+
+    /// Starts on `ip` (e.g. "::1" for IPv6).
+    pub fn start_on(ip: &str, setup: impl FnOnce(&Path), extra: &[&str]) -> Server {
+        let root = TempDir::new("root");
+        std::fs::write(root.join("hello.txt"), b"hello world\n").unwrap();
+        setup(root.path());
+        let port = free_port_on(ip);
+        let addr: SocketAddr =
+            if ip.contains(':') { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") }.parse().unwrap();
+        let log = root.path().with_extension("log");
+        let mut args: Vec<String> =
+            vec!["--listen".into(), addr.to_string(), "--root".into(), root.path().display().to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child = Command::new(env!("CARGO_BIN_EXE_ftpserver"))
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start ftpserver");
+        let s = Server { child, addr, root, log };
+        s.wait_ready();
+        s
+    }
+
+    /// Readiness: a connection gets its 220 greeting.
+    pub fn wait_ready(&self) {
+        let ok = wait_until(Duration::from_secs(20), || {
+            TcpStream::connect(self.addr)
+                .ok()
+                .and_then(|s| {
+                    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+                    let mut line = String::new();
+                    BufReader::new(s).read_line(&mut line).ok()?;
+                    Some(line.starts_with("220"))
+                })
+                .unwrap_or(false)
+        });
+        assert!(ok, "server did not start; log:\n{}", self.log_text());
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The worker pids (children of the supervisor).
+    pub fn workers(&self) -> Vec<i32> {
+        children_of(self.pid())
+    }
+
+    pub fn signal(&self, sig: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig).unwrap();
+    }
+
+    /// Waits for the supervisor to exit; returns its status.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return Some(st);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    pub fn connect(&self) -> Ftp {
+        Ftp::connect(self.addr)
+    }
+
+    /// A logged-in anonymous session.
+    pub fn anon(&self) -> Ftp {
+        let mut f = self.connect();
+        f.login("anonymous", "test@example.com");
+        f
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), nix::sys::signal::Signal::SIGKILL);
+        let _ = self.child.wait();
+    }
+}
+
+/// The pids whose parent is `pid` (from /proc).
+pub fn children_of(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir("/proc") {
+        for e in rd.flatten() {
+            let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+            if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) {
+                // pid (comm) state ppid ...
+                if let Some(rest) = stat.rsplit(')').next() {
+                    let fields: Vec<&str> = rest.split_whitespace().collect();
+                    if fields.get(1).and_then(|s| s.parse::<i32>().ok()) == Some(pid) && fields.first() != Some(&"Z") {
+                        out.push(p);
+                    }
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// True while a process with this pid exists (and is not a zombie).
+pub fn alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(s) => s.rsplit(')').next().and_then(|r| r.split_whitespace().next()) != Some("Z"),
+        Err(_) => false,
+    }
+}
+
+/// A raw FTP control connection.
+pub struct Ftp {
+    pub reader: BufReader<TcpStream>,
+    pub stream: TcpStream,
+}
+
+impl Ftp {
+    /// Connects and reads the 220 greeting.
+    pub fn connect(addr: SocketAddr) -> Ftp {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        let mut f = Ftp { reader, stream };
+        let g = f.reply();
+        assert_eq!(g.code.0, 220, "greeting: {g:?}");
+        f
+    }
+
+    /// Reads one reply.
+    pub fn reply(&mut self) -> Reply {
+        self.try_reply().expect("reply")
+    }
+
+    /// Reads one reply; `None` on EOF.
+    pub fn try_reply(&mut self) -> Option<Reply> {
+        let mut p = ReplyParser::new();
+        loop {
+            let mut line = Vec::new();
+            let n = self.reader.read_until(b'\n', &mut line).ok()?;
+            if n == 0 {
+                return None;
+            }
+            while matches!(line.last(), Some(b'\n' | b'\r')) {
+                line.pop();
+            }
+            if let Some(r) = p.feed(&line).expect("well-formed reply") {
+                return Some(r);
+            }
+        }
+    }
+
+    /// Sends raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).unwrap();
+    }
+
+    /// Sends a line (CRLF added) and reads the reply.
+    pub fn cmd(&mut self, line: &str) -> Reply {
+        self.send_raw(format!("{line}\r\n").as_bytes());
+        self.reply()
+    }
+
+    /// Sends a line and returns the reply code.
+    pub fn code(&mut self, line: &str) -> u16 {
+        self.cmd(line).code.0
+    }
+
+    pub fn login(&mut self, user: &str, pass: &str) {
+        assert_eq!(self.code(&format!("USER {user}")), 331);
+        let r = self.cmd(&format!("PASS {pass}"));
+        assert_eq!(r.code.0, 230, "login: {r:?}");
+    }
+
+    /// PASV, then connect the data channel.
+    pub fn pasv(&mut self) -> TcpStream {
+        let r = self.cmd("PASV");
+        assert_eq!(r.code.0, 227, "{r:?}");
+        let addr = parse_pasv_reply(&r.lines[0]).expect("227 address");
+        TcpStream::connect(addr).unwrap()
+    }
+
+    /// EPSV, then connect the data channel to the control peer's address.
+    pub fn epsv(&mut self) -> TcpStream {
+        let r = self.cmd("EPSV");
+        assert_eq!(r.code.0, 229, "{r:?}");
+        let port = parse_epsv_reply(&r.lines[0]).expect("229 port");
+        TcpStream::connect(SocketAddr::new(self.stream.peer_addr().unwrap().ip(), port)).unwrap()
+    }
+
+    /// Runs a download-like command over PASV; returns (bytes, final reply).
+    pub fn get_with(&mut self, line: &str) -> (Vec<u8>, Reply) {
+        let mut data = self.pasv();
+        let r = self.cmd(line);
+        assert!(r.code.0 == 150 || r.code.0 == 125, "{line}: {r:?}");
+        let mut buf = Vec::new();
+        data.read_to_end(&mut buf).unwrap();
+        (buf, self.reply())
+    }
+
+    /// RETR over PASV; asserts 226.
+    pub fn retr(&mut self, path: &str) -> Vec<u8> {
+        let (b, r) = self.get_with(&format!("RETR {path}"));
+        assert_eq!(r.code.0, 226, "{r:?}");
+        b
+    }
+
+    /// LIST/NLST/MLSD over PASV as text.
+    pub fn listing(&mut self, line: &str) -> String {
+        let (b, r) = self.get_with(line);
+        assert_eq!(r.code.0, 226, "{r:?}");
+        String::from_utf8_lossy(&b).into_owned()
+    }
+
+    /// STOR-like command over PASV; returns the final reply.
+    pub fn put_with(&mut self, line: &str, content: &[u8]) -> Reply {
+        let mut data = self.pasv();
+        let r = self.cmd(line);
+        assert!(r.code.0 == 150 || r.code.0 == 125, "{line}: {r:?}");
+        data.write_all(content).unwrap();
+        drop(data);
+        self.reply()
+    }
+
+    pub fn quit(mut self) {
+        let _ = self.cmd("QUIT");
+    }
+}
+
+/// sha256 of a file, via the `sha256sum` tool (coreutils).
+pub fn sha256_file(p: &Path) -> String {
+    let out = Command::new("sha256sum").arg(p).output().expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or("").to_string()
+}
+
+/// sha256 of bytes.
+pub fn sha256(bytes: &[u8]) -> String {
+    let mut child = Command::new("sha256sum").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or("").to_string()
+}
