@@ -1,11 +1,19 @@
-//! Accounts: who may log in, with which password, where and with what rights.
+//! Accounts: who may log in, with which password, where, and with what
+//! rights.
 //!
-//! First version: anonymous (`anonymous` or `ftp`, any password; read-only
-//! unless `--write`) and `--user NAME:PASSWORD` accounts with full access.
+//! - Anonymous (`anonymous` or `ftp`, any password): read-only unless
+//!   `--write`; off with `--no-anonymous`.
+//! - `--user NAME:PASSWORD`: full access to the whole root.
+//! - `--users FILE`: one account per line, `name:hash:home:permissions`, the
+//!   hash an argon2id PHC string made by `ftpserver passwd NAME`.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+
+use crate::limits::MAX_USER_NAME;
 use crate::protocol::Password;
 
 /// What a logged-in user may do.
@@ -28,6 +36,52 @@ impl Perms {
     pub const ALL: Perms = Perms { read: true, write: true, delete: true, mkdir: true, rename: true };
     /// Download and list only.
     pub const READ_ONLY: Perms = Perms { read: true, write: false, delete: false, mkdir: false, rename: false };
+
+    /// Parses `read,write,delete,mkdir,rename` (any subset, any order), or
+    /// `all`, or `none`.
+    pub fn parse(s: &str) -> Result<Perms, String> {
+        let mut p = Perms::default();
+        for word in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match word {
+                "all" => p = Perms::ALL,
+                "none" => {}
+                "read" => p.read = true,
+                "write" => p.write = true,
+                "delete" => p.delete = true,
+                "mkdir" => p.mkdir = true,
+                "rename" => p.rename = true,
+                other => return Err(format!("unknown permission '{other}' (read, write, delete, mkdir, rename, all)")),
+            }
+        }
+        Ok(p)
+    }
+}
+
+impl fmt::Display for Perms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names = [
+            (self.read, "read"),
+            (self.write, "write"),
+            (self.delete, "delete"),
+            (self.mkdir, "mkdir"),
+            (self.rename, "rename"),
+        ];
+        let on: Vec<&str> = names.iter().filter(|(b, _)| *b).map(|(_, n)| *n).collect();
+        if on.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&on.join(","))
+        }
+    }
+}
+
+/// How an account's password is checked.
+#[derive(Clone, PartialEq, Eq)]
+pub enum Secret {
+    /// Given on the command line (`--user NAME:PASSWORD`).
+    Plain(Password),
+    /// An argon2 PHC string from the users file.
+    Argon2(String),
 }
 
 /// One named account.
@@ -35,8 +89,8 @@ impl Perms {
 pub struct Account {
     /// The login name.
     pub name: String,
-    /// The password.
-    pub password: Password,
+    /// How its password is checked.
+    pub secret: Secret,
     /// Its rights.
     pub perms: Perms,
     /// Its home, confined like the root; `None` means the server root.
@@ -45,6 +99,7 @@ pub struct Account {
 
 impl fmt::Debug for Account {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Secrets never reach a log, not even as a hash.
         f.debug_struct("Account")
             .field("name", &self.name)
             .field("perms", &self.perms)
@@ -53,18 +108,110 @@ impl fmt::Debug for Account {
     }
 }
 
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > MAX_USER_NAME || name.contains(|c: char| c.is_whitespace() || c == ':') {
+        return Err("the name must be 1 to 256 characters without spaces or ':'".into());
+    }
+    if is_anonymous_name(name) {
+        return Err(format!("'{name}' is the anonymous account"));
+    }
+    Ok(())
+}
+
 impl Account {
     /// Parses `NAME:PASSWORD` (the form of `--user`).
     pub fn parse_spec(spec: &str) -> Result<Account, String> {
         let (name, password) = spec.split_once(':').ok_or("expected NAME:PASSWORD")?;
-        if name.is_empty() || name.len() > crate::limits::MAX_USER_NAME || name.contains(char::is_whitespace) {
-            return Err("the name must be 1 to 256 characters without spaces".into());
-        }
-        if is_anonymous_name(name) {
-            return Err(format!("'{name}' is the anonymous account"));
-        }
-        Ok(Account { name: name.to_string(), password: Password::new(password), perms: Perms::ALL, home: None })
+        check_name(name)?;
+        Ok(Account {
+            name: name.to_string(),
+            secret: Secret::Plain(Password::new(password)),
+            perms: Perms::ALL,
+            home: None,
+        })
     }
+
+    /// True when `password` is this account's.
+    pub fn verify(&self, password: &Password) -> bool {
+        match &self.secret {
+            Secret::Plain(p) => constant_time_eq(p.expose().as_bytes(), password.expose().as_bytes()),
+            Secret::Argon2(phc) => verify_hash(phc, password),
+        }
+    }
+}
+
+fn verify_hash(phc: &str, password: &Password) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(h) => Argon2::default().verify_password(password.expose().as_bytes(), &h).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A hash checked when the user does not exist, so that an unknown name
+/// costs as much time as a wrong password (no user enumeration by timing).
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&Password::new("forkftp-dummy"), &[7u8; 16]).unwrap_or_default())
+}
+
+/// Hashes a password with argon2id and the given 16-byte salt (PHC string).
+pub fn hash_password(password: &Password, salt: &[u8]) -> Result<String, String> {
+    let salt = SaltString::encode_b64(salt).map_err(|e| e.to_string())?;
+    Argon2::default()
+        .hash_password(password.expose().as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// 16 random bytes from the kernel, for a salt.
+pub fn random_salt() -> std::io::Result<[u8; 16]> {
+    let mut salt = [0u8; 16];
+    std::io::Read::read_exact(&mut std::fs::File::open("/dev/urandom")?, &mut salt)?;
+    Ok(salt)
+}
+
+/// The users-file line for an account (what `ftpserver passwd` prints).
+pub fn users_line(name: &str, password: &Password, home: &str, perms: &Perms) -> Result<String, String> {
+    check_name(name)?;
+    if home.contains(':') || home.contains('\n') {
+        return Err("the home must not contain ':'".into());
+    }
+    let salt = random_salt().map_err(|e| format!("no randomness: {e}"))?;
+    Ok(format!("{name}:{}:{home}:{perms}", hash_password(password, &salt)?))
+}
+
+/// Parses a users file: `name:hash:home:permissions` per line; blank lines
+/// and lines starting with `#` are ignored. `home` relative to `root`, or
+/// absolute; empty means the root. Errors name the line.
+pub fn parse_users_file(text: &str, root: &Path) -> Result<Vec<Account>, String> {
+    let mut out: Vec<Account> = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let n = i + 1;
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split(':').collect();
+        let [name, hash, home, perms] = fields[..] else {
+            return Err(format!("line {n}: expected name:hash:home:permissions, found {} fields", fields.len()));
+        };
+        check_name(name).map_err(|e| format!("line {n}: {e}"))?;
+        if out.iter().any(|a| a.name == name) {
+            return Err(format!("line {n}: user '{name}' is defined twice"));
+        }
+        let parsed = PasswordHash::new(hash).map_err(|e| format!("line {n}: bad password hash ({e})"))?;
+        if parsed.algorithm.as_str() != "argon2id" {
+            return Err(format!("line {n}: the hash must be argon2id (use `ftpserver passwd {name}`)"));
+        }
+        let perms = Perms::parse(perms).map_err(|e| format!("line {n}: {e}"))?;
+        let home = match home.trim() {
+            "" => None,
+            h if h.starts_with('/') => Some(PathBuf::from(h)),
+            h => Some(root.join(h)),
+        };
+        out.push(Account { name: name.to_string(), secret: Secret::Argon2(hash.to_string()), perms, home });
+    }
+    Ok(out)
 }
 
 /// True for the names anonymous users log in with (RFC 1635).
@@ -106,12 +253,15 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl Accounts {
-    /// Checks a login. Named accounts come first, so an admin may not shadow
-    /// anonymous by accident (their names are refused by `parse_spec`).
+    /// Checks a login. Named accounts come first; anonymous names cannot be
+    /// taken by named accounts.
     pub fn check(&self, user: &str, password: &Password) -> Option<Identity> {
         if let Some(acc) = self.users.iter().find(|a| a.name == user) {
-            return constant_time_eq(acc.password.expose().as_bytes(), password.expose().as_bytes()).then(|| {
-                Identity { name: acc.name.clone(), perms: acc.perms, home: acc.home.clone(), anonymous: false }
+            return acc.verify(password).then(|| Identity {
+                name: acc.name.clone(),
+                perms: acc.perms,
+                home: acc.home.clone(),
+                anonymous: false,
             });
         }
         if is_anonymous_name(user) {
@@ -121,6 +271,10 @@ impl Accounts {
                 home: None,
                 anonymous: true,
             });
+        }
+        // Unknown user: spend the time a hash check costs, then refuse.
+        if self.users.iter().any(|a| matches!(a.secret, Secret::Argon2(_))) {
+            let _ = verify_hash(dummy_hash(), password);
         }
         None
     }
@@ -160,5 +314,48 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"abd"));
         assert!(!constant_time_eq(b"abc", b"ab"));
         assert!(constant_time_eq(b"", b""));
+    }
+
+    #[test]
+    fn users_file_lines_round_trip_through_argon2() {
+        let line =
+            users_line("carol", &Password::new("pw one"), "carol", &Perms::parse("read,mkdir").unwrap()).unwrap();
+        assert!(line.starts_with("carol:$argon2id$"), "{line}");
+        assert!(line.ends_with(":carol:read,mkdir"), "{line}");
+        let users = parse_users_file(&format!("# comment\n\n{line}\n"), Path::new("/srv")).unwrap();
+        assert_eq!(users[0].home, Some(PathBuf::from("/srv/carol")));
+        assert_eq!(users[0].perms, Perms { read: true, mkdir: true, ..Perms::default() });
+        let acc = Accounts { anonymous: None, users };
+        assert!(acc.check("carol", &Password::new("pw one")).is_some());
+        assert!(acc.check("carol", &Password::new("pw two")).is_none());
+        assert!(acc.check("dave", &Password::new("pw one")).is_none());
+        assert!(!format!("{acc:?}").contains("argon2"));
+    }
+
+    #[test]
+    fn malformed_users_lines_name_their_line() {
+        let root = Path::new("/srv");
+        let good = users_line("a", &Password::new("x"), "", &Perms::ALL).unwrap();
+        for (text, want) in [
+            (format!("{good}\nb:nohash::read\n"), "line 2: bad password hash"),
+            (format!("\n{good}\n{good}\n"), "line 3: user 'a' is defined twice"),
+            ("x:y\n".to_string(), "line 1: expected name:hash:home:permissions"),
+            (
+                good.replace(":all", ":fly").replace(":read,write,delete,mkdir,rename", ":fly"),
+                "line 1: unknown permission 'fly'",
+            ),
+        ] {
+            let err = parse_users_file(&text, root).unwrap_err();
+            assert!(err.starts_with(want), "{err}");
+        }
+    }
+
+    #[test]
+    fn perms_parse_and_print() {
+        assert_eq!(Perms::parse("all").unwrap(), Perms::ALL);
+        assert_eq!(Perms::parse("none").unwrap(), Perms::default());
+        assert_eq!(Perms::ALL.to_string(), "read,write,delete,mkdir,rename");
+        assert_eq!(Perms::default().to_string(), "none");
+        assert!(Perms::parse("read,fly").is_err());
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use log::LevelFilter;
 
-use crate::accounts::{Account, Accounts, Perms};
+use crate::accounts::{self, Account, Accounts, Perms};
 use crate::limits;
 
 /// `ftpserver`: a pre-forked FTP server.
@@ -37,6 +37,17 @@ pub enum ServerCommand {
         /// The --listen address of the server to ask.
         #[arg(long, value_name = "ADDR:PORT", default_value = limits::DEFAULT_LISTEN)]
         listen: String,
+    },
+    /// Print a users-file line for NAME (password read without echo, or from standard input).
+    Passwd {
+        /// The login name.
+        name: String,
+        /// Home directory: relative to --root, or absolute [default: the root].
+        #[arg(long, value_name = "DIR", default_value = "")]
+        home: String,
+        /// Rights: read,write,delete,mkdir,rename (any subset), all, or none.
+        #[arg(long, value_name = "LIST", default_value = "all")]
+        perms: String,
     },
 }
 
@@ -83,9 +94,17 @@ pub struct ServerArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub max_per_ip: usize,
 
-    /// Add an account with full access (repeatable). Note: visible in `ps`.
+    /// Add an account with full access (repeatable). Note: visible in `ps`; prefer --users.
     #[arg(long = "user", value_name = "NAME:PASSWORD")]
     pub users: Vec<String>,
+
+    /// Accounts file, one `name:argon2-hash:home:permissions` per line (see `ftpserver passwd`); re-read on SIGHUP.
+    #[arg(long = "users", value_name = "FILE")]
+    pub users_file: Option<PathBuf>,
+
+    /// When started as root, workers drop to this user before reading any client byte.
+    #[arg(long, value_name = "USER", default_value = limits::DEFAULT_RUN_AS)]
+    pub run_as: String,
 
     /// Address announced in PASV replies instead of the control connection's local address.
     #[arg(long, value_name = "ADDR")]
@@ -185,6 +204,8 @@ pub struct ServerConfig {
     pub login_fail_delay: Duration,
     /// The 220 greeting text.
     pub greeting: String,
+    /// User the workers run as when started as root.
+    pub run_as: String,
     /// Log destination (standard error when `None`).
     pub log_file: Option<PathBuf>,
     /// Log level.
@@ -232,11 +253,17 @@ impl ServerArgs {
             max_sessions_per_worker: self.max_sessions_per_worker,
             max_per_ip: self.max_per_ip,
         };
-        let mut users: Vec<Account> = Vec::new();
+        let mut users: Vec<Account> = match &self.users_file {
+            None => Vec::new(),
+            Some(f) => {
+                let text = std::fs::read_to_string(f).map_err(|e| format!("--users {}: {e}", f.display()))?;
+                accounts::parse_users_file(&text, &root).map_err(|e| format!("--users {}: {e}", f.display()))?
+            }
+        };
         for spec in &self.users {
             let acc = Account::parse_spec(spec).map_err(|e| format!("--user: {e}"))?;
             if users.iter().any(|u| u.name == acc.name) {
-                return Err(format!("--user {}: given twice", acc.name));
+                return Err(format!("--user {}: defined twice", acc.name));
             }
             users.push(acc);
         }
@@ -284,6 +311,7 @@ impl ServerArgs {
             max_login_fails: self.max_login_fails.max(1),
             login_fail_delay: Duration::from_millis(self.login_fail_delay),
             greeting: "forkftp ready.".to_string(),
+            run_as: self.run_as.clone(),
             log_file: self.log_file.clone(),
             log_level,
         })

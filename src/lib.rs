@@ -15,6 +15,7 @@
 //! - [`limits`]: every limit and default, named in one place.
 //! - [`logging`]: one line per event, never interleaved between workers.
 //! - [`sys`]: the only `unsafe` code (fork, shared memory, signals).
+//! - [`term`]: reading a password from the terminal without echo.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -27,3 +28,4 @@ pub mod pool;
 pub mod protocol;
 pub mod server;
 pub mod sys;
+pub mod term;

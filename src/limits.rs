@@ -55,6 +55,9 @@ pub const LISTEN_BACKLOG: i32 = 1024;
 /// Default served directory (`--root`), relative to the current directory.
 pub const DEFAULT_ROOT: &str = "_FTPROOT";
 
+/// Default user the workers drop to when the server starts as root (`--run-as`).
+pub const DEFAULT_RUN_AS: &str = "nobody";
+
 /// Default client download directory (`ftpclient --local-dir`).
 pub const DEFAULT_CLIENT_ROOT: &str = "_CLIENTROOT";
 

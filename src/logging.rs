@@ -58,3 +58,13 @@ pub fn reopen() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Gives the log file to the workers' user, so that they can reopen it.
+pub fn chown(uid: nix::unistd::Uid, gid: nix::unistd::Gid) {
+    let guard = TARGET.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((path, _)) = guard.as_ref() {
+        if let Err(e) = nix::unistd::chown(path.as_path(), Some(uid), Some(gid)) {
+            log::warn!("log file {}: chown: {e}", path.display());
+        }
+    }
+}

@@ -15,13 +15,13 @@ fn the_pool_has_the_requested_number_of_workers() {
 }
 
 #[test]
-fn a_worker_killed_with_sigkill_is_replaced_and_others_keep_serving() {
+fn a_killed_worker_is_replaced_and_the_other_clients_never_notice() {
     let s = Server::start(&["--workers", "3", "--min-spare", "0"]);
     assert!(wait_until(Duration::from_secs(5), || s.workers().len() == 3));
-    // A client in the middle of its session, served by some worker.
-    let mut busy = s.anon();
-    let before = s.workers();
-    let victim = before[0];
+    // Client A is in the middle of its session; kill a worker that is not its own.
+    let mut a = s.anon();
+    let mine = s.worker_serving(a.stream.local_addr().unwrap()).expect("A's worker in status");
+    let victim = *s.workers().iter().find(|&&p| p != mine).unwrap();
     kill(Pid::from_raw(victim), Signal::SIGKILL).unwrap();
     assert!(
         wait_until(Duration::from_secs(5), || {
@@ -31,17 +31,29 @@ fn a_worker_killed_with_sigkill_is_replaced_and_others_keep_serving() {
         "pool not refilled: {:?}",
         s.workers()
     );
-    // Whoever still has a session keeps it, and new clients are served.
-    if alive(victim) {
-        panic!("victim still alive");
-    }
-    let _ = busy.cmd("NOOP");
+    assert!(!alive(victim));
+    // A never noticed; new clients are served.
+    assert_eq!(a.code("NOOP"), 200);
+    assert_eq!(a.retr("hello.txt"), b"hello world\n");
     for _ in 0..5 {
         let mut f = s.anon();
         assert_eq!(f.retr("hello.txt"), b"hello world\n");
         f.quit();
     }
     assert!(s.log_text().contains("killed by SIGKILL"), "{}", s.log_text());
+}
+
+#[test]
+fn killing_a_busy_worker_cuts_only_its_own_client() {
+    let s = Server::start(&["--workers", "3", "--min-spare", "0"]);
+    let mut a = s.anon();
+    let mut b = s.anon();
+    let a_worker = s.worker_serving(a.stream.local_addr().unwrap()).expect("A's worker");
+    kill(Pid::from_raw(a_worker), Signal::SIGKILL).unwrap();
+    a.send_raw(b"NOOP\r\n");
+    assert!(a.try_reply().is_none(), "A's connection should be cut");
+    assert_eq!(b.code("NOOP"), 200);
+    assert!(wait_until(Duration::from_secs(5), || s.workers().len() == 3 && !s.workers().contains(&a_worker)));
 }
 
 #[test]

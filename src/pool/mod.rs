@@ -115,6 +115,8 @@ pub struct Supervisor {
     /// Until then, a readable listener is not a reason to grow again.
     settle_until: Instant,
     parent_pid: Pid,
+    /// Who the workers become (when started as root).
+    drop_to: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
 }
 
 /// `ftpserver`: runs a pool, or a tool.
@@ -127,8 +129,38 @@ pub fn main(cli: crate::config::ServerCli) -> Result<(), String> {
             print!("{table}");
             Ok(())
         }
+        Some(crate::config::ServerCommand::Passwd { name, home, perms }) => {
+            let perms = crate::accounts::Perms::parse(&perms)?;
+            let pw = crate::term::read_password(&format!("Password for {name}: ")).map_err(|e| e.to_string())?;
+            if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                let again = crate::term::read_password("Again: ").map_err(|e| e.to_string())?;
+                if again != pw {
+                    return Err("the passwords differ".into());
+                }
+            }
+            let line = crate::accounts::users_line(&name, &crate::protocol::Password::new(pw), &home, &perms)?;
+            println!("{line}");
+            Ok(())
+        }
         None => run(cli.server),
     }
+}
+
+/// The user the workers become, when the server runs as root.
+///
+/// Security: a server started as root (to bind port 21) never serves a
+/// client as root; `--run-as` must name an unprivileged user.
+pub fn resolve_run_as(cfg: &ServerConfig) -> Result<Option<(nix::unistd::Uid, nix::unistd::Gid)>, String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Ok(None);
+    }
+    let user = nix::unistd::User::from_name(&cfg.run_as)
+        .map_err(|e| format!("--run-as {}: {e}", cfg.run_as))?
+        .ok_or_else(|| format!("--run-as {}: no such user", cfg.run_as))?;
+    if user.uid.is_root() {
+        return Err(format!("--run-as {}: refusing to serve clients as root", cfg.run_as));
+    }
+    Ok(Some((user.uid, user.gid)))
 }
 
 /// Runs a pool with the options `args` until it is told to stop.
@@ -144,6 +176,10 @@ impl Supervisor {
     /// A supervisor for an already bound listener.
     pub fn new(args: ServerArgs, cfg: ServerConfig, listener: TcpListener) -> Result<Supervisor, String> {
         sys::ignore_sigpipe().map_err(|e| e.to_string())?;
+        let drop_to = resolve_run_as(&cfg)?;
+        if let Some((uid, gid)) = drop_to {
+            crate::logging::chown(uid, gid);
+        }
         let board = Scoreboard::new(cfg.pool.max_workers).map_err(|e| format!("scoreboard: {e}"))?;
         let signals = Signals::register().map_err(|e| format!("signals: {e}"))?;
         let status = match status::listen(&cfg.listen) {
@@ -164,6 +200,7 @@ impl Supervisor {
             batch: 1,
             settle_until: Instant::now(),
             parent_pid: nix::unistd::getpid(),
+            drop_to,
         })
     }
 
@@ -180,6 +217,7 @@ impl Supervisor {
                     board: &self.board,
                     slot: i,
                     parent: self.parent_pid,
+                    drop_to: self.drop_to,
                 };
                 let code = worker::run(ctx);
                 std::process::exit(code);
@@ -327,6 +365,13 @@ impl Supervisor {
             Ok(mut cfg) => {
                 // The socket stays bound: the address cannot change.
                 cfg.listen = self.cfg.listen;
+                match resolve_run_as(&cfg) {
+                    Ok(d) => self.drop_to = d,
+                    Err(e) => {
+                        log::error!("reload failed, keeping the running configuration: {e}");
+                        return;
+                    }
+                }
                 self.cfg = cfg;
                 self.generation += 1;
                 self.signal_workers(Signal::SIGHUP, true);

@@ -25,6 +25,15 @@ pub struct WorkerCtx<'a> {
     pub slot: usize,
     /// The supervisor's pid (to notice if it died before PR_SET_PDEATHSIG).
     pub parent: nix::unistd::Pid,
+    /// The user and group to become before serving anyone (started as root).
+    pub drop_to: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
+}
+
+/// Becomes `uid`/`gid` for good: supplementary groups, group, then user.
+fn drop_privileges(uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> nix::Result<()> {
+    nix::unistd::setgroups(&[gid])?;
+    nix::unistd::setresgid(gid, gid, gid)?;
+    nix::unistd::setresuid(uid, uid, uid)
 }
 
 /// Sends a one-line refusal and closes (overload, per-address limit).
@@ -43,7 +52,20 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
         log::error!("worker {}: signals: {e}", std::process::id());
         return 1;
     }
-    // If the supervisor dies (even by SIGKILL), the kernel stops us too.
+    // Security: drop root before reading any client byte, and never serve
+    // a client as root.
+    if let Some((uid, gid)) = ctx.drop_to {
+        if let Err(e) = drop_privileges(uid, gid) {
+            log::error!("worker {}: cannot drop privileges: {e}", std::process::id());
+            return 1;
+        }
+    }
+    if nix::unistd::geteuid().is_root() {
+        log::error!("worker {}: refusing to serve clients as root", std::process::id());
+        return 1;
+    }
+    // If the supervisor dies (even by SIGKILL), the kernel stops us too
+    // (set after the uid change, which clears it).
     if sys::die_with_parent(Signal::SIGTERM).is_err() || nix::unistd::getppid() != ctx.parent {
         return 0;
     }

@@ -99,6 +99,7 @@ impl Server {
         let root = TempDir::new("root");
         std::fs::write(root.join("hello.txt"), b"hello world\n").unwrap();
         setup(root.path());
+        give_to_worker_user(root.path());
         let port = free_port_on(ip);
         let addr: SocketAddr =
             if ip.contains(':') { format!("[{ip}]:{port}") } else { format!("{ip}:{port}") }.parse().unwrap();
@@ -163,6 +164,26 @@ impl Server {
         None
     }
 
+    /// The output of `ftpserver status` for this server.
+    pub fn status(&self) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_ftpserver"))
+            .args(["status", "--listen", &self.addr.to_string()])
+            .output()
+            .expect("ftpserver status");
+        assert!(out.status.success(), "status failed: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The pid of the worker serving the client whose socket is `client`,
+    /// read from `ftpserver status`.
+    pub fn worker_serving(&self, client: SocketAddr) -> Option<i32> {
+        let needle = client.to_string();
+        self.status()
+            .lines()
+            .find(|l| l.split_whitespace().any(|w| w == needle))
+            .and_then(|l| l.split_whitespace().next()?.parse().ok())
+    }
+
     pub fn connect(&self) -> Ftp {
         Ftp::connect(self.addr)
     }
@@ -179,6 +200,28 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), nix::sys::signal::Signal::SIGKILL);
         let _ = self.child.wait();
+    }
+}
+
+/// The uid and gid the workers run as when the tests run as root
+/// (`ftpserver --run-as nobody`, the default); `None` otherwise.
+pub fn worker_ids() -> Option<(nix::unistd::Uid, nix::unistd::Gid)> {
+    if !nix::unistd::geteuid().is_root() {
+        return None;
+    }
+    let u = nix::unistd::User::from_name("nobody").ok().flatten().expect("user nobody");
+    Some((u.uid, u.gid))
+}
+
+/// Gives a tree to the workers' user (as an admin would give the upload
+/// directories to the server's user), so uploads work when tests run as root.
+pub fn give_to_worker_user(path: &Path) {
+    let Some((uid, gid)) = worker_ids() else { return };
+    let _ = nix::unistd::fchownat(None, path, Some(uid), Some(gid), nix::unistd::FchownatFlags::NoFollowSymlink);
+    if path.is_dir() && !path.is_symlink() {
+        for e in std::fs::read_dir(path).unwrap().flatten() {
+            give_to_worker_user(&e.path());
+        }
     }
 }
 
