@@ -217,7 +217,7 @@ pub fn worker_ids() -> Option<(nix::unistd::Uid, nix::unistd::Gid)> {
 /// directories to the server's user), so uploads work when tests run as root.
 pub fn give_to_worker_user(path: &Path) {
     let Some((uid, gid)) = worker_ids() else { return };
-    let _ = nix::unistd::fchownat(None, path, Some(uid), Some(gid), nix::unistd::FchownatFlags::NoFollowSymlink);
+    let _ = nix::unistd::fchownat(None, path, Some(uid), Some(gid), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW);
     if path.is_dir() && !path.is_symlink() {
         for e in std::fs::read_dir(path).unwrap().flatten() {
             give_to_worker_user(&e.path());
