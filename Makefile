@@ -24,6 +24,18 @@ clippy:
 
 check: fmt clippy test
 
+# Fuzz the network-input parsers for FUZZ_SECONDS each (not part of CI).
+# cargo-fuzz needs nightly features; RUSTC_BOOTSTRAP lets the stable
+# toolchain provide them.
+FUZZ_SECONDS ?= 120
+FUZZ_TARGETS ?= $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs)))
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	@for t in $(FUZZ_TARGETS); do \
+		echo "fuzzing $$t for $(FUZZ_SECONDS)s"; \
+		(cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS)) || exit 1; \
+	done
+
 clean:
 	$(CARGO) clean
 	rm -f $(BINS)

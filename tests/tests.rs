@@ -4,4 +4,5 @@
 mod util;
 
 mod pool;
+mod security;
 mod smoke;

@@ -4,5 +4,8 @@
 pub mod command;
 pub mod reply;
 
+#[cfg(test)]
+mod proptests;
+
 pub use command::{parse, Command, EpsvArg, ParseError, Password, TransferType};
 pub use reply::{Reply, ReplyCode, ReplyError, ReplyParser};

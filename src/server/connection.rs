@@ -89,7 +89,7 @@ fn serve_inner(stream: TcpStream, peer: SocketAddr, cfg: &ServerConfig, slot: &S
                 let verb = cmd.verb();
                 let start = Instant::now();
                 slot.set_bytes(0);
-                let done = transfer::run(t, &mut ctl, peer.ip(), &cfg.timeouts, &mut |b| slot.set_bytes(b))?;
+                let done = transfer::run(t, &mut ctl, peer.ip(), &cfg.timeouts, &mut |b| slot.set_bytes(b));
                 let secs = start.elapsed().as_secs_f64();
                 log::info!(
                     "[{pid}] {peer}: {verb} {path} {} bytes in {secs:.3}s{}",

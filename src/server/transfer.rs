@@ -265,29 +265,26 @@ pub fn from_crlf(input: &[u8], out: &mut Vec<u8>, mut pending_cr: bool) -> bool 
 }
 
 /// Runs `t`: opens the data connection, sends the 150, moves the bytes,
-/// and sends the final reply(ies). `progress` is told the byte count.
-pub fn run(
-    t: Transfer,
-    ctl: &mut Control,
-    client: IpAddr,
-    timeouts: &Timeouts,
-    progress: &mut dyn FnMut(u64),
-) -> io::Result<Done> {
+/// and sends the final reply(ies). `progress` is told the byte count. A
+/// control connection that fails on the way ends the session (`close`).
+pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, progress: &mut dyn FnMut(u64)) -> Done {
     let Transfer { setup, job, ttype, start, .. } = t;
+    let failed = Done { bytes: 0, complete: false, close: true };
     let mut data = match setup.connect(client, timeouts.data_connect) {
         Ok(d) => d,
         Err(e) => {
             if sys::stop_now() {
-                ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."))?;
-                return Ok(Done { bytes: 0, complete: false, close: true });
+                let _ = ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."));
+                return failed;
             }
             log::info!("data connection failed: {e}");
-            ctl.send(&Reply::new(ReplyCode::CANT_OPEN_DATA, "Failed to establish connection."))?;
-            return Ok(Done { bytes: 0, complete: false, close: false });
+            let sent = ctl.send(&Reply::new(ReplyCode::CANT_OPEN_DATA, "Failed to establish connection."));
+            return Done { close: sent.is_err(), ..failed };
         }
     };
-    ctl.send(&start)?;
-    data.set_nonblocking(true)?;
+    if ctl.send(&start).is_err() || data.set_nonblocking(true).is_err() {
+        return failed;
+    }
     let mut pump = Pump { ctl, stall: timeouts.stall, bytes: 0, progress };
     let mut upload_to_commit = None;
     let result = match job {
@@ -306,49 +303,45 @@ pub fn run(
     // The data connection ends here: the client sees EOF before our 226.
     drop(data);
     let ctl = pump.ctl;
-    let done = |complete, close| Ok(Done { bytes, complete, close });
-    match result {
-        Ok(()) => {
-            if let Some(upload) = upload_to_commit {
-                if let Err(e) = upload.commit() {
-                    ctl.send(&reply_for(&e, ""))?;
-                    return done(false, false);
-                }
-            }
-            ctl.send(&Reply::new(ReplyCode::CLOSING_DATA, "Transfer complete."))?;
-            done(true, false)
-        }
+    // Replies to send, and whether the session ends afterwards.
+    let (replies, complete, close): (Vec<Reply>, bool, bool) = match result {
+        Ok(()) => match upload_to_commit.map(Upload::commit) {
+            Some(Err(e)) => (vec![reply_for(&e, "")], false, false),
+            _ => (vec![Reply::new(ReplyCode::CLOSING_DATA, "Transfer complete.")], true, false),
+        },
         Err(stop) => {
             // Dropping an unfinished upload removes its temporary file.
             drop(upload_to_commit);
             match stop {
-                Stop::Abort => {
-                    ctl.send(&Reply::new(ReplyCode::TRANSFER_ABORTED, "Connection closed; transfer aborted."))?;
-                    ctl.send(&Reply::new(ReplyCode::CLOSING_DATA, "ABOR successful."))?;
-                    done(false, false)
-                }
+                Stop::Abort => (
+                    vec![
+                        Reply::new(ReplyCode::TRANSFER_ABORTED, "Connection closed; transfer aborted."),
+                        Reply::new(ReplyCode::CLOSING_DATA, "ABOR successful."),
+                    ],
+                    false,
+                    false,
+                ),
                 Stop::DataLost(e) => {
                     log::info!("data connection lost after {bytes} bytes: {e}");
-                    ctl.send(&Reply::new(ReplyCode::TRANSFER_ABORTED, "Connection closed; transfer aborted."))?;
-                    done(false, false)
+                    (
+                        vec![Reply::new(ReplyCode::TRANSFER_ABORTED, "Connection closed; transfer aborted.")],
+                        false,
+                        false,
+                    )
                 }
-                Stop::Fs(e) => {
-                    ctl.send(&reply_for(&e, ""))?;
-                    done(false, false)
+                Stop::Fs(e) => (vec![reply_for(&e, "")], false, false),
+                Stop::Stalled => (vec![Reply::new(ReplyCode::NOT_AVAILABLE, "Timeout.")], false, true),
+                Stop::Shutdown => (vec![Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down.")], false, true),
+                Stop::ClientGone => (Vec::new(), false, true),
+                Stop::Control(e) => {
+                    log::info!("control connection failed during the transfer: {e}");
+                    (Vec::new(), false, true)
                 }
-                Stop::Stalled => {
-                    ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Timeout."))?;
-                    done(false, true)
-                }
-                Stop::Shutdown => {
-                    ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."))?;
-                    done(false, true)
-                }
-                Stop::ClientGone => done(false, true),
-                Stop::Control(e) => Err(e),
             }
         }
-    }
+    };
+    let sent = replies.iter().try_for_each(|r| ctl.send(r));
+    Done { bytes, complete, close: close || sent.is_err() }
 }
 
 #[cfg(test)]

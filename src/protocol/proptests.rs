@@ -1,0 +1,103 @@
+//! Property tests of the pure parsers: whatever bytes arrive, parsing is
+//! bounded and never panics, and what we encode parses back to itself.
+
+use proptest::prelude::*;
+
+use super::command::{parse, strip_telnet, Command, EpsvArg, ParseError, TransferType};
+use super::reply::{Reply, ReplyCode, ReplyParser};
+use crate::limits::MAX_COMMAND_LINE;
+use crate::server::vpath::VPath;
+
+fn path_arg() -> impl Strategy<Value = String> {
+    // Printable names with spaces, dots and slashes; no leading space so the
+    // round trip is exact, no CR/LF/NUL (the parser refuses those).
+    "[a-zA-Z0-9._/][a-zA-Z0-9 ._/~-]{0,40}"
+}
+
+fn command() -> impl Strategy<Value = Command> {
+    prop_oneof![
+        path_arg().prop_map(Command::Retr),
+        path_arg().prop_map(Command::Stor),
+        path_arg().prop_map(Command::Cwd),
+        path_arg().prop_map(Command::Dele),
+        path_arg().prop_map(Command::Rnfr),
+        any::<u64>().prop_map(Command::Rest),
+        (any::<[u8; 4]>(), 1u16..).prop_map(|(ip, port)| Command::Port((std::net::Ipv4Addr::from(ip), port).into())),
+        (any::<[u8; 16]>(), any::<u16>())
+            .prop_map(|(ip, port)| Command::Eprt((std::net::Ipv6Addr::from(ip), port).into())),
+        Just(Command::Type(TransferType::Ascii)),
+        Just(Command::Epsv(EpsvArg::All)),
+        proptest::option::of(path_arg()).prop_map(Command::Mlsd),
+        "[A-Z]{3,8}"
+            .prop_filter("not a known verb", |v| matches!(parse(v.as_bytes()), Ok(Command::Unknown(_))))
+            .prop_map(Command::Unknown),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_bytes_parse_without_panicking(line in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = parse(&line);
+        let _ = strip_telnet(&line);
+    }
+
+    #[test]
+    fn lines_over_the_limit_are_refused(extra in 1usize..2000, byte in 0x20u8..0x7f) {
+        let line = vec![byte; MAX_COMMAND_LINE + extra];
+        prop_assert_eq!(parse(&line), Err(ParseError::TooLong));
+    }
+
+    #[test]
+    fn encoded_commands_parse_back(cmd in command()) {
+        prop_assert_eq!(parse(&cmd.encode()), Ok(cmd));
+    }
+
+    #[test]
+    fn verbs_are_case_insensitive(cmd in command(), mask in any::<u8>()) {
+        let line = cmd.to_line();
+        let (verb, rest) = line.split_at(line.find(' ').unwrap_or(line.len()));
+        let mixed: String = verb.chars().enumerate()
+            .map(|(i, c)| if mask >> (i % 8) & 1 == 1 { c.to_ascii_lowercase() } else { c })
+            .collect();
+        prop_assert_eq!(parse(format!("{mixed}{rest}\n").as_bytes()), Ok(cmd));
+    }
+
+    #[test]
+    fn client_paths_never_leave_the_root(cwd in "(/[a-z.]{1,5}){1,4}", arg in "[a-z./]{1,40}") {
+        let base = VPath::root().join(&cwd).unwrap();
+        let p = base.join(&arg).unwrap();
+        prop_assert!(p.as_str().starts_with('/'));
+        prop_assert!(p.components().all(|c| c != ".." && c != "." && !c.is_empty()));
+    }
+
+    #[test]
+    fn replies_round_trip(code in 100u16..600, lines in proptest::collection::vec("[ -~]{0,60}", 1..6)) {
+        let reply = Reply { code: ReplyCode(code), lines: lines.clone() };
+        let wire = reply.encode();
+        let mut p = ReplyParser::new();
+        let mut got = None;
+        for line in wire.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if let Some(r) = p.feed(line).unwrap() {
+                got = Some(r);
+            }
+        }
+        let got = got.unwrap();
+        prop_assert_eq!(got.code, reply.code);
+        // Middle lines are indented by one space on the wire; the parser
+        // removes exactly that space.
+        prop_assert_eq!(got.lines, lines);
+    }
+
+    #[test]
+    fn reply_parser_never_panics(lines in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..80), 0..20)) {
+        let mut p = ReplyParser::new();
+        for l in lines {
+            if p.feed(&l).is_err() {
+                p = ReplyParser::new();
+            }
+        }
+    }
+}
