@@ -106,3 +106,257 @@ fn more_clients_than_workers_are_all_served_at_once() {
         assert_eq!(h.join().unwrap(), b"hello world\n");
     }
 }
+
+// ---- The pool in production (issue 4) ----
+
+use std::io::Read;
+use std::time::Instant;
+
+use crate::util::{Ftp, TempDir};
+
+/// Connects and asserts the 220 greeting arrives within a second.
+fn greeted_within_a_second(addr: std::net::SocketAddr) -> Ftp {
+    let t = Instant::now();
+    let f = Ftp::connect(addr);
+    assert!(t.elapsed() < Duration::from_secs(1), "greeting took {:?}", t.elapsed());
+    f
+}
+
+/// Connects and returns the first reply (a greeting or a refusal).
+fn first_reply(addr: std::net::SocketAddr) -> forkftp::protocol::Reply {
+    let stream = std::net::TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let reader = std::io::BufReader::new(stream.try_clone().unwrap());
+    let mut f = Ftp { reader, stream };
+    f.reply()
+}
+
+#[test]
+fn the_pool_grows_for_a_crowd_and_shrinks_back_to_max_spare() {
+    let s = Server::start(&["--workers", "2", "--min-spare", "2", "--max-spare", "4"]);
+    let crowd: Vec<Ftp> = (0..24).map(|_| greeted_within_a_second(s.addr)).collect();
+    assert!(s.workers().len() >= 24, "{} workers", s.workers().len());
+    drop(crowd);
+    assert!(
+        wait_until(Duration::from_secs(10), || s.workers().len() == 4),
+        "pool did not shrink to max-spare: {} workers",
+        s.workers().len()
+    );
+}
+
+#[test]
+fn at_max_workers_the_next_client_is_told_at_once() {
+    let s = Server::start(&["--workers", "2", "--min-spare", "0", "--max-workers", "2"]);
+    let _a = s.anon();
+    let _b = s.anon();
+    let t = Instant::now();
+    let r = first_reply(s.addr);
+    assert_eq!(r.code.0, 421, "{r:?}");
+    assert!(r.lines[0].contains("Too many users"), "{r:?}");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+}
+
+#[test]
+fn the_per_address_limit_refuses_with_its_own_reason() {
+    let s = Server::start(&["--max-per-ip", "2"]);
+    let _a = s.anon();
+    let _b = s.anon();
+    let r = first_reply(s.addr);
+    assert_eq!(r.code.0, 421, "{r:?}");
+    assert!(r.lines[0].contains("your address"), "{r:?}");
+    drop(_a);
+    assert!(wait_until(Duration::from_secs(5), || first_reply(s.addr).code.0 == 220));
+}
+
+#[test]
+fn three_hundred_clients_are_greeted_within_a_second_and_the_next_is_refused() {
+    let s = Server::start(&["--max-workers", "300"]);
+    let crowd: Vec<Ftp> = (0..300).map(|_| greeted_within_a_second(s.addr)).collect();
+    let r = first_reply(s.addr);
+    assert_eq!(r.code.0, 421, "{r:?}");
+    drop(crowd);
+}
+
+#[test]
+fn a_worker_is_recycled_after_its_sessions() {
+    let s =
+        Server::start(&["--workers", "1", "--min-spare", "0", "--max-spare", "1", "--max-sessions-per-worker", "2"]);
+    let first = s.workers();
+    for _ in 0..2 {
+        s.anon().quit();
+    }
+    assert!(wait_until(Duration::from_secs(5), || {
+        let now = s.workers();
+        now.len() == 1 && now != first
+    }));
+}
+
+#[test]
+fn the_login_timeout_says_421_and_closes() {
+    let s = Server::start(&["--login-timeout", "1"]);
+    let mut f = s.connect();
+    let t = Instant::now();
+    let r = f.reply();
+    assert_eq!((r.code.0, r.lines[0].as_str()), (421, "Timeout."));
+    assert!(t.elapsed() >= Duration::from_millis(900));
+    assert!(f.try_reply().is_none());
+    // The worker is back in the pool.
+    s.anon().quit();
+}
+
+#[test]
+fn the_idle_timeout_says_421_but_never_cuts_a_running_transfer() {
+    let content = crate::util::pseudo_random(8 << 20, 4);
+    let c2 = content.clone();
+    let s =
+        Server::start_with(move |root| std::fs::write(root.join("big.bin"), &c2).unwrap(), &["--idle-timeout", "1"]);
+    // A slow download that lasts longer than the idle timeout.
+    let mut f = s.anon();
+    let mut data = f.pasv();
+    assert_eq!(f.code("RETR big.bin"), 150);
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let started = Instant::now();
+    loop {
+        let n = data.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+        if started.elapsed() < Duration::from_millis(2500) {
+            std::thread::sleep(Duration::from_millis(80));
+        }
+    }
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert_eq!(got, content);
+    assert_eq!(f.reply().code.0, 226);
+    // Then silence: the idle timer fires.
+    let r = f.reply();
+    assert_eq!((r.code.0, r.lines[0].as_str()), (421, "Timeout."));
+}
+
+#[test]
+fn the_data_connection_timeout_says_421() {
+    let s = Server::start(&["--data-timeout", "1"]);
+    let mut f = s.anon();
+    let r = f.cmd("PASV");
+    assert_eq!(r.code.0, 227);
+    // Never connect.
+    let r = f.cmd("RETR hello.txt");
+    assert_eq!((r.code.0, r.lines[0].as_str()), (421, "Timeout."));
+    assert!(f.try_reply().is_none());
+}
+
+#[test]
+fn a_stalled_transfer_times_out_with_421() {
+    let s = Server::start_with(
+        |root| {
+            let f = std::fs::File::create(root.join("huge.bin")).unwrap();
+            f.set_len(256 << 20).unwrap();
+        },
+        &["--stall-timeout", "1"],
+    );
+    let mut f = s.anon();
+    let data = f.pasv();
+    assert_eq!(f.code("RETR huge.bin"), 150);
+    // Read nothing: the socket buffers fill and the transfer stalls.
+    let t = Instant::now();
+    let r = f.reply();
+    assert_eq!((r.code.0, r.lines[0].as_str()), (421, "Timeout."));
+    assert!(t.elapsed() < Duration::from_secs(20));
+    drop(data);
+}
+
+#[test]
+fn sigquit_lets_a_running_download_finish_then_the_server_exits() {
+    let content = crate::util::pseudo_random(8 << 20, 5);
+    let c2 = content.clone();
+    let mut s = Server::start_with(move |root| std::fs::write(root.join("big.bin"), &c2).unwrap(), &[]);
+    let workers = s.workers();
+    let mut f = s.anon();
+    let mut data = f.pasv();
+    assert_eq!(f.code("RETR big.bin"), 150);
+    let mut got = vec![0u8; 1 << 20];
+    data.read_exact(&mut got).unwrap();
+    s.signal(Signal::SIGQUIT);
+    let mut rest = Vec::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = data.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        rest.extend_from_slice(&buf[..n]);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    got.extend_from_slice(&rest);
+    assert_eq!(crate::util::sha256(&got), crate::util::sha256(&content));
+    assert_eq!(f.reply().code.0, 226);
+    let st = s.wait_exit(Duration::from_secs(10)).expect("the server exits after the transfer");
+    assert!(st.success());
+    assert!(workers.iter().all(|w| !alive(*w)));
+}
+
+#[test]
+fn sighup_reloads_accounts_and_keeps_open_sessions() {
+    let dir = TempDir::new("hup");
+    let users = dir.join("users");
+    let line = |name: &str| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ftpserver"))
+            .args(["passwd", name])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::io::Write::write_all(&mut c.stdin.take().unwrap(), b"pw\n").unwrap();
+        String::from_utf8(c.wait_with_output().unwrap().stdout).unwrap()
+    };
+    std::fs::write(&users, line("ann")).unwrap();
+    let s = Server::start(&["--users", &users.display().to_string()]);
+    let mut old = s.connect();
+    old.login("ann", "pw");
+    {
+        let mut f = s.connect();
+        assert_eq!(f.code("USER ben"), 331);
+        assert_eq!(f.code("PASS pw"), 530);
+    }
+    std::fs::write(&users, line("ann") + &line("ben")).unwrap();
+    s.signal(Signal::SIGHUP);
+    assert!(wait_until(Duration::from_secs(5), || s.log_text().contains("reloaded the configuration")));
+    let mut ben = s.connect();
+    assert_eq!(ben.code("USER ben"), 331);
+    let r = ben.cmd("PASS pw");
+    assert_eq!(r.code.0, 230, "{r:?}\n{}", s.log_text());
+    assert_eq!(old.code("NOOP"), 200);
+    assert_eq!(old.retr("hello.txt"), b"hello world\n");
+}
+
+#[test]
+fn kill_9_of_the_parent_leaves_no_worker_behind() {
+    let mut s = Server::start(&["--workers", "4"]);
+    let mut f = s.anon();
+    let workers = s.workers();
+    assert!(workers.len() >= 4);
+    s.signal(Signal::SIGKILL);
+    s.wait_exit(Duration::from_secs(5)).expect("parent dead");
+    assert!(
+        wait_until(Duration::from_secs(10), || workers.iter().all(|w| !alive(*w))),
+        "surviving workers: {:?}",
+        workers.iter().filter(|w| alive(**w)).collect::<Vec<_>>()
+    );
+    // The client of a busy worker was told, or at least cut.
+    let r = f.try_reply();
+    assert!(r.is_none() || r.unwrap().code.0 == 421);
+}
+
+#[test]
+fn status_shows_a_busy_worker_with_its_client_and_command() {
+    let s = Server::start(&[]);
+    let mut f = s.anon();
+    assert_eq!(f.code("NOOP"), 200);
+    let me = f.stream.local_addr().unwrap().to_string();
+    let table = s.status();
+    let row = table.lines().find(|l| l.contains(&me)).unwrap_or_else(|| panic!("no row for {me}:\n{table}"));
+    assert!(row.contains("busy") && row.contains("anonymous") && row.contains("NOOP"), "{row}");
+    assert!(table.lines().next().unwrap().contains("workers"), "{table}");
+}

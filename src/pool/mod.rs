@@ -223,7 +223,7 @@ impl Supervisor {
                 std::process::exit(code);
             }
             Ok(Forked::Parent(pid)) => {
-                slot.claim(pid.as_raw(), self.generation);
+                slot.set_pid(pid.as_raw());
                 true
             }
             Err(e) => {

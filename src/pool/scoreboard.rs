@@ -125,6 +125,13 @@ impl Slot {
         self.set_state(State::Starting);
     }
 
+    /// Records the pid of the worker forked into this slot (by the
+    /// supervisor, right after fork). Only the pid: the child may already
+    /// have moved on to idle or busy.
+    pub fn set_pid(&self, pid: i32) {
+        self.pid.store(pid, Ordering::SeqCst);
+    }
+
     /// Frees the slot (by the supervisor, after reaping).
     pub fn free(&self) {
         self.pid.store(0, Ordering::SeqCst);

@@ -46,6 +46,17 @@ fn same_ip(client: &str, ip: IpAddr) -> bool {
     client.parse::<SocketAddr>().map(|a| canonical(a.ip()) == ip).unwrap_or(false)
 }
 
+/// Accepts one client. Unlike `TcpListener::accept`, which retries on
+/// `EINTR`, a signal (SIGHUP, SIGQUIT, SIGTERM) ends the wait at once so the
+/// worker can look at its flags.
+fn accept(listener: &TcpListener) -> std::io::Result<(TcpStream, SocketAddr)> {
+    use std::os::fd::AsRawFd;
+    let fd = sys::adopt(nix::sys::socket::accept4(listener.as_raw_fd(), nix::sys::socket::SockFlag::SOCK_CLOEXEC))?;
+    let stream = TcpStream::from(fd);
+    let peer = stream.peer_addr()?;
+    Ok((stream, peer))
+}
+
 /// The worker's life. Returns the exit code.
 pub fn run(ctx: WorkerCtx<'_>) -> i32 {
     if let Err(e) = sys::install_worker_signals() {
@@ -79,7 +90,7 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
         if slot.state() != State::Idle {
             slot.set_state(State::Idle);
         }
-        let (stream, peer) = match ctx.listener.accept() {
+        let (stream, peer) = match accept(ctx.listener) {
             Ok(a) => a,
             // Interrupted by a signal, or the periodic wake-up (SO_RCVTIMEO).
             Err(e) if matches!(e.kind(), std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock) => continue,

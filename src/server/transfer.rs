@@ -278,6 +278,12 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
                 return failed;
             }
             log::info!("data connection failed: {e}");
+            // No data connection within --data-timeout: the session ends,
+            // like the other timeouts; a refused connection is only a 425.
+            if e.kind() == std::io::ErrorKind::TimedOut {
+                let _ = ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Timeout."));
+                return failed;
+            }
             let sent = ctl.send(&Reply::new(ReplyCode::CANT_OPEN_DATA, "Failed to establish connection."));
             return Done { close: sent.is_err(), ..failed };
         }
