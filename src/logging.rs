@@ -12,6 +12,10 @@ use simplelog::{ConfigBuilder, WriteLogger};
 
 static TARGET: Mutex<Option<(PathBuf, File)>> = Mutex::new(None);
 
+/// Owner given to the log file each time the supervisor (root) opens it, so
+/// that workers running as `--run-as` can reopen it too.
+static OWNER: Mutex<Option<(nix::unistd::Uid, nix::unistd::Gid)>> = Mutex::new(None);
+
 /// Writes to the log file if one is set, otherwise to standard error.
 struct Sink;
 
@@ -30,7 +34,13 @@ impl Write for Sink {
 }
 
 fn open(path: &Path) -> io::Result<File> {
-    OpenOptions::new().create(true).append(true).open(path)
+    let f = OpenOptions::new().create(true).append(true).open(path)?;
+    if let Some((uid, gid)) = *OWNER.lock().unwrap_or_else(|e| e.into_inner()) {
+        if nix::unistd::geteuid().is_root() {
+            nix::unistd::fchown(std::os::fd::AsRawFd::as_raw_fd(&f), Some(uid), Some(gid))?;
+        }
+    }
+    Ok(f)
 }
 
 /// Starts logging at `level` to `file` (standard error when `None`).
@@ -59,11 +69,13 @@ pub fn reopen() -> io::Result<()> {
     Ok(())
 }
 
-/// Gives the log file to the workers' user, so that they can reopen it.
+/// Gives the log file (now and after every reopen) to the workers' user,
+/// so that they can reopen it after a rotation.
 pub fn chown(uid: nix::unistd::Uid, gid: nix::unistd::Gid) {
+    *OWNER.lock().unwrap_or_else(|e| e.into_inner()) = Some((uid, gid));
     let guard = TARGET.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((path, _)) = guard.as_ref() {
-        if let Err(e) = nix::unistd::chown(path.as_path(), Some(uid), Some(gid)) {
+    if let Some((path, f)) = guard.as_ref() {
+        if let Err(e) = nix::unistd::fchown(std::os::fd::AsRawFd::as_raw_fd(f), Some(uid), Some(gid)) {
             log::warn!("log file {}: chown: {e}", path.display());
         }
     }

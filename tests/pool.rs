@@ -360,3 +360,22 @@ fn status_shows_a_busy_worker_with_its_client_and_command() {
     assert!(row.contains("busy") && row.contains("anonymous") && row.contains("NOOP"), "{row}");
     assert!(table.lines().next().unwrap().contains("workers"), "{table}");
 }
+
+#[test]
+fn sigusr1_reopens_the_log_file_after_a_rotation() {
+    let dir = TempDir::new("logs");
+    crate::util::give_to_worker_user(dir.path());
+    let log = dir.join("ftp.log");
+    let s = Server::start(&["--log-file", &log.display().to_string(), "--workers", "2"]);
+    assert!(wait_until(Duration::from_secs(5), || std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("listening")));
+    std::fs::rename(&log, dir.join("ftp.log.1")).unwrap();
+    s.signal(Signal::SIGUSR1);
+    assert!(wait_until(Duration::from_secs(5), || log.exists()), "the supervisor did not reopen the log");
+    // Workers reopen too: the lines of a new session land in the new file.
+    assert!(wait_until(Duration::from_secs(10), || {
+        s.anon().quit();
+        std::fs::read_to_string(&log).unwrap_or_default().contains("connected")
+    }));
+}
