@@ -309,14 +309,14 @@ fn parse_verb(verb: &str, arg: Option<&str>) -> Result<Command, ParseError> {
         "SYST" => none("SYST", arg).map(|_| C::Syst)?,
         "FEAT" => none("FEAT", arg).map(|_| C::Feat)?,
         "OPTS" => {
-            let a = arg.ok_or(ParseError::MissingArgument("OPTS"))?.trim();
+            let a = arg.map(str::trim).filter(|a| !a.is_empty()).ok_or(ParseError::MissingArgument("OPTS"))?;
             let (name, value) = match a.find(' ') {
                 Some(i) => (&a[..i], Some(a[i + 1..].trim().to_string())),
                 None => (a, None),
             };
             C::Opts(name.to_ascii_uppercase(), value.filter(|v| !v.is_empty()))
         }
-        "HELP" => C::Help(arg.map(|a| a.trim().to_ascii_uppercase())),
+        "HELP" => C::Help(arg.map(|a| a.trim().to_ascii_uppercase()).filter(|a| !a.is_empty())),
         "STAT" => C::Stat(opt_path("STAT", arg)?),
         "PWD" | "XPWD" => none("PWD", arg).map(|_| C::Pwd)?,
         "CWD" | "XCWD" => C::Cwd(path("CWD", arg)?),
@@ -651,6 +651,13 @@ mod tests {
         assert_eq!(parse(b"LIST -a -l dir"), Ok(Command::List(Some("dir".into()))));
         assert_eq!(parse(b"NLST -"), Ok(Command::Nlst(Some("-".into()))));
         assert_eq!(parse(b"LIST dir"), Ok(Command::List(Some("dir".into()))));
+    }
+
+    /// Found by the fuzzer: blanks alone are no argument.
+    #[test]
+    fn blank_arguments_are_missing_arguments() {
+        assert_eq!(parse(b"OPTS   "), Err(ParseError::MissingArgument("OPTS")));
+        assert_eq!(parse(b"HELP   "), Ok(Command::Help(None)));
     }
 
     #[test]
