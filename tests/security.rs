@@ -453,3 +453,27 @@ fn passwords_never_reach_the_log() {
     let log = s.log_text();
     assert!(!log.contains("hunter2") && !log.contains("wrong-secret"), "{log}");
 }
+
+#[test]
+fn rest_then_stor_resumes_in_place_and_never_creates_a_stray_file() {
+    let s = Server::start_with(|root| std::fs::write(root.join("part.bin"), b"0123456789").unwrap(), &["-w"]);
+    let mut f = s.anon();
+    // Resume at 4: the bytes after the offset are replaced, no stale tail.
+    assert_eq!(f.code("REST 4"), 350);
+    assert_eq!(f.put_with("STOR part.bin", b"ab").code.0, 226);
+    assert_eq!(std::fs::read(s.root.join("part.bin")).unwrap(), b"0123ab");
+    // Beyond the end: 554, file untouched.
+    assert_eq!(f.code("REST 99"), 350);
+    let _d = f.pasv();
+    assert_eq!(f.code("STOR part.bin"), 554);
+    assert_eq!(std::fs::read(s.root.join("part.bin")).unwrap(), b"0123ab");
+    // REST+STOR of a missing file: refused, and nothing is created.
+    assert_eq!(f.code("REST 3"), 350);
+    let _d = f.pasv();
+    assert_eq!(f.code("STOR missing.bin"), 550);
+    assert!(!s.root.join("missing.bin").exists());
+    // APPE creates.
+    assert_eq!(f.put_with("APPE new.log", b"line 1\n").code.0, 226);
+    assert_eq!(f.put_with("APPE new.log", b"line 2\n").code.0, 226);
+    assert_eq!(std::fs::read(s.root.join("new.log")).unwrap(), b"line 1\nline 2\n");
+}

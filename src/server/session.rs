@@ -549,8 +549,9 @@ impl<'c> Session<'c> {
         let offset = std::mem::take(&mut self.rest);
         let jail = self.jail()?;
         let upload = if append || offset > 0 {
-            // APPE and REST+STOR write in place, where the file stands.
-            let (mut file, st) = jail.open_for_append(&path, true)?;
+            // APPE and REST+STOR write in place, where the file stands; only
+            // APPE creates a missing file (RFC 959 4.1.3), REST+STOR resumes one.
+            let (mut file, st) = jail.open_for_append(&path, append)?;
             let size = st.st_size as u64;
             let at = if append { size } else { offset };
             if at > size {
