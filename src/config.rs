@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
@@ -10,6 +11,7 @@ use log::LevelFilter;
 
 use crate::accounts::{self, Account, Accounts, Perms};
 use crate::limits;
+use crate::server::jail::Jail;
 
 /// `ftpserver`: a pre-forked FTP server.
 #[derive(Parser, Debug, Clone)]
@@ -188,6 +190,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// The served root, absolute.
     pub root: PathBuf,
+    /// The root, opened once before the workers fork (and before they drop
+    /// privileges): its ancestors need not be reachable by `--run-as`.
+    pub root_dir: Arc<Jail>,
     /// Pool sizes and limits.
     pub pool: PoolConfig,
     /// Who may log in.
@@ -236,6 +241,7 @@ impl ServerArgs {
         if !root.is_dir() {
             return Err(format!("--root {}: not a directory", root.display()));
         }
+        let root_dir = Arc::new(Jail::new(&root).map_err(|e| format!("--root {}: {e}", root.display()))?);
         if self.max_workers == 0 || self.max_workers > limits::MAX_WORKERS {
             return Err(format!("--max-workers must be between 1 and {}", limits::MAX_WORKERS));
         }
@@ -303,6 +309,7 @@ impl ServerArgs {
         Ok(ServerConfig {
             listen,
             root,
+            root_dir,
             pool,
             accounts: Accounts { anonymous, users },
             masquerade,

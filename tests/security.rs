@@ -477,3 +477,30 @@ fn rest_then_stor_resumes_in_place_and_never_creates_a_stray_file() {
     assert_eq!(f.put_with("APPE new.log", b"line 2\n").code.0, 226);
     assert_eq!(std::fs::read(s.root.join("new.log")).unwrap(), b"line 1\nline 2\n");
 }
+
+#[test]
+fn a_root_below_a_directory_the_workers_cannot_enter_is_still_served() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to have workers of another user");
+        return;
+    }
+    // As `make && ./ftpserver` from a checkout in /root (mode 0700): the
+    // root is opened before the workers drop to nobody.
+    let private = TempDir::new("private");
+    std::fs::create_dir(private.join("served")).unwrap();
+    std::fs::write(private.join("served/x.txt"), b"reachable").unwrap();
+    std::fs::set_permissions(private.path(), std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let port = crate::util::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ftpserver"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--root", &private.join("served").display().to_string()])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(wait_until(Duration::from_secs(10), || TcpStream::connect(addr).is_ok()));
+    let mut f = Ftp::connect(addr);
+    f.login("anonymous", "x");
+    assert_eq!(f.retr("x.txt"), b"reachable");
+    let _ = child.kill();
+    let _ = child.wait();
+}

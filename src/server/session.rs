@@ -8,6 +8,7 @@
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::data::{self, canonical, DataSetup};
@@ -79,7 +80,7 @@ pub struct Session<'c> {
     pub local: SocketAddr,
     login: Login,
     failures: u32,
-    jail: Option<Jail>,
+    jail: Option<Arc<Jail>>,
     cwd: VPath,
     ttype: TransferType,
     rest: u64,
@@ -283,10 +284,15 @@ impl<'c> Session<'c> {
             let close = self.failures >= self.cfg.max_login_fails;
             return Outcome::Delayed(delay, Reply::new(ReplyCode::NOT_LOGGED_IN, "Login incorrect."), close);
         };
-        let home = id.home.clone().unwrap_or_else(|| self.cfg.root.clone());
-        match Jail::new(&home) {
+        // The server root was opened before fork; a home of its own is
+        // opened now, with the worker's (dropped) rights.
+        let jail = match &id.home {
+            None => Ok(Arc::clone(&self.cfg.root_dir)),
+            Some(home) => Jail::new(home).map(Arc::new).map_err(|e| (home, e)),
+        };
+        match jail {
             Ok(jail) => self.jail = Some(jail),
-            Err(e) => {
+            Err((home, e)) => {
                 log::error!("{}: home {} of {} unusable: {e}", self.peer, home.display(), id.name);
                 return Outcome::Close(Reply::new(ReplyCode::NOT_AVAILABLE, "Home directory unavailable."));
             }
@@ -349,7 +355,7 @@ impl<'c> Session<'c> {
     }
 
     fn jail(&self) -> Result<&Jail, FtpError> {
-        self.jail.as_ref().ok_or(FtpError::NotLoggedIn)
+        self.jail.as_deref().ok_or(FtpError::NotLoggedIn)
     }
 
     fn perms(&self) -> Perms {
