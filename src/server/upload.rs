@@ -61,11 +61,12 @@ impl Upload {
     /// STOR: a new temporary file beside `path`.
     pub fn atomic(jail: &Jail, path: &VPath) -> Result<Upload, FtpError> {
         let (dir, name) = jail.parent(path)?;
-        // A directory cannot be replaced by a file.
-        if let Ok(st) = Jail::lstat_in(&dir, name) {
-            if is_dir(&st) {
-                return Err(JailError::Os(nix::errno::Errno::EISDIR).into());
-            }
+        // A directory cannot be replaced by a file, and a name the file
+        // system refuses (too long...) is refused now, before the 150.
+        match Jail::lstat_in(&dir, name) {
+            Ok(st) if is_dir(&st) => return Err(JailError::Os(nix::errno::Errno::EISDIR).into()),
+            Ok(_) | Err(nix::errno::Errno::ENOENT) => {}
+            Err(e) => return Err(JailError::Os(e).into()),
         }
         let (file, temp) = create_temp(&dir)?;
         let target = name.to_string();
