@@ -20,7 +20,7 @@ use super::vpath::VPath;
 use crate::accounts::{is_anonymous_name, Identity, Perms};
 use crate::config::ServerConfig;
 use crate::limits::{MAX_STAT_ENTRIES, MIN_ACTIVE_PORT};
-use crate::protocol::{Command, EpsvArg, Reply, ReplyCode, TransferType};
+use crate::protocol::{Command, EpsvArg, ParseError, Reply, ReplyCode, TransferType};
 
 /// What the connection does after a command.
 pub enum Outcome {
@@ -486,6 +486,10 @@ impl<'c> Session<'c> {
         let jail = self.jail()?;
         let st = jail.stat(path)?;
         if !is_dir(&st) {
+            // RFC 3659 7.1: MLSD lists a directory; naming anything else is 501.
+            if format == Format::Mlsd {
+                return Err(FtpError::Parse(ParseError::BadArgument("MLSD", "not a directory")));
+            }
             return Ok(Listing::single(format, path.file_name(), &st, &self.perms(), &self.facts));
         }
         let dir = jail.open_dir(path)?;
