@@ -3,6 +3,7 @@
 
 mod util;
 
+mod commands;
 mod pool;
 mod security;
 mod smoke;

@@ -385,3 +385,60 @@ pub fn sha256(bytes: &[u8]) -> String {
     let out = child.wait_with_output().unwrap();
     String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or("").to_string()
 }
+
+/// What an external tool (curl, lftp, python3) printed, and how it ended.
+pub struct ToolRun {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ToolRun {
+    /// Panics with everything the tool said unless it exited with 0.
+    pub fn assert_ok(&self, what: &str) {
+        assert!(self.status.success(), "{what}: {:?}\nstdout:\n{}\nstderr:\n{}", self.status, self.stdout, self.stderr);
+    }
+}
+
+/// Runs `cmd` with stdin closed, killing it if it has not exited within
+/// `limit` (then the test fails with what the tool printed so far).
+pub fn run_tool(cmd: &mut Command, limit: Duration) -> ToolRun {
+    let name = format!("{:?}", cmd.get_program());
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{name} could not be started ({e}); .ci/run installs curl, lftp and python3"));
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = r.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{name} did not finish within {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                out.join().unwrap(),
+                err.join().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    ToolRun { status, stdout: out.join().unwrap(), stderr: err.join().unwrap() }
+}
+
+/// Makes `path` a sparse file of `len` bytes (no disk blocks).
+pub fn sparse_file(path: &Path, len: u64) {
+    std::fs::File::create(path).unwrap().set_len(len).unwrap();
+}
