@@ -62,6 +62,15 @@ impl DataSetup {
         !matches!(self, DataSetup::None)
     }
 
+    /// The passive listener, to be watched beside the control connection
+    /// while the client has not connected yet.
+    pub fn passive_listener(&self) -> Option<&TcpListener> {
+        match self {
+            DataSetup::Passive(l) => Some(l),
+            _ => None,
+        }
+    }
+
     /// Establishes the data connection within `timeout`.
     ///
     /// Passive: a connection from an address other than `client` is refused

@@ -270,6 +270,31 @@ pub fn from_crlf(input: &[u8], out: &mut Vec<u8>, mut pending_cr: bool) -> bool 
 pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, progress: &mut dyn FnMut(u64)) -> Done {
     let Transfer { setup, job, ttype, start, .. } = t;
     let failed = Done { bytes: 0, complete: false, close: true };
+    // Passive: until the client connects, the control connection is watched
+    // too, so that ABOR (RFC 959 4.1.3) or the client leaving is heard at
+    // once, not after --data-timeout.
+    if let Some(listener) = setup.passive_listener() {
+        let mut waiting = Pump { ctl: &mut *ctl, stall: timeouts.data_connect, bytes: 0, progress: &mut *progress };
+        match waiting.wait(listener.as_fd(), PollFlags::POLLIN) {
+            // Connected, or a poll failure that connect() below reports.
+            Ok(()) | Err(Stop::DataLost(_) | Stop::Fs(_)) => {}
+            Err(Stop::Abort) => {
+                let sent = ctl
+                    .send(&Reply::new(ReplyCode::TRANSFER_ABORTED, "Connection closed; transfer aborted."))
+                    .and_then(|()| ctl.send(&Reply::new(ReplyCode::CLOSING_DATA, "ABOR successful.")));
+                return Done { close: sent.is_err(), ..failed };
+            }
+            Err(Stop::Stalled) => {
+                let _ = ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Timeout."));
+                return failed;
+            }
+            Err(Stop::Shutdown) => {
+                let _ = ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."));
+                return failed;
+            }
+            Err(Stop::ClientGone | Stop::Control(_)) => return failed,
+        }
+    }
     let mut data = match setup.connect(client, timeouts.data_connect) {
         Ok(d) => d,
         Err(e) => {
