@@ -428,6 +428,10 @@ fn type_a_converts_line_ends_and_type_i_does_not() {
     let mut f = s.anon();
     assert_eq!(f.code("TYPE A"), 200);
     assert_eq!(f.retr("text.txt"), b"one\r\ntwo\r\nthree\r\n\r\nlast");
+    // SIZE stays the file's size in TYPE A, as in vsftpd: RFC 3659 4 would
+    // count the converted octets, which means reading the whole file (an I/O
+    // DoS), and refusing breaks clients (ftplib's storlines then size).
+    assert_eq!(f.cmd("SIZE text.txt").lines[0], text.len().to_string());
     // A long text crosses the server's buffers: no CRLF is doubled or lost.
     let long: Vec<u8> = (0..200_000).flat_map(|i| format!("line {i}\n").into_bytes()).collect();
     let long_crlf: Vec<u8> = (0..200_000).flat_map(|i| format!("line {i}\r\n").into_bytes()).collect();
@@ -437,6 +441,7 @@ fn type_a_converts_line_ends_and_type_i_does_not() {
     assert_eq!(f.put_with("STOR up.txt", b"a\r\nb\r\n\r\nc").code.0, 226);
     assert_eq!(std::fs::read(s.root.join("up.txt")).unwrap(), b"a\nb\n\nc");
     assert_eq!(f.code("TYPE I"), 200);
+    assert_eq!(f.cmd("SIZE text.txt").lines[0], text.len().to_string());
     assert_eq!(f.retr("text.txt"), text);
     assert_eq!(f.put_with("STOR raw.txt", b"a\r\nb\n").code.0, 226);
     assert_eq!(std::fs::read(s.root.join("raw.txt")).unwrap(), b"a\r\nb\n");
@@ -807,6 +812,35 @@ fn abor_stops_a_running_download_with_426_then_226() {
     assert!(drained < 256 << 20, "the whole file came anyway");
     assert_eq!(f.code("NOOP"), 200);
     assert_eq!(f.retr("hello.txt"), b"hello world\n");
+}
+
+/// RFC 959 4.1.3: ABOR while the server still waits for the client to open
+/// the passive data connection is heard at once (426 for the transfer, 226
+/// for the ABOR), not after the data connection timeout; a client that
+/// leaves meanwhile frees its worker at once.
+#[test]
+fn abor_while_the_server_waits_for_the_data_connection_is_heard_at_once() {
+    let s = Server::start(&[]);
+    let mut f = s.anon();
+    f.stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert_eq!(f.code("PASV"), 227);
+    // The client never connects to the announced port.
+    f.send_raw(b"RETR hello.txt\r\n");
+    f.send_raw(b"ABOR\r\n");
+    let t = Instant::now();
+    assert_eq!(f.reply().code.0, 426);
+    assert_eq!(f.reply().code.0, 226);
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert_eq!(f.code("NOOP"), 200);
+    assert_eq!(f.retr("hello.txt"), b"hello world\n");
+
+    let mut g = s.anon();
+    let me = g.stream.local_addr().unwrap().to_string();
+    assert_eq!(g.code("EPSV"), 229);
+    g.send_raw(b"LIST\r\n");
+    drop(g);
+    let gone = format!("{me}: disconnected");
+    assert!(crate::util::wait_until(Duration::from_secs(5), || s.log_text().contains(&gone)), "{}", s.log_text());
 }
 
 /// RFC 959 4.1.3: STAT during a transfer reports on it (211) without

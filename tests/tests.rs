@@ -3,7 +3,12 @@
 
 mod util;
 
+mod access;
+mod bad_input;
+mod clients;
 mod commands;
+mod concurrency;
 mod pool;
 mod security;
 mod smoke;
+mod transfers;
