@@ -77,6 +77,13 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Time to establish a data connection after PASV/PORT (vsftpd: 60 s).
 pub const DATA_CONNECT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// After an upload's data connection ends, how long the control connection
+/// is watched for the client vanishing before the file is put in place. A
+/// killed client's kernel closes its sockets last-opened first, so the data
+/// EOF comes a few microseconds before the control connection's end; every
+/// completed upload waits this long for its 226.
+pub const UPLOAD_EOF_GRACE: Duration = Duration::from_millis(10);
+
 /// Time a transfer may make no progress before it is aborted (vsftpd: 300 s).
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(300);
 

@@ -13,13 +13,13 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use super::control::{Control, Input};
+use super::control::{wait_readable, Control, Input};
 use super::error::{reply_for, FtpError};
 use super::listing::Listing;
 use super::session::{Job, Transfer};
 use super::upload::Upload;
 use crate::config::Timeouts;
-use crate::limits::{IO_BUFFER, SENDFILE_CHUNK};
+use crate::limits::{IO_BUFFER, SENDFILE_CHUNK, UPLOAD_EOF_GRACE};
 use crate::protocol::{self, Command, Reply, ReplyCode, TransferType};
 use crate::sys;
 
@@ -217,7 +217,10 @@ impl Pump<'_> {
             upload.file().write_all(b"\r").map_err(|e| Stop::Fs(e.into()))?;
         }
         // A client that died closes both connections: a data EOF with the
-        // control connection gone is a cut upload, not a complete one.
+        // control connection gone is a cut upload, not a complete one. The
+        // dying client's kernel closes the data connection first, so the
+        // control connection's end may still be on its way: wait a moment.
+        let _ = wait_readable(self.ctl.fd(), UPLOAD_EOF_GRACE);
         self.check_control()
     }
 
