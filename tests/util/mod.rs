@@ -39,8 +39,29 @@ impl Drop for TempDir {
     }
 }
 
-/// A free TCP port on `ip` (bound then released; good enough on loopback).
+/// A free TCP port on `ip` (bound then released), taken below the kernel's
+/// ephemeral range: a port the kernel hands out (`bind(0)`) can be handed
+/// again to a passive listener or an outgoing connection of a concurrent
+/// test before the server binds it ("Address already in use").
 pub fn free_port_on(ip: &str) -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(32768);
+    const LOW: u32 = 10_000;
+    if ephemeral_low > LOW + 1000 {
+        let span = ephemeral_low - LOW;
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        let seed = std::process::id().wrapping_mul(2_654_435_761) ^ nanos;
+        for _ in 0..1000 {
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let port = (LOW + seed.wrapping_add(n.wrapping_mul(7919)) % span) as u16;
+            if TcpListener::bind((ip, port)).is_ok() {
+                return port;
+            }
+        }
+    }
     TcpListener::bind((ip, 0)).unwrap().local_addr().unwrap().port()
 }
 
