@@ -533,6 +533,29 @@ fn epsv_and_eprt_work_over_ipv6() {
     assert_eq!(f.code("NOOP"), 200);
 }
 
+/// `--listen [::]:PORT` serves IPv4 clients too (as IPv4-mapped addresses):
+/// PASV announces their IPv4 address and PORT names it; IPv6 clients use
+/// EPSV and EPRT on the same server.
+#[test]
+fn a_dual_stack_server_serves_ipv4_and_ipv6_clients() {
+    let s = Server::start_on("::", tree, &[]);
+    let mut v4 = Ftp::connect(SocketAddr::from(([127, 0, 0, 1], s.addr.port())));
+    v4.login("anonymous", "x@y");
+    let r = v4.cmd("PASV");
+    assert!(r.lines[0].contains("(127,0,0,1,"), "{r:?}");
+    assert_eq!(v4.retr("hello.txt"), b"hello world\n");
+    assert_eq!(active_get(&mut v4, "127.0.0.1", port_cmd, "RETR data.bin"), pseudo_random(1000, 7));
+    assert_eq!(v4.code("EPSV 2"), 522);
+    let mut v6 = Ftp::connect(SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, s.addr.port())));
+    v6.login("anonymous", "x@y");
+    assert_eq!(active_get(&mut v6, "::1", eprt_cmd, "RETR hello.txt"), b"hello world\n");
+    let mut d = v6.epsv();
+    assert_eq!(v6.code("RETR data.bin"), 150);
+    let mut got = Vec::new();
+    d.read_to_end(&mut got).unwrap();
+    assert_eq!((got, v6.reply().code.0), (pseudo_random(1000, 7), 226));
+}
+
 /// One `ls -l` line taken apart.
 struct LsLine {
     kind: char,

@@ -3,8 +3,10 @@
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-use crate::util::{pseudo_random, sha256, sha256_file, Server};
+use crate::util::{pseudo_random, sha256, sha256_file, wait_until, Server, TempDir};
 
 /// 4 GiB and 4 KiB: past every 32-bit size and offset.
 const HUGE: u64 = (4 << 30) + 4096;
@@ -101,4 +103,71 @@ fn a_file_over_4_gib_keeps_its_size_and_its_tail_past_the_32_bit_offsets() {
     let mut want = tail[TAIL_LEN - 20..TAIL_LEN - 10].to_vec();
     want.extend_from_slice(b"0123456789abcdef");
     assert_eq!(end, want);
+}
+
+/// The names of upload temporaries in `dir`, with their sizes.
+fn temporaries(dir: &Path) -> Vec<u64> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".forkftp."))
+        .map(|e| e.metadata().map(|m| m.len()).unwrap_or(0))
+        .collect()
+}
+
+/// A client killed in the middle of STOR (curl, SIGKILL: the kernel closes
+/// its control and data connections) leaves the previous file as it was and
+/// no `.forkftp.*` temporary behind.
+#[test]
+fn an_upload_cut_by_a_killed_client_leaves_the_old_file_and_no_temporary() {
+    let s = Server::start_with(|root| std::fs::write(root.join("keep.bin"), b"old content").unwrap(), &["-w"]);
+    let local = TempDir::new("killed-upload");
+    let src = local.join("new.bin");
+    std::fs::write(&src, pseudo_random(8 << 20, 31)).unwrap();
+    let mut curl = Command::new("curl")
+        .args(["-sS", "--max-time", "30", "--limit-rate", "512K", "-T"])
+        .arg(&src)
+        .arg(format!("ftp://{}/keep.bin", s.addr))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("curl (installed by .ci/run)");
+    let started = wait_until(Duration::from_secs(15), || temporaries(s.root.path()).iter().any(|&n| n > 0));
+    curl.kill().unwrap();
+    curl.wait().unwrap();
+    assert!(started, "the upload never started; log:\n{}", s.log_text());
+    assert!(
+        wait_until(Duration::from_secs(10), || s.log_text().contains("(incomplete)")),
+        "the server did not notice the cut; log:\n{}",
+        s.log_text()
+    );
+    assert_eq!(std::fs::read(s.root.join("keep.bin")).unwrap(), b"old content");
+    assert!(temporaries(s.root.path()).is_empty(), "a temporary was left behind");
+    // The server still takes uploads.
+    let mut f = s.anon();
+    assert_eq!(f.put_with("STOR keep.bin", b"new content").code.0, 226);
+    assert_eq!(std::fs::read(s.root.join("keep.bin")).unwrap(), b"new content");
+}
+
+/// What the kernel of a killed client does, fifty times over: the data
+/// connection of a STOR closes a few microseconds before the control
+/// connection. Each time the upload is known to be cut: the old file stays.
+#[test]
+fn an_upload_whose_client_vanishes_with_its_data_connection_is_not_kept() {
+    const ROUNDS: usize = 50;
+    let s = Server::start_with(|root| std::fs::write(root.join("keep.bin"), b"old content").unwrap(), &["-w"]);
+    for round in 0..ROUNDS {
+        let mut f = s.anon();
+        let mut d = f.pasv();
+        assert_eq!(f.code("STOR keep.bin"), 150);
+        d.write_all(&pseudo_random(50_000, round as u64)).unwrap();
+        drop(d);
+        drop(f);
+    }
+    let cut = || s.log_text().matches("STOR /keep.bin").count();
+    assert!(wait_until(Duration::from_secs(10), || cut() == ROUNDS), "{}", s.log_text());
+    assert_eq!(s.log_text().matches("(incomplete)").count(), ROUNDS, "{}", s.log_text());
+    assert_eq!(std::fs::read(s.root.join("keep.bin")).unwrap(), b"old content");
+    assert!(temporaries(s.root.path()).is_empty(), "a temporary was left behind");
 }
