@@ -857,6 +857,15 @@ fn abor_while_the_server_waits_for_the_data_connection_is_heard_at_once() {
     assert_eq!(f.code("NOOP"), 200);
     assert_eq!(f.retr("hello.txt"), b"hello world\n");
 
+    // The same, the ABOR in the same packet as the RETR.
+    assert_eq!(f.code("EPSV"), 229);
+    f.send_raw(b"RETR hello.txt\r\nABOR\r\n");
+    let t = Instant::now();
+    assert_eq!(f.reply().code.0, 426);
+    assert_eq!(f.reply().code.0, 226);
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert_eq!(f.code("NOOP"), 200);
+
     let mut g = s.anon();
     let me = g.stream.local_addr().unwrap().to_string();
     assert_eq!(g.code("EPSV"), 229);

@@ -278,7 +278,8 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
     // once, not after --data-timeout.
     if let Some(listener) = setup.passive_listener() {
         let mut waiting = Pump { ctl: &mut *ctl, stall: timeouts.data_connect, bytes: 0, progress: &mut *progress };
-        match waiting.wait(listener.as_fd(), PollFlags::POLLIN) {
+        // An ABOR may already be read, in the same packet as the command.
+        match waiting.check_control().and_then(|()| waiting.wait(listener.as_fd(), PollFlags::POLLIN)) {
             // Connected, or a poll failure that connect() below reports.
             Ok(()) | Err(Stop::DataLost(_) | Stop::Fs(_)) => {}
             Err(Stop::Abort) => {
