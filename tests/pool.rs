@@ -335,8 +335,9 @@ fn sighup_reloads_accounts_and_keeps_open_sessions() {
 fn kill_9_of_the_parent_leaves_no_worker_behind() {
     let mut s = Server::start(&["--workers", "4"]);
     let mut f = s.anon();
+    // Readiness is the first worker's greeting; the others may still be forking.
+    assert!(wait_until(Duration::from_secs(5), || s.workers().len() >= 4), "workers: {:?}", s.workers());
     let workers = s.workers();
-    assert!(workers.len() >= 4);
     s.signal(Signal::SIGKILL);
     s.wait_exit(Duration::from_secs(5)).expect("parent dead");
     assert!(

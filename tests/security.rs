@@ -428,7 +428,13 @@ fn workers_started_as_root_drop_to_the_run_as_user_before_serving() {
     let mut f = s.anon();
     let serving = s.worker_serving(f.stream.local_addr().unwrap()).unwrap();
     assert_eq!(uid_of(serving), nobody);
-    assert!(s.workers().iter().all(|&w| uid_of(w) == nobody));
+    // A worker forked a moment ago (the pool grows to keep spares) is root
+    // until it drops, before it accepts anyone: wait for the drop.
+    assert!(
+        wait_until(Duration::from_secs(5), || s.workers().iter().all(|&w| uid_of(w) == nobody)),
+        "a worker stayed root: {:?}",
+        s.workers().iter().map(|&w| (w, uid_of(w))).collect::<Vec<_>>()
+    );
     assert_eq!(uid_of(s.pid()), 0, "the supervisor keeps root to bind and fork");
     assert_eq!(f.code("NOOP"), 200);
     // Serving as root is refused outright.
