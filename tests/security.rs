@@ -183,8 +183,9 @@ fn a_symlink_swapped_in_during_requests_never_escapes() {
     let root = s.root.path().to_path_buf();
     let secret = outside.join("secret");
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flipped = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let flipper = {
-        let stop = stop.clone();
+        let (stop, flipped) = (stop.clone(), flipped.clone());
         std::thread::spawn(move || {
             // Atomically swap `flip` between a file and a symlink out of the root.
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -199,13 +200,20 @@ fn a_symlink_swapped_in_during_requests_never_escapes() {
                 }
                 std::fs::rename(&tmp, root.join("flip")).unwrap();
                 i += 1;
+                flipped.store(i, std::sync::atomic::Ordering::Relaxed);
             }
             i
         })
     };
     let mut f = s.anon();
     let (mut served, mut refused) = (0, 0);
-    for _ in 0..300 {
+    // At least 300 requests, and on until both outcomes and a few flips were
+    // seen: a busy machine may starve the flipper for a while.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    let mut requests = 0;
+    let raced = |served, refused| served > 0 && refused > 0 && flipped.load(std::sync::atomic::Ordering::Relaxed) > 10;
+    while requests < 300 || (!raced(served, refused) && Instant::now() < deadline) {
+        requests += 1;
         let (bytes, r) = {
             let mut data = f.pasv();
             let r = f.cmd("RETR flip");
