@@ -94,7 +94,7 @@ fn users_file_accounts_are_confined_to_their_home_with_their_rights() {
 #[test]
 fn a_malformed_users_file_is_refused_with_its_line_number() {
     let dir = TempDir::new("badusers");
-    let good = passwd_line("carol", "pw", "", "read");
+    let good = passwd_line("carol", "carol-password", "", "read");
     std::fs::write(dir.join("users"), format!("{good}\ndave:not-a-hash::read\n")).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_ftpserver"))
         .args(["--listen", "127.0.0.1:0", "--root", &dir.path().display().to_string()])
@@ -129,7 +129,7 @@ fn failed_logins_wait_longer_each_time_and_the_third_closes_the_connection() {
 #[test]
 fn user_is_answered_the_same_for_known_and_unknown_names() {
     let dir = TempDir::new("u");
-    std::fs::write(dir.join("users"), passwd_line("frank", "pw", "", "read") + "\n").unwrap();
+    std::fs::write(dir.join("users"), passwd_line("frank", "frank-password", "", "read") + "\n").unwrap();
     let users = dir.join("users").display().to_string();
     let s = Server::start(&["--users", &users, "--user", "gina:pw"]);
     let mut f = s.connect();
