@@ -4,7 +4,7 @@
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 
 use nix::errno::Errno;
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, Signal};
@@ -108,15 +108,45 @@ static DRAIN: AtomicBool = AtomicBool::new(false);
 static RETIRE: AtomicBool = AtomicBool::new(false);
 /// Set by SIGUSR1: reopen the log file.
 static REOPEN: AtomicBool = AtomicBool::new(false);
+/// The worker's listening socket, and a descriptor of /dev/null: once the
+/// worker must take no new client, the handler puts the second over the
+/// first (see [`close_listener_on_retire`]).
+static LISTEN_FD: AtomicI32 = AtomicI32::new(-1);
+static NULL_FD: AtomicI32 = AtomicI32::new(-1);
 
 extern "C" fn worker_signal(sig: libc::c_int) {
-    // Only async-signal-safe work: atomic stores.
+    // Only async-signal-safe work: atomic stores and dup2.
     match sig {
         libc::SIGTERM | libc::SIGINT => STOP_NOW.store(true, Ordering::SeqCst),
         libc::SIGQUIT => DRAIN.store(true, Ordering::SeqCst),
-        libc::SIGUSR1 => REOPEN.store(true, Ordering::SeqCst),
+        libc::SIGUSR1 => {
+            REOPEN.store(true, Ordering::SeqCst);
+            return;
+        }
         _ => RETIRE.store(true, Ordering::SeqCst),
     }
+    let (listen, null) = (LISTEN_FD.load(Ordering::SeqCst), NULL_FD.load(Ordering::SeqCst));
+    if listen >= 0 && null >= 0 {
+        // SAFETY: dup2 is async-signal-safe and only replaces the worker's own
+        // copy of the listening descriptor, which it never closes itself.
+        unsafe { libc::dup2(null, listen) };
+    }
+}
+
+/// Makes a retiring worker unable to take another client, even if the
+/// signal lands between its last look at the flags and its next `accept`:
+/// the signal handler puts /dev/null over the worker's copy of `listen`, so
+/// that `accept` fails at once (ENOTSOCK) instead of blocking. Call before
+/// [`install_worker_signals`].
+pub fn close_listener_on_retire(listen: RawFd) -> nix::Result<()> {
+    let null = nix::fcntl::open(
+        "/dev/null",
+        nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    NULL_FD.store(null, Ordering::SeqCst);
+    LISTEN_FD.store(listen, Ordering::SeqCst);
+    Ok(())
 }
 
 /// Installs the worker's handlers: SIGTERM/SIGINT ask for a fast stop,

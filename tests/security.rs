@@ -518,3 +518,17 @@ fn a_root_below_a_directory_the_workers_cannot_enter_is_still_served() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn a_file_name_with_a_line_break_cannot_forge_listing_entries() {
+    let s = Server::start_with(
+        |root| std::fs::write(root.join("x\r\n-rw-r--r-- 1 0 0 9 Jan 1 2020 forged"), b"").unwrap(),
+        &[],
+    );
+    let mut f = s.anon();
+    for cmd in ["LIST", "NLST", "MLSD"] {
+        let text = f.listing(cmd);
+        assert_eq!(text.lines().count(), 2, "{cmd}: {text:?}");
+        assert!(text.contains("x??-rw-r--r--"), "{cmd}: {text:?}");
+    }
+}

@@ -59,7 +59,9 @@ fn accept(listener: &TcpListener) -> std::io::Result<(TcpStream, SocketAddr)> {
 
 /// The worker's life. Returns the exit code.
 pub fn run(ctx: WorkerCtx<'_>) -> i32 {
-    if let Err(e) = sys::install_worker_signals() {
+    use std::os::fd::AsRawFd;
+    if let Err(e) = sys::close_listener_on_retire(ctx.listener.as_raw_fd()).and_then(|_| sys::install_worker_signals())
+    {
         log::error!("worker {}: signals: {e}", std::process::id());
         return 1;
     }
@@ -92,7 +94,9 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
         }
         let (stream, peer) = match accept(ctx.listener) {
             Ok(a) => a,
-            // Interrupted by a signal, or the periodic wake-up (SO_RCVTIMEO).
+            // Told to retire (the listener is gone), interrupted by a signal,
+            // or the periodic wake-up (SO_RCVTIMEO): look at the flags again.
+            Err(_) if sys::retiring() => continue,
             Err(e) if matches!(e.kind(), std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock) => continue,
             Err(e) => {
                 // EMFILE, ENOBUFS...: this client is lost, the worker goes on.

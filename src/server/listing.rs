@@ -136,6 +136,17 @@ fn mode_string(mode: u32) -> [u8; 10] {
     s
 }
 
+/// Appends a file name to a listing. Security: a name holding CR or LF
+/// would end its line early and forge entries, so those bytes are shown as
+/// `?` (the file is still reachable by its real name).
+pub fn push_name(out: &mut Vec<u8>, name: &[u8]) {
+    if name.iter().any(|&b| b == b'\r' || b == b'\n') {
+        out.extend(name.iter().map(|&b| if b == b'\r' || b == b'\n' { b'?' } else { b }));
+    } else {
+        out.extend_from_slice(name);
+    }
+}
+
 /// Appends one `ls -l` line: mode, links, owner, group, size, date, name
 /// (vsftpd's layout; dates within six months show the time, older ones the
 /// year; times in UTC; owner and group as numbers, so no name lookup).
@@ -151,7 +162,7 @@ pub fn list_line(out: &mut Vec<u8>, name: &[u8], st: &Stat, link_target: Option<
     out.extend_from_slice(
         format!(" {:4} {:<8} {:<8} {:>12} {} ", st.st_nlink, st.st_uid, st.st_gid, st.st_size, when).as_bytes(),
     );
-    out.extend_from_slice(name);
+    push_name(out, name);
     if let Some(t) = link_target {
         out.extend_from_slice(b" -> ");
         out.extend_from_slice(t.as_bytes());
@@ -285,7 +296,7 @@ impl DirListing {
                 }
             }
             if self.format == Format::Nlst {
-                out.extend_from_slice(name);
+                push_name(out, name);
                 out.extend_from_slice(b"\r\n");
                 continue;
             }
@@ -305,7 +316,7 @@ impl DirListing {
                 }
                 Format::Mlsd => {
                     facts_into(out, &st, &self.perms, &self.facts, None);
-                    out.extend_from_slice(name);
+                    push_name(out, name);
                     out.extend_from_slice(b"\r\n");
                 }
                 Format::Nlst => unreachable!("handled above"),
@@ -331,12 +342,12 @@ impl Listing {
         match format {
             Format::List => list_line(&mut out, name.as_bytes(), st, None, now),
             Format::Nlst => {
-                out.extend_from_slice(name.as_bytes());
+                push_name(&mut out, name.as_bytes());
                 out.extend_from_slice(b"\r\n");
             }
             Format::Mlsd => {
                 facts_into(&mut out, st, perms, facts, None);
-                out.extend_from_slice(name.as_bytes());
+                push_name(&mut out, name.as_bytes());
                 out.extend_from_slice(b"\r\n");
             }
         }
@@ -402,6 +413,13 @@ mod tests {
         let sel = Facts::select("size;TYPE;bogus;");
         assert_eq!(sel.selected(), "type;size;");
         assert_eq!(Facts::default().feat_line(), "type*;size*;modify*;perm*;unique*;UNIX.mode;");
+    }
+
+    #[test]
+    fn line_breaks_in_names_cannot_forge_entries() {
+        let mut out = Vec::new();
+        push_name(&mut out, b"evil\r\n-rw-r--r-- 1 0 0 1 Jan 1 00:00 fake");
+        assert!(!out.contains(&b'\n') && !out.contains(&b'\r'));
     }
 
     #[test]
