@@ -185,7 +185,10 @@ impl Supervisor {
                 std::process::exit(code);
             }
             Ok(Forked::Parent(pid)) => {
-                slot.claim(pid.as_raw(), self.generation);
+                // Not `claim` again: the child may already be serving, and
+                // resetting its state to Starting would hide a busy worker
+                // from the pool's arithmetic (so the pool would not grow).
+                slot.set_pid(pid.as_raw());
                 true
             }
             Err(e) => {

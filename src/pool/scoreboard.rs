@@ -125,6 +125,13 @@ impl Slot {
         self.set_state(State::Starting);
     }
 
+    /// Records the pid of the worker forked into a claimed slot (by the
+    /// supervisor, after fork). Only the pid: the worker may already have
+    /// changed its state, and that must not be undone.
+    pub fn set_pid(&self, pid: i32) {
+        self.pid.store(pid, Ordering::SeqCst);
+    }
+
     /// Frees the slot (by the supervisor, after reaping).
     pub fn free(&self) {
         self.pid.store(0, Ordering::SeqCst);
