@@ -177,6 +177,10 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // Not when already reaped (wait_exit): the pid may be reused.
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), nix::sys::signal::Signal::SIGKILL);
         let _ = self.child.wait();
     }
