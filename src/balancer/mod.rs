@@ -1,0 +1,17 @@
+//! The load balancer: `ftpmaster` sends each new FTP client to the next
+//! live slave in round-robin order; slaves are full `ftpserver` pools
+//! (started by `ftpslaves`, or `ftpserver --register`) that register with
+//! it and keep their registration alive.
+//!
+//! - [`registry`]: the table of slaves and the round robin (pure choice).
+//! - [`handoff`]: passing an accepted socket to a slave of the same host
+//!   (`SCM_RIGHTS`), both ends.
+//! - [`wire`]: the registration protocol, pure and bounded.
+//! - [`auth`]: the cluster key and its HMAC-SHA256 challenge-response.
+//! - [`net`]: small socket helpers.
+
+pub mod auth;
+pub mod handoff;
+pub mod net;
+pub mod registry;
+pub mod wire;
