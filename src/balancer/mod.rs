@@ -8,10 +8,17 @@
 //!   (`SCM_RIGHTS`), both ends.
 //! - [`wire`]: the registration protocol, pure and bounded.
 //! - [`auth`]: the cluster key and its HMAC-SHA256 challenge-response.
+//! - [`slave`]: what a server does as a slave: registration, taking passed
+//!   clients, reading the master's PROXY header.
+//! - [`config`]: the options of all of these.
 //! - [`net`]: small socket helpers.
 
 pub mod auth;
+pub mod config;
 pub mod handoff;
 pub mod net;
 pub mod registry;
+pub mod slave;
 pub mod wire;
+
+pub use config::{SlaveArgs, SlaveConfig};

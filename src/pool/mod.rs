@@ -115,6 +115,8 @@ pub struct Supervisor {
     /// Until then, a readable listener is not a reason to grow again.
     settle_until: Instant,
     parent_pid: Pid,
+    /// As a slave of an ftpmaster: the registration and hand-over socket.
+    slave: Option<crate::balancer::slave::SlaveSide>,
 }
 
 /// `ftpserver`: runs a pool, or a tool.
@@ -153,6 +155,10 @@ impl Supervisor {
                 None
             }
         };
+        let slave = match &cfg.slave {
+            Some(sc) => Some(crate::balancer::slave::SlaveSide::start(sc, cfg.listen, &listener)?),
+            None => None,
+        };
         Ok(Supervisor {
             args,
             cfg,
@@ -164,6 +170,7 @@ impl Supervisor {
             batch: 1,
             settle_until: Instant::now(),
             parent_pid: nix::unistd::getpid(),
+            slave,
         })
     }
 
@@ -174,12 +181,16 @@ impl Supervisor {
         slot.claim(-1, self.generation);
         match sys::fork() {
             Ok(Forked::Child) => {
+                if let Some(s) = &mut self.slave {
+                    s.forget_registration();
+                }
                 let ctx = worker::WorkerCtx {
                     listener: &self.listener,
                     cfg: &self.cfg,
                     board: &self.board,
                     slot: i,
                     parent: self.parent_pid,
+                    handoff: self.slave.as_ref().and_then(|s| s.handoff()),
                 };
                 let code = worker::run(ctx);
                 std::process::exit(code);
@@ -371,6 +382,13 @@ impl Supervisor {
         listener_ready
     }
 
+    /// A stopping slave tells its master first, so no more clients come.
+    fn leave_master(&mut self) {
+        if let Some(s) = &mut self.slave {
+            s.withdraw();
+        }
+    }
+
     /// The supervisor's loop.
     pub fn run(mut self) -> Result<(), String> {
         log::info!(
@@ -388,12 +406,17 @@ impl Supervisor {
             let watch = !graceful && idle == 0 && settled;
             let waiting = self.wait_events(SUPERVISOR_TICK, watch);
             self.reap();
+            if let Some(s) = &mut self.slave {
+                s.tick();
+            }
             if self.signals.term.swap(false, Ordering::SeqCst) {
+                self.leave_master();
                 self.fast_stop();
                 break;
             }
             if !graceful && self.signals.quit.swap(false, Ordering::SeqCst) {
                 log::info!("stopping (graceful): running transfers finish first");
+                self.leave_master();
                 graceful = true;
                 self.signal_workers(Signal::SIGQUIT, false);
             }

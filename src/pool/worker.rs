@@ -25,6 +25,8 @@ pub struct WorkerCtx<'a> {
     pub slot: usize,
     /// The supervisor's pid (to notice if it died before PR_SET_PDEATHSIG).
     pub parent: nix::unistd::Pid,
+    /// As a slave on the master's host: where the master hands clients over.
+    pub handoff: Option<&'a crate::balancer::handoff::HandoffListener>,
 }
 
 /// Sends a one-line refusal and closes (overload, per-address limit).
@@ -57,8 +59,11 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
         if slot.state() != State::Idle {
             slot.set_state(State::Idle);
         }
-        let (stream, peer) = match ctx.listener.accept() {
-            Ok(a) => a,
+        // A client that connected, or one the master hands over (for a
+        // slave); `peer` is the client's real address either way.
+        let (stream, peer, via) = match crate::balancer::slave::accept(ctx.listener, ctx.handoff, ctx.cfg) {
+            Ok(Some(a)) => a,
+            Ok(None) => continue,
             // Interrupted by a signal, or the periodic wake-up (SO_RCVTIMEO).
             Err(e) if matches!(e.kind(), std::io::ErrorKind::Interrupted | std::io::ErrorKind::WouldBlock) => continue,
             Err(e) => {
@@ -85,7 +90,7 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
             }
         }
         slot.begin_session(&peer.to_string());
-        connection::serve(stream, peer, ctx.cfg, slot);
+        connection::serve_as(stream, peer, ctx.cfg, slot, via == crate::balancer::slave::Via::Relayed);
         slot.end_session();
     }
     slot.set_state(State::Leaving);
