@@ -13,6 +13,7 @@
 //! - [`auth`]: the cluster key and its HMAC-SHA256 challenge-response.
 //! - [`slave`]: what a server does as a slave: registration, taking passed
 //!   clients, reading the master's PROXY header.
+//! - [`slaves`]: `ftpslaves`, which starts and supervises slave pools.
 //! - [`status`]: `ftpmaster status`.
 //! - [`config`]: the options of all of these.
 //! - [`net`]: small socket helpers.
@@ -25,6 +26,7 @@ pub mod net;
 pub mod registry;
 pub mod relay;
 pub mod slave;
+pub mod slaves;
 pub mod status;
 pub mod wire;
 
