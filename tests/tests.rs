@@ -3,5 +3,6 @@
 
 mod util;
 
+mod balancer;
 mod pool;
 mod smoke;
