@@ -20,7 +20,7 @@ use crate::server::jail::Jail;
     version,
     about = "A pre-forked FTP server: the parent binds the port and keeps a pool of worker processes, each serving one client at a time.",
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  ftpserver                                  serve ./_FTPROOT on port 2121, anonymous read-only\n  ftpserver --listen [::]:2121 -w            IPv6 (and IPv4), anonymous may upload\n  ftpserver --user alice:secret --root /srv  an account with full access\n  ftpserver status                           the workers of the server on port 2121"
+    after_help = "Examples:\n  ftpserver                                  serve ./_FTPROOT on port 2121, anonymous read-only\n  ftpserver --listen [::]:2121 -w            IPv6 (and IPv4), anonymous may upload\n  ftpserver --user alice:secret --root /srv  an account with full access\n  ftpserver status                           the workers of the server on port 2121\n  ftpserver --listen 0.0.0.0:2103 --register master:2190 --slave-id 3 --key-file cluster.key\n                                             a slave of an ftpmaster, on another host"
 )]
 pub struct ServerCli {
     /// Instead of serving: a tool.
@@ -109,7 +109,7 @@ pub struct ServerArgs {
     pub run_as: String,
 
     /// Address announced in PASV replies instead of the control connection's local address.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", visible_alias = "public-addr")]
     pub masquerade: Option<String>,
 
     /// Port range for passive data connections [default: any free port].
@@ -151,6 +151,10 @@ pub struct ServerArgs {
     /// Log errors only.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Slave of an ftpmaster: --register, --slave-id, --key-file.
+    #[command(flatten)]
+    pub cluster: crate::balancer::SlaveArgs,
 }
 
 /// Timeouts of a session.
@@ -215,6 +219,8 @@ pub struct ServerConfig {
     pub log_file: Option<PathBuf>,
     /// Log level.
     pub log_level: LevelFilter,
+    /// When this pool is a slave of an `ftpmaster` (`--register`).
+    pub slave: Option<crate::balancer::SlaveConfig>,
 }
 
 /// Parses `MIN-MAX` into an inclusive port range.
@@ -306,6 +312,7 @@ impl ServerArgs {
             (false, 1) => LevelFilter::Debug,
             _ => LevelFilter::Trace,
         };
+        let slave = self.cluster.to_config(listen)?;
         Ok(ServerConfig {
             listen,
             root,
@@ -317,10 +324,15 @@ impl ServerArgs {
             timeouts,
             max_login_fails: self.max_login_fails.max(1),
             login_fail_delay: Duration::from_millis(self.login_fail_delay),
-            greeting: "forkftp ready.".to_string(),
             run_as: self.run_as.clone(),
+            // A slave says who it is, as the original client printed it.
+            greeting: match &slave {
+                Some(sl) => format!("forkftp slave {} ready", sl.id),
+                None => "forkftp ready.".to_string(),
+            },
             log_file: self.log_file.clone(),
             log_level,
+            slave,
         })
     }
 }

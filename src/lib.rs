@@ -10,6 +10,8 @@
 //!   session state machine, data channel, transfers, path jail, listings.
 //! - [`pool`]: the supervisor that binds, forks and supervises workers, the
 //!   workers' accept loop, and the shared-memory scoreboard.
+//! - [`balancer`]: `ftpmaster` and `ftpslaves`: slave registration, the
+//!   round robin, handing clients over (socket passing or relaying).
 //! - [`accounts`]: who may log in, and with which rights.
 //! - [`config`]: command-line options and the checked configuration.
 //! - [`limits`]: every limit and default, named in one place.
@@ -21,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod accounts;
+pub mod balancer;
 pub mod config;
 pub mod limits;
 pub mod logging;

@@ -108,3 +108,97 @@ pub const MAX_STAT_ENTRIES: usize = 10_000;
 
 /// Attempts to create a unique name for `STOU` or an upload's temporary file.
 pub const UNIQUE_NAME_ATTEMPTS: u32 = 100;
+
+// ---- The load balancer: `ftpmaster`, `ftpslaves`, and servers run as slaves.
+
+/// Default address of the master's slave registry (`ftpmaster --registry`):
+/// loopback only, so without a cluster key only slaves of this host register.
+pub const DEFAULT_REGISTRY: &str = "127.0.0.1:2190";
+
+/// Port of the registry when `ftpslaves MASTER_HOST` names no port.
+pub const DEFAULT_REGISTRY_PORT: u16 = 2190;
+
+/// Default number of slaves started by `ftpslaves` (`-n`).
+pub const DEFAULT_SLAVES: u32 = 2;
+
+/// Default base port of `ftpslaves` (`--base-port`): slave `i` listens on
+/// base + i, so 2101, 2102... as in the original.
+pub const DEFAULT_SLAVE_BASE_PORT: u16 = 2100;
+
+/// Most slaves one `ftpslaves` starts, and the highest slave id.
+pub const MAX_SLAVES: u32 = 1000;
+
+/// How often a slave tells the master it is alive.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Silence after which the master drops a slave, and a slave its master
+/// (three heartbeats missed, plus slack).
+pub const HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(3500);
+
+/// First delay before a slave registers again after losing its master; it
+/// doubles on each failure up to [`REGISTER_RETRY_MAX`].
+pub const REGISTER_RETRY_MIN: Duration = Duration::from_millis(100);
+
+/// Longest delay between two registration attempts: a restarted master has
+/// its slaves back within this time.
+pub const REGISTER_RETRY_MAX: Duration = Duration::from_secs(2);
+
+/// Time a registration connection has to complete the exchange.
+pub const REGISTER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest line of the registration protocol, either way.
+pub const MAX_REGISTRY_LINE: usize = 512;
+
+/// Most registration connections the master keeps (registered or not):
+/// more are refused, so a flood cannot exhaust its descriptors.
+pub const MAX_REGISTRATIONS: usize = 2 * MAX_SLAVES as usize;
+
+/// Shortest cluster key accepted (`--key-file`, `FTP_CLUSTER_KEY`).
+pub const MIN_CLUSTER_KEY: usize = 16;
+
+/// Longest cluster key accepted.
+pub const MAX_CLUSTER_KEY: usize = 4096;
+
+/// Time a slave has to take a client the master hands over (fd passing:
+/// a worker acknowledges; relaying: the connection is made and the slave
+/// greets). After it the master tries the next slave. Generous: under a
+/// burst, clients wait here while the slave's pool grows; a slave that
+/// stopped altogether is dropped sooner, by [`HEARTBEAT_TIMEOUT`], and its
+/// clients go elsewhere at once.
+pub const HANDOVER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// After a failed hand-over (refused, reset, closed), the slave is skipped
+/// for this long, unless it registers again sooner.
+pub const SLAVE_SUSPEND: Duration = Duration::from_secs(2);
+
+/// Time a relayed slave waits for the master's PROXY header.
+pub const PROXY_HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Bytes the master reads from one side of a relayed control connection at
+/// a time; what the other side cannot take yet is kept, and reading stops
+/// until it is sent (so a connection holds at most this much in the master).
+pub const RELAY_CHUNK: usize = 16 * 1024;
+
+/// Events the master's epoll loop takes per wake-up.
+pub const MASTER_EVENTS: usize = 256;
+
+/// How often the master's loop checks heartbeats and hand-over deadlines.
+pub const MASTER_TICK: Duration = Duration::from_millis(100);
+
+/// Pause before the master accepts again after running out of descriptors.
+pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
+
+/// Delay before `ftpslaves` restarts a slave that died; it doubles while the
+/// slave keeps dying within [`SLAVE_RESTART_MAX`], capped there.
+pub const SLAVE_RESTART_MIN: Duration = Duration::from_millis(500);
+
+/// Longest delay before `ftpslaves` restarts a slave.
+pub const SLAVE_RESTART_MAX: Duration = Duration::from_secs(30);
+
+/// How long a slave's idle worker waits on its two sockets (TCP and
+/// hand-over) before looking at its flags again.
+pub const SLAVE_WORKER_WAKEUP: Duration = Duration::from_millis(500);
+
+/// Time a relayed connection may stay half-closed (one side finished, the
+/// other silent) before the master closes it.
+pub const HALF_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);

@@ -1,5 +1,6 @@
 //! The only module with `unsafe`: fork, process-death signal, shared memory,
-//! signal dispositions and adopting raw descriptors. Each block says why it
+//! signal dispositions, adopting raw descriptors, and a child's set-up
+//! between fork and exec. Each block says why it
 //! is sound; callers get safe, typed functions.
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
@@ -49,6 +50,29 @@ pub fn die_with_parent(sig: Signal) -> nix::Result<()> {
     // no memory of ours.
     let r = unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) };
     Errno::result(r).map(drop)
+}
+
+/// Makes the process `cmd` spawns die with `sig` when its parent (this
+/// process) dies (`PR_SET_PDEATHSIG`, set between fork and exec), so that
+/// `ftpslaves` leaves no orphan slave even when killed with SIGKILL.
+pub fn spawn_dying_with_parent(cmd: &mut std::process::Command, sig: Signal) {
+    use std::os::unix::process::CommandExt;
+    let parent = nix::unistd::getpid().as_raw();
+    // SAFETY: the closure runs in the child between fork and exec; it only
+    // calls prctl and getppid, which are async-signal-safe, and allocates
+    // nothing (the error is built from a plain number).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, sig as libc::c_ulong, 0, 0, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // The parent died before prctl: do not start at all.
+            if libc::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
 }
 
 /// A region of anonymous memory shared between the supervisor and the

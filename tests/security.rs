@@ -280,17 +280,6 @@ fn port_and_eprt_to_another_host_or_a_privileged_port_are_refused() {
     assert_eq!(f.code("PORT 127,0,0,1,195,80"), 200);
 }
 
-/// Connects to `to` from the source address `from` (another "host").
-fn connect_from(from: &str, to: SocketAddr) -> std::io::Result<TcpStream> {
-    use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrIn};
-    let fd = socket(AddressFamily::Inet, SockType::Stream, SockFlag::empty(), None)?;
-    let src: std::net::SocketAddrV4 = format!("{from}:0").parse().unwrap();
-    bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::from(src))?;
-    let SocketAddr::V4(dst) = to else { panic!("v4 only") };
-    connect(std::os::fd::AsRawFd::as_raw_fd(&fd), &SockaddrIn::from(dst))?;
-    Ok(TcpStream::from(fd))
-}
-
 #[test]
 fn a_passive_connection_from_another_address_is_refused_and_the_client_still_gets_its_data() {
     let s = Server::start(&[]);
@@ -298,7 +287,7 @@ fn a_passive_connection_from_another_address_is_refused_and_the_client_still_get
     let r = f.cmd("PASV");
     let addr = parse_pasv_reply(&r.lines[0]).unwrap();
     // The thief, on "another host", gets there first.
-    let mut thief = connect_from("127.0.0.2", addr).expect("thief connects");
+    let mut thief = crate::util::connect_from("127.0.0.2", addr);
     let mut real = TcpStream::connect(addr).unwrap();
     assert_eq!(f.code("RETR hello.txt"), 150);
     let mut got = Vec::new();

@@ -5,6 +5,7 @@ mod util;
 
 mod access;
 mod bad_input;
+mod balancer;
 mod clients;
 mod commands;
 mod concurrency;

@@ -40,6 +40,9 @@ use scoreboard::{Scoreboard, State};
 /// again (closes the race between checking a flag and blocking).
 const ACCEPT_WAKEUP: Duration = Duration::from_millis(500);
 
+/// Longest a reload waits for the old idle workers to leave `accept`.
+const RELOAD_SETTLE: Duration = Duration::from_secs(2);
+
 /// Binds the listening socket: SO_REUSEADDR, a deep backlog (clients beyond
 /// the pool wait there), close-on-exec.
 pub fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
@@ -117,6 +120,8 @@ pub struct Supervisor {
     parent_pid: Pid,
     /// Who the workers become (when started as root).
     drop_to: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
+    /// As a slave of an ftpmaster: the registration and hand-over socket.
+    slave: Option<crate::balancer::slave::SlaveSide>,
 }
 
 /// `ftpserver`: runs a pool, or a tool.
@@ -189,6 +194,10 @@ impl Supervisor {
                 None
             }
         };
+        let slave = match &cfg.slave {
+            Some(sc) => Some(crate::balancer::slave::SlaveSide::start(sc, cfg.listen, &listener)?),
+            None => None,
+        };
         Ok(Supervisor {
             args,
             cfg,
@@ -201,6 +210,7 @@ impl Supervisor {
             settle_until: Instant::now(),
             parent_pid: nix::unistd::getpid(),
             drop_to,
+            slave,
         })
     }
 
@@ -211,6 +221,9 @@ impl Supervisor {
         slot.claim(-1, self.generation);
         match sys::fork() {
             Ok(Forked::Child) => {
+                if let Some(s) = &mut self.slave {
+                    s.forget_registration();
+                }
                 let ctx = worker::WorkerCtx {
                     listener: &self.listener,
                     cfg: &self.cfg,
@@ -218,11 +231,15 @@ impl Supervisor {
                     slot: i,
                     parent: self.parent_pid,
                     drop_to: self.drop_to,
+                    handoff: self.slave.as_ref().and_then(|s| s.handoff()),
                 };
                 let code = worker::run(ctx);
                 std::process::exit(code);
             }
             Ok(Forked::Parent(pid)) => {
+                // Not `claim` again: the child may already be serving, and
+                // resetting its state to Starting would hide a busy worker
+                // from the pool's arithmetic (so the pool would not grow).
                 slot.set_pid(pid.as_raw());
                 true
             }
@@ -336,6 +353,12 @@ impl Supervisor {
         }
     }
 
+    /// Workers of an older configuration still waiting in `accept`.
+    fn old_idle_workers(&self) -> usize {
+        let g = self.generation;
+        self.board.slots().iter().filter(|s| s.pid() > 0 && s.generation() != g && s.state() == State::Idle).count()
+    }
+
     fn workers_left(&self) -> usize {
         self.board.slots().iter().filter(|s| s.pid() != 0).count()
     }
@@ -374,11 +397,19 @@ impl Supervisor {
                 }
                 self.cfg = cfg;
                 self.generation += 1;
+                // New workers first, so someone with the new configuration
+                // is accepting; then the old ones are told to leave.
+                self.maintain(false);
                 self.signal_workers(Signal::SIGHUP, true);
-                for s in self.board.slots() {
-                    if s.pid() > 0 && s.generation() != self.generation && s.state() == State::Idle {
-                        s.set_state(State::Leaving);
-                    }
+                // The kernel may still give a queued client to a signalled
+                // worker that has not run yet (accept prefers a waiting
+                // connection to a pending signal). The reload is complete
+                // once no old worker waits in accept any more: from then on
+                // every new client meets the new configuration.
+                let deadline = Instant::now() + RELOAD_SETTLE;
+                while Instant::now() < deadline && self.old_idle_workers() > 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                    self.reap();
                 }
                 log::info!("reloaded the configuration (generation {})", self.generation);
             }
@@ -413,6 +444,13 @@ impl Supervisor {
         listener_ready
     }
 
+    /// A stopping slave tells its master first, so no more clients come.
+    fn leave_master(&mut self) {
+        if let Some(s) = &mut self.slave {
+            s.withdraw();
+        }
+    }
+
     /// The supervisor's loop.
     pub fn run(mut self) -> Result<(), String> {
         log::info!(
@@ -430,12 +468,17 @@ impl Supervisor {
             let watch = !graceful && idle == 0 && settled;
             let waiting = self.wait_events(SUPERVISOR_TICK, watch);
             self.reap();
+            if let Some(s) = &mut self.slave {
+                s.tick();
+            }
             if self.signals.term.swap(false, Ordering::SeqCst) {
+                self.leave_master();
                 self.fast_stop();
                 break;
             }
             if !graceful && self.signals.quit.swap(false, Ordering::SeqCst) {
                 log::info!("stopping (graceful): running transfers finish first");
+                self.leave_master();
                 graceful = true;
                 self.signal_workers(Signal::SIGQUIT, false);
             }

@@ -25,6 +25,8 @@ pub struct WorkerCtx<'a> {
     pub slot: usize,
     /// The supervisor's pid (to notice if it died before PR_SET_PDEATHSIG).
     pub parent: nix::unistd::Pid,
+    /// As a slave on the master's host: where the master hands clients over.
+    pub handoff: Option<&'a crate::balancer::handoff::HandoffListener>,
     /// The user and group to become before serving anyone (started as root).
     pub drop_to: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
 }
@@ -49,7 +51,7 @@ fn same_ip(client: &str, ip: IpAddr) -> bool {
 /// Accepts one client. Unlike `TcpListener::accept`, which retries on
 /// `EINTR`, a signal (SIGHUP, SIGQUIT, SIGTERM) ends the wait at once so the
 /// worker can look at its flags.
-fn accept(listener: &TcpListener) -> std::io::Result<(TcpStream, SocketAddr)> {
+pub fn accept(listener: &TcpListener) -> std::io::Result<(TcpStream, SocketAddr)> {
     use std::os::fd::AsRawFd;
     let fd = sys::adopt(nix::sys::socket::accept4(listener.as_raw_fd(), nix::sys::socket::SockFlag::SOCK_CLOEXEC))?;
     let stream = TcpStream::from(fd);
@@ -92,8 +94,11 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
         if slot.state() != State::Idle {
             slot.set_state(State::Idle);
         }
-        let (stream, peer) = match accept(ctx.listener) {
-            Ok(a) => a,
+        // A client that connected, or one the master hands over (for a
+        // slave); `peer` is the client's real address either way.
+        let (stream, peer, via) = match crate::balancer::slave::accept(ctx.listener, ctx.handoff, ctx.cfg) {
+            Ok(Some(a)) => a,
+            Ok(None) => continue,
             // Told to retire (the listener is gone), interrupted by a signal,
             // or the periodic wake-up (SO_RCVTIMEO): look at the flags again.
             Err(_) if sys::retiring() => continue,
@@ -122,7 +127,7 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
             }
         }
         slot.begin_session(&peer.to_string());
-        connection::serve(stream, peer, ctx.cfg, slot);
+        connection::serve_as(stream, peer, ctx.cfg, slot, via == crate::balancer::slave::Via::Relayed);
         slot.end_session();
     }
     slot.set_state(State::Leaving);

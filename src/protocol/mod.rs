@@ -1,7 +1,9 @@
 //! The FTP wire protocol, pure and shared by server and client: bytes in,
-//! [`Command`] and [`Reply`] values out, and back.
+//! [`Command`] and [`Reply`] values out, and back; and [`proxy`], the PROXY
+//! protocol header a relaying `ftpmaster` sends before the client's bytes.
 
 pub mod command;
+pub mod proxy;
 pub mod reply;
 
 #[cfg(test)]

@@ -18,23 +18,40 @@ use crate::sys;
 /// Serves one client until it quits, times out or the worker must stop.
 /// Every failure stays inside this client's session.
 pub fn serve(stream: TcpStream, peer: SocketAddr, cfg: &ServerConfig, slot: &Slot) {
+    serve_as(stream, peer, cfg, slot, false)
+}
+
+/// [`serve`], for a client whose control connection an `ftpmaster` relays
+/// (`relayed`): `peer` came from the master's PROXY header, and EPSV is
+/// refused (its port would be opened on the master).
+pub fn serve_as(stream: TcpStream, peer: SocketAddr, cfg: &ServerConfig, slot: &Slot, relayed: bool) {
     let pid = std::process::id();
     let started = Instant::now();
-    log::info!("[{pid}] {peer}: connected");
-    let reason = match serve_inner(stream, peer, cfg, slot) {
+    log::info!("[{pid}] {peer}: connected{}", if relayed { " (relayed by the master)" } else { "" });
+    let reason = match serve_inner(stream, peer, cfg, slot, relayed) {
         Ok(reason) => reason,
         Err(e) => format!("error: {e}"),
     };
     log::info!("[{pid}] {peer}: disconnected ({reason}) after {:.1}s", started.elapsed().as_secs_f64());
 }
 
-fn serve_inner(stream: TcpStream, peer: SocketAddr, cfg: &ServerConfig, slot: &Slot) -> std::io::Result<String> {
+fn serve_inner(
+    stream: TcpStream,
+    peer: SocketAddr,
+    cfg: &ServerConfig,
+    slot: &Slot,
+    relayed: bool,
+) -> std::io::Result<String> {
     let pid = std::process::id();
     let local = stream.local_addr()?;
     let mut ctl = Control::new(stream)?;
     ctl.send(&Reply::new(ReplyCode::SERVICE_READY, cfg.greeting.clone()))?;
     let mut session = Session::new(cfg, peer, local);
+    if relayed {
+        session.set_relayed();
+    }
     let login_deadline = Instant::now() + cfg.timeouts.login;
+    let mut first_line = true;
     loop {
         let timeout = if session.identity().is_some() {
             cfg.timeouts.idle
@@ -60,6 +77,14 @@ fn serve_inner(stream: TcpStream, peer: SocketAddr, cfg: &ServerConfig, slot: &S
                 continue;
             }
         };
+        // Security: a PROXY header is believed only from the master, before
+        // the greeting (`balancer::slave::accept`); as a client's first line
+        // it is an attempt to pass for another address.
+        if std::mem::take(&mut first_line) && line.starts_with(protocol::proxy::V1_SIGNATURE) {
+            log::warn!("[{pid}] {peer}: PROXY header from a peer that is not the master, refused");
+            ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "PROXY header refused: only the master may send one."))?;
+            return Ok("PROXY header refused".into());
+        }
         let cmd = match protocol::parse(&line) {
             Ok(c) => c,
             Err(e) => {

@@ -88,6 +88,8 @@ pub struct Session<'c> {
     data: DataSetup,
     epsv_all: bool,
     facts: Facts,
+    /// An `ftpmaster` relays this control connection.
+    relayed: bool,
 }
 
 /// Commands served before login (RFC 959 section 5.4 lets these through).
@@ -124,7 +126,16 @@ impl<'c> Session<'c> {
             data: DataSetup::None,
             epsv_all: false,
             facts: Facts::default(),
+            relayed: false,
         }
+    }
+
+    /// The control connection is relayed by an `ftpmaster`: EPSV is refused
+    /// and not announced, since its reply carries only a port, which the
+    /// client would open on the master (RFC 2428 section 3); PASV names our
+    /// own address instead.
+    pub fn set_relayed(&mut self) {
+        self.relayed = true;
     }
 
     /// The logged-in identity, if any.
@@ -309,7 +320,7 @@ impl<'c> Session<'c> {
 
     fn feat(&self) -> Reply {
         // RFC 2389 section 3.2: one feature per line, each indented by a space.
-        let body = vec![
+        let mut body: Vec<String> = vec![
             "EPRT".into(),
             "EPSV".into(),
             "MDTM".into(),
@@ -320,6 +331,9 @@ impl<'c> Session<'c> {
             "TVFS".into(),
             "UTF8".into(),
         ];
+        if self.relayed {
+            body.retain(|f| f != "EPSV");
+        }
         Reply::multi(ReplyCode::SYSTEM_STATUS, "Features:", body, "End")
     }
 
@@ -408,6 +422,10 @@ impl<'c> Session<'c> {
 
     /// RFC 2428 section 3.
     fn epsv(&mut self, arg: EpsvArg) -> Result<Outcome, FtpError> {
+        if self.relayed {
+            // Clients (curl, lftp, ftplib) fall back to PASV.
+            return ok(ReplyCode::NOT_IMPLEMENTED, "EPSV is not available through the load balancer; use PASV.");
+        }
         let ip = self.passive_ip();
         let family = if ip.is_ipv4() { 1 } else { 2 };
         match arg {

@@ -219,6 +219,10 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        // Not when already reaped (wait_exit): the pid may be reused.
+        if let Ok(Some(_)) = self.child.try_wait() {
+            return;
+        }
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), nix::sys::signal::Signal::SIGKILL);
         let _ = self.child.wait();
     }
@@ -462,4 +466,381 @@ pub fn run_tool(cmd: &mut Command, limit: Duration) -> ToolRun {
 /// Makes `path` a sparse file of `len` bytes (no disk blocks).
 pub fn sparse_file(path: &Path, len: u64) {
     std::fs::File::create(path).unwrap().set_len(len).unwrap();
+}
+
+// ---- The load balancer: `ftpmaster`, `ftpslaves`, slaves (issue 5).
+
+impl Ftp {
+    /// Connects and returns the session with its greeting (asserted 220).
+    pub fn connect_greeting(addr: SocketAddr) -> (Ftp, Reply) {
+        let stream = TcpStream::connect(addr).expect("connect");
+        Ftp::greeted(stream)
+    }
+
+    /// Connects from the local address `from` (see [`connect_from`]).
+    pub fn connect_greeting_from(from: &str, addr: SocketAddr) -> (Ftp, Reply) {
+        Ftp::greeted(connect_from(from, addr))
+    }
+
+    fn greeted(stream: TcpStream) -> (Ftp, Reply) {
+        stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let reader = BufReader::new(stream.try_clone().unwrap());
+        let mut f = Ftp { reader, stream };
+        let g = f.reply();
+        assert_eq!(g.code.0, 220, "greeting: {g:?}");
+        (f, g)
+    }
+
+    /// The slave id in a `220 forkftp slave N ready` greeting.
+    pub fn slave_id(greeting: &Reply) -> u32 {
+        let t = greeting.text();
+        t.split_whitespace()
+            .skip_while(|w| *w != "slave")
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no slave id in {t:?}"))
+    }
+
+    /// PASV; returns the announced address and the connected data channel.
+    pub fn pasv_addr(&mut self) -> (SocketAddr, TcpStream) {
+        let r = self.cmd("PASV");
+        assert_eq!(r.code.0, 227, "{r:?}");
+        let addr = parse_pasv_reply(&r.lines[0]).expect("227 address");
+        (addr, TcpStream::connect(addr).unwrap())
+    }
+
+    /// RETR over EPSV; asserts 226.
+    pub fn retr_epsv(&mut self, path: &str) -> Vec<u8> {
+        let mut data = self.epsv();
+        let r = self.cmd(&format!("RETR {path}"));
+        assert!(r.code.0 == 150 || r.code.0 == 125, "{r:?}");
+        let mut buf = Vec::new();
+        data.read_to_end(&mut buf).unwrap();
+        let r = self.reply();
+        assert_eq!(r.code.0, 226, "{r:?}");
+        buf
+    }
+}
+
+/// A TCP connection to `to` from the local address `from` (loopback
+/// addresses other than 127.0.0.1 stand for other hosts).
+pub fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
+    use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrStorage};
+    use std::os::fd::AsRawFd;
+    let fd = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+    let src: SocketAddr = format!("{from}:0").parse().unwrap();
+    bind(fd.as_raw_fd(), &SockaddrStorage::from(src)).unwrap();
+    connect(fd.as_raw_fd(), &SockaddrStorage::from(to)).unwrap();
+    let s = TcpStream::from(fd);
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s
+}
+
+/// A base port P such that P+1 ... P+n are free on `ip`.
+pub fn free_port_run(ip: &str, n: u16) -> u16 {
+    let seed = std::process::id() as u64 * 7919 + COUNTER.fetch_add(1, Ordering::SeqCst) as u64 * 104_729;
+    for attempt in 0..200u64 {
+        let base = 20_000 + ((seed + attempt * 613) % 12_000) as u16;
+        if (1..=n).all(|i| TcpListener::bind((ip, base + i)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no run of {n} free ports");
+}
+
+/// A free port on `ip` below the ephemeral range (see [`free_port_on`]).
+pub fn free_low_port(ip: &str) -> u16 {
+    free_port_on(ip)
+}
+
+/// Sends `sig` to `pid`, ignoring a process already gone.
+pub fn signal_pid(pid: i32, sig: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
+}
+
+/// Stops a child: SIGTERM, then SIGKILL after `grace`; reaps it.
+pub fn stop_child(child: &mut Child, grace: Duration) {
+    // Already reaped: its pid may belong to another process by now.
+    if let Ok(Some(_)) = child.try_wait() {
+        return;
+    }
+    signal_pid(child.id() as i32, nix::sys::signal::Signal::SIGTERM);
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A running `ftpmaster` on free loopback ports.
+pub struct Master {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub registry: SocketAddr,
+    pub log: PathBuf,
+    pub dir: TempDir,
+}
+
+impl Master {
+    /// Starts `ftpmaster` on 127.0.0.1 (clients and registry on free
+    /// ports) with `extra` options.
+    pub fn start(extra: &[&str]) -> Master {
+        let base = free_port_run("127.0.0.1", 2);
+        let addr = SocketAddr::new("127.0.0.1".parse().unwrap(), base + 1);
+        let registry = SocketAddr::new("127.0.0.1".parse().unwrap(), base + 2);
+        Master::start_at(addr, registry, TempDir::new("master"), extra)
+    }
+
+    /// Starts `ftpmaster` on given addresses (to restart one in place).
+    pub fn start_at(addr: SocketAddr, registry: SocketAddr, dir: TempDir, extra: &[&str]) -> Master {
+        let log = dir.join(&format!("master-{}.log", COUNTER.fetch_add(1, Ordering::SeqCst)));
+        let mut args: Vec<String> =
+            vec!["--listen".into(), addr.to_string(), "--registry".into(), registry.to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child = Command::new(env!("CARGO_BIN_EXE_ftpmaster"))
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start ftpmaster");
+        let mut m = Master { child, addr, registry, log, dir };
+        let ready = wait_until(Duration::from_secs(20), || {
+            m.try_status().is_some() || matches!(m.child.try_wait(), Ok(Some(_)))
+        });
+        assert!(ready && m.try_status().is_some(), "master did not start: {}", m.log_text());
+        m
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The status table, if the master answers (asked directly, without
+    /// starting a process: readiness checks poll this).
+    pub fn try_status(&self) -> Option<String> {
+        forkftp::balancer::status::query(&self.addr).ok()
+    }
+
+    /// `ftpmaster status`, the command.
+    pub fn status_command(&self) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_ftpmaster"))
+            .args(["status", "--listen", &self.addr.to_string()])
+            .output()
+            .expect("ftpmaster status");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn status(&self) -> String {
+        self.try_status().unwrap_or_else(|| panic!("no status; log:\n{}", self.log_text()))
+    }
+
+    /// Ids of the slaves the status table shows as live.
+    pub fn live_slaves(&self) -> Vec<u32> {
+        parse_live_slaves(&self.try_status().unwrap_or_default())
+    }
+
+    /// Waits until exactly `ids` are live.
+    pub fn wait_slaves(&self, ids: &[u32], limit: Duration) {
+        let ok = wait_until(limit, || self.live_slaves() == ids);
+        assert!(ok, "expected live slaves {ids:?}; status:\n{}\nlog:\n{}", self.status(), self.log_text());
+    }
+
+    /// The counter named `what` in the status (e.g. "passed", "relayed", "refused").
+    pub fn count(&self, what: &str) -> u64 {
+        status_number(&self.status(), what)
+    }
+
+    /// Control bytes relayed (client->slave, slave->client).
+    pub fn relayed_bytes(&self) -> (u64, u64) {
+        let s = self.status();
+        (status_number(&s, "client->slave"), status_number(&s, "slave->client"))
+    }
+
+    pub fn connect(&self) -> (Ftp, Reply) {
+        Ftp::connect_greeting(self.addr)
+    }
+
+    /// Kills the master with SIGKILL and reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Master {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Live slave ids of a status table (rows start with the id).
+pub fn parse_live_slaves(status: &str) -> Vec<u32> {
+    let mut ids: Vec<u32> = status
+        .lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let id = w.next()?.parse().ok()?;
+            (w.next()? == "live").then_some(id)
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The number written just before `word` in `text` ("6 passed").
+pub fn status_number(text: &str, word: &str) -> u64 {
+    let words: Vec<&str> = text.split(|c: char| c.is_whitespace() || c == ',' || c == ';').collect();
+    words
+        .windows(2)
+        .find(|w| w[1] == word)
+        .and_then(|w| w[0].parse().ok())
+        .unwrap_or_else(|| panic!("no number before {word:?} in:\n{text}"))
+}
+
+/// A running `ftpslaves`.
+pub struct Slaves {
+    pub child: Child,
+    pub base_port: u16,
+    pub log: PathBuf,
+    _dir: TempDir,
+}
+
+impl Slaves {
+    /// `ftpslaves REGISTRY -n COUNT --bind IP --base-port (free) --root ROOT ARGS`.
+    pub fn start(registry: SocketAddr, count: u16, bind: &str, root: &Path, args: &[&str]) -> Slaves {
+        let dir = TempDir::new("slaves");
+        let log = dir.join("slaves.log");
+        let base_port = free_port_run(bind, count);
+        let mut all: Vec<String> = vec![
+            registry.to_string(),
+            "-n".into(),
+            count.to_string(),
+            "--bind".into(),
+            bind.into(),
+            "--base-port".into(),
+            base_port.to_string(),
+            "--root".into(),
+            root.display().to_string(),
+        ];
+        all.extend(args.iter().map(|s| s.to_string()));
+        let child = Command::new(env!("CARGO_BIN_EXE_ftpslaves"))
+            .args(&all)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start ftpslaves");
+        Slaves { child, base_port, log, _dir: dir }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The slave pools (children of `ftpslaves`).
+    pub fn slave_pids(&self) -> Vec<i32> {
+        children_of(self.pid())
+    }
+}
+
+impl Drop for Slaves {
+    fn drop(&mut self) {
+        stop_child(&mut self.child, Duration::from_secs(10));
+    }
+}
+
+/// One slave started alone: `ftpserver --listen ADDR --register REGISTRY
+/// --slave-id ID --root ROOT ARGS`.
+pub struct SlaveServer {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub log: PathBuf,
+    pub args: Vec<String>,
+    _dir: TempDir,
+}
+
+impl SlaveServer {
+    pub fn start(addr: SocketAddr, registry: SocketAddr, id: u32, root: &Path, extra: &[&str]) -> SlaveServer {
+        let mut args: Vec<String> = vec![
+            "--listen".into(),
+            addr.to_string(),
+            "--register".into(),
+            registry.to_string(),
+            "--slave-id".into(),
+            id.to_string(),
+            "--root".into(),
+            root.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let dir = TempDir::new("slave");
+        let log = dir.join("slave.log");
+        let child = SlaveServer::spawn(&args, &log);
+        SlaveServer { child, addr, log, args, _dir: dir }
+    }
+
+    fn spawn(args: &[String], log: &Path) -> Child {
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_ftpserver"))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("start ftpserver")
+    }
+
+    /// Starts it again with the same options (after it was killed).
+    pub fn restart(&mut self) {
+        let _ = self.child.wait();
+        // The old workers die with their supervisor; wait for the port.
+        assert!(wait_until(Duration::from_secs(10), || TcpListener::bind(self.addr).is_ok()), "port still busy");
+        self.child = SlaveServer::spawn(&self.args, &self.log);
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for SlaveServer {
+    fn drop(&mut self) {
+        stop_child(&mut self.child, Duration::from_secs(10));
+    }
+}
+
+/// A cluster key file in `dir`.
+pub fn key_file(dir: &TempDir, key: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(&format!("cluster-{}.key", COUNTER.fetch_add(1, Ordering::SeqCst)));
+    std::fs::write(&p, format!("{key}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    p
+}
+
+/// A directory holding `hello.txt` and `big.bin` (`size` pseudo-random bytes).
+pub fn shared_root(size: usize) -> (TempDir, Vec<u8>) {
+    let root = TempDir::new("shared-root");
+    std::fs::write(root.join("hello.txt"), b"hello world\n").unwrap();
+    let big = pseudo_random(size, 5);
+    std::fs::write(root.join("big.bin"), &big).unwrap();
+    give_to_worker_user(root.path());
+    (root, big)
 }

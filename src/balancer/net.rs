@@ -1,0 +1,120 @@
+//! Small socket helpers of the balancer: non-blocking connects from a
+//! chosen source address, "is this address mine?", the peer-user check of
+//! Unix sockets, and the descriptor limit.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::os::fd::{AsFd, AsRawFd};
+
+use nix::errno::Errno;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage};
+
+use crate::server::data::canonical;
+
+/// Starts a non-blocking TCP connection to `to`, from `from` (any port)
+/// when given and of the same family. The connection completes later: see
+/// [`connect_done`].
+pub fn connect_nonblocking(to: SocketAddr, from: Option<IpAddr>) -> io::Result<TcpStream> {
+    let family = if to.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+    let fd = socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)?;
+    if let Some(ip) = from.filter(|ip| !ip.is_unspecified() && ip.is_ipv4() == to.is_ipv4()) {
+        socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(SocketAddr::new(ip, 0)))?;
+    }
+    match socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(to)) {
+        Ok(()) | Err(Errno::EINPROGRESS) => {}
+        Err(e) => return Err(e.into()),
+    }
+    Ok(TcpStream::from(fd))
+}
+
+/// Whether a non-blocking connect has finished: `None` while in progress,
+/// then its result.
+pub fn connect_done(stream: &TcpStream) -> Option<io::Result<()>> {
+    let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLOUT)];
+    match poll(&mut fds, PollTimeout::ZERO) {
+        Ok(0) => return None,
+        Ok(_) => {}
+        Err(Errno::EINTR) => return None,
+        Err(e) => return Some(Err(e.into())),
+    }
+    Some(connect_error(stream))
+}
+
+/// The pending error of a socket whose connect has finished (`SO_ERROR`).
+pub fn connect_error(stream: &TcpStream) -> io::Result<()> {
+    match socket::getsockopt(stream, sockopt::SocketError)? {
+        0 => Ok(()),
+        e => Err(io::Error::from_raw_os_error(e)),
+    }
+}
+
+/// True when `ip` belongs to this host: a loopback address, or one a socket
+/// can be bound to (the kernel refuses addresses of other hosts).
+pub fn is_local_ip(ip: IpAddr) -> bool {
+    let ip = canonical(ip);
+    ip.is_loopback() || (!ip.is_unspecified() && TcpListener::bind(SocketAddr::new(ip, 0)).is_ok())
+}
+
+/// Security: true when the process at the other end of a Unix socket runs
+/// as our user or as root (`SO_PEERCRED`). Clients are handed over only
+/// between processes of one user.
+pub fn peer_is_our_user(fd: &impl AsFd) -> bool {
+    let me = nix::unistd::geteuid().as_raw();
+    matches!(socket::getsockopt(fd, sockopt::PeerCredentials), Ok(c) if c.uid() == me || c.uid() == 0)
+}
+
+/// Raises the soft limit on open descriptors to the hard limit (a master
+/// relaying N clients holds 2N sockets). Returns the new soft limit.
+pub fn raise_nofile_limit() -> io::Result<u64> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    Ok(hard.max(soft))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_addresses_are_recognised() {
+        assert!(is_local_ip("127.0.0.1".parse().unwrap()));
+        assert!(is_local_ip("::ffff:127.0.0.1".parse().unwrap()));
+        // TEST-NET-1 (RFC 5737) is nobody's address.
+        assert!(!is_local_ip("192.0.2.1".parse().unwrap()));
+        assert!(!is_local_ip("0.0.0.0".parse().unwrap()));
+    }
+
+    #[test]
+    fn a_nonblocking_connect_completes_or_fails() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = connect_nonblocking(l.local_addr().unwrap(), Some("127.0.0.1".parse().unwrap())).unwrap();
+        let ok = (0..500).find_map(|_| {
+            let r = connect_done(&s);
+            if r.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            r
+        });
+        assert!(matches!(ok, Some(Ok(()))));
+        let port = l.local_addr().unwrap().port();
+        drop(l);
+        let s = connect_nonblocking(SocketAddr::new("127.0.0.1".parse().unwrap(), port), None);
+        let failed = match s {
+            Err(_) => true,
+            Ok(s) => (0..500)
+                .find_map(|_| {
+                    let r = connect_done(&s);
+                    if r.is_none() {
+                        std::thread::sleep(std::time::Duration::from_millis(2));
+                    }
+                    r
+                })
+                .is_some_and(|r| r.is_err()),
+        };
+        assert!(failed);
+    }
+}

@@ -1,0 +1,151 @@
+//! `ftpmaster status`: the live slaves, the clients each got, and the bytes
+//! the master relayed. The master answers on an abstract Unix socket named
+//! after its client address, to its own user (or root) only; SIGUSR2 writes
+//! the same table to its log.
+
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener, UnixStream};
+use std::time::{Duration, Instant};
+
+use super::net::peer_is_our_user;
+use super::registry::Slave;
+
+/// The abstract socket name of the master listening on `addr`.
+pub fn socket_name(addr: &SocketAddr) -> String {
+    format!("forkftp-master-{addr}")
+}
+
+/// Opens the status socket of the master on `addr`.
+pub fn listen(addr: &SocketAddr) -> io::Result<UnixListener> {
+    let l = UnixListener::bind_addr(&UnixAddr::from_abstract_name(socket_name(addr))?)?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+/// Asks the master on `addr` for its table.
+pub fn query(addr: &SocketAddr) -> io::Result<String> {
+    let mut s = UnixStream::connect_addr(&UnixAddr::from_abstract_name(socket_name(addr))?)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// Answers one waiting request with `table`.
+pub fn answer(listener: &UnixListener, table: impl FnOnce() -> String) {
+    let Ok((mut stream, _)) = listener.accept() else { return };
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    // Security: client addresses are for the master's own user (or root).
+    if peer_is_our_user(&stream) {
+        let _ = stream.write_all(table().as_bytes());
+    } else {
+        let _ = stream.write_all(b"permission denied\n");
+    }
+}
+
+/// The master's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Clients accepted.
+    pub accepted: u64,
+    /// Clients whose socket was passed to a slave.
+    pub passed: u64,
+    /// Clients whose control connection was relayed to a slave.
+    pub relayed: u64,
+    /// Clients told `421`: no slave could take them.
+    pub refused: u64,
+    /// Relayed connections open now.
+    pub relaying: u64,
+    /// Control bytes relayed from clients to slaves.
+    pub bytes_to_slaves: u64,
+    /// Control bytes relayed from slaves to clients.
+    pub bytes_to_clients: u64,
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+/// The table: a summary, the counters, then one row per slave.
+pub fn format_table(
+    listen: SocketAddr,
+    registry: SocketAddr,
+    up: Duration,
+    stats: &Stats,
+    slaves: &[&Slave],
+    now: Instant,
+) -> String {
+    let live = slaves.iter().filter(|s| s.available(now)).count();
+    let mut out = format!(
+        "forkftp master on {listen}, registry {registry}, up {}: {} slaves ({live} live)\n",
+        secs(up),
+        slaves.len()
+    );
+    out.push_str(&format!(
+        "clients: {} accepted, {} passed, {} relayed, {} refused; {} relayed connections open\n",
+        stats.accepted, stats.passed, stats.relayed, stats.refused, stats.relaying
+    ));
+    out.push_str(&format!(
+        "relayed bytes: {} client->slave, {} slave->client (control connections only; data connections never pass the master)\n",
+        stats.bytes_to_slaves, stats.bytes_to_clients
+    ));
+    out.push_str(&format!(
+        "{:<6} {:<10} {:<6} {:<40} {:>8} {:>7} {:>8} {:>9}\n",
+        "ID", "STATE", "MODE", "ADDRESS", "CLIENTS", "OPEN", "SEEN", "UP"
+    ));
+    for s in slaves {
+        out.push_str(&format!(
+            "{:<6} {:<10} {:<6} {:<40} {:>8} {:>7} {:>8} {:>9}\n",
+            s.id,
+            if s.available(now) { "live" } else { "suspended" },
+            s.mode.name(),
+            s.addr.to_string(),
+            s.clients,
+            s.relaying,
+            secs(now.duration_since(s.seen)),
+            secs(now.duration_since(s.since)),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::balancer::wire::Mode;
+
+    #[test]
+    fn the_table_names_every_slave_and_the_counters() {
+        let now = Instant::now();
+        let s = Slave {
+            id: 2,
+            addr: "127.0.0.2:2102".parse().unwrap(),
+            mode: Mode::Relay,
+            handoff: None,
+            relay_from: "127.0.0.1".parse().unwrap(),
+            conn: 0,
+            since: now,
+            seen: now,
+            suspended_until: None,
+            clients: 7,
+            relaying: 1,
+        };
+        let stats = Stats { accepted: 8, relayed: 7, refused: 1, bytes_to_slaves: 10, ..Stats::default() };
+        let t = format_table(
+            "0.0.0.0:2121".parse().unwrap(),
+            "127.0.0.1:2190".parse().unwrap(),
+            Duration::from_secs(3),
+            &stats,
+            &[&s],
+            now,
+        );
+        assert!(t.contains("1 slaves (1 live)"), "{t}");
+        assert!(t.contains("8 accepted, 0 passed, 7 relayed, 1 refused"), "{t}");
+        assert!(t.contains("relayed bytes: 10 client->slave, 0 slave->client"), "{t}");
+        let row = t.lines().last().unwrap();
+        assert!(row.starts_with("2 ") && row.contains("live") && row.contains("relay") && row.contains(" 7 "), "{row}");
+    }
+}
