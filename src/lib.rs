@@ -12,6 +12,8 @@
 //!   workers' accept loop, and the shared-memory scoreboard.
 //! - [`balancer`]: `ftpmaster` and `ftpslaves`: slave registration, the
 //!   round robin, handing clients over (socket passing or relaying).
+//! - [`admin`]: signal flags and the owner-only status socket of the
+//!   long-running parents (supervisor, master).
 //! - [`accounts`]: who may log in, and with which rights.
 //! - [`config`]: command-line options and the checked configuration.
 //! - [`limits`]: every limit and default, named in one place.
@@ -23,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod accounts;
+pub mod admin;
 pub mod balancer;
 pub mod config;
 pub mod limits;

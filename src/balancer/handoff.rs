@@ -32,7 +32,7 @@ use nix::sys::socket::{
     SockaddrLike, SockaddrStorage, UnixAddr,
 };
 
-use super::net::peer_is_our_user;
+use crate::admin::peer_is_our_user;
 use crate::limits::LISTEN_BACKLOG;
 use crate::sys;
 

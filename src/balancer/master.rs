@@ -23,9 +23,7 @@
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::net::{UnixListener, UnixStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::os::unix::net::UnixListener;
 use std::time::Instant;
 
 use nix::errno::Errno;
@@ -39,6 +37,7 @@ use super::registry::{Registry, Slave};
 use super::relay::{Interest, Relay};
 use super::status::{self, Stats};
 use super::wire::{self, parse_slave_line, LineBuf, Mode, SignedRegister, SlaveLine};
+use crate::admin::SignalFlags;
 use crate::limits::{
     ACCEPT_PAUSE, HALF_CLOSE_TIMEOUT, HANDOVER_TIMEOUT, HEARTBEAT_TIMEOUT, MASTER_EVENTS, MASTER_TICK,
     MAX_REGISTRATIONS, REGISTER_TIMEOUT, RELAY_CHUNK,
@@ -97,45 +96,6 @@ pub fn run(mut cfg: MasterConfig) -> Result<(), String> {
     Master::new(cfg, clients, registry)?.run()
 }
 
-/// The signals the master reacts to, each a flag; any of them also wakes
-/// the loop through a socket pair.
-struct Signals {
-    term: Arc<AtomicBool>,
-    quit: Arc<AtomicBool>,
-    usr1: Arc<AtomicBool>,
-    usr2: Arc<AtomicBool>,
-    hup: Arc<AtomicBool>,
-    wake: UnixStream,
-}
-
-impl Signals {
-    fn register() -> io::Result<Signals> {
-        use signal_hook::consts::*;
-        let (wake, wake_w) = UnixStream::pair()?;
-        wake.set_nonblocking(true)?;
-        wake_w.set_nonblocking(true)?;
-        let flag = || Arc::new(AtomicBool::new(false));
-        let s = Signals { term: flag(), quit: flag(), usr1: flag(), usr2: flag(), hup: flag(), wake };
-        for (sig, f) in [
-            (SIGTERM, &s.term),
-            (SIGINT, &s.term),
-            (SIGQUIT, &s.quit),
-            (SIGUSR1, &s.usr1),
-            (SIGUSR2, &s.usr2),
-            (SIGHUP, &s.hup),
-        ] {
-            signal_hook::flag::register(sig, Arc::clone(f))?;
-            signal_hook::low_level::pipe::register(sig, wake_w.try_clone()?)?;
-        }
-        Ok(s)
-    }
-
-    fn drain(&self) {
-        let mut buf = [0u8; 64];
-        while matches!(io::Read::read(&mut &self.wake, &mut buf), Ok(n) if n > 0) {}
-    }
-}
-
 /// A slave's registration connection.
 struct RegConn {
     sock: TcpStream,
@@ -187,7 +147,7 @@ struct Master {
     clients: Option<TcpListener>,
     registry_listener: TcpListener,
     status: Option<UnixListener>,
-    signals: Signals,
+    signals: SignalFlags,
     conns: Vec<Option<Conn>>,
     free: Vec<usize>,
     /// Slots emptied during the current batch of events, reusable after it.
@@ -229,7 +189,9 @@ fn read_lines(sock: &mut TcpStream, lines: &mut LineBuf) -> io::Result<bool> {
 impl Master {
     fn new(cfg: MasterConfig, clients: TcpListener, registry_listener: TcpListener) -> Result<Master, String> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| format!("epoll: {e}"))?;
-        let signals = Signals::register().map_err(|e| format!("signals: {e}"))?;
+        use signal_hook::consts::*;
+        let signals = SignalFlags::register(&[SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGHUP], &[])
+            .map_err(|e| format!("signals: {e}"))?;
         let status = match status::listen(&cfg.listen) {
             Ok(l) => Some(l),
             Err(e) => {
@@ -240,7 +202,7 @@ impl Master {
         let add = |fd: BorrowedFd<'_>, t: u64| epoll.add(fd, EpollEvent::new(EpollFlags::EPOLLIN, t));
         add(clients.as_fd(), T_CLIENTS).map_err(|e| e.to_string())?;
         add(registry_listener.as_fd(), T_REGISTRY).map_err(|e| e.to_string())?;
-        add(signals.wake.as_fd(), T_SIGNALS).map_err(|e| e.to_string())?;
+        add(signals.as_fd(), T_SIGNALS).map_err(|e| e.to_string())?;
         if let Some(s) = &status {
             add(s.as_fd(), T_STATUS).map_err(|e| e.to_string())?;
         }
@@ -350,28 +312,28 @@ impl Master {
                 }
             }
             self.free.append(&mut self.released);
-            if self.signals.term.swap(false, Ordering::SeqCst) {
+            if self.signals.take(libc::SIGTERM) | self.signals.take(libc::SIGINT) {
                 log::info!("stopping");
                 break;
             }
-            if self.signals.quit.swap(false, Ordering::SeqCst) && !self.draining {
+            if self.signals.take(libc::SIGQUIT) && !self.draining {
                 log::info!("stopping once the relayed clients are gone; new clients are refused");
                 self.draining = true;
                 if let Some(l) = self.clients.take() {
                     self.unwatch(l.as_fd());
                 }
             }
-            if self.signals.usr1.swap(false, Ordering::SeqCst) {
+            if self.signals.take(libc::SIGUSR1) {
                 if let Err(e) = crate::logging::reopen() {
                     log::error!("reopening the log: {e}");
                 }
             }
-            if self.signals.usr2.swap(false, Ordering::SeqCst) {
+            if self.signals.take(libc::SIGUSR2) {
                 for line in self.table().lines() {
                     log::info!("status: {line}");
                 }
             }
-            if self.signals.hup.swap(false, Ordering::SeqCst) {
+            if self.signals.take(libc::SIGHUP) {
                 log::info!("SIGHUP: the master has nothing to reload (slaves re-read their own configuration)");
             }
             if Instant::now() >= next_tick {

@@ -56,14 +56,6 @@ pub fn is_local_ip(ip: IpAddr) -> bool {
     ip.is_loopback() || (!ip.is_unspecified() && TcpListener::bind(SocketAddr::new(ip, 0)).is_ok())
 }
 
-/// Security: true when the process at the other end of a Unix socket runs
-/// as our user or as root (`SO_PEERCRED`). Clients are handed over only
-/// between processes of one user.
-pub fn peer_is_our_user(fd: &impl AsFd) -> bool {
-    let me = nix::unistd::geteuid().as_raw();
-    matches!(socket::getsockopt(fd, sockopt::PeerCredentials), Ok(c) if c.uid() == me || c.uid() == 0)
-}
-
 /// Raises the soft limit on open descriptors to the hard limit (a master
 /// relaying N clients holds 2N sockets). Returns the new soft limit.
 pub fn raise_nofile_limit() -> io::Result<u64> {

@@ -3,14 +3,13 @@
 //! after its client address, to its own user (or root) only; SIGUSR2 writes
 //! the same table to its log.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener, UnixStream};
+use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
-use super::net::peer_is_our_user;
 use super::registry::Slave;
+use crate::admin;
 
 /// The abstract socket name of the master listening on `addr`.
 pub fn socket_name(addr: &SocketAddr) -> String {
@@ -19,31 +18,17 @@ pub fn socket_name(addr: &SocketAddr) -> String {
 
 /// Opens the status socket of the master on `addr`.
 pub fn listen(addr: &SocketAddr) -> io::Result<UnixListener> {
-    let l = UnixListener::bind_addr(&UnixAddr::from_abstract_name(socket_name(addr))?)?;
-    l.set_nonblocking(true)?;
-    Ok(l)
+    admin::status_listen(&socket_name(addr))
 }
 
 /// Asks the master on `addr` for its table.
 pub fn query(addr: &SocketAddr) -> io::Result<String> {
-    let mut s = UnixStream::connect_addr(&UnixAddr::from_abstract_name(socket_name(addr))?)?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out)
+    admin::status_query(&socket_name(addr))
 }
 
 /// Answers one waiting request with `table`.
 pub fn answer(listener: &UnixListener, table: impl FnOnce() -> String) {
-    let Ok((mut stream, _)) = listener.accept() else { return };
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-    // Security: client addresses are for the master's own user (or root).
-    if peer_is_our_user(&stream) {
-        let _ = stream.write_all(table().as_bytes());
-    } else {
-        let _ = stream.write_all(b"permission denied\n");
-    }
+    admin::status_answer(listener, table);
 }
 
 /// The master's counters.

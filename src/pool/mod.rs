@@ -19,9 +19,6 @@ pub mod worker;
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::os::fd::{AsFd, AsRawFd};
-use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -31,6 +28,7 @@ use nix::sys::socket::{self, sockopt, AddressFamily, Backlog, SockFlag, SockType
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
+use crate::admin::SignalFlags;
 use crate::config::{ServerArgs, ServerConfig};
 use crate::limits::{LISTEN_BACKLOG, MAX_SPAWN_BATCH, STOP_GRACE, SUPERVISOR_TICK};
 use crate::sys::{self, Forked};
@@ -61,50 +59,6 @@ pub fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(listener)
 }
 
-/// The signals the supervisor reacts to, each a flag set by its handler;
-/// any of them also wakes the supervisor's poll through a pipe.
-struct Signals {
-    term: Arc<AtomicBool>,
-    quit: Arc<AtomicBool>,
-    hup: Arc<AtomicBool>,
-    usr1: Arc<AtomicBool>,
-    wake: UnixStream,
-}
-
-impl Signals {
-    fn register() -> io::Result<Signals> {
-        use signal_hook::consts::*;
-        let (wake, wake_w) = UnixStream::pair()?;
-        wake.set_nonblocking(true)?;
-        wake_w.set_nonblocking(true)?;
-        let s = Signals {
-            term: Arc::new(AtomicBool::new(false)),
-            quit: Arc::new(AtomicBool::new(false)),
-            hup: Arc::new(AtomicBool::new(false)),
-            usr1: Arc::new(AtomicBool::new(false)),
-            wake,
-        };
-        for (sig, flag) in
-            [(SIGTERM, &s.term), (SIGINT, &s.term), (SIGQUIT, &s.quit), (SIGHUP, &s.hup), (SIGUSR1, &s.usr1)]
-        {
-            signal_hook::flag::register(sig, Arc::clone(flag))?;
-        }
-        for sig in [SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGCHLD] {
-            signal_hook::low_level::pipe::register(sig, wake_w.try_clone()?)?;
-        }
-        Ok(s)
-    }
-
-    fn drain(&self) {
-        let mut buf = [0u8; 64];
-        while let Ok(n) = io::Read::read(&mut &self.wake, &mut buf) {
-            if n == 0 {
-                break;
-            }
-        }
-    }
-}
-
 /// The parent of the pool.
 pub struct Supervisor {
     args: ServerArgs,
@@ -113,7 +67,7 @@ pub struct Supervisor {
     listener: TcpListener,
     board: Scoreboard,
     status: Option<std::os::unix::net::UnixListener>,
-    signals: Signals,
+    signals: SignalFlags,
     batch: usize,
     /// Until then, a readable listener is not a reason to grow again.
     settle_until: Instant,
@@ -186,7 +140,9 @@ impl Supervisor {
             crate::logging::chown(uid, gid);
         }
         let board = Scoreboard::new(cfg.pool.max_workers).map_err(|e| format!("scoreboard: {e}"))?;
-        let signals = Signals::register().map_err(|e| format!("signals: {e}"))?;
+        use signal_hook::consts::*;
+        let signals = SignalFlags::register(&[SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1], &[SIGCHLD])
+            .map_err(|e| format!("signals: {e}"))?;
         let status = match status::listen(&cfg.listen) {
             Ok(l) => Some(l),
             Err(e) => {
@@ -420,7 +376,7 @@ impl Supervisor {
     /// Waits for a signal, a status request or (when `watch_listener`) a
     /// waiting client. Returns true when the listener is readable.
     fn wait_events(&mut self, timeout: Duration, watch_listener: bool) -> bool {
-        let mut fds = vec![PollFd::new(self.signals.wake.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
         if let Some(st) = &self.status {
             fds.push(PollFd::new(st.as_fd(), PollFlags::POLLIN));
         }
@@ -471,18 +427,18 @@ impl Supervisor {
             if let Some(s) = &mut self.slave {
                 s.tick();
             }
-            if self.signals.term.swap(false, Ordering::SeqCst) {
+            if self.signals.take(libc::SIGTERM) | self.signals.take(libc::SIGINT) {
                 self.leave_master();
                 self.fast_stop();
                 break;
             }
-            if !graceful && self.signals.quit.swap(false, Ordering::SeqCst) {
+            if !graceful && self.signals.take(libc::SIGQUIT) {
                 log::info!("stopping (graceful): running transfers finish first");
                 self.leave_master();
                 graceful = true;
                 self.signal_workers(Signal::SIGQUIT, false);
             }
-            if self.signals.usr1.swap(false, Ordering::SeqCst) {
+            if self.signals.take(libc::SIGUSR1) {
                 if let Err(e) = crate::logging::reopen() {
                     log::error!("reopening the log: {e}");
                 }
@@ -494,7 +450,7 @@ impl Supervisor {
                 }
                 continue;
             }
-            if self.signals.hup.swap(false, Ordering::SeqCst) {
+            if self.signals.take(libc::SIGHUP) {
                 self.reload();
             }
             if waiting && total >= self.cfg.pool.max_workers && idle == 0 {

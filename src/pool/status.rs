@@ -3,15 +3,12 @@
 //! socket named after its listening address (no file to clean up), and only
 //! to the same user or root (checked with SO_PEERCRED).
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
-use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener, UnixStream};
-use std::time::Duration;
-
-use nix::sys::socket::{getsockopt, sockopt};
+use std::os::unix::net::UnixListener;
 
 use super::scoreboard::{Scoreboard, SlotView, State};
+use crate::admin;
 use crate::config::ServerConfig;
 
 /// The abstract socket name of the server listening on `addr`.
@@ -21,36 +18,17 @@ pub fn socket_name(addr: &SocketAddr) -> String {
 
 /// Opens the status socket for the server on `addr`.
 pub fn listen(addr: &SocketAddr) -> io::Result<UnixListener> {
-    let l = UnixListener::bind_addr(&UnixAddr::from_abstract_name(socket_name(addr))?)?;
-    l.set_nonblocking(true)?;
-    Ok(l)
+    admin::status_listen(&socket_name(addr))
 }
 
 /// Answers one waiting status request, if any.
 pub fn answer(listener: &UnixListener, board: &Scoreboard, cfg: &ServerConfig) {
-    let Ok((mut stream, _)) = listener.accept() else { return };
-    let _ = stream.set_nonblocking(false);
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
-    // Security: client addresses and user names are for the server's own
-    // user (or root) only.
-    let me = nix::unistd::geteuid().as_raw();
-    match getsockopt(&stream, sockopt::PeerCredentials) {
-        Ok(c) if c.uid() == me || c.uid() == 0 => {
-            let _ = stream.write_all(format_table(&board.snapshot(), cfg).as_bytes());
-        }
-        _ => {
-            let _ = stream.write_all(b"permission denied\n");
-        }
-    }
+    admin::status_answer(listener, || format_table(&board.snapshot(), cfg));
 }
 
 /// Asks the server on `addr` for its status table.
 pub fn query(addr: &SocketAddr) -> io::Result<String> {
-    let mut s = UnixStream::connect_addr(&UnixAddr::from_abstract_name(socket_name(addr))?)?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
-    let mut out = String::new();
-    s.read_to_string(&mut out)?;
-    Ok(out)
+    admin::status_query(&socket_name(addr))
 }
 
 fn human_ms(ms: u64) -> String {

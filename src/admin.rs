@@ -1,0 +1,96 @@
+//! What the long-running parents (the pool's supervisor, the master) share
+//! to be administered: signals turned into flags that also wake their event
+//! loop, and a status channel on an abstract Unix socket (no file to clean
+//! up) that answers only its own user or root.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener, UnixStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::socket::{getsockopt, sockopt};
+
+/// Signals caught as flags; each also writes to a socket pair whose read
+/// end the loop polls, so a signal wakes it at once.
+pub struct SignalFlags {
+    flags: Vec<(libc::c_int, Arc<AtomicBool>)>,
+    wake: UnixStream,
+}
+
+impl SignalFlags {
+    /// Catches `flagged` (see [`SignalFlags::take`]); `wake_only` signals
+    /// (SIGCHLD) just wake the loop.
+    pub fn register(flagged: &[libc::c_int], wake_only: &[libc::c_int]) -> io::Result<SignalFlags> {
+        let (wake, wake_w) = UnixStream::pair()?;
+        wake.set_nonblocking(true)?;
+        wake_w.set_nonblocking(true)?;
+        let mut flags = Vec::new();
+        for &sig in flagged {
+            let f = Arc::new(AtomicBool::new(false));
+            signal_hook::flag::register(sig, Arc::clone(&f))?;
+            flags.push((sig, f));
+        }
+        for &sig in flagged.iter().chain(wake_only) {
+            signal_hook::low_level::pipe::register(sig, wake_w.try_clone()?)?;
+        }
+        Ok(SignalFlags { flags, wake })
+    }
+
+    /// True (once) if `sig` arrived since the last call.
+    pub fn take(&self, sig: libc::c_int) -> bool {
+        self.flags.iter().any(|(s, f)| *s == sig && f.swap(false, Ordering::SeqCst))
+    }
+
+    /// Empties the wake-up socket (after the loop woke).
+    pub fn drain(&self) {
+        let mut buf = [0u8; 64];
+        while matches!(io::Read::read(&mut &self.wake, &mut buf), Ok(n) if n > 0) {}
+    }
+}
+
+impl AsFd for SignalFlags {
+    /// The descriptor to poll: readable when a signal arrived.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.wake.as_fd()
+    }
+}
+
+/// True when the peer of a Unix socket is our own user or root
+/// (`SO_PEERCRED`).
+pub fn peer_is_our_user(fd: &impl AsFd) -> bool {
+    let me = nix::unistd::geteuid().as_raw();
+    matches!(getsockopt(fd, sockopt::PeerCredentials), Ok(c) if c.uid() == me || c.uid() == 0)
+}
+
+/// Opens the status socket `name` (abstract namespace), non-blocking.
+pub fn status_listen(name: &str) -> io::Result<UnixListener> {
+    let l = UnixListener::bind_addr(&UnixAddr::from_abstract_name(name)?)?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+/// Answers one waiting status request with `table`.
+pub fn status_answer(listener: &UnixListener, table: impl FnOnce() -> String) {
+    let Ok((mut stream, _)) = listener.accept() else { return };
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    // Security: client addresses and user names are for the server's own
+    // user (or root) only.
+    if peer_is_our_user(&stream) {
+        let _ = stream.write_all(table().as_bytes());
+    } else {
+        let _ = stream.write_all(b"permission denied\n");
+    }
+}
+
+/// Asks the process listening on the status socket `name` for its table.
+pub fn status_query(name: &str) -> io::Result<String> {
+    let mut s = UnixStream::connect_addr(&UnixAddr::from_abstract_name(name)?)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
