@@ -10,6 +10,8 @@
 //!   session state machine, data channel, transfers, path jail, listings.
 //! - [`pool`]: the supervisor that binds, forks and supervises workers, the
 //!   workers' accept loop, and the shared-memory scoreboard.
+//! - [`client`]: the `ftpclient` program: session, commands, transfers with
+//!   resume and progress, the prompt and scripts.
 //! - [`accounts`]: who may log in, and with which rights.
 //! - [`config`]: command-line options and the checked configuration.
 //! - [`limits`]: every limit and default, named in one place.
@@ -20,6 +22,7 @@
 #![warn(missing_docs)]
 
 pub mod accounts;
+pub mod client;
 pub mod config;
 pub mod limits;
 pub mod logging;
