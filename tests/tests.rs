@@ -3,5 +3,6 @@
 
 mod util;
 
+mod client;
 mod pool;
 mod smoke;
