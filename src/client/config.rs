@@ -26,13 +26,13 @@ const MAX_PASSWORD_FILE: u64 = 4096;
 const AFTER_HELP: &str = "\
 Commands (at the ftp> prompt, after -c, or one per line on standard input):
   get [-f] REMOTE [LOCAL]  download into the local directory; resumes a partial download (-f: start over)
-  put [-f] LOCAL [REMOTE]  upload; resumes an interrupted upload (-f: send it all again)
+  put [-f] LOCAL [REMOTE]  upload; resumes when the server has a shorter copy (-f: send it all again)
   ls [PATH]  cd PATH  pwd  mkdir DIR  rmdir DIR  rm FILE  rename FROM TO  size FILE
   lcd PATH  lpwd  ascii  binary  passive  active  reconnect  help [CMD]  bye (quit, exit)
   Quote names with spaces: get \"my file.txt\". Separate commands with ';'.
 
-Password: read from the terminal without echo, or from FTP_PASSWORD, or from --password-file;
-anonymous logins send 'anonymous@' unless one of those is given.
+Password: from --password-file, else from FTP_PASSWORD, else asked on the terminal without echo
+(never from the command line). Anonymous logins send 'anonymous@' unless one is given.
 
 Exit status: 0 when every command succeeded, 1 when any failed (or the connection or login failed),
 2 for a bad command line, 130 after Ctrl-C at the prompt or during a script.
