@@ -4,6 +4,7 @@
 Listens on a free port of HOST and prints `PORT n` once it listens. Anonymous
 users (and --user NAME:PASSWORD) may read and write under --root.
 --no-epsv removes EPSV and EPRT (the client must fall back to PASV and PORT);
+--no-rest removes REST (downloads start over, uploads resume with APPE);
 --long-banner makes the greeting a multi-line 220 reply.
 """
 import argparse
@@ -20,6 +21,7 @@ args.add_argument("--host", default="127.0.0.1")
 args.add_argument("--root", required=True)
 args.add_argument("--user", help="NAME:PASSWORD")
 args.add_argument("--no-epsv", action="store_true")
+args.add_argument("--no-rest", action="store_true")
 args.add_argument("--long-banner", action="store_true")
 a = args.parse_args()
 
@@ -37,8 +39,12 @@ class Handler(FTPHandler):
 Handler.authorizer = authorizer
 # A failed login is answered at once (pyftpdlib waits 3 s by default).
 Handler.auth_failed_timeout = 0.1
+removed = set()
 if a.no_epsv:
-    Handler.proto_cmds = {k: v for k, v in FTPHandler.proto_cmds.items() if k not in ("EPSV", "EPRT")}
+    removed |= {"EPSV", "EPRT"}
+if a.no_rest:
+    removed |= {"REST"}
+Handler.proto_cmds = {k: v for k, v in FTPHandler.proto_cmds.items() if k not in removed}
 if a.long_banner:
     # pyftpdlib sends a banner longer than 75 characters as a multi-line 220.
     Handler.banner = "pyftpdlib test server for ftpclient, with a greeting long enough to span two lines"

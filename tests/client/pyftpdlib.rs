@@ -86,3 +86,30 @@ fn pyftpdlib_user_login_and_missing_files() {
     assert_eq!(o.code(), Some(1), "{o}");
     assert!(o.stderr.contains("530 "), "{o}");
 }
+
+/// A server without REST: a partial download is started over (never
+/// completed wrongly), and an interrupted upload is completed with APPE.
+#[test]
+fn pyftpdlib_without_rest_starts_downloads_over_and_appends_uploads() {
+    let data = pseudo_random(200_000, 23);
+    let have_up = 50_000;
+    let py = PyFtpd::start(
+        |root| {
+            std::fs::write(root.join("f.bin"), &data).unwrap();
+            std::fs::write(root.join("up.bin"), &data[..have_up]).unwrap();
+        },
+        &["--no-rest"],
+    );
+    let d = Dirs::new("py-norest");
+    std::fs::create_dir_all(&d.local).unwrap();
+    std::fs::write(d.local.join("f.bin.part"), &data[..150_000]).unwrap();
+    std::fs::write(d.local.join("up.bin"), &data).unwrap();
+    let o = run_c(py.addr, &d.local, "get f.bin; put up.bin", &["-v"]);
+    assert_eq!(o.code(), Some(0), "{o}");
+    assert!(o.stdout.contains("The server cannot resume (500 "), "{o}");
+    assert_same_bytes(&read(&d.local.join("f.bin")), &data, "download");
+    assert!(o.stdout.contains("---> REST 50000\n500 "), "{o}");
+    assert!(o.stdout.contains("---> APPE up.bin"), "{o}");
+    assert!(o.stdout.contains(&format!("{} bytes sent in ", data.len() - have_up)), "{o}");
+    assert_same_bytes(&read(&py.root.join("up.bin")), &data, "upload completed with APPE");
+}
