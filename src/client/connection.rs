@@ -309,7 +309,9 @@ impl DataChannel {
                     stream.set_nonblocking(false).map_err(local_err)?;
                     return Ok(stream);
                 }
-                Ok((_, from)) => log::warn!("refused a data connection from {from}: the server is {server}"),
+                Ok((_, from)) => {
+                    super::complain(format!("Refused a data connection from {from}: the server is {server}."))
+                }
                 Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
                 Err(e) => return Err(local_err(e)),
             }

@@ -373,12 +373,16 @@ impl Session {
     }
 
     /// Handles what the server said at the prompt, unasked (a `421`
-    /// before closing, or the close).
-    pub fn check_server(&mut self) -> Result<(), ClientError> {
-        if let Some(r) = self.ctl_mut()?.unsolicited()? {
-            self.show(&r);
+    /// before closing, or the close). Returns true when a reply was shown.
+    pub fn check_server(&mut self) -> Result<bool, ClientError> {
+        match self.ctl_mut()?.unsolicited()? {
+            Some(r) => {
+                say("");
+                self.show(&r);
+                Ok(true)
+            }
+            None => Ok(false),
         }
-        Ok(())
     }
 
     /// `bye`: QUIT, shows the goodbye, closes. Ctrl-C meanwhile ends the

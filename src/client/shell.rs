@@ -6,6 +6,8 @@
 //! script), or from the `ftp> ` prompt. The exit status is non-zero when any
 //! command failed, so that scripts can rely on it.
 
+use std::io::Write;
+
 use super::error::ClientError;
 use super::session::Session;
 use super::terminal::{self, InputEvent};
@@ -351,8 +353,8 @@ impl Shell {
         let mut prompt = true;
         loop {
             if self.interactive && prompt {
-                print!("ftp> ");
-                let _ = std::io::Write::flush(&mut std::io::stdout());
+                let mut out = std::io::stdout();
+                let _ = out.write_all(b"ftp> ").and_then(|_| out.flush());
             }
             prompt = true;
             let event = match self.session.read_line(self.interactive) {
@@ -389,11 +391,12 @@ impl Shell {
                 }
                 InputEvent::Watched => {
                     // The server spoke unasked: a 421, or it closed the connection.
-                    prompt = false;
-                    if let Err(e) = self.session.check_server() {
-                        say("");
-                        self.report(e);
-                        prompt = true;
+                    match self.session.check_server() {
+                        Ok(shown) => prompt = shown,
+                        Err(e) => {
+                            say("");
+                            self.report(e);
+                        }
                     }
                 }
             }

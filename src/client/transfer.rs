@@ -352,8 +352,7 @@ impl Session {
         self.intr.die_on_interrupt(true);
         let r = self.abort_and_resync(data);
         self.intr.die_on_interrupt(false);
-        if let Err(e) = &r {
-            log::debug!("abort failed: {e}");
+        if r.is_err() {
             self.disconnect();
         }
         r
