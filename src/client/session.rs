@@ -3,7 +3,7 @@
 //! the commands that need no data connection (`cd`, `pwd`, `mkdir`, `rmdir`,
 //! `rm`, `rename`, `size`). The transfers are in [`super::transfer`].
 //!
-//! Every command waits for its reply through [`Session::exchange`]; Ctrl-C
+//! Every command waits for its reply through one function (`exchange`); Ctrl-C
 //! during such a wait lets the reply arrive (a second Ctrl-C quits), so the
 //! replies never fall out of step with the commands.
 
