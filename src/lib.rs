@@ -14,6 +14,8 @@
 //!   round robin, handing clients over (socket passing or relaying).
 //! - [`admin`]: signal flags and the owner-only status socket of the
 //!   long-running parents (supervisor, master).
+//! - [`client`]: the `ftpclient` program: session, commands, transfers with
+//!   resume and progress, the prompt and scripts.
 //! - [`accounts`]: who may log in, and with which rights.
 //! - [`config`]: command-line options and the checked configuration.
 //! - [`limits`]: every limit and default, named in one place.
@@ -27,6 +29,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod balancer;
+pub mod client;
 pub mod config;
 pub mod limits;
 pub mod logging;

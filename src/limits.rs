@@ -202,3 +202,48 @@ pub const SLAVE_WORKER_WAKEUP: Duration = Duration::from_millis(500);
 /// Time a relayed connection may stay half-closed (one side finished, the
 /// other silent) before the master closes it.
 pub const HALF_CLOSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+// ftpclient
+
+/// Time the client has to establish the control connection to one address
+/// of the server (a name may resolve to several; each gets this long).
+pub const CLIENT_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Time the client waits for the reply to one command. The server's slowest
+/// honest answer is a `150` after it waited for a data connection (vsftpd and
+/// ours: 60 s), so the client waits a little longer.
+pub const CLIENT_REPLY_TIMEOUT: Duration = Duration::from_secs(75);
+
+/// Time the client has to establish a data connection (connect in passive
+/// mode, the server's connection in active mode).
+pub const CLIENT_DATA_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Time a transfer may make no progress before the client gives it up (the
+/// server's own stall timeout is the same).
+pub const CLIENT_STALL_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Time the client waits, after `ABOR`, for the server to answer the abort
+/// and the `NOOP` sent behind it; past this the connection is given up.
+pub const CLIENT_ABORT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// How often a waiting client looks at the Ctrl-C flag: the longest delay
+/// between Ctrl-C and the client acting on it.
+pub const CLIENT_POLL_TICK: Duration = Duration::from_millis(100);
+
+/// Shortest time between two redraws of the progress line.
+pub const CLIENT_PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Longest line the client reads from its user or script (a command and two
+/// paths of [`MAX_PATH`] bytes, quoted, fit).
+pub const CLIENT_MAX_INPUT_LINE: usize = 3 * MAX_PATH;
+
+/// Bytes compared before a resumed transfer appends: the tail of the local
+/// partial file against the server's bytes at the same offset (downloads), or
+/// the tail of the server's shorter file against the local file (uploads).
+/// A partial file of another version of the file is caught here instead of
+/// being completed into a wrong file.
+pub const RESUME_CHECK_BYTES: u64 = 64 * 1024;
+
+/// Suffix of a download in progress: `NAME.part` is renamed to `NAME` once
+/// every byte has arrived, and a later `get` resumes it.
+pub const PARTIAL_SUFFIX: &str = ".part";

@@ -119,6 +119,12 @@ impl ReplyCode {
     pub fn is_failure(self) -> bool {
         self.0 >= 400
     }
+
+    /// 5yz: the command failed and would fail again as it is (unknown or
+    /// refused command, for instance): a client falls back to another one.
+    pub fn is_permanent_failure(self) -> bool {
+        (500..600).contains(&self.0)
+    }
 }
 
 impl fmt::Display for ReplyCode {
@@ -193,6 +199,37 @@ impl fmt::Display for Reply {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.code, self.lines.join(" / "))
     }
+}
+
+/// The path in a `257` reply (to PWD or MKD): the text between the first
+/// double quote and its closing quote, with `""` standing for one quote
+/// (RFC 959 Appendix II). `None` when the reply holds no quoted path.
+pub fn parse_quoted_path(text: &str) -> Option<String> {
+    let start = text.find('"')? + 1;
+    let mut out = String::new();
+    let mut chars = text[start..].chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '"' {
+            if chars.peek() == Some(&'"') {
+                out.push('"');
+                chars.next();
+            } else {
+                return Some(out);
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    None
+}
+
+/// The size a server announces in the text of its `150` reply, as in
+/// `Opening BINARY mode data connection for a.txt (1234 bytes).` (a habit of
+/// wu-ftpd, vsftpd and ours; RFC 959 does not ask for it). Only a hint.
+pub fn parse_size_hint(text: &str) -> Option<u64> {
+    let end = text.rfind(" bytes)")?;
+    let open = text[..end].rfind('(')?;
+    text[open + 1..end].trim().parse().ok()
 }
 
 /// Why a server's reply could not be read.
@@ -338,12 +375,30 @@ mod tests {
         assert_eq!(ReplyParser::new().feed(&vec![b'2'; MAX_REPLY_LINE + 1]), Err(ReplyError::LineTooLong));
     }
 
+    /// RFC 959 Appendix II: a quote inside the path is doubled.
+    #[test]
+    fn quoted_path_of_257_replies() {
+        assert_eq!(parse_quoted_path(r#""/docs" is the current directory."#), Some("/docs".into()));
+        assert_eq!(parse_quoted_path(r#""/a ""b"" c" created."#), Some(r#"/a "b" c"#.into()));
+        assert_eq!(parse_quoted_path("no quotes"), None);
+        assert_eq!(parse_quoted_path(r#""unterminated"#), None);
+    }
+
+    #[test]
+    fn size_hint_of_150_replies() {
+        assert_eq!(parse_size_hint("Opening BINARY mode data connection for a b.txt (1234 bytes)."), Some(1234));
+        assert_eq!(parse_size_hint("Data connection already open. Transfer starting."), None);
+        assert_eq!(parse_size_hint("x (many bytes)"), None);
+    }
+
     #[test]
     fn code_classes() {
         assert!(ReplyCode::FILE_STATUS_OK.is_preliminary());
         assert!(ReplyCode::CLOSING_DATA.is_completion());
         assert!(ReplyCode::PENDING.is_intermediate());
         assert!(ReplyCode::FILE_UNAVAILABLE.is_failure());
+        assert!(ReplyCode::NOT_IMPLEMENTED.is_permanent_failure());
+        assert!(!ReplyCode::CANT_OPEN_DATA.is_permanent_failure());
         assert_eq!(ReplyCode(5).to_string(), "005");
     }
 }

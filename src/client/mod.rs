@@ -1,0 +1,136 @@
+//! `ftpclient`: an FTP client with a prompt and a scripting mode.
+//!
+//! It connects, shows the server's greeting, logs in, then runs commands
+//! (`get`, `put`, `ls`, `cd`...) typed at the `ftp> ` prompt, given with
+//! `-c`, or read from standard input. Downloads go to a partial file renamed
+//! when complete, and resume (REST, RFC 3659 section 5) when a partial file
+//! is there; uploads resume with REST+STOR or APPE. Transfers show progress
+//! on a terminal and end with a statistics line. Ctrl-C aborts a transfer
+//! (ABOR, RFC 959 section 4.1.3) and returns to the prompt.
+//!
+//! # Layout
+//!
+//! - [`config`]: the command line and the checked [`ClientConfig`].
+//! - [`connection`]: the control connection (commands, replies) and the data
+//!   connections (EPSV/PASV, EPRT/PORT).
+//! - [`session`]: one logged-in session: login, the remote and local
+//!   directories, the simple commands.
+//! - [`transfer`]: `get`, `put` and `ls`: data connections, resume, the byte
+//!   loops, abort.
+//! - [`shell`]: the command line: tokenizing with quotes, the commands, help,
+//!   dispatch, exit codes.
+//! - [`progress`]: the progress line and the statistics line.
+//! - [`terminal`]: Ctrl-C, reading lines, the password without echo.
+//! - [`error`]: why a command failed, as the user reads it.
+
+use std::fmt::Display;
+use std::io::Write;
+
+pub mod config;
+pub mod connection;
+pub mod error;
+pub mod progress;
+pub mod session;
+pub mod shell;
+pub mod terminal;
+pub mod transfer;
+
+pub use config::{ClientCli, ClientConfig};
+
+use crate::protocol::Reply;
+
+/// Exit status: every command succeeded.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: a command failed, or the connection or the login did.
+pub const EXIT_FAILED: u8 = 1;
+/// Exit status: the command line was wrong (clap's own code as well).
+pub const EXIT_USAGE: u8 = 2;
+/// Exit status after Ctrl-C at the prompt or during a script (128 + SIGINT,
+/// as shells report it).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+/// Writes a line on standard output. A closed output (`| head`) is not an
+/// error worth dying for: the line is dropped.
+pub fn say(text: impl Display) {
+    let _ = writeln!(std::io::stdout(), "{text}");
+}
+
+/// Writes a line on standard error, after what standard output holds.
+pub fn complain(text: impl Display) {
+    let _ = std::io::stdout().flush();
+    let _ = writeln!(std::io::stderr(), "{text}");
+}
+
+/// A reply as the server sent it: `220 text`, or for a multi-line reply
+/// `220-first`, the middle lines, and `220 last`.
+pub fn reply_text(r: &Reply) -> String {
+    let n = r.lines.len();
+    let mut out = String::new();
+    for (i, line) in r.lines.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if n == 1 || i == n - 1 {
+            out.push_str(&format!("{} {line}", r.code));
+        } else if i == 0 {
+            out.push_str(&format!("{}-{line}", r.code));
+        } else {
+            out.push_str(line);
+        }
+    }
+    out
+}
+
+/// Runs `ftpclient` with its parsed command line; returns the exit status.
+pub fn main(cli: ClientCli) -> u8 {
+    let env_password = std::env::var(config::PASSWORD_ENV).ok();
+    let cfg = match ClientConfig::from_cli(cli, env_password) {
+        Ok(c) => c,
+        Err(e) => {
+            complain(format!("ftpclient: {e}"));
+            return EXIT_USAGE;
+        }
+    };
+    run(cfg)
+}
+
+/// Connects, logs in, and runs the commands of `cfg` (or the prompt).
+pub fn run(cfg: ClientConfig) -> u8 {
+    // A server that vanishes is an EPIPE on write, not the client's death.
+    if let Err(e) = crate::sys::ignore_sigpipe() {
+        complain(format!("ftpclient: {e}"));
+        return EXIT_FAILED;
+    }
+    let intr = match terminal::Interrupt::install() {
+        Ok(i) => i,
+        Err(e) => {
+            complain(format!("ftpclient: cannot catch Ctrl-C: {e}"));
+            return EXIT_FAILED;
+        }
+    };
+    let mut session = match session::Session::new(cfg, intr) {
+        Ok(s) => s,
+        Err(e) => {
+            complain(format!("ftpclient: {e}"));
+            return EXIT_FAILED;
+        }
+    };
+    if let Err(e) = session.connect() {
+        complain(&e);
+        return if matches!(e, error::ClientError::Interrupted) { EXIT_INTERRUPTED } else { EXIT_FAILED };
+    }
+    shell::Shell::new(session).run()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ReplyCode;
+
+    #[test]
+    fn replies_print_as_the_server_sent_them() {
+        assert_eq!(reply_text(&Reply::new(ReplyCode::SERVICE_READY, "hi")), "220 hi");
+        let r = Reply::multi(ReplyCode::SERVICE_READY, "Welcome", vec!["slave 2".into()], "ready");
+        assert_eq!(reply_text(&r), "220-Welcome\nslave 2\n220 ready");
+    }
+}

@@ -1,0 +1,408 @@
+//! One session with a server: connecting and logging in (RFC 959 section
+//! 4.1.1), the remote and local directories, the transfer type and mode, and
+//! the commands that need no data connection (`cd`, `pwd`, `mkdir`, `rmdir`,
+//! `rm`, `rename`, `size`). The transfers are in [`super::transfer`].
+//!
+//! Every command waits for its reply through one function (`exchange`); Ctrl-C
+//! during such a wait lets the reply arrive (a second Ctrl-C quits), so the
+//! replies never fall out of step with the commands.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::config::{is_anonymous, ClientConfig, PasswordSource, ANONYMOUS_PASSWORD};
+use super::connection::Control;
+use super::error::ClientError;
+use super::terminal::{self, Input, InputEvent, Interrupt};
+use super::{reply_text, say};
+use crate::limits::CLIENT_REPLY_TIMEOUT;
+use crate::protocol::reply::parse_quoted_path;
+use crate::protocol::{Command, Password, Reply, ReplyCode, TransferType};
+
+/// A session: the connection (when there is one) and what the user chose.
+#[derive(Debug)]
+pub struct Session {
+    pub(super) cfg: ClientConfig,
+    pub(super) ctl: Option<Control>,
+    pub(super) intr: Interrupt,
+    pub(super) input: Input,
+    /// The password that worked, kept for `reconnect`.
+    password: Option<Password>,
+    /// The type the user wants for transfers.
+    pub(super) ttype: TransferType,
+    /// The type the server was last told (`TYPE`), if any.
+    wire_type: Option<TransferType>,
+    /// Passive (true) or active data connections.
+    pub(super) passive: bool,
+    /// The remote directory, to return to after `reconnect`.
+    remote_dir: Option<String>,
+    /// The local directory (absolute): downloads go there, uploads come from there.
+    pub(super) local_dir: PathBuf,
+    /// Show the progress line (standard output is a terminal).
+    pub(super) show_progress: bool,
+}
+
+impl Session {
+    /// A session not yet connected; creates the local directory if missing.
+    pub fn new(cfg: ClientConfig, intr: Interrupt) -> Result<Session, ClientError> {
+        let dir = &cfg.local_dir;
+        std::fs::create_dir_all(dir).map_err(|e| ClientError::local(dir.display(), e))?;
+        let local_dir = std::fs::canonicalize(dir).map_err(|e| ClientError::local(dir.display(), e))?;
+        Ok(Session {
+            passive: cfg.passive,
+            cfg,
+            ctl: None,
+            intr,
+            input: Input::new(),
+            password: None,
+            ttype: TransferType::Image,
+            wire_type: None,
+            remote_dir: None,
+            local_dir,
+            show_progress: terminal::stdout_is_tty(),
+        })
+    }
+
+    /// True while connected.
+    pub fn connected(&self) -> bool {
+        self.ctl.is_some()
+    }
+
+    /// The connection, or [`ClientError::NotConnected`].
+    pub(super) fn ctl_mut(&mut self) -> Result<&mut Control, ClientError> {
+        self.ctl.as_mut().ok_or(ClientError::NotConnected)
+    }
+
+    /// Forgets the connection (after it was lost).
+    pub fn disconnect(&mut self) {
+        self.ctl = None;
+        self.wire_type = None;
+    }
+
+    /// Shows a reply (unless verbose mode already did).
+    pub(super) fn show(&self, r: &Reply) {
+        if !self.cfg.verbose {
+            say(reply_text(r));
+        }
+    }
+
+    /// Connects and logs in; after a `reconnect`, returns to the remote
+    /// directory. Ctrl-C meanwhile ends the client (except at the password
+    /// prompt, which restores the terminal first).
+    pub fn connect(&mut self) -> Result<(), ClientError> {
+        self.disconnect();
+        self.intr.die_on_interrupt(true);
+        let r = self.connect_and_login();
+        self.intr.die_on_interrupt(false);
+        if r.is_err() {
+            self.disconnect();
+        }
+        r
+    }
+
+    fn connect_and_login(&mut self) -> Result<(), ClientError> {
+        let (host, port) = (self.cfg.host.clone(), self.cfg.port);
+        let ctl = Control::connect(&host, port, self.cfg.verbose)?;
+        say(format!("Connected to {host} ({}) port {}.", ctl.peer().ip(), ctl.peer().port()));
+        self.ctl = Some(ctl);
+        // RFC 959 section 4.2: 120 (ready soon) may come before the 220.
+        loop {
+            let r = self.await_reply()?;
+            if r.code == ReplyCode::SERVICE_READY_SOON {
+                self.show(&r);
+            } else if r.code == ReplyCode::SERVICE_READY {
+                self.show(&r);
+                break;
+            } else {
+                return Err(ClientError::Refused(r));
+            }
+        }
+        self.login()?;
+        if let Some(r) = self.ensure_type(self.ttype)? {
+            if self.ttype == TransferType::Image && !self.cfg.verbose {
+                say("Using binary mode to transfer files.");
+            } else {
+                self.show(&r);
+            }
+        }
+        if let Some(dir) = self.remote_dir.clone() {
+            let r = self.exchange(Command::Cwd(dir.clone()))?;
+            if r.code.is_completion() {
+                say(format!("Back in {dir}."));
+            } else {
+                super::complain(format!("Cannot return to {dir}: {r}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// USER, then PASS when the server asks for it (RFC 959 section 4.1.1).
+    fn login(&mut self) -> Result<(), ClientError> {
+        let r = self.exchange(Command::User(self.cfg.user.clone()))?;
+        if r.code == ReplyCode::LOGGED_IN {
+            self.show(&r);
+            return Ok(());
+        }
+        if r.code != ReplyCode::NEED_PASSWORD {
+            return Err(ClientError::Refused(r));
+        }
+        let password = self.password_to_send()?;
+        let r = self.exchange(Command::Pass(password.clone()))?;
+        if r.code == ReplyCode::NEED_ACCOUNT {
+            return Err(ClientError::Failed(format!("{r} (ftpclient does not send accounts: ACCT)")));
+        }
+        if r.code != ReplyCode::LOGGED_IN {
+            return Err(ClientError::Refused(r));
+        }
+        self.show(&r);
+        self.password = Some(password);
+        Ok(())
+    }
+
+    fn password_to_send(&mut self) -> Result<Password, ClientError> {
+        if let Some(p) = &self.password {
+            return Ok(p.clone());
+        }
+        match &self.cfg.password {
+            PasswordSource::Given(p) => Ok(p.clone()),
+            PasswordSource::Ask if is_anonymous(&self.cfg.user) => Ok(Password::new(ANONYMOUS_PASSWORD)),
+            PasswordSource::Ask => {
+                // Ctrl-C at the prompt must restore the echo before leaving.
+                self.intr.die_on_interrupt(false);
+                let prompt = format!("Password for {}: ", self.cfg.user);
+                let p = terminal::read_password(&mut self.input, &self.intr, &prompt);
+                self.intr.die_on_interrupt(true);
+                p
+            }
+        }
+    }
+
+    /// Waits for the next reply. After Ctrl-C the wait goes on (the reply
+    /// must be read to stay in step), a second Ctrl-C ends the client, and
+    /// the command is reported as interrupted.
+    pub(super) fn await_reply(&mut self) -> Result<Reply, ClientError> {
+        self.await_reply_for(CLIENT_REPLY_TIMEOUT)
+    }
+
+    fn await_reply_for(&mut self, timeout: Duration) -> Result<Reply, ClientError> {
+        let intr = self.intr.clone();
+        let ctl = self.ctl_mut()?;
+        match ctl.reply(&intr, timeout) {
+            Err(ClientError::Interrupted) => {
+                intr.die_on_interrupt(true);
+                let r = ctl.reply(&Interrupt::inert(), timeout);
+                intr.die_on_interrupt(false);
+                r.and(Err(ClientError::Interrupted))
+            }
+            other => other,
+        }
+    }
+
+    /// Sends `cmd` and waits for its reply.
+    pub(super) fn exchange(&mut self, cmd: Command) -> Result<Reply, ClientError> {
+        self.ctl_mut()?.send(&cmd)?;
+        self.await_reply()
+    }
+
+    /// Sends `cmd`; its reply must be a completion (2yz), which is shown.
+    fn simple(&mut self, cmd: Command) -> Result<Reply, ClientError> {
+        let r = self.exchange(cmd)?;
+        if !r.code.is_completion() {
+            return Err(ClientError::Refused(r));
+        }
+        self.show(&r);
+        Ok(r)
+    }
+
+    /// Tells the server the transfer type `t` unless it already knows it.
+    /// Returns the reply when TYPE was sent.
+    pub(super) fn ensure_type(&mut self, t: TransferType) -> Result<Option<Reply>, ClientError> {
+        if self.wire_type == Some(t) {
+            return Ok(None);
+        }
+        let r = self.exchange(Command::Type(t))?;
+        if !r.code.is_completion() {
+            return Err(ClientError::Refused(r));
+        }
+        self.wire_type = Some(t);
+        Ok(Some(r))
+    }
+
+    /// The size of a remote file (SIZE, RFC 3659 section 4), `None` when
+    /// the server will not tell. SIZE counts bytes of the binary form, so it
+    /// is asked in binary mode (pyftpdlib refuses it in ASCII mode).
+    pub(super) fn remote_size(&mut self, path: &str) -> Result<Option<u64>, ClientError> {
+        self.ensure_type(TransferType::Image)?;
+        let r = self.exchange(Command::Size(path.to_string()))?;
+        if r.code != ReplyCode::FILE_STATUS {
+            return Ok(None);
+        }
+        Ok(r.lines.last().and_then(|l| l.trim().parse().ok()))
+    }
+
+    /// `cd PATH`: CWD (CDUP for `..`).
+    pub fn cd(&mut self, path: &str) -> Result<(), ClientError> {
+        let cmd = if path == ".." { Command::Cdup } else { Command::Cwd(path.to_string()) };
+        self.simple(cmd)?;
+        // Remembered for `reconnect`; a server without PWD just forgets.
+        if let Ok(r) = self.exchange(Command::Pwd) {
+            if r.code == ReplyCode::PATH_CREATED {
+                self.remote_dir = parse_quoted_path(&r.text());
+            }
+        }
+        Ok(())
+    }
+
+    /// `pwd`: PWD.
+    pub fn pwd(&mut self) -> Result<(), ClientError> {
+        let r = self.simple(Command::Pwd)?;
+        if let Some(dir) = parse_quoted_path(&r.text()) {
+            self.remote_dir = Some(dir);
+        }
+        Ok(())
+    }
+
+    /// `mkdir DIR`: MKD.
+    pub fn mkdir(&mut self, path: &str) -> Result<(), ClientError> {
+        self.simple(Command::Mkd(path.to_string())).map(drop)
+    }
+
+    /// `rmdir DIR`: RMD.
+    pub fn rmdir(&mut self, path: &str) -> Result<(), ClientError> {
+        self.simple(Command::Rmd(path.to_string())).map(drop)
+    }
+
+    /// `rm FILE`: DELE.
+    pub fn rm(&mut self, path: &str) -> Result<(), ClientError> {
+        self.simple(Command::Dele(path.to_string())).map(drop)
+    }
+
+    /// `rename FROM TO`: RNFR, then RNTO once the server answered 350.
+    pub fn rename(&mut self, from: &str, to: &str) -> Result<(), ClientError> {
+        let r = self.exchange(Command::Rnfr(from.to_string()))?;
+        if r.code != ReplyCode::PENDING {
+            return Err(ClientError::Refused(r));
+        }
+        self.simple(Command::Rnto(to.to_string())).map(drop)
+    }
+
+    /// `size FILE`: SIZE, shown as `FILE: N bytes`.
+    pub fn size(&mut self, path: &str) -> Result<(), ClientError> {
+        self.ensure_type(TransferType::Image)?;
+        let r = self.exchange(Command::Size(path.to_string()))?;
+        if r.code != ReplyCode::FILE_STATUS {
+            return Err(ClientError::Refused(r));
+        }
+        match r.lines.last().and_then(|l| l.trim().parse::<u64>().ok()) {
+            Some(n) => say(format!("{path}: {n} bytes")),
+            None => self.show(&r),
+        }
+        Ok(())
+    }
+
+    /// `ascii` / `binary`: the transfer type (RFC 959 section 3.1.1), told
+    /// to the server at once when connected.
+    pub fn set_type(&mut self, t: TransferType) -> Result<(), ClientError> {
+        self.ttype = t;
+        if self.connected() {
+            self.wire_type = None;
+            if let Some(r) = self.ensure_type(t)? {
+                self.show(&r);
+            }
+        } else {
+            say(format!("Transfer type: {}.", type_name(t)));
+        }
+        Ok(())
+    }
+
+    /// `passive` / `active`.
+    pub fn set_passive(&mut self, passive: bool) {
+        self.passive = passive;
+        if passive {
+            say("Passive mode: the client opens data connections (EPSV, or PASV).");
+        } else {
+            say("Active mode: the server connects back for data (EPRT, or PORT).");
+        }
+    }
+
+    /// A local path as the user wrote it: `~` is the home directory, a
+    /// relative path is relative to the local directory.
+    pub fn local_path(&self, p: &str) -> PathBuf {
+        let home = || std::env::var_os("HOME").map(PathBuf::from);
+        if p == "~" {
+            if let Some(h) = home() {
+                return h;
+            }
+        }
+        if let Some(rest) = p.strip_prefix("~/") {
+            if let Some(h) = home() {
+                return h.join(rest);
+            }
+        }
+        self.local_dir.join(p)
+    }
+
+    /// `lcd PATH`: changes the local directory.
+    pub fn lcd(&mut self, path: &str) -> Result<(), ClientError> {
+        let p = self.local_path(path);
+        let dir = std::fs::canonicalize(&p).map_err(|e| ClientError::local(p.display(), e))?;
+        if !dir.is_dir() {
+            return Err(ClientError::local(p.display(), io::Error::from_raw_os_error(libc::ENOTDIR)));
+        }
+        self.local_dir = dir;
+        self.lpwd();
+        Ok(())
+    }
+
+    /// `lpwd`: shows the local directory.
+    pub fn lpwd(&self) {
+        say(format!("Local directory: {}", self.local_dir.display()));
+    }
+
+    /// The local directory.
+    pub fn local_dir(&self) -> &Path {
+        &self.local_dir
+    }
+
+    /// Reads the next command line. At the prompt the control connection
+    /// is watched too, so that a server closing it is noticed at once.
+    pub fn read_line(&mut self, watch_server: bool) -> io::Result<InputEvent> {
+        let watch = if watch_server { self.ctl.as_ref().map(|c| c.fd()) } else { None };
+        self.input.read_line(&self.intr, watch)
+    }
+
+    /// Handles what the server said at the prompt, unasked (a `421`
+    /// before closing, or the close). Returns true when a reply was shown.
+    pub fn check_server(&mut self) -> Result<bool, ClientError> {
+        match self.ctl_mut()?.unsolicited()? {
+            Some(r) => {
+                say("");
+                self.show(&r);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// `bye`: QUIT, shows the goodbye, closes. Ctrl-C meanwhile ends the
+    /// client at once.
+    pub fn quit(&mut self) {
+        let Some(mut ctl) = self.ctl.take() else { return };
+        self.intr.die_on_interrupt(true);
+        if ctl.send(&Command::Quit).is_ok() {
+            if let Ok(r) = ctl.reply(&Interrupt::inert(), CLIENT_REPLY_TIMEOUT) {
+                self.show(&r);
+            }
+        }
+        self.disconnect();
+    }
+}
+
+/// `ascii` or `binary`, as the user says it.
+pub fn type_name(t: TransferType) -> &'static str {
+    match t {
+        TransferType::Ascii => "ascii",
+        TransferType::Image => "binary",
+    }
+}

@@ -1,0 +1,581 @@
+//! The command line of the client: lines are split into commands and words
+//! (quotes and backslashes keep spaces in names), each command is parsed
+//! into a [`Cmd`] (pure, no I/O), then run on the [`Session`].
+//!
+//! Input comes from `-c`, from standard input when it is not a terminal (a
+//! script), or from the `ftp> ` prompt. The exit status is non-zero when any
+//! command failed, so that scripts can rely on it.
+
+use std::io::Write;
+
+use super::error::ClientError;
+use super::session::Session;
+use super::terminal::{self, InputEvent};
+use super::{complain, say, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
+use crate::limits::CLIENT_MAX_INPUT_LINE;
+use crate::protocol::TransferType;
+
+/// One command of the client, parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Cmd {
+    /// `get [-f] REMOTE [LOCAL]`.
+    Get {
+        /// The remote file.
+        remote: String,
+        /// The local name, if given.
+        local: Option<String>,
+        /// `-f`: start over instead of resuming.
+        force: bool,
+    },
+    /// `put [-f] LOCAL [REMOTE]`.
+    Put {
+        /// The local file.
+        local: String,
+        /// The remote name, if given.
+        remote: Option<String>,
+        /// `-f`: send it all instead of resuming.
+        force: bool,
+    },
+    /// `ls [PATH]`.
+    Ls(Option<String>),
+    /// `cd PATH`.
+    Cd(String),
+    /// `pwd`.
+    Pwd,
+    /// `lcd PATH`.
+    Lcd(String),
+    /// `lpwd`.
+    Lpwd,
+    /// `mkdir DIR`.
+    Mkdir(String),
+    /// `rmdir DIR`.
+    Rmdir(String),
+    /// `rm FILE`.
+    Rm(String),
+    /// `rename FROM TO`.
+    Rename(String, String),
+    /// `size FILE`.
+    Size(String),
+    /// `ascii` or `binary`.
+    Type(TransferType),
+    /// `passive` (true) or `active` (false).
+    Passive(bool),
+    /// `reconnect`.
+    Reconnect,
+    /// `help [CMD]`.
+    Help(Option<String>),
+    /// `bye`, `quit`, `exit`.
+    Bye,
+}
+
+/// A command's names, usage and one-line description (for `help`).
+struct Spec {
+    names: &'static [&'static str],
+    usage: &'static str,
+    about: &'static str,
+}
+
+const SPECS: &[Spec] = &[
+    Spec {
+        names: &["get", "recv"],
+        usage: "get [-f] REMOTE [LOCAL]",
+        about: "download REMOTE into the local directory (into LOCAL if given); a partial download is resumed, -f starts over",
+    },
+    Spec {
+        names: &["put", "send"],
+        usage: "put [-f] LOCAL [REMOTE]",
+        about: "upload LOCAL; when the server has a shorter copy (an interrupted upload) it is resumed, -f sends it all",
+    },
+    Spec { names: &["ls", "dir"], usage: "ls [PATH]", about: "list a remote directory" },
+    Spec { names: &["cd", "cwd"], usage: "cd PATH", about: "change the remote directory" },
+    Spec { names: &["pwd"], usage: "pwd", about: "show the remote directory" },
+    Spec { names: &["lcd"], usage: "lcd PATH", about: "change the local directory" },
+    Spec { names: &["lpwd"], usage: "lpwd", about: "show the local directory" },
+    Spec { names: &["mkdir"], usage: "mkdir DIR", about: "make a remote directory" },
+    Spec { names: &["rmdir"], usage: "rmdir DIR", about: "remove an empty remote directory" },
+    Spec { names: &["rm", "delete"], usage: "rm FILE", about: "delete a remote file" },
+    Spec { names: &["rename"], usage: "rename FROM TO", about: "rename a remote file or directory" },
+    Spec { names: &["size"], usage: "size FILE", about: "show the size of a remote file" },
+    Spec { names: &["ascii"], usage: "ascii", about: "transfer text: line ends are converted" },
+    Spec { names: &["binary", "image"], usage: "binary", about: "transfer bytes as they are (the default)" },
+    Spec {
+        names: &["passive"],
+        usage: "passive",
+        about: "the client opens data connections: EPSV, or PASV if refused (the default)",
+    },
+    Spec { names: &["active"], usage: "active", about: "the server connects back for data: EPRT, or PORT if refused" },
+    Spec { names: &["reconnect", "open"], usage: "reconnect", about: "connect and log in again after a lost connection" },
+    Spec { names: &["help", "?"], usage: "help [CMD]", about: "list the commands, or show how to use CMD" },
+    Spec { names: &["bye", "quit", "exit"], usage: "bye", about: "end the session (also quit, exit, end of input)" },
+];
+
+fn spec(name: &str) -> Option<&'static Spec> {
+    let name = name.to_ascii_lowercase();
+    SPECS.iter().find(|s| s.names.contains(&name.as_str()))
+}
+
+/// Splits a line into commands (separated by `;` or newlines) of words
+/// (separated by blanks). `'...'` keeps everything literally; `"..."` keeps
+/// blanks and `;`, with `\"` and `\\` inside; a backslash outside quotes
+/// keeps the next character. A command starting with `#` is a comment.
+pub fn tokenize(line: &str) -> Result<Vec<Vec<String>>, String> {
+    let mut commands = Vec::new();
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '#' if !in_word && words.is_empty() => {
+                // A comment runs to the end of the line.
+                for c in chars.by_ref() {
+                    if c == '\n' {
+                        break;
+                    }
+                }
+                commands.push(std::mem::take(&mut words));
+            }
+            ' ' | '\t' | '\r' => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            ';' | '\n' => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+                commands.push(std::mem::take(&mut words));
+            }
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err("Unclosed quote (').".into()),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(c @ ('"' | '\\')) => word.push(c),
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => return Err("Unclosed quote (\").".into()),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err("Unclosed quote (\").".into()),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                word.push(chars.next().unwrap_or('\\'));
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    commands.push(words);
+    commands.retain(|c| !c.is_empty());
+    Ok(commands)
+}
+
+/// Security: a name with CR, LF or NUL would end the command line early
+/// and smuggle another command to the server.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("An empty name is not a file name.".into());
+    }
+    if name.contains(['\r', '\n', '\0']) {
+        return Err("File names cannot hold line breaks or NUL.".into());
+    }
+    Ok(())
+}
+
+/// Parses the words of one command.
+pub fn parse_command(words: &[String]) -> Result<Cmd, String> {
+    let Some((name, args)) = words.split_first() else {
+        return Err("Empty command.".into());
+    };
+    let Some(s) = spec(name) else {
+        return Err(format!("Unknown command '{name}'. Type 'help' for the list of commands."));
+    };
+    let usage = || format!("Usage: {}", s.usage);
+    // `-f` before the names of get and put; `--` ends the options.
+    let (force, args) = match s.names[0] {
+        "get" | "put" => {
+            let mut force = false;
+            let mut rest = args;
+            while let Some((first, tail)) = rest.split_first() {
+                match first.as_str() {
+                    "-f" => force = true,
+                    "--" => {
+                        rest = tail;
+                        break;
+                    }
+                    o if o.starts_with('-') && o.len() > 1 => return Err(format!("Unknown option {o}. {}", usage())),
+                    _ => break,
+                }
+                rest = tail;
+            }
+            (force, rest)
+        }
+        _ => (false, args),
+    };
+    for a in args {
+        check_name(a)?;
+    }
+    let one = || match args {
+        [a] => Ok(a.clone()),
+        _ => Err(usage()),
+    };
+    let none = |cmd: Cmd| if args.is_empty() { Ok(cmd) } else { Err(usage()) };
+    match s.names[0] {
+        "get" => match args {
+            [r] => Ok(Cmd::Get { remote: r.clone(), local: None, force }),
+            [r, l] => Ok(Cmd::Get { remote: r.clone(), local: Some(l.clone()), force }),
+            _ => Err(usage()),
+        },
+        "put" => match args {
+            [l] => Ok(Cmd::Put { local: l.clone(), remote: None, force }),
+            [l, r] => Ok(Cmd::Put { local: l.clone(), remote: Some(r.clone()), force }),
+            _ => Err(usage()),
+        },
+        "ls" => match args {
+            [] => Ok(Cmd::Ls(None)),
+            [p] => Ok(Cmd::Ls(Some(p.clone()))),
+            _ => Err(usage()),
+        },
+        "cd" => one().map(Cmd::Cd),
+        "pwd" => none(Cmd::Pwd),
+        "lcd" => one().map(Cmd::Lcd),
+        "lpwd" => none(Cmd::Lpwd),
+        "mkdir" => one().map(Cmd::Mkdir),
+        "rmdir" => one().map(Cmd::Rmdir),
+        "rm" => one().map(Cmd::Rm),
+        "rename" => match args {
+            [a, b] => Ok(Cmd::Rename(a.clone(), b.clone())),
+            _ => Err(usage()),
+        },
+        "size" => one().map(Cmd::Size),
+        "ascii" => none(Cmd::Type(TransferType::Ascii)),
+        "binary" => none(Cmd::Type(TransferType::Image)),
+        "passive" => none(Cmd::Passive(true)),
+        "active" => none(Cmd::Passive(false)),
+        "reconnect" => none(Cmd::Reconnect),
+        "help" => match args {
+            [] => Ok(Cmd::Help(None)),
+            [c] => Ok(Cmd::Help(Some(c.clone()))),
+            _ => Err(usage()),
+        },
+        _ => none(Cmd::Bye),
+    }
+}
+
+/// The text of `help` (every command) or `help CMD`.
+pub fn help_text(topic: Option<&str>) -> Result<String, String> {
+    match topic {
+        None => {
+            let width = SPECS.iter().map(|s| s.usage.len()).max().unwrap_or(0);
+            let mut out = String::from("Commands (names with spaces go in quotes; ';' separates commands):\n");
+            for s in SPECS {
+                out.push_str(&format!("  {:width$}  {}\n", s.usage, s.about));
+            }
+            out.push_str("Ctrl-C aborts a transfer; at the prompt it leaves.");
+            Ok(out)
+        }
+        Some(t) => match spec(t) {
+            Some(s) => {
+                let mut out = format!("Usage: {}\n  {}", s.usage, s.about);
+                if s.names.len() > 1 {
+                    out.push_str(&format!("\n  Also: {}", s.names[1..].join(", ")));
+                }
+                Ok(out)
+            }
+            None => Err(format!("Unknown command '{t}'. Type 'help' for the list of commands.")),
+        },
+    }
+}
+
+/// What the shell does after a command.
+enum Flow {
+    Continue,
+    Quit,
+}
+
+/// The shell: reads commands, runs them, keeps the exit status.
+pub struct Shell {
+    session: Session,
+    interactive: bool,
+    failed: bool,
+}
+
+impl Shell {
+    /// A shell over a connected session. It is interactive (a prompt) when
+    /// there is no `-c` and standard input is a terminal.
+    pub fn new(session: Session) -> Shell {
+        let interactive = session.cfg.commands.is_none() && terminal::stdin_is_tty();
+        Shell { session, interactive, failed: false }
+    }
+
+    fn status(&self) -> u8 {
+        if self.failed {
+            EXIT_FAILED
+        } else {
+            EXIT_OK
+        }
+    }
+
+    /// Runs until `bye`, the end of input, Ctrl-C at the prompt, or (in a
+    /// script) a lost connection. Returns the exit status.
+    pub fn run(mut self) -> u8 {
+        if let Some(script) = self.session.cfg.commands.clone() {
+            if let Some(code) = self.run_line(&script) {
+                return code;
+            }
+            self.session.quit();
+            return self.status();
+        }
+        let mut prompt = true;
+        loop {
+            if self.interactive && prompt {
+                let mut out = std::io::stdout();
+                let _ = out.write_all(b"ftp> ").and_then(|_| out.flush());
+            }
+            prompt = true;
+            let event = match self.session.read_line(self.interactive) {
+                Ok(e) => e,
+                Err(e) => {
+                    complain(format!("ftpclient: standard input: {e}"));
+                    self.failed = true;
+                    InputEvent::Eof
+                }
+            };
+            match event {
+                InputEvent::Line(line) => {
+                    if let Some(code) = self.run_line(&line) {
+                        return code;
+                    }
+                }
+                InputEvent::Eof => {
+                    if self.interactive {
+                        say("");
+                    }
+                    self.session.quit();
+                    return self.status();
+                }
+                InputEvent::Interrupted => {
+                    if self.interactive {
+                        say("");
+                    }
+                    self.session.quit();
+                    return EXIT_INTERRUPTED;
+                }
+                InputEvent::TooLong => {
+                    complain(format!("Line too long (at most {CLIENT_MAX_INPUT_LINE} bytes): ignored."));
+                    self.failed = true;
+                }
+                InputEvent::Watched => {
+                    // The server spoke unasked: a 421, or it closed the connection.
+                    match self.session.check_server() {
+                        Ok(shown) => prompt = shown,
+                        Err(e) => {
+                            say("");
+                            self.report(e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs the commands of one line. Returns the exit status when the
+    /// shell must stop.
+    fn run_line(&mut self, line: &str) -> Option<u8> {
+        let commands = match tokenize(line) {
+            Ok(c) => c,
+            Err(e) => {
+                complain(e);
+                self.failed = true;
+                return None;
+            }
+        };
+        for words in commands {
+            let result = match parse_command(&words) {
+                Ok(cmd) => self.execute(cmd),
+                Err(e) => Err(ClientError::Usage(e)),
+            };
+            match result {
+                Ok(Flow::Continue) => {}
+                Ok(Flow::Quit) => return Some(self.status()),
+                Err(e) => {
+                    let interrupted = matches!(e, ClientError::Interrupted);
+                    let lost = e.is_lost() || matches!(e, ClientError::NotConnected);
+                    self.report(e);
+                    if !self.interactive && lost {
+                        complain("ftpclient: no connection: the remaining commands are not run.");
+                        return Some(EXIT_FAILED);
+                    }
+                    if !self.interactive && interrupted {
+                        self.session.quit();
+                        return Some(EXIT_INTERRUPTED);
+                    }
+                }
+            }
+            if !self.interactive && self.session.intr.is_set() {
+                self.session.quit();
+                return Some(EXIT_INTERRUPTED);
+            }
+            // A Ctrl-C that came while nothing could be interrupted is forgotten.
+            self.session.intr.clear();
+        }
+        None
+    }
+
+    /// Tells the user why a command failed; forgets a lost connection.
+    fn report(&mut self, e: ClientError) {
+        self.failed = true;
+        let lost = e.is_lost();
+        complain(&e);
+        if lost {
+            self.session.disconnect();
+            if self.interactive {
+                complain("Type 'reconnect' to connect again, or 'bye'.");
+            }
+        }
+    }
+
+    fn execute(&mut self, cmd: Cmd) -> Result<Flow, ClientError> {
+        let s = &mut self.session;
+        match cmd {
+            Cmd::Get { remote, local, force } => s.get(&remote, local.as_deref(), force)?,
+            Cmd::Put { local, remote, force } => s.put(&local, remote.as_deref(), force)?,
+            Cmd::Ls(path) => s.ls(path.as_deref())?,
+            Cmd::Cd(p) => s.cd(&p)?,
+            Cmd::Pwd => s.pwd()?,
+            Cmd::Lcd(p) => s.lcd(&p)?,
+            Cmd::Lpwd => s.lpwd(),
+            Cmd::Mkdir(p) => s.mkdir(&p)?,
+            Cmd::Rmdir(p) => s.rmdir(&p)?,
+            Cmd::Rm(p) => s.rm(&p)?,
+            Cmd::Rename(a, b) => s.rename(&a, &b)?,
+            Cmd::Size(p) => s.size(&p)?,
+            Cmd::Type(t) => s.set_type(t)?,
+            Cmd::Passive(p) => s.set_passive(p),
+            Cmd::Reconnect => s.connect()?,
+            Cmd::Help(topic) => say(help_text(topic.as_deref()).map_err(ClientError::Usage)?),
+            Cmd::Bye => {
+                s.quit();
+                return Ok(Flow::Quit);
+            }
+        }
+        Ok(Flow::Continue)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(line: &str) -> Vec<Vec<String>> {
+        tokenize(line).unwrap()
+    }
+
+    fn cmd(line: &str) -> Result<Cmd, String> {
+        let mut c = tokenize(line).unwrap();
+        parse_command(&c.pop().unwrap_or_default())
+    }
+
+    #[test]
+    fn quotes_keep_spaces_in_names() {
+        assert_eq!(words(r#"get "my file.txt" 'local name'"#), [["get", "my file.txt", "local name"]]);
+        assert_eq!(words(r"get my\ file.txt"), [["get", "my file.txt"]]);
+        assert_eq!(words(r#"get "a \"q\" b""#), [["get", r#"a "q" b"#]]);
+        assert_eq!(words(r#"get """#), [["get", ""]]);
+    }
+
+    #[test]
+    fn semicolons_and_newlines_separate_commands_outside_quotes() {
+        assert_eq!(words("get a.txt; bye"), [vec!["get", "a.txt"], vec!["bye"]]);
+        assert_eq!(words("pwd\nls"), [vec!["pwd"], vec!["ls"]]);
+        assert_eq!(words("get 'a;b'"), [["get", "a;b"]]);
+    }
+
+    /// The C original crashed on an empty line.
+    #[test]
+    fn empty_and_comment_lines_hold_no_command() {
+        assert!(words("").is_empty());
+        assert!(words("   \t ").is_empty());
+        assert!(words(" ; ;").is_empty());
+        assert!(words("# a comment; get x").is_empty());
+        assert_eq!(words("# c\npwd"), [["pwd"]]);
+    }
+
+    #[test]
+    fn unclosed_quotes_are_an_error() {
+        assert!(tokenize("get 'a").is_err());
+        assert!(tokenize("get \"a").is_err());
+    }
+
+    #[test]
+    fn commands_parse_with_their_arguments() {
+        assert_eq!(cmd("get a.txt"), Ok(Cmd::Get { remote: "a.txt".into(), local: None, force: false }));
+        assert_eq!(cmd("GET -f a b"), Ok(Cmd::Get { remote: "a".into(), local: Some("b".into()), force: true }));
+        assert_eq!(cmd("get -- -f"), Ok(Cmd::Get { remote: "-f".into(), local: None, force: false }));
+        assert_eq!(cmd("put x"), Ok(Cmd::Put { local: "x".into(), remote: None, force: false }));
+        assert_eq!(cmd("rename a b"), Ok(Cmd::Rename("a".into(), "b".into())));
+        assert_eq!(cmd("quit"), Ok(Cmd::Bye));
+        assert_eq!(cmd("exit"), Ok(Cmd::Bye));
+        assert_eq!(cmd("ls"), Ok(Cmd::Ls(None)));
+        assert_eq!(cmd("binary"), Ok(Cmd::Type(TransferType::Image)));
+        assert_eq!(cmd("active"), Ok(Cmd::Passive(false)));
+    }
+
+    #[test]
+    fn wrong_use_says_how_to_use() {
+        assert_eq!(cmd("get"), Err("Usage: get [-f] REMOTE [LOCAL]".into()));
+        assert_eq!(cmd("cd a b"), Err("Usage: cd PATH".into()));
+        assert_eq!(cmd("pwd x"), Err("Usage: pwd".into()));
+        assert!(cmd("get -x a").unwrap_err().starts_with("Unknown option -x."));
+    }
+
+    #[test]
+    fn unknown_commands_point_to_help() {
+        let e = cmd("fetch a").unwrap_err();
+        assert_eq!(e, "Unknown command 'fetch'. Type 'help' for the list of commands.");
+    }
+
+    /// Security: CR or LF in a name would smuggle a second command.
+    #[test]
+    fn names_cannot_smuggle_commands() {
+        assert!(cmd("get \"a\rDELE b\"").is_err());
+        assert!(cmd("cd ''").is_err());
+    }
+
+    #[test]
+    fn help_lists_every_command_and_explains_one() {
+        let all = help_text(None).unwrap();
+        for name in ["get", "put", "ls", "cd", "pwd", "lcd", "lpwd", "mkdir", "rmdir", "rm", "rename", "size"] {
+            assert!(all.contains(&format!("\n  {name}")), "{name} missing from help:\n{all}");
+        }
+        for name in ["ascii", "binary", "passive", "active", "help", "bye"] {
+            assert!(all.contains(name), "{name} missing");
+        }
+        assert!(help_text(Some("get")).unwrap().contains("resumed"));
+        assert!(help_text(Some("nope")).is_err());
+    }
+}

@@ -1,0 +1,107 @@
+//! The interactive prompt on a pseudo-terminal: the password is typed
+//! without echo, transfers show a progress line, Ctrl-C aborts a transfer
+//! and returns to the prompt, Ctrl-C at the prompt exits.
+
+use std::time::Duration;
+
+use super::{assert_same_bytes, client_args, read, Dirs, Pty};
+use crate::util::{pseudo_random, Server};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+#[test]
+fn the_password_is_typed_without_echo_and_transfers_show_progress() {
+    let data = pseudo_random(1024 * 1024, 31);
+    let s = Server::start_with(
+        |root| std::fs::write(root.join("f.bin"), &data).unwrap(),
+        &["--user", "alice:typed-secret-42", "--no-anonymous"],
+    );
+    let d = Dirs::new("pty-login");
+    // Limited to 2 MiB/s, the download lasts half a second: several redraws.
+    let mut t = Pty::spawn(&client_args(s.addr, &d.local, &["-u", "alice", "--limit-rate", "2m"]), d.base.path());
+    t.expect("Password for alice: ", WAIT);
+    t.send(b"typed-secret-42\r");
+    let at = t.expect("230 ", WAIT);
+    t.expect_from(at, "ftp> ", WAIT);
+    assert!(!t.text().contains("typed-secret-42"), "the password was echoed:\n{}", t.text());
+
+    t.send(b"get f.bin\r");
+    let end = t.expect("bytes received in ", WAIT);
+    let screen = t.text();
+    assert!(screen.contains("\r[  0%] received") || screen.contains("\r[ "), "no progress line:\n{screen}");
+    assert!(screen.contains(&format!("[100%] received {} bytes of {}", data.len(), data.len())), "{screen}");
+    assert!(screen.contains(" left)"), "time left shown:\n{screen}");
+    assert!(screen.matches("%] received").count() >= 2, "the progress line is redrawn:\n{screen}");
+    assert_same_bytes(&read(&d.local.join("f.bin")), &data, "download");
+
+    t.expect_from(end, "ftp> ", WAIT);
+    t.send(b"\r");
+    t.send(b"bye\r");
+    let st = t.wait(WAIT);
+    assert_eq!(st.code(), Some(0), "{}", t.text());
+    assert!(t.text().contains("221 "), "{}", t.text());
+}
+
+#[test]
+fn ctrl_c_aborts_a_transfer_back_to_the_prompt_and_ctrl_c_at_the_prompt_exits() {
+    let data = pseudo_random(2 * 1024 * 1024, 32);
+    let s = Server::start_with(|root| std::fs::write(root.join("f.bin"), &data).unwrap(), &[]);
+    let d = Dirs::new("pty-ctrlc");
+    let mut t = Pty::spawn(&client_args(s.addr, &d.local, &["--limit-rate", "1m"]), d.base.path());
+    t.expect("ftp> ", WAIT);
+    t.send(b"get f.bin\r");
+    let at = t.expect("%] received", WAIT);
+    t.send(b"\x03");
+    let at = t.expect_from(at, "Transfer aborted; partial file kept", WAIT);
+    let at = t.expect_from(at, "ftp> ", WAIT);
+    let part = read(&d.local.join("f.bin.part"));
+    assert!(!part.is_empty() && part.len() < data.len(), "partial file: {} bytes", part.len());
+    assert!(!d.local.join("f.bin").exists());
+
+    // The session is still in step: the same get resumes.
+    t.send(b"get f.bin\r");
+    let at = t.expect_from(at, &format!("resumed at byte {}", part.len()), WAIT);
+    t.expect_from(at, "ftp> ", WAIT);
+    assert_same_bytes(&read(&d.local.join("f.bin")), &data, "resumed download");
+
+    t.send(b"\x03");
+    let st = t.wait(WAIT);
+    assert_eq!(st.code(), Some(130), "{}", t.text());
+}
+
+/// Ctrl-C at the password prompt leaves, and gives the terminal its echo back.
+#[test]
+fn ctrl_c_at_the_password_prompt_exits_and_restores_the_echo() {
+    use nix::sys::termios::{tcgetattr, LocalFlags};
+    let s = Server::start(&["--user", "alice:pw"]);
+    let d = Dirs::new("pty-pwctrlc");
+    let mut t = Pty::spawn(&client_args(s.addr, &d.local, &["-u", "alice"]), d.base.path());
+    t.expect("Password for alice: ", WAIT);
+    assert!(!tcgetattr(t.master()).unwrap().local_flags.contains(LocalFlags::ECHO), "echo off while typing");
+    t.send(b"\x03");
+    let st = t.wait(WAIT);
+    assert_eq!(st.code(), Some(130), "{}", t.text());
+    assert!(tcgetattr(t.master()).unwrap().local_flags.contains(LocalFlags::ECHO), "echo restored");
+}
+
+/// The server closes an idle session (421): the prompt says so at once and
+/// offers `reconnect`, which logs in again.
+#[test]
+fn a_connection_closed_at_the_prompt_is_announced_and_reconnect_works() {
+    let s = Server::start(&["--idle-timeout", "1"]);
+    let d = Dirs::new("pty-idle");
+    let mut t = Pty::spawn(&client_args(s.addr, &d.local, &[]), d.base.path());
+    let at = t.expect("ftp> ", WAIT);
+    let at = t.expect_from(at, "Connection lost: 421", WAIT);
+    let at = t.expect_from(at, "Type 'reconnect' to connect again, or 'bye'.", WAIT);
+    t.send(b"pwd\r");
+    let at = t.expect_from(at, "Not connected.", WAIT);
+    t.send(b"reconnect\r");
+    let at = t.expect_from(at, "230 ", WAIT);
+    t.send(b"get hello.txt\r");
+    t.expect_from(at, "12 bytes received in ", WAIT);
+    t.send(b"bye\r");
+    let st = t.wait(WAIT);
+    assert_eq!(st.code(), Some(1), "a command failed on the way:\n{}", t.text());
+    assert_eq!(read(&d.local.join("hello.txt")), b"hello world\n");
+}
