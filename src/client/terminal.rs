@@ -14,7 +14,6 @@ use std::sync::Arc;
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::termios::{tcgetattr, tcsetattr, LocalFlags, SetArg, Termios};
 
 use super::error::ClientError;
 use crate::limits::{CLIENT_MAX_INPUT_LINE, CLIENT_POLL_TICK};
@@ -181,16 +180,6 @@ pub fn stdout_is_tty() -> bool {
     io::stdout().is_terminal()
 }
 
-/// Puts the terminal's settings back when dropped (even when Ctrl-C cut the
-/// password prompt).
-struct RestoreTerminal(Termios);
-
-impl Drop for RestoreTerminal {
-    fn drop(&mut self) {
-        let _ = tcsetattr(io::stdin().as_fd(), SetArg::TCSANOW, &self.0);
-    }
-}
-
 /// Asks for the password on the terminal with echo off (the typed password
 /// never appears on the screen), as `getpass(3)` does. Fails when standard
 /// input is not a terminal: a script gives its password through
@@ -202,15 +191,7 @@ pub fn read_password(input: &mut Input, intr: &Interrupt, prompt: &str) -> Resul
             "A password is needed: set FTP_PASSWORD or use --password-file (standard input is not a terminal).".into(),
         ));
     }
-    let term_err = |e: Errno| ClientError::local("terminal", e.into());
-    let saved = tcgetattr(stdin.as_fd()).map_err(term_err)?;
-    let mut quiet = saved.clone();
-    quiet.local_flags.remove(LocalFlags::ECHO);
-    // The Enter key still moves to the next line.
-    quiet.local_flags.insert(LocalFlags::ECHONL);
-    let _restore = RestoreTerminal(saved);
-    // TCSAFLUSH: what was typed before the prompt is not taken as the password.
-    tcsetattr(stdin.as_fd(), SetArg::TCSAFLUSH, &quiet).map_err(term_err)?;
+    let _quiet = crate::term::EchoOff::new().map_err(|e| ClientError::local("terminal", e))?;
     let mut err = io::stderr();
     let _ = io::stdout().flush();
     let _ = write!(err, "{prompt}");
