@@ -42,9 +42,9 @@ use crate::limits::{
     ACCEPT_PAUSE, HALF_CLOSE_TIMEOUT, HANDOVER_TIMEOUT, HEARTBEAT_TIMEOUT, MASTER_EVENTS, MASTER_TICK,
     MAX_REGISTRATIONS, REGISTER_TIMEOUT, RELAY_CHUNK,
 };
+use crate::protocol::command::canonical;
 use crate::protocol::proxy::encode_v1;
 use crate::protocol::{Reply, ReplyCode};
-use crate::server::data::canonical;
 
 const T_CLIENTS: u64 = u64::MAX;
 const T_REGISTRY: u64 = u64::MAX - 1;

@@ -33,9 +33,9 @@ use super::terminal::{poll_tick, Interrupt};
 use crate::limits::{
     CLIENT_ABORT_TIMEOUT, CLIENT_POLL_TICK, CLIENT_STALL_TIMEOUT, IO_BUFFER, PARTIAL_SUFFIX, RESUME_CHECK_BYTES,
 };
+use crate::protocol::ascii::{from_crlf, to_crlf};
 use crate::protocol::reply::parse_size_hint;
 use crate::protocol::{Command, Reply, ReplyCode, TransferType};
-use crate::server::transfer::{from_crlf, to_crlf};
 
 /// How the server answered a transfer command.
 enum Opening {

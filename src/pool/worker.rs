@@ -8,9 +8,9 @@ use nix::sys::signal::Signal;
 
 use super::scoreboard::{Scoreboard, State};
 use crate::config::ServerConfig;
+use crate::protocol::command::canonical;
 use crate::protocol::{Reply, ReplyCode};
 use crate::server::connection;
-use crate::server::data::canonical;
 use crate::sys;
 
 /// Everything a worker needs, inherited from the supervisor at fork.

@@ -437,6 +437,14 @@ fn parse_eprt(arg: &str) -> Result<SocketAddr, ParseError> {
     Ok(SocketAddr::new(ip, port))
 }
 
+/// The address without the IPv4-mapped IPv6 disguise (`::ffff:1.2.3.4`).
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
+        v4 => v4,
+    }
+}
+
 /// `h1,h2,h3,h4,p1,p2` of an IPv4 socket address, for PORT and the 227 reply.
 pub fn format_host_port(ip: Ipv4Addr, port: u16) -> String {
     let o = ip.octets();

@@ -6,6 +6,8 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
+use crate::protocol::command::canonical;
+
 /// How the next data connection is made.
 #[derive(Debug, Default)]
 pub enum DataSetup {
@@ -16,14 +18,6 @@ pub enum DataSetup {
     Passive(TcpListener),
     /// We connect to the client (PORT, EPRT).
     Active(SocketAddr),
-}
-
-/// The address without the IPv4-mapped IPv6 disguise (`::ffff:1.2.3.4`).
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    }
 }
 
 fn seed() -> usize {

@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::data::{self, canonical, DataSetup};
+use super::data::{self, DataSetup};
 use super::error::{reply_for, FtpError};
 use super::jail::{is_dir, is_regular, Jail};
 use super::listing::{self, Facts, Format, Listing};
@@ -20,6 +20,7 @@ use super::vpath::VPath;
 use crate::accounts::{is_anonymous_name, Identity, Perms};
 use crate::config::ServerConfig;
 use crate::limits::{MAX_STAT_ENTRIES, MIN_ACTIVE_PORT};
+use crate::protocol::command::canonical;
 use crate::protocol::{Command, EpsvArg, ParseError, Reply, ReplyCode, TransferType};
 
 /// What the connection does after a command.

@@ -20,6 +20,7 @@ use super::session::{Job, Transfer};
 use super::upload::Upload;
 use crate::config::Timeouts;
 use crate::limits::{IO_BUFFER, SENDFILE_CHUNK, UPLOAD_EOF_GRACE};
+use crate::protocol::ascii::{from_crlf, to_crlf};
 use crate::protocol::{self, Command, Reply, ReplyCode, TransferType};
 use crate::sys;
 
@@ -237,36 +238,6 @@ impl Pump<'_> {
     }
 }
 
-/// Converts LF to CRLF; `last_cr` says whether the previous chunk ended in
-/// CR (so a CRLF split across chunks is not doubled). Returns the new state.
-pub fn to_crlf(input: &[u8], out: &mut Vec<u8>, mut last_cr: bool) -> bool {
-    for &b in input {
-        if b == b'\n' && !last_cr {
-            out.push(b'\r');
-        }
-        out.push(b);
-        last_cr = b == b'\r';
-    }
-    last_cr
-}
-
-/// Converts CRLF to LF; `pending_cr` says whether the previous chunk ended in
-/// a CR that was held back. Returns the new state.
-pub fn from_crlf(input: &[u8], out: &mut Vec<u8>, mut pending_cr: bool) -> bool {
-    for &b in input {
-        if pending_cr && b != b'\n' {
-            out.push(b'\r');
-        }
-        pending_cr = false;
-        if b == b'\r' {
-            pending_cr = true;
-        } else {
-            out.push(b);
-        }
-    }
-    pending_cr
-}
-
 /// Runs `t`: opens the data connection, sends the 150, moves the bytes,
 /// and sends the final reply(ies). `progress` is told the byte count. A
 /// control connection that fails on the way ends the session (`close`).
@@ -377,27 +348,4 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
     };
     let sent = replies.iter().try_for_each(|r| ctl.send(r));
     Done { bytes, complete, close: close || sent.is_err() }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ascii_download_turns_lf_into_crlf_once() {
-        let mut out = Vec::new();
-        let st = to_crlf(b"a\nb\r", &mut out, false);
-        to_crlf(b"\nc\n", &mut out, st);
-        assert_eq!(out, b"a\r\nb\r\nc\r\n");
-    }
-
-    #[test]
-    fn ascii_upload_turns_crlf_into_lf_across_chunks() {
-        let mut out = Vec::new();
-        let p = from_crlf(b"a\r\nb\r", &mut out, false);
-        assert!(p);
-        let p = from_crlf(b"\nc\rd", &mut out, p);
-        assert!(!p);
-        assert_eq!(out, b"a\nb\nc\rd");
-    }
 }
