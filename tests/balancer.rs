@@ -676,3 +676,31 @@ fn the_master_holds_a_thousand_relayed_connections_in_little_memory() {
         m.status()
     );
 }
+
+#[test]
+fn ftpclient_works_through_the_master_and_names_the_slave_it_reached() {
+    use crate::client::{run_c, Dirs};
+    let (root, big) = shared_root(300_000);
+    let m = Master::start(&[]);
+    let _slaves = Slaves::start(m.registry, 2, "127.0.0.1", root.path(), &[]);
+    m.wait_slaves(&[1, 2], READY);
+    let mut reached = Vec::new();
+    for i in 0..2 {
+        let dirs = Dirs::new(&format!("via-master-{i}"));
+        let out = run_c(m.addr, &dirs.local, "get big.bin; ls; bye", &[]);
+        assert_eq!(out.code(), Some(0), "{}\n{}", out.stdout, out.stderr);
+        assert_eq!(sha256(&std::fs::read(dirs.local.join("big.bin")).unwrap()), sha256(&big));
+        // The greeting shows which slave the client reached, as the
+        // original client printed it.
+        let id = if out.stdout.contains("slave 1 ready") {
+            1
+        } else if out.stdout.contains("slave 2 ready") {
+            2
+        } else {
+            0
+        };
+        assert_ne!(id, 0, "no slave named in:\n{}", out.stdout);
+        reached.push(id);
+    }
+    assert_eq!(reached, [1, 2]);
+}
