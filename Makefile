@@ -14,7 +14,7 @@ build:
 	@echo "built: $(addprefix ./,$(BINS))"
 
 test:
-	$(CARGO) test --all-targets
+	$(CARGO) test --lib --tests
 
 fmt:
 	$(CARGO) fmt --all -- --check
