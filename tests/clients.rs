@@ -1,5 +1,6 @@
 //! Real clients against the server: curl (passive and active, IPv4 and
-//! IPv6, resume), Python's ftplib and lftp (including `mirror` both ways).
+//! IPv6, resume), wget, Python's ftplib and lftp (including `mirror` both
+//! ways).
 //! Each tool runs with a time limit; its exit status and the bytes it moved
 //! are checked.
 
@@ -235,4 +236,22 @@ fn lftp_lists_gets_and_mirrors_a_tree_both_ways() {
             .all(|e| !e.file_name().to_string_lossy().starts_with(".forkftp.")),
         "a temporary was left behind"
     );
+}
+
+#[test]
+fn wget_downloads_a_file_and_a_tree() {
+    let s = Server::start_with(tree, &[]);
+    let local = TempDir::new("wget");
+    let wget = |args: &[&str]| {
+        let mut c = Command::new("wget");
+        c.args(["--quiet", "--timeout=20", "--tries=1"]).args(args).current_dir(local.path());
+        run_tool(&mut c, LIMIT)
+    };
+    let out = local.join("data.bin");
+    wget(&["-O", &out.display().to_string(), &url(&s, "data.bin")]).assert_ok("wget download");
+    assert!(std::fs::read(&out).unwrap() == pseudo_random(300_000, 1));
+    // Recursive: wget reads the LIST output to walk the tree.
+    wget(&["--recursive", "--no-host-directories", &url(&s, "src/")]).assert_ok("wget --recursive");
+    assert_eq!(std::fs::read(local.join("src/nested/b.bin")).unwrap(), pseudo_random(70_000, 2));
+    assert_eq!(std::fs::read(local.join("src/a.txt")).unwrap(), b"alpha\n");
 }
