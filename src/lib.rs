@@ -11,6 +11,8 @@
 //! - [`pool`]: the supervisor that binds, forks and supervises workers, the
 //!   workers' accept loop, and the shared-memory scoreboard.
 //! - [`accounts`]: who may log in, and with which rights.
+//! - [`bench`](mod@bench): `ftpbench`, the benchmark that drives the release server on
+//!   loopback and prints one table (`make bench`).
 //! - [`config`]: command-line options and the checked configuration.
 //! - [`limits`]: every limit and default, named in one place.
 //! - [`logging`]: one line per event, never interleaved between workers.
@@ -21,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod accounts;
+pub mod bench;
 pub mod config;
 pub mod limits;
 pub mod logging;

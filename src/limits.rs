@@ -101,3 +101,16 @@ pub const MAX_STAT_ENTRIES: usize = 10_000;
 
 /// Attempts to create a unique name for `STOU` or an upload's temporary file.
 pub const UNIQUE_NAME_ATTEMPTS: u32 = 100;
+
+/// Longest run of `ftpbench`; past it the benchmark kills the server,
+/// removes its temporary root and fails (the issue asks for under 5 minutes).
+pub const BENCH_TIME_LIMIT: Duration = Duration::from_secs(290);
+
+/// Longest run of `ftpbench --quick` (CI).
+pub const BENCH_QUICK_TIME_LIMIT: Duration = Duration::from_secs(120);
+
+/// Longest wait of a benchmark client for one connect, read or write.
+pub const BENCH_IO_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Time the benchmark gives a started server to send its first greeting.
+pub const BENCH_READY_TIMEOUT: Duration = Duration::from_secs(20);
