@@ -64,6 +64,14 @@ pub const DEFAULT_CLIENT_ROOT: &str = "_CLIENTROOT";
 /// Size of the buffer used for ASCII conversions, uploads and listings.
 pub const IO_BUFFER: usize = 256 * 1024;
 
+/// Size asked for the pipe of a binary upload (socket to pipe to file with
+/// `splice(2)`): 1 MiB, the most an unprivileged process may ask
+/// (`/proc/sys/fs/pipe-max-size`). Measured here, a 1 MiB pipe needs 0.31 to
+/// 0.45 CPU-seconds per GiB stored where 256 KiB `read`/`write` need 0.53
+/// to 0.83. Refused beyond the user's pipe quota, where the default 64 KiB
+/// pipe still works.
+pub const SPLICE_PIPE: usize = 1024 * 1024;
+
 /// Largest single `sendfile(2)` call; between calls the control connection
 /// is checked for `ABOR` and `STAT`.
 pub const SENDFILE_CHUNK: usize = 4 * 1024 * 1024;

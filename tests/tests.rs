@@ -6,3 +6,4 @@ mod util;
 mod pool;
 mod security;
 mod smoke;
+mod transfers;
