@@ -100,6 +100,14 @@ pub const MAX_LOGIN_FAILS: u32 = 3;
 /// Delay before answering the first failed `PASS`; it doubles on each failure.
 pub const LOGIN_FAIL_DELAY: Duration = Duration::from_millis(500);
 
+/// Random ports of the ephemeral range tried for PASV/EPSV (without
+/// `--passive-ports`) before the kernel is asked for any port.
+pub const PASSIVE_BIND_ATTEMPTS: u32 = 16;
+
+/// Ephemeral port range assumed when `/proc/sys/net/ipv4/ip_local_port_range`
+/// cannot be read (Linux's default).
+pub const DEFAULT_EPHEMERAL_PORTS: (u16, u16) = (32768, 60999);
+
 /// Lowest port a `PORT`/`EPRT` may name: privileged ports are refused (FTP bounce).
 pub const MIN_ACTIVE_PORT: u16 = 1024;
 
