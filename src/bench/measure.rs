@@ -215,6 +215,23 @@ pub(super) fn listing(ftp: &mut Ftp, c: &Command, entries: usize) -> io::Result<
     Ok(t.as_secs_f64() * 1e3)
 }
 
+/// `clients` sessions at once each LIST the big directory and quit (not
+/// timed: the work the memory figure after it must not keep).
+pub(super) fn list_crowd(addr: SocketAddr, user: &str, pw: &str, clients: usize, entries: usize) -> io::Result<()> {
+    std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..clients)
+            .map(|_| {
+                sc.spawn(|| -> io::Result<()> {
+                    let mut ftp = Ftp::login(addr, user, pw)?;
+                    listing(&mut ftp, &Command::List(Some("dir".into())), entries)?;
+                    ftp.quit()
+                })
+            })
+            .collect();
+        handles.into_iter().try_for_each(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("client panicked"))))
+    })
+}
+
 /// `clients` sessions download the crowd file at once; returns MB/s, all together.
 pub(super) fn crowd(addr: SocketAddr, user: &str, pw: &str, clients: usize, file: &str, want: Sum) -> io::Result<f64> {
     let barrier = Barrier::new(clients + 1);

@@ -40,7 +40,8 @@ use crate::protocol::{Command, Password};
 use client::{Ftp, READ_BUFFER};
 use guard::{cleanup_now, start_server, start_watchdog, stop_server, Scratch};
 use measure::{
-    crowd, listing, login_cycles, mb_per_s, memory, prepare, raw_tcp, retr_big, settle, small_files, stor_big, Files,
+    crowd, list_crowd, listing, login_cycles, mb_per_s, memory, prepare, raw_tcp, retr_big, settle, small_files,
+    stor_big, Files,
 };
 use report::{cpu_times, load_average, machine, median, others_share, print_table, Row, Target};
 use server::Server;
@@ -365,8 +366,18 @@ impl Bench<'_> {
 
     fn memory(&mut self, srv: &Server) -> Result<(), String> {
         let plan = self.plan;
+        // Many workers now serve sessions with big buffers in use (twice:
+        // glibc serves a big buffer from fresh memory the first time, from
+        // its heap afterwards); what they keep afterwards shows here.
+        for _ in 0..2 {
+            let r = list_crowd(self.addr, self.user, self.pw, plan.idle_clients, plan.dir_entries);
+            ctx("clients listing at once", r)?;
+        }
         let (idle_after, procs) = ctx("memory", memory(srv))?;
-        let what = format!("server PSS, idle after the runs above ({procs} processes)");
+        let what = format!(
+            "server PSS, idle after the runs above and 2 x {} clients listing at once ({procs} processes)",
+            plan.idle_clients
+        );
         self.rows.push(Row::new(what, idle_after, "MiB", 1, 3));
         let mut idle = Vec::new();
         for _ in 0..plan.idle_clients {
@@ -397,11 +408,24 @@ impl Bench<'_> {
             let r = login_cycles(srv.addr, self.user, self.pw, plan.login_clients, plan.argon2_cycles_many, slow);
             many.push(ctx("argon2 logins", r)?);
         }
+        // Each login needs argon2's 19 MiB while the password is checked:
+        // none of it may stay with an idle session.
+        let mut idle = Vec::new();
+        for _ in 0..plan.idle_clients {
+            idle.push(ctx("argon2 login", Ftp::login(srv.addr, self.user, self.pw))?);
+        }
+        let (pss, procs) = ctx("memory", memory(&srv))?;
+        for f in idle {
+            ctx("QUIT", f.quit())?;
+        }
         stop_server(srv);
         let what = "connect+login+QUIT, argon2 users file, 1 client";
         self.rows.push(Row::new(what, median(one), "/s", 1, plan.argon2_runs));
         let what = format!("connect+login+QUIT, argon2 users file, {} clients", plan.login_clients);
         self.rows.push(Row::new(what, median(many), "/s", 1, plan.argon2_runs));
+        let what =
+            format!("server PSS, argon2 users file, {} logged-in idle clients ({procs} processes)", plan.idle_clients);
+        self.rows.push(Row::new(what, pss, "MiB", 1, 3));
         Ok(())
     }
 }
