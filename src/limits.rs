@@ -72,6 +72,12 @@ pub const IO_BUFFER: usize = 256 * 1024;
 /// pipe still works.
 pub const SPLICE_PIPE: usize = 1024 * 1024;
 
+/// Blocks of this size or more get their own mapping from malloc in a
+/// worker, returned to the kernel when freed (glibc's initial threshold,
+/// kept fixed: glibc would otherwise raise it to the largest block freed,
+/// and an idle session could keep argon2's 19 MiB or a 256 KiB buffer).
+pub const MALLOC_MMAP_THRESHOLD: usize = 128 * 1024;
+
 /// Largest single `sendfile(2)` call; between calls the control connection
 /// is checked for `ABOR` and `STAT`.
 pub const SENDFILE_CHUNK: usize = 4 * 1024 * 1024;
