@@ -287,9 +287,9 @@ impl Bench<'_> {
         let raw_name = format!("raw loopback TCP, {} (the ceiling)", size_name(plan.raw_bytes));
         self.rows.push(Row::new(raw_name, ceiling, "MB/s", 0, rb));
         let big = size_name(plan.big_file);
-        let retr = Row::new(format!("RETR {big} (binary)"), median(retr), "MB/s", 0, rb);
+        let retr = Row::new(format!("RETR {big}"), median(retr), "MB/s", 0, rb);
         self.rows.push(retr.ratio(ceiling).target(Target::Ratio(0.85), ">= 0.85"));
-        let stor = Row::new(format!("STOR {big} (binary)"), median(stor), "MB/s", 0, rb);
+        let stor = Row::new(format!("STOR {big}"), median(stor), "MB/s", 0, rb);
         self.rows.push(stor.ratio(ceiling).target(Target::Ratio(0.75), ">= 0.75"));
         Ok(())
     }
@@ -344,7 +344,7 @@ impl Bench<'_> {
             );
             many.push(ctx("logins", r)?);
         }
-        self.rows.push(Row::new("connect+login+QUIT, 1 client in sequence", median(one), "/s", 0, plan.runs_fast));
+        self.rows.push(Row::new("connect+login+QUIT, 1 client", median(one), "/s", 0, plan.runs_fast));
         let what = format!("connect+login+QUIT, {} clients at once", plan.login_clients);
         let row = Row::new(what, median(many), "/s", 0, plan.runs_fast);
         self.rows.push(row.target(Target::AtLeast(5000.0), ">= 5000/s"));
@@ -358,7 +358,7 @@ impl Bench<'_> {
             let r = crowd(self.addr, self.user, self.pw, plan.crowd_clients, "crowd.bin", self.files.crowd);
             v.push(ctx("crowd", r)?);
         }
-        let what = format!("{} clients RETR {} at once (aggregate)", plan.crowd_clients, size_name(plan.crowd_file));
+        let what = format!("{} clients RETR {} at once, in all", plan.crowd_clients, size_name(plan.crowd_file));
         let row = self.with_ceiling(Row::new(what, median(v), "MB/s", 0, plan.runs_bulk));
         self.rows.push(row);
         Ok(())
@@ -373,21 +373,18 @@ impl Bench<'_> {
             let r = list_crowd(self.addr, self.user, self.pw, plan.idle_clients, plan.dir_entries);
             ctx("clients listing at once", r)?;
         }
-        let (idle_after, procs) = ctx("memory", memory(srv))?;
-        let what = format!(
-            "server PSS, idle after the runs above and 2 x {} clients listing at once ({procs} processes)",
-            plan.idle_clients
-        );
+        let (idle_after, _) = ctx("memory", memory(srv))?;
+        let what = format!("server PSS, idle after all that and 2 x {} LISTs", plan.idle_clients);
         self.rows.push(Row::new(what, idle_after, "MiB", 1, 3));
         let mut idle = Vec::new();
         for _ in 0..plan.idle_clients {
             idle.push(self.login()?);
         }
-        let (busy, procs) = ctx("memory", memory(srv))?;
+        let (busy, _) = ctx("memory", memory(srv))?;
         for f in idle {
             ctx("QUIT", f.quit())?;
         }
-        let what = format!("server PSS, {} logged-in idle clients ({procs} processes)", plan.idle_clients);
+        let what = format!("server PSS, {} logged-in idle clients", plan.idle_clients);
         self.rows.push(Row::new(what, busy, "MiB", 1, 3).target(Target::AtMost(25.0), "<= 25 MiB"));
         Ok(())
     }
@@ -414,7 +411,7 @@ impl Bench<'_> {
         for _ in 0..plan.idle_clients {
             idle.push(ctx("argon2 login", Ftp::login(srv.addr, self.user, self.pw))?);
         }
-        let (pss, procs) = ctx("memory", memory(&srv))?;
+        let (pss, _) = ctx("memory", memory(&srv))?;
         for f in idle {
             ctx("QUIT", f.quit())?;
         }
@@ -423,8 +420,7 @@ impl Bench<'_> {
         self.rows.push(Row::new(what, median(one), "/s", 1, plan.argon2_runs));
         let what = format!("connect+login+QUIT, argon2 users file, {} clients", plan.login_clients);
         self.rows.push(Row::new(what, median(many), "/s", 1, plan.argon2_runs));
-        let what =
-            format!("server PSS, argon2 users file, {} logged-in idle clients ({procs} processes)", plan.idle_clients);
+        let what = format!("server PSS, argon2 users file, {} idle clients", plan.idle_clients);
         self.rows.push(Row::new(what, pss, "MiB", 1, 3));
         Ok(())
     }
@@ -446,7 +442,7 @@ fn run_steps(plan: &Plan, exe: &Path, spec: &str, only: &[Step]) -> Result<(Stri
     settle(&srv, workers);
     let (idle_fresh, procs) = ctx("memory", memory(&srv))?;
     let mut b = Bench { plan, addr: srv.addr, user, pw, root, files, ceiling: None, rows: Vec::new() };
-    let fresh = Row::new(format!("server PSS, idle ({procs} processes)"), idle_fresh, "MiB", 1, 3);
+    let fresh = Row::new(format!("server PSS, idle, {procs} processes"), idle_fresh, "MiB", 1, 3);
     let steps: [(Step, &str); 6] = [
         (Step::Bulk, "raw TCP, RETR, STOR"),
         (Step::Small, "small files"),
