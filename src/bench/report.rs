@@ -146,37 +146,44 @@ pub(super) fn machine() -> String {
     format!("{cores} cores, Linux {kernel}, {y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC")
 }
 
-/// (all busy CPU time of the machine, CPU time of this process and its
-/// reaped children), in clock ticks.
-pub(super) fn cpu_times() -> (u64, u64) {
-    let busy = std::fs::read_to_string("/proc/stat")
-        .ok()
-        .and_then(|s| {
-            let line = s.lines().next()?.to_string();
-            let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
-            // user nice system idle iowait irq softirq steal: all but idle and iowait.
-            Some(v.iter().enumerate().filter(|(i, _)| *i != 3 && *i != 4).map(|(_, x)| x).sum())
-        })
-        .unwrap_or(0);
-    let mine = std::fs::read_to_string("/proc/self/stat")
-        .ok()
-        .and_then(|s| {
-            let rest = s.rsplit(')').next()?.to_string();
-            let f: Vec<u64> = rest.split_whitespace().filter_map(|x| x.parse().ok()).collect();
-            // After the state field: utime is field 14 of stat, i.e. index 11 here.
-            Some(f.get(10..14)?.iter().sum())
-        })
-        .unwrap_or(0);
-    (busy, mine)
+/// CPU time in clock ticks, from `/proc`.
+#[derive(Clone, Copy, Default)]
+pub(super) struct CpuTimes {
+    /// Of the whole machine: user, nice and system (interrupts are left
+    /// out: on loopback they are mostly the benchmark's own packets).
+    busy: u64,
+    /// Taken by the hypervisor for other machines.
+    steal: u64,
+    /// Of this process and the children it has reaped (the servers).
+    mine: u64,
 }
 
-/// How much of the machine other processes used since `before`, over
-/// `elapsed`: the load average cannot tell the benchmark's own load from
-/// theirs.
-pub(super) fn others_share(before: (u64, u64), elapsed: Duration) -> String {
+pub(super) fn cpu_times() -> CpuTimes {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    // cpu user nice system idle iowait irq softirq steal ...
+    let v: Vec<u64> =
+        stat.lines().next().unwrap_or("").split_whitespace().skip(1).map(|x| x.parse().unwrap_or(0)).collect();
+    let at = |i: usize| v.get(i).copied().unwrap_or(0);
+    let me = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After "pid (comm) ": state is field 0, utime 11, stime 12, cutime 13, cstime 14.
+    let f: Vec<&str> = me.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let mine = (11..15).map(|i| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)).sum();
+    CpuTimes { busy: at(0) + at(1) + at(2), steal: at(7), mine }
+}
+
+/// How much of the machine other processes (and the hypervisor) used since
+/// `before`, over `elapsed`: the load average cannot tell the benchmark's
+/// own load from theirs.
+pub(super) fn others_share(before: CpuTimes, elapsed: Duration) -> String {
     let after = cpu_times();
     let tick = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100) as f64;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
-    let others = after.0.saturating_sub(before.0).saturating_sub(after.1.saturating_sub(before.1)) as f64 / tick;
-    format!("other processes used {:.0}% of the CPUs during the run", 100.0 * others / (cores * elapsed.as_secs_f64()))
+    let share = |ticks: u64| 100.0 * ticks as f64 / tick / (cores * elapsed.as_secs_f64());
+    let others = (after.busy - before.busy).saturating_sub(after.mine - before.mine);
+    let mut text = format!("other processes used {:.0}% of the CPUs meanwhile", share(others));
+    let steal = share(after.steal - before.steal);
+    if steal >= 1.0 {
+        text.push_str(&format!(", the hypervisor {steal:.0}%"));
+    }
+    text
 }
