@@ -111,6 +111,10 @@ pub(super) fn prepare(plan: &Plan, root: &Path) -> io::Result<Files> {
     // The workers (nobody, when we run as root) write uploads here.
     server::give_to_workers(root)?;
     server::give_to_workers(&root.join("up"))?;
+    // On disk now, so that writing these back does not happen during the
+    // measurements (the kernel would start 30 s after they were written).
+    use std::os::fd::AsRawFd;
+    nix::unistd::syncfs(File::open(root)?.as_raw_fd())?;
     Ok(Files { big, crowd, small })
 }
 
