@@ -204,6 +204,12 @@ fn progress(msg: &str) {
     eprintln!("ftpbench: {msg}");
 }
 
+/// Shows the figure of every run (the table has their median).
+fn show_runs(what: &str, v: &[f64]) {
+    let runs: Vec<String> = v.iter().map(|x| format!("{x:.1}")).collect();
+    progress(&format!("  {what}: {}", runs.join(", ")));
+}
+
 /// The error of a step, with what it was doing.
 fn ctx<T>(what: &str, r: io::Result<T>) -> Result<T, String> {
     r.map_err(|e| format!("{what}: {e}"))
@@ -302,6 +308,7 @@ impl Bench<'_> {
         for _ in 0..plan.runs_fast {
             v.push(ctx("small files", small_files(&mut ftp, &self.files, &mut buf))?);
         }
+        show_runs("small files/s", &v);
         ctx("QUIT", ftp.quit())?;
         let what = format!("RETR {} files of {} KiB, one session", plan.small_files, plan.small_size >> 10);
         let row = Row::new(what, median(v), "files/s", 0, plan.runs_fast);
@@ -318,6 +325,7 @@ impl Bench<'_> {
             for _ in 0..plan.runs_fast {
                 v.push(ctx(&verb, listing(&mut ftp, &c, plan.dir_entries))?);
             }
+            show_runs(&format!("{verb} ms"), &v);
             let mut row =
                 Row::new(format!("{verb} of {} entries", plan.dir_entries), median(v), "ms", 1, plan.runs_fast);
             if matches!(c, Command::List(_)) {
@@ -344,6 +352,8 @@ impl Bench<'_> {
             );
             many.push(ctx("logins", r)?);
         }
+        show_runs("logins/s, 1 client", &one);
+        show_runs("logins/s, many clients", &many);
         self.rows.push(Row::new("connect+login+QUIT, 1 client", median(one), "/s", 0, plan.runs_fast));
         let what = format!("connect+login+QUIT, {} clients at once", plan.login_clients);
         let row = Row::new(what, median(many), "/s", 0, plan.runs_fast);
@@ -358,6 +368,7 @@ impl Bench<'_> {
             let r = crowd(self.addr, self.user, self.pw, plan.crowd_clients, "crowd.bin", self.files.crowd);
             v.push(ctx("crowd", r)?);
         }
+        show_runs("crowd MB/s", &v);
         let what = format!("{} clients RETR {} at once, in all", plan.crowd_clients, size_name(plan.crowd_file));
         let row = self.with_ceiling(Row::new(what, median(v), "MB/s", 0, plan.runs_bulk));
         self.rows.push(row);
