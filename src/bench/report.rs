@@ -55,6 +55,12 @@ impl Row {
         self
     }
 
+    /// The ratio given as is (the median of per-run ratios).
+    pub(super) fn with_ratio(mut self, ratio: f64) -> Row {
+        self.ratio = Some(ratio);
+        self
+    }
+
     pub(super) fn target(mut self, t: Target, text: &'static str) -> Row {
         self.target = t;
         self.target_text = text;
