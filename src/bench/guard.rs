@@ -22,9 +22,18 @@ pub(super) fn cleanup_now() {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
     }
     if let Some(d) = c.dir.take() {
-        let _ = std::fs::remove_dir_all(d);
+        // The main thread may still be creating files in it: try again.
+        for _ in 0..CLEANUP_ATTEMPTS {
+            if std::fs::remove_dir_all(&d).is_ok() || !d.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
+
+/// Attempts at removing the temporary directory while it may still grow.
+const CLEANUP_ATTEMPTS: u32 = 50;
 
 /// Kills everything and exits when the time limit passes or on SIGINT/SIGTERM.
 pub(super) fn start_watchdog(limit: Duration) -> io::Result<Arc<AtomicBool>> {

@@ -52,6 +52,8 @@ pub struct Server {
     child: Child,
     /// Where it listens.
     pub addr: SocketAddr,
+    /// Its standard error.
+    err: PathBuf,
 }
 
 impl Server {
@@ -63,6 +65,9 @@ impl Server {
         for _ in 0..3 {
             let port = free_port().map_err(|e| format!("no free port: {e}"))?;
             let addr = SocketAddr::from(([127, 0, 0, 1], port));
+            // Standard error to a file (a pipe nobody reads could fill and block the server).
+            let err = log.with_extension("err");
+            let err_file = std::fs::File::create(&err).map_err(|e| format!("{}: {e}", err.display()))?;
             let child = Command::new(exe)
                 .arg("--listen")
                 .arg(addr.to_string())
@@ -71,10 +76,10 @@ impl Server {
                 .arg(log)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
-                .stderr(Stdio::piped())
+                .stderr(err_file)
                 .spawn()
                 .map_err(|e| format!("{}: {e}", exe.display()))?;
-            let mut s = Server { child, addr };
+            let mut s = Server { child, addr, err };
             match s.wait_ready() {
                 Ok(()) => return Ok(s),
                 Err(e) => last = e,
@@ -88,10 +93,7 @@ impl Server {
         let deadline = Instant::now() + BENCH_READY_TIMEOUT;
         while Instant::now() < deadline {
             if let Ok(Some(st)) = self.child.try_wait() {
-                let mut err = String::new();
-                if let Some(e) = self.child.stderr.as_mut() {
-                    let _ = io::Read::read_to_string(e, &mut err);
-                }
+                let err = std::fs::read_to_string(&self.err).unwrap_or_default();
                 return Err(format!("ftpserver exited ({st}): {}", err.trim()));
             }
             if let Ok(s) = TcpStream::connect_timeout(&self.addr, Duration::from_secs(1)) {
