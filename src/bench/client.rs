@@ -36,13 +36,19 @@ pub fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(s)
 }
 
-/// Reads `data` to its end into `buf`, checksumming every byte.
-pub fn drain(data: &mut TcpStream, buf: &mut [u8]) -> io::Result<Sum> {
+/// Reads `data` to its end into `buf`, checksumming every byte; more than
+/// `max` bytes is an error.
+pub fn drain(data: &mut TcpStream, buf: &mut [u8], max: u64) -> io::Result<Sum> {
     let mut sum = Checksum::new();
     loop {
         match data.read(buf) {
             Ok(0) => return Ok(sum.finish()),
-            Ok(n) => sum.update(&buf[..n]),
+            Ok(n) => {
+                sum.update(&buf[..n]);
+                if sum.finish().len > max {
+                    return Err(bad(format!("more than the {max} bytes expected")));
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
@@ -160,12 +166,12 @@ impl Ftp {
         connect(SocketAddr::new(self.peer_ip()?, port))
     }
 
-    /// Runs a download-like command (RETR, LIST, NLST) and checksums what
-    /// arrives into `buf`; checks the 150 and the 226.
-    pub fn download(&mut self, c: &Command, buf: &mut [u8]) -> io::Result<Sum> {
+    /// Runs a download-like command (RETR) and checksums what arrives into
+    /// `buf`, at most `max` bytes; checks the 150 and the 226.
+    pub fn download(&mut self, c: &Command, buf: &mut [u8], max: u64) -> io::Result<Sum> {
         let mut data = self.epsv()?;
         self.cmd_expect(c, ReplyCode::FILE_STATUS_OK)?;
-        let sum = drain(&mut data, buf)?;
+        let sum = drain(&mut data, buf, max)?;
         self.expect(ReplyCode::CLOSING_DATA)?;
         Ok(sum)
     }

@@ -27,7 +27,7 @@ pub(super) fn raw_tcp(bytes: u64) -> io::Result<Duration> {
         let (mut s, _) = listener.accept()?;
         s.set_read_timeout(Some(crate::limits::BENCH_IO_TIMEOUT))?;
         let mut buf = vec![0u8; READ_BUFFER];
-        let sum = client::drain(&mut s, &mut buf)?;
+        let sum = client::drain(&mut s, &mut buf, bytes)?;
         Ok((sum, Instant::now()))
     });
     let start = Instant::now();
@@ -39,6 +39,7 @@ pub(super) fn raw_tcp(bytes: u64) -> io::Result<Duration> {
     Ok(end - start)
 }
 
+/// Fails unless `got` is the checksum of the expected stream.
 pub(super) fn verify(what: &str, got: Sum, want: Sum) -> io::Result<()> {
     if got == want {
         Ok(())
@@ -121,7 +122,7 @@ pub(super) fn prepare(plan: &Plan, root: &Path) -> io::Result<Files> {
 /// RETR of the big file over a logged-in session.
 pub(super) fn retr_big(ftp: &mut Ftp, want: Sum, buf: &mut [u8]) -> io::Result<Duration> {
     let start = Instant::now();
-    let got = ftp.download(&Command::Retr("big.bin".into()), buf)?;
+    let got = ftp.download(&Command::Retr("big.bin".into()), buf, want.len)?;
     let t = start.elapsed();
     verify("RETR big.bin", got, want)?;
     Ok(t)
@@ -194,7 +195,7 @@ pub(super) fn small_files(ftp: &mut Ftp, files: &Files, buf: &mut [u8]) -> io::R
     let start = Instant::now();
     let mut got = Vec::with_capacity(files.small.len());
     for i in 0..files.small.len() {
-        got.push(ftp.download(&Command::Retr(small_name(i)), buf)?);
+        got.push(ftp.download(&Command::Retr(small_name(i)), buf, files.small[i].len)?);
     }
     let t = start.elapsed();
     for (i, (g, w)) in got.into_iter().zip(&files.small).enumerate() {
@@ -248,7 +249,7 @@ pub(super) fn crowd(addr: SocketAddr, user: &str, pw: &str, clients: usize, file
                     barrier.wait();
                     let mut ftp = ftp?;
                     let mut buf = vec![0u8; READ_BUFFER];
-                    let got = ftp.download(&Command::Retr(file.to_string()), &mut buf)?;
+                    let got = ftp.download(&Command::Retr(file.to_string()), &mut buf, want.len)?;
                     let end = Instant::now();
                     verify(file, got, want)?;
                     ftp.quit()?;
