@@ -24,6 +24,16 @@ clippy:
 
 check: fmt clippy test
 
+# The benchmark (README, "Performance"): the release server on loopback, one
+# table, about a minute. bench-quick shrinks everything so that CI runs it.
+bench:
+	$(CARGO) build --release --bins
+	target/release/ftpbench
+
+bench-quick:
+	$(CARGO) build --release --bins
+	target/release/ftpbench --quick
+
 # Fuzz the network-input parsers for FUZZ_SECONDS each (not part of CI).
 # cargo-fuzz needs nightly features; RUSTC_BOOTSTRAP lets the stable
 # toolchain provide them.

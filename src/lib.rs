@@ -17,6 +17,8 @@
 //! - [`client`]: the `ftpclient` program: session, commands, transfers with
 //!   resume and progress, the prompt and scripts.
 //! - [`accounts`]: who may log in, and with which rights.
+//! - [`bench`](mod@bench): `ftpbench`, the benchmark that drives the release server on
+//!   loopback and prints one table (`make bench`).
 //! - [`config`]: command-line options and the checked configuration.
 //! - [`limits`]: every limit and default, named in one place.
 //! - [`logging`]: one line per event, never interleaved between workers.
@@ -29,6 +31,7 @@
 pub mod accounts;
 pub mod admin;
 pub mod balancer;
+pub mod bench;
 pub mod client;
 pub mod config;
 pub mod limits;

@@ -1,7 +1,7 @@
 //! The only module with `unsafe`: fork, process-death signal, shared memory,
-//! signal dispositions, adopting raw descriptors, and a child's set-up
-//! between fork and exec. Each block says why it
-//! is sound; callers get safe, typed functions.
+//! signal dispositions, adopting raw descriptors, a child's set-up between
+//! fork and exec, and tuning malloc. Each block says why it is sound; callers
+//! get safe, typed functions.
 
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
@@ -196,6 +196,30 @@ pub fn install_worker_signals() -> nix::Result<()> {
         signal::sigaction(Signal::SIGPIPE, &ignore)?;
     }
     signal::sigprocmask(signal::SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+}
+
+/// Makes malloc serve every block of `bytes` or more with its own mapping,
+/// unmapped when freed (`mallopt(M_MMAP_THRESHOLD)`). glibc otherwise
+/// raises that threshold to the size of each big block freed, and serves
+/// the next ones from its heap, which keeps them once freed.
+pub fn fixed_mmap_threshold(bytes: usize) {
+    let bytes = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: mallopt only sets a tuning parameter of glibc's allocator
+    // (under its lock); it takes no pointer of ours.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, bytes);
+    }
+}
+
+/// Gives the memory malloc holds free back to the kernel (`malloc_trim`):
+/// the top of the heap is cut and free pages inside it are dropped, so that
+/// a worker holds no leftover buffers between clients.
+pub fn release_free_memory() {
+    // SAFETY: malloc_trim only walks glibc's own heap under its lock; it
+    // takes no pointer of ours and is safe to call at any time.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Ignores SIGPIPE in the current process (the client and the supervisor

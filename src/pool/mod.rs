@@ -30,7 +30,7 @@ use nix::unistd::Pid;
 
 use crate::admin::SignalFlags;
 use crate::config::{ServerArgs, ServerConfig};
-use crate::limits::{LISTEN_BACKLOG, MAX_SPAWN_BATCH, STOP_GRACE, SUPERVISOR_TICK};
+use crate::limits::{LISTEN_BACKLOG, MALLOC_MMAP_THRESHOLD, MAX_SPAWN_BATCH, STOP_GRACE, SUPERVISOR_TICK};
 use crate::sys::{self, Forked};
 use scoreboard::{Scoreboard, State};
 
@@ -135,6 +135,10 @@ impl Supervisor {
     /// A supervisor for an already bound listener.
     pub fn new(args: ServerArgs, cfg: ServerConfig, listener: TcpListener) -> Result<Supervisor, String> {
         sys::ignore_sigpipe().map_err(|e| e.to_string())?;
+        // Big buffers (transfers, listings, argon2's 19 MiB per login) are
+        // unmapped when freed, never kept for the rest of an idle session.
+        // Set here, before any fork, so that the workers share the page.
+        sys::fixed_mmap_threshold(MALLOC_MMAP_THRESHOLD);
         let drop_to = resolve_run_as(&cfg)?;
         if let Some((uid, gid)) = drop_to {
             crate::logging::chown(uid, gid);

@@ -129,6 +129,8 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
         slot.begin_session(&peer.to_string());
         connection::serve_as(stream, peer, ctx.cfg, slot, via == crate::balancer::slave::Via::Relayed);
         slot.end_session();
+        // The session's buffers go back to the kernel, not to an idle worker.
+        sys::release_free_memory();
     }
     slot.set_state(State::Leaving);
     0

@@ -147,21 +147,75 @@ pub fn push_name(out: &mut Vec<u8>, name: &[u8]) {
     }
 }
 
+/// Appends `n` in decimal (`-` first when `negative`), padded with spaces
+/// to `width`: before the digits when `right`, after them otherwise.
+fn push_num(out: &mut Vec<u8>, negative: bool, mut n: u64, width: usize, right: bool) {
+    let mut buf = [0u8; 21];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    if negative {
+        i -= 1;
+        buf[i] = b'-';
+    }
+    let pad = width.saturating_sub(buf.len() - i);
+    if right {
+        out.resize(out.len() + pad, b' ');
+    }
+    out.extend_from_slice(&buf[i..]);
+    if !right {
+        out.resize(out.len() + pad, b' ');
+    }
+}
+
+fn push_signed(out: &mut Vec<u8>, n: i64, width: usize, right: bool) {
+    push_num(out, n < 0, n.unsigned_abs(), width, right);
+}
+
+fn push_two_digits(out: &mut Vec<u8>, n: u32) {
+    out.extend_from_slice(&[b'0' + (n / 10 % 10) as u8, b'0' + (n % 10) as u8]);
+}
+
 /// Appends one `ls -l` line: mode, links, owner, group, size, date, name
 /// (vsftpd's layout; dates within six months show the time, older ones the
 /// year; times in UTC; owner and group as numbers, so no name lookup).
+///
+/// Written digit by digit rather than with `format!`: a LIST of 10,000
+/// entries spent a fifth of its time in the formatting machinery.
 pub fn list_line(out: &mut Vec<u8>, name: &[u8], st: &Stat, link_target: Option<&str>, now: i64) {
     let (y, mo, d, h, mi, _) = civil(st.st_mtime);
     let recent = (now - st.st_mtime).abs() < 180 * 86_400;
-    let when = if recent {
-        format!("{} {:2} {:02}:{:02}", MONTHS[(mo - 1) as usize], d, h, mi)
-    } else {
-        format!("{} {:2}  {:4}", MONTHS[(mo - 1) as usize], d, y)
-    };
     out.extend_from_slice(&mode_string(st.st_mode));
-    out.extend_from_slice(
-        format!(" {:4} {:<8} {:<8} {:>12} {} ", st.st_nlink, st.st_uid, st.st_gid, st.st_size, when).as_bytes(),
-    );
+    out.push(b' ');
+    // st_nlink is u64 here, u32 on some other targets.
+    #[allow(clippy::useless_conversion)]
+    push_num(out, false, u64::from(st.st_nlink), 4, true);
+    out.push(b' ');
+    push_num(out, false, u64::from(st.st_uid), 8, false);
+    out.push(b' ');
+    push_num(out, false, u64::from(st.st_gid), 8, false);
+    out.push(b' ');
+    push_signed(out, st.st_size, 12, true);
+    out.push(b' ');
+    out.extend_from_slice(MONTHS[(mo - 1) as usize].as_bytes());
+    out.push(b' ');
+    push_num(out, false, u64::from(d), 2, true);
+    out.push(b' ');
+    if recent {
+        push_two_digits(out, h);
+        out.push(b':');
+        push_two_digits(out, mi);
+    } else {
+        out.push(b' ');
+        push_signed(out, y, 4, true);
+    }
+    out.push(b' ');
     push_name(out, name);
     if let Some(t) = link_target {
         out.extend_from_slice(b" -> ");
@@ -400,6 +454,47 @@ mod tests {
         let mut old = Vec::new();
         list_line(&mut old, b"d", &stat_of(0o040755, 0, 0), None, 1_795_000_000);
         assert!(String::from_utf8(old).unwrap().contains("drwxr-xr-x"));
+    }
+
+    /// The line as `format!` made it before `list_line` wrote digits itself.
+    fn list_line_by_format(name: &str, st: &Stat, now: i64) -> String {
+        let (y, mo, d, h, mi, _) = civil(st.st_mtime);
+        let recent = (now - st.st_mtime).abs() < 180 * 86_400;
+        let when = if recent {
+            format!("{} {:2} {:02}:{:02}", MONTHS[(mo - 1) as usize], d, h, mi)
+        } else {
+            format!("{} {:2}  {:4}", MONTHS[(mo - 1) as usize], d, y)
+        };
+        let mode = String::from_utf8(mode_string(st.st_mode).to_vec()).unwrap();
+        format!("{mode} {:4} {:<8} {:<8} {:>12} {when} {name}\r\n", st.st_nlink, st.st_uid, st.st_gid, st.st_size)
+    }
+
+    #[test]
+    fn ls_lines_are_the_same_as_format_made_them() {
+        let now = 1_795_000_000;
+        let mut x: u64 = 12345;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let specials = [0, 1, 9, 10, 99, 12345, 99_999_999, 123_456_789_012, i64::MAX];
+        for i in 0..2000 {
+            let mut st = stat_of(0o100644, 0, 0);
+            st.st_size = if i < specials.len() { specials[i] } else { (next() >> (next() % 64)) as i64 };
+            st.st_nlink = [1, 2, 10, 9999, 123_456][i % 5];
+            st.st_uid = [0, 65534, 1000, 4_294_967_295][i % 4];
+            st.st_gid = (next() % 100_000) as u32;
+            // From 1900 to 2200: recent dates, old ones, years before 1970.
+            st.st_mtime = now + (next() % (18_000_000_000)) as i64 - 9_000_000_000;
+            if i % 3 == 0 {
+                st.st_mtime = now - (next() % (400 * 86_400)) as i64;
+            }
+            let mut out = Vec::new();
+            list_line(&mut out, b"n", &st, None, now);
+            assert_eq!(String::from_utf8(out).unwrap(), list_line_by_format("n", &st, now));
+        }
     }
 
     #[test]

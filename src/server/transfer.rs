@@ -1,13 +1,13 @@
 //! Running a transfer on an established data connection: `sendfile(2)` for
-//! binary downloads, buffered conversion for ASCII (RFC 959 section 3.1.1.1),
-//! buffered writes for uploads, streamed listings. While bytes move, the
+//! binary downloads, `splice(2)` through a pipe for binary uploads, buffered
+//! conversion for ASCII (RFC 959 section 3.1.1.1), streamed listings. While bytes move, the
 //! control connection is watched: ABOR aborts (RFC 959 section 4.1.3), STAT
 //! reports progress, anything else waits until the transfer is done.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpStream};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::Duration;
 
 use nix::errno::Errno;
@@ -19,7 +19,7 @@ use super::listing::Listing;
 use super::session::{Job, Transfer};
 use super::upload::Upload;
 use crate::config::Timeouts;
-use crate::limits::{IO_BUFFER, SENDFILE_CHUNK, UPLOAD_EOF_GRACE};
+use crate::limits::{IO_BUFFER, SENDFILE_CHUNK, SPLICE_PIPE, UPLOAD_EOF_GRACE};
 use crate::protocol::ascii::{from_crlf, to_crlf};
 use crate::protocol::{self, Command, Reply, ReplyCode, TransferType};
 use crate::sys;
@@ -192,6 +192,71 @@ impl Pump<'_> {
 
     /// STOR/APPE/STOU: socket to file; ASCII turns CRLF into LF.
     fn receive(&mut self, data: &mut TcpStream, upload: &mut Upload, ttype: TransferType) -> Result<(), Stop> {
+        let spliced = ttype == TransferType::Image && self.receive_spliced(data, upload.file())?;
+        if !spliced {
+            self.receive_buffered(data, upload, ttype)?;
+        }
+        // A client that died closes both connections: a data EOF with the
+        // control connection gone is a cut upload, not a complete one. The
+        // dying client's kernel closes the data connection first, so the
+        // control connection's end may still be on its way: wait a moment.
+        let _ = wait_readable(self.ctl.fd(), UPLOAD_EOF_GRACE);
+        self.check_control()
+    }
+
+    /// Binary uploads: socket to pipe to file with `splice(2)`, so the bytes
+    /// never pass through our memory. Returns false, with every byte moved
+    /// so far in the file, when this file system cannot splice: the caller
+    /// goes on with buffered copies.
+    fn receive_spliced(&mut self, data: &TcpStream, file: &File) -> Result<bool, Stop> {
+        use nix::fcntl::{fcntl, splice, FcntlArg, OFlag, SpliceFFlags};
+        let Ok((pipe_out, pipe_in)) = nix::unistd::pipe2(OFlag::O_CLOEXEC) else { return Ok(false) };
+        let cap = fcntl(pipe_in.as_raw_fd(), FcntlArg::F_SETPIPE_SZ(SPLICE_PIPE as i32))
+            .or_else(|_| fcntl(pipe_in.as_raw_fd(), FcntlArg::F_GETPIPE_SZ))
+            .map_or(0, |n| n as usize);
+        if cap == 0 {
+            return Ok(false);
+        }
+        loop {
+            let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
+            let n = match splice(data.as_fd(), None, pipe_in.as_fd(), None, cap, flags) {
+                Ok(0) => return Ok(true),
+                Ok(n) => n,
+                Err(Errno::EAGAIN) => {
+                    self.wait(data.as_fd(), PollFlags::POLLIN)?;
+                    continue;
+                }
+                Err(Errno::EINTR) => {
+                    self.interrupted()?;
+                    continue;
+                }
+                Err(Errno::EINVAL) if self.bytes == 0 => return Ok(false),
+                Err(e) => return Err(Stop::DataLost(e.into())),
+            };
+            self.moved(n);
+            let mut left = n;
+            while left > 0 {
+                match splice(pipe_out.as_fd(), None, file.as_fd(), None, left, SpliceFFlags::SPLICE_F_MOVE) {
+                    Ok(0) => return Err(Stop::Fs(io::Error::from(io::ErrorKind::WriteZero).into())),
+                    Ok(m) => left -= m,
+                    Err(Errno::EINTR) => self.interrupted()?,
+                    Err(Errno::EINVAL) => {
+                        // This file system has no splice: what the pipe holds goes
+                        // to the file the ordinary way.
+                        let mut rest = vec![0u8; left];
+                        io::Read::read_exact(&mut File::from(pipe_out), &mut rest).map_err(|e| Stop::Fs(e.into()))?;
+                        (&mut &*file).write_all(&rest).map_err(|e| Stop::Fs(e.into()))?;
+                        return Ok(false);
+                    }
+                    Err(e) => return Err(Stop::Fs(io::Error::from(e).into())),
+                }
+            }
+        }
+    }
+
+    /// Uploads through a buffer: ASCII (CRLF turned into LF), or binary where
+    /// splicing is not possible.
+    fn receive_buffered(&mut self, data: &mut TcpStream, upload: &mut Upload, ttype: TransferType) -> Result<(), Stop> {
         let mut buf = vec![0u8; IO_BUFFER];
         let mut conv = Vec::new();
         let mut pending_cr = false;
@@ -217,12 +282,7 @@ impl Pump<'_> {
         if pending_cr {
             upload.file().write_all(b"\r").map_err(|e| Stop::Fs(e.into()))?;
         }
-        // A client that died closes both connections: a data EOF with the
-        // control connection gone is a cut upload, not a complete one. The
-        // dying client's kernel closes the data connection first, so the
-        // control connection's end may still be on its way: wait a moment.
-        let _ = wait_readable(self.ctl.fd(), UPLOAD_EOF_GRACE);
-        self.check_control()
+        Ok(())
     }
 
     fn send_listing(&mut self, data: &mut TcpStream, listing: &mut Listing) -> Result<(), Stop> {
