@@ -147,6 +147,7 @@ fn the_pool_grows_for_a_crowd_and_shrinks_back_to_max_spare() {
 #[test]
 fn at_max_workers_the_next_client_is_told_at_once() {
     let s = Server::start(&["--workers", "2", "--min-spare", "0", "--max-workers", "2"]);
+    assert!(wait_until(Duration::from_secs(5), || s.busy_workers() == 0));
     let _a = s.anon();
     let _b = s.anon();
     let t = Instant::now();
@@ -159,6 +160,9 @@ fn at_max_workers_the_next_client_is_told_at_once() {
 #[test]
 fn the_per_address_limit_refuses_with_its_own_reason() {
     let s = Server::start(&["--max-per-ip", "2"]);
+    // The harness's readiness probe is a client from this address too: wait
+    // until its worker is idle again.
+    assert!(wait_until(Duration::from_secs(5), || s.busy_workers() == 0));
     let _a = s.anon();
     let _b = s.anon();
     let r = first_reply(s.addr);

@@ -145,10 +145,15 @@ impl Server {
         let ok = wait_until(Duration::from_secs(20), || {
             TcpStream::connect(self.addr)
                 .ok()
-                .and_then(|s| {
+                .and_then(|mut s| {
                     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+                    let mut r = BufReader::new(s.try_clone().ok()?);
                     let mut line = String::new();
-                    BufReader::new(s).read_line(&mut line).ok()?;
+                    r.read_line(&mut line).ok()?;
+                    // End the probe's session properly (QUIT, then the
+                    // server's close), so its worker is free for the test.
+                    s.write_all(b"QUIT\r\n").ok()?;
+                    let _ = r.read_to_end(&mut Vec::new());
                     Some(line.starts_with("220"))
                 })
                 .unwrap_or(false)
@@ -193,6 +198,11 @@ impl Server {
             .expect("ftpserver status");
         assert!(out.status.success(), "status failed: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// How many workers `ftpserver status` shows busy.
+    pub fn busy_workers(&self) -> usize {
+        self.status().lines().skip(2).filter(|l| l.split_whitespace().nth(1) == Some("busy")).count()
     }
 
     /// The pid of the worker serving the client whose socket is `client`,
