@@ -22,9 +22,11 @@
 //! - [`config`]: command-line options and the checked configuration.
 //! - [`limits`]: every limit and default, named in one place.
 //! - [`logging`]: one line per event, never interleaved between workers.
-//! - [`sys`]: the only `unsafe` code (fork, shared memory, signals).
+//! - [`sys`]: the only `unsafe` code (fork, shared memory, signals); the
+//!   rest of the crate is `deny(unsafe_code)`.
 //! - [`term`]: reading a password from the terminal without echo.
 
+#![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 

@@ -3,6 +3,8 @@
 //! fork and exec, and tuning malloc. Each block says why it is sound; callers
 //! get safe, typed functions.
 
+#![allow(unsafe_code)]
+
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
@@ -93,6 +95,10 @@ pub struct SharedSlice<T> {
 /// Implement only for `#[repr(C)]` types made of atomics and arrays of
 /// atomics, for which all-zero bytes are a valid value.
 pub unsafe trait ZeroedAtomic: Sync {}
+
+// SAFETY: the scoreboard's `Slot` is `repr(C)`, made only of atomics and
+// arrays of atomics, and all-zero bytes are a valid free slot.
+unsafe impl ZeroedAtomic for crate::pool::scoreboard::Slot {}
 
 impl<T: ZeroedAtomic> SharedSlice<T> {
     /// Maps a new zeroed shared region of `len` values.

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::sys::{SharedSlice, ZeroedAtomic};
+use crate::sys::SharedSlice;
 
 /// Longest text kept for the client address, user and command.
 const TEXT: usize = 64;
@@ -65,10 +65,6 @@ pub struct Slot {
     user: [AtomicU8; TEXT],
     command: [AtomicU8; TEXT],
 }
-
-// SAFETY: `Slot` is `repr(C)`, made only of atomics and arrays of atomics,
-// and all-zero bytes are a valid free slot.
-unsafe impl ZeroedAtomic for Slot {}
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
