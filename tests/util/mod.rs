@@ -135,14 +135,18 @@ impl Server {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start ftpserver");
-        let s = Server { child, addr, root, log };
+        let mut s = Server { child, addr, root, log };
         s.wait_ready();
         s
     }
 
-    /// Readiness: a connection gets its 220 greeting.
-    pub fn wait_ready(&self) {
+    /// Readiness: a connection gets its 220 greeting (fails at once if the
+    /// server exited instead).
+    pub fn wait_ready(&mut self) {
         let ok = wait_until(Duration::from_secs(20), || {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                panic!("the server exited ({st}); log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+            }
             TcpStream::connect(self.addr)
                 .ok()
                 .and_then(|mut s| {
@@ -229,6 +233,7 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.log);
         // Not when already reaped (wait_exit): the pid may be reused.
         if let Ok(Some(_)) = self.child.try_wait() {
             return;
