@@ -72,6 +72,12 @@ pub fn status_listen(name: &str) -> io::Result<UnixListener> {
     Ok(l)
 }
 
+/// Like [`status_listen`], but a process that cannot have its status socket
+/// (another one holds the name) still runs: it says so in the log.
+pub fn status_listen_or_warn(name: &str) -> Option<UnixListener> {
+    status_listen(name).map_err(|e| log::warn!("status socket {name} unavailable: {e}")).ok()
+}
+
 /// Answers one waiting status request with `table`.
 pub fn status_answer(listener: &UnixListener, table: impl FnOnce() -> String) {
     let Ok((mut stream, _)) = listener.accept() else { return };

@@ -306,12 +306,7 @@ impl ServerArgs {
             data_connect: secs(self.data_timeout, "data-timeout")?,
             stall: secs(self.stall_timeout, "stall-timeout")?,
         };
-        let log_level = match (self.quiet, self.verbose) {
-            (true, _) => LevelFilter::Error,
-            (false, 0) => LevelFilter::Info,
-            (false, 1) => LevelFilter::Debug,
-            _ => LevelFilter::Trace,
-        };
+        let log_level = crate::logging::level(self.quiet, self.verbose);
         let slave = self.cluster.to_config(listen)?;
         Ok(ServerConfig {
             listen,

@@ -43,6 +43,17 @@ fn open(path: &Path) -> io::Result<File> {
     Ok(f)
 }
 
+/// The level `-q` / `-v` / `-vv` ask for: errors only, info (the default),
+/// debug, trace.
+pub fn level(quiet: bool, verbose: u8) -> LevelFilter {
+    match (quiet, verbose) {
+        (true, _) => LevelFilter::Error,
+        (false, 0) => LevelFilter::Info,
+        (false, 1) => LevelFilter::Debug,
+        _ => LevelFilter::Trace,
+    }
+}
+
 /// Starts logging at `level` to `file` (standard error when `None`).
 pub fn init(level: LevelFilter, file: Option<&Path>) -> io::Result<()> {
     if let Some(p) = file {

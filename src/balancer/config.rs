@@ -171,14 +171,7 @@ pub struct MasterConfig {
     pub log_level: LevelFilter,
 }
 
-fn log_level(quiet: bool, verbose: u8) -> LevelFilter {
-    match (quiet, verbose) {
-        (true, _) => LevelFilter::Error,
-        (false, 0) => LevelFilter::Info,
-        (false, 1) => LevelFilter::Debug,
-        _ => LevelFilter::Trace,
-    }
-}
+use crate::logging::level as log_level;
 
 impl MasterArgs {
     /// Checks the options.

@@ -192,13 +192,7 @@ impl Master {
         use signal_hook::consts::*;
         let signals = SignalFlags::register(&[SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGHUP], &[])
             .map_err(|e| format!("signals: {e}"))?;
-        let status = match status::listen(&cfg.listen) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                log::warn!("status socket unavailable: {e}");
-                None
-            }
-        };
+        let status = crate::admin::status_listen_or_warn(&status::socket_name(&cfg.listen));
         let add = |fd: BorrowedFd<'_>, t: u64| epoll.add(fd, EpollEvent::new(EpollFlags::EPOLLIN, t));
         add(clients.as_fd(), T_CLIENTS).map_err(|e| e.to_string())?;
         add(registry_listener.as_fd(), T_REGISTRY).map_err(|e| e.to_string())?;
@@ -304,7 +298,7 @@ impl Master {
                     T_REGISTRY => self.accept_registrations(),
                     T_STATUS => {
                         if let Some(st) = &self.status {
-                            status::answer(st, || self.table());
+                            crate::admin::status_answer(st, || self.table());
                         }
                     }
                     T_SIGNALS => self.signals.drain(),

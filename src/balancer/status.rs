@@ -5,7 +5,6 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
 use super::registry::Slave;
@@ -16,19 +15,9 @@ pub fn socket_name(addr: &SocketAddr) -> String {
     format!("forkftp-master-{addr}")
 }
 
-/// Opens the status socket of the master on `addr`.
-pub fn listen(addr: &SocketAddr) -> io::Result<UnixListener> {
-    admin::status_listen(&socket_name(addr))
-}
-
 /// Asks the master on `addr` for its table.
 pub fn query(addr: &SocketAddr) -> io::Result<String> {
     admin::status_query(&socket_name(addr))
-}
-
-/// Answers one waiting request with `table`.
-pub fn answer(listener: &UnixListener, table: impl FnOnce() -> String) {
-    admin::status_answer(listener, table);
 }
 
 /// The master's counters.

@@ -147,13 +147,7 @@ impl Supervisor {
         use signal_hook::consts::*;
         let signals = SignalFlags::register(&[SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1], &[SIGCHLD])
             .map_err(|e| format!("signals: {e}"))?;
-        let status = match status::listen(&cfg.listen) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                log::warn!("status socket unavailable: {e}");
-                None
-            }
-        };
+        let status = crate::admin::status_listen_or_warn(&status::socket_name(&cfg.listen));
         let slave = match &cfg.slave {
             Some(sc) => Some(crate::balancer::slave::SlaveSide::start(sc, cfg.listen, &listener)?),
             None => None,

@@ -16,11 +16,6 @@ pub fn socket_name(addr: &SocketAddr) -> String {
     format!("forkftp-status-{addr}")
 }
 
-/// Opens the status socket for the server on `addr`.
-pub fn listen(addr: &SocketAddr) -> io::Result<UnixListener> {
-    admin::status_listen(&socket_name(addr))
-}
-
 /// Answers one waiting status request, if any.
 pub fn answer(listener: &UnixListener, board: &Scoreboard, cfg: &ServerConfig) {
     admin::status_answer(listener, || format_table(&board.snapshot(), cfg));
