@@ -12,7 +12,7 @@ use super::session::{Outcome, Session};
 use super::transfer;
 use crate::config::ServerConfig;
 use crate::pool::scoreboard::Slot;
-use crate::protocol::{self, Command, Reply, ReplyCode};
+use crate::protocol::{self, Reply, ReplyCode};
 use crate::sys;
 
 /// Serves one client until it quits, times out or the worker must stop.
@@ -93,10 +93,12 @@ fn serve_inner(
                 continue;
             }
         };
-        log::debug!("[{pid}] {peer}: {}", cmd.loggable());
-        slot.set_command(&cmd.loggable());
+        // The command as logs and the scoreboard show it (password hidden).
+        let shown = cmd.loggable();
+        log::debug!("[{pid}] {peer}: {shown}");
+        slot.set_command(&shown);
         let was_logged_in = session.identity().is_some();
-        match session.handle(cmd.clone()) {
+        match session.handle(cmd) {
             Outcome::Reply(r) => ctl.send(&r)?,
             Outcome::Close(r) => {
                 ctl.send(&r)?;
@@ -111,7 +113,7 @@ fn serve_inner(
             }
             Outcome::Transfer(t) => {
                 let path = t.path.clone();
-                let verb = cmd.verb();
+                let verb = shown.split(' ').next().unwrap_or_default();
                 let start = Instant::now();
                 slot.set_bytes(0);
                 let done = transfer::run(t, &mut ctl, peer.ip(), &cfg.timeouts, &mut |b| slot.set_bytes(b));
@@ -131,7 +133,8 @@ fn serve_inner(
                 slot.set_user(&id.name);
             }
         }
-        if sys::draining() && !matches!(cmd, Command::Quit) {
+        // QUIT has already ended the session above.
+        if sys::draining() {
             ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."))?;
             return Ok("server stopping".into());
         }
