@@ -2,8 +2,9 @@
 //!
 //! The key never travels. The master opens each registration with a fresh
 //! random nonce; the slave answers with HMAC-SHA256 (RFC 2104, with SHA-256
-//! from FIPS 180-4) of the nonce and its registration line; the master
-//! computes the same and compares in constant time. A sniffer learns neither
+//! from FIPS 180-4; RustCrypto's audited `hmac` and `sha2` crates) of the
+//! nonce and its registration line; the master computes the same and
+//! compares in constant time. A sniffer learns neither
 //! the key nor a reply it could replay.
 //!
 //! The key comes from `--key-file FILE` or the `FTP_CLUSTER_KEY` environment
@@ -13,8 +14,12 @@ use std::fmt;
 use std::io::{self, Read};
 use std::path::Path;
 
-use crate::accounts::constant_time_eq;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
 use crate::limits::{MAX_CLUSTER_KEY, MIN_CLUSTER_KEY};
+
+type HmacSha256 = Hmac<Sha256>;
 
 /// The environment variable holding the cluster key when no `--key-file`
 /// is given.
@@ -83,9 +88,12 @@ impl ClusterKey {
         hmac_sha256(&self.0, msg)
     }
 
-    /// Security: checks a MAC in time independent of where it differs.
+    /// Security: checks a MAC in time independent of where it differs
+    /// (`hmac`'s `verify_slice`).
     pub fn verify(&self, msg: &[u8], mac: &[u8]) -> bool {
-        constant_time_eq(&self.sign(msg), mac)
+        let Ok(mut m) = HmacSha256::new_from_slice(&self.0) else { return false };
+        m.update(msg);
+        m.verify_slice(mac).is_ok()
     }
 }
 
@@ -111,125 +119,18 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
     s.as_bytes().chunks(2).map(|p| Some(digit(p[0])? << 4 | digit(p[1])?)).collect()
 }
 
-/// SHA-256 round constants (FIPS 180-4 section 4.2.2).
-const K: [u32; 64] = [
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,
-    0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786,
-    0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8,
-    0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13,
-    0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819,
-    0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a,
-    0x5b9cca4f, 0x682e6ff3, 0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
-    0xc67178f2,
-];
-
-/// Initial hash value (FIPS 180-4 section 5.3.3).
-const H0: [u32; 8] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19];
-
-/// One 64-byte block into the state (FIPS 180-4 section 6.2.2).
-fn compress(h: &mut [u32; 8], block: &[u8]) {
-    let mut w = [0u32; 64];
-    for (i, word) in block.chunks_exact(4).enumerate() {
-        w[i] = u32::from_be_bytes([word[0], word[1], word[2], word[3]]);
-    }
-    for t in 16..64 {
-        let s0 = w[t - 15].rotate_right(7) ^ w[t - 15].rotate_right(18) ^ (w[t - 15] >> 3);
-        let s1 = w[t - 2].rotate_right(17) ^ w[t - 2].rotate_right(19) ^ (w[t - 2] >> 10);
-        w[t] = w[t - 16].wrapping_add(s0).wrapping_add(w[t - 7]).wrapping_add(s1);
-    }
-    let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut hh] = *h;
-    for t in 0..64 {
-        let s1 = e.rotate_right(6) ^ e.rotate_right(11) ^ e.rotate_right(25);
-        let ch = (e & f) ^ (!e & g);
-        let t1 = hh.wrapping_add(s1).wrapping_add(ch).wrapping_add(K[t]).wrapping_add(w[t]);
-        let s0 = a.rotate_right(2) ^ a.rotate_right(13) ^ a.rotate_right(22);
-        let maj = (a & b) ^ (a & c) ^ (b & c);
-        let t2 = s0.wrapping_add(maj);
-        hh = g;
-        g = f;
-        f = e;
-        e = d.wrapping_add(t1);
-        d = c;
-        c = b;
-        b = a;
-        a = t1.wrapping_add(t2);
-    }
-    for (x, v) in h.iter_mut().zip([a, b, c, d, e, f, g, hh]) {
-        *x = x.wrapping_add(v);
-    }
-}
-
-/// SHA-256 of the concatenation of `parts` (FIPS 180-4 section 6.2).
-fn sha256_parts(parts: &[&[u8]]) -> [u8; 32] {
-    let mut h = H0;
-    let mut block = [0u8; 64];
-    let mut fill = 0;
-    let mut total: u64 = 0;
-    for part in parts {
-        total += part.len() as u64;
-        for &byte in *part {
-            block[fill] = byte;
-            fill += 1;
-            if fill == 64 {
-                compress(&mut h, &block);
-                fill = 0;
-            }
-        }
-    }
-    // Padding (section 5.1.1): a 1 bit, zeroes, the length in bits.
-    block[fill] = 0x80;
-    block[fill + 1..].fill(0);
-    if fill >= 56 {
-        compress(&mut h, &block);
-        block.fill(0);
-    }
-    block[56..].copy_from_slice(&(total * 8).to_be_bytes());
-    compress(&mut h, &block);
-    let mut out = [0u8; 32];
-    for (chunk, word) in out.chunks_exact_mut(4).zip(h) {
-        chunk.copy_from_slice(&word.to_be_bytes());
-    }
-    out
-}
-
-/// SHA-256 (FIPS 180-4).
-pub fn sha256(data: &[u8]) -> [u8; 32] {
-    sha256_parts(&[data])
-}
-
-/// HMAC-SHA256 (RFC 2104 section 2, block size 64 bytes).
-pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    let mut k = [0u8; 64];
-    if key.len() > 64 {
-        k[..32].copy_from_slice(&sha256(key));
-    } else {
-        k[..key.len()].copy_from_slice(key);
-    }
-    let ipad: Vec<u8> = k.iter().map(|b| b ^ 0x36).collect();
-    let opad: Vec<u8> = k.iter().map(|b| b ^ 0x5c).collect();
-    let inner = sha256_parts(&[&ipad, msg]);
-    sha256_parts(&[&opad, &inner])
+/// HMAC-SHA256 (RFC 2104) of `msg` under `key`, by RustCrypto's `hmac` and
+/// `sha2` crates.
+pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; MAC_LEN] {
+    // HMAC takes keys of any length (RFC 2104 section 2), so this cannot fail.
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts any key length");
+    mac.update(msg);
+    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// FIPS 180-2 appendix B examples, and the empty message.
-    #[test]
-    fn sha256_known_answers() {
-        assert_eq!(hex(&sha256(b"abc")), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-        assert_eq!(hex(&sha256(b"")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-        assert_eq!(
-            hex(&sha256(b"abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq")),
-            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1"
-        );
-        // One million 'a' (appendix B.3): many blocks.
-        assert_eq!(
-            hex(&sha256(&vec![b'a'; 1_000_000])),
-            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"
-        );
-    }
 
     /// RFC 4231 section 4, test cases 1, 2 and 6 (a key longer than a block).
     #[test]
