@@ -92,6 +92,21 @@ pub fn status_answer(listener: &UnixListener, table: impl FnOnce() -> String) {
     }
 }
 
+/// The `status` subcommand of `ftpserver` and `ftpmaster`: prints the table
+/// of the `what` ("server", "master") listening on `listen`, whose status
+/// socket `socket_name` derives from its address.
+pub fn print_status(
+    what: &str,
+    listen: &str,
+    socket_name: impl Fn(&std::net::SocketAddr) -> String,
+) -> Result<(), String> {
+    let addr = crate::config::resolve_addr(listen)?;
+    let table = status_query(&socket_name(&addr))
+        .map_err(|e| format!("no {what} answers on {addr} ({e}); is it running with --listen {addr}?"))?;
+    print!("{table}");
+    Ok(())
+}
+
 /// Asks the process listening on the status socket `name` for its table.
 pub fn status_query(name: &str) -> io::Result<String> {
     let mut s = UnixStream::connect_addr(&UnixAddr::from_abstract_name(name)?)?;

@@ -60,13 +60,7 @@ fn token(slot: usize, back: bool) -> u64 {
 /// `ftpmaster`: runs the master, or a tool.
 pub fn main(cli: MasterCli) -> Result<(), String> {
     match cli.command {
-        Some(MasterCommand::Status { listen }) => {
-            let addr = crate::config::resolve_addr(&listen)?;
-            let table = status::query(&addr)
-                .map_err(|e| format!("no master answers on {addr} ({e}); is it running with --listen {addr}?"))?;
-            print!("{table}");
-            Ok(())
-        }
+        Some(MasterCommand::Status { listen }) => crate::admin::print_status("master", &listen, status::socket_name),
         None => run(cli.master.to_config()?),
     }
 }

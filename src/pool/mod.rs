@@ -82,11 +82,7 @@ pub struct Supervisor {
 pub fn main(cli: crate::config::ServerCli) -> Result<(), String> {
     match cli.command {
         Some(crate::config::ServerCommand::Status { listen }) => {
-            let addr = crate::config::resolve_addr(&listen)?;
-            let table = status::query(&addr)
-                .map_err(|e| format!("no server answers on {addr} ({e}); is it running with --listen {addr}?"))?;
-            print!("{table}");
-            Ok(())
+            crate::admin::print_status("server", &listen, status::socket_name)
         }
         Some(crate::config::ServerCommand::Passwd { name, home, perms }) => {
             let perms = crate::accounts::Perms::parse(&perms)?;

@@ -3,7 +3,6 @@
 //! socket named after its listening address (no file to clean up), and only
 //! to the same user or root (checked with SO_PEERCRED).
 
-use std::io;
 use std::net::SocketAddr;
 use std::os::unix::net::UnixListener;
 
@@ -19,11 +18,6 @@ pub fn socket_name(addr: &SocketAddr) -> String {
 /// Answers one waiting status request, if any.
 pub fn answer(listener: &UnixListener, board: &Scoreboard, cfg: &ServerConfig) {
     admin::status_answer(listener, || format_table(&board.snapshot(), cfg));
-}
-
-/// Asks the server on `addr` for its status table.
-pub fn query(addr: &SocketAddr) -> io::Result<String> {
-    admin::status_query(&socket_name(addr))
 }
 
 fn human_ms(ms: u64) -> String {
