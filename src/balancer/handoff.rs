@@ -274,6 +274,15 @@ mod tests {
         format!("forkftp-test-{tag}-{}-{:?}", std::process::id(), std::thread::current().id())
     }
 
+    /// A client connection and the server's accepted end of it (the socket
+    /// the master would hand over).
+    fn tcp_pair() -> (TcpStream, TcpStream) {
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(tcp.local_addr().unwrap()).unwrap();
+        let (accepted, _) = tcp.accept().unwrap();
+        (client, accepted)
+    }
+
     fn wait_answer(offer: &Offer) -> Answer {
         for _ in 0..1000 {
             match offer.answer() {
@@ -289,9 +298,7 @@ mod tests {
         let name = unique("pass");
         let l = HandoffListener::bind(&name).unwrap();
         probe(&name).unwrap();
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let mut client = TcpStream::connect(tcp.local_addr().unwrap()).unwrap();
-        let (accepted, _) = tcp.accept().unwrap();
+        let (mut client, accepted) = tcp_pair();
         // The master's loop works on non-blocking sockets.
         accepted.set_nonblocking(true).unwrap();
         let offer = Offer::send(&name, &accepted).unwrap();
@@ -323,9 +330,7 @@ mod tests {
     fn a_withdrawn_offer_is_not_served() {
         let name = unique("withdraw");
         let l = HandoffListener::bind(&name).unwrap();
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let _client = TcpStream::connect(tcp.local_addr().unwrap()).unwrap();
-        let (accepted, _) = tcp.accept().unwrap();
+        let (_client, accepted) = tcp_pair();
         let offer = Offer::send(&name, &accepted).unwrap();
         // The master gives up before any worker looked (a stopped slave).
         drop(offer);
@@ -335,9 +340,7 @@ mod tests {
     #[test]
     fn nobody_listening_fails_at_once() {
         assert!(probe(&unique("nobody")).is_err());
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let _c = TcpStream::connect(tcp.local_addr().unwrap()).unwrap();
-        let (accepted, _) = tcp.accept().unwrap();
+        let (_c, accepted) = tcp_pair();
         assert!(Offer::send(&unique("nobody2"), &accepted).is_err());
     }
 
@@ -345,9 +348,7 @@ mod tests {
     fn a_dead_taker_lets_the_master_keep_the_client() {
         let name = unique("dead");
         let l = HandoffListener::bind(&name).unwrap();
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let _c = TcpStream::connect(tcp.local_addr().unwrap()).unwrap();
-        let (accepted, _) = tcp.accept().unwrap();
+        let (_c, accepted) = tcp_pair();
         let offer = Offer::send(&name, &accepted).unwrap();
         // The slave dies with the offer in its queue.
         drop(l);

@@ -196,12 +196,7 @@ impl Server {
 
     /// The output of `ftpserver status` for this server.
     pub fn status(&self) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_ftpserver"))
-            .args(["status", "--listen", &self.addr.to_string()])
-            .output()
-            .expect("ftpserver status");
-        assert!(out.status.success(), "status failed: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        status_command(env!("CARGO_BIN_EXE_ftpserver"), self.addr)
     }
 
     /// How many workers `ftpserver status` shows busy.
@@ -241,6 +236,14 @@ impl Drop for Server {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), nix::sys::signal::Signal::SIGKILL);
         let _ = self.child.wait();
     }
+}
+
+/// Runs `BIN status --listen ADDR` (ftpserver or ftpmaster) and returns
+/// the table it printed.
+pub fn status_command(bin: &str, addr: SocketAddr) -> String {
+    let out = Command::new(bin).args(["status", "--listen", &addr.to_string()]).output().expect("status command");
+    assert!(out.status.success(), "{bin} status failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The uid and gid the workers run as when the tests run as root
@@ -647,12 +650,7 @@ impl Master {
 
     /// `ftpmaster status`, the command.
     pub fn status_command(&self) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_ftpmaster"))
-            .args(["status", "--listen", &self.addr.to_string()])
-            .output()
-            .expect("ftpmaster status");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        status_command(env!("CARGO_BIN_EXE_ftpmaster"), self.addr)
     }
 
     pub fn status(&self) -> String {
