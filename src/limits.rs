@@ -5,8 +5,10 @@
 
 use std::time::Duration;
 
-/// Longest control line accepted, CRLF included (vsftpd's `VSFTP_MAX_COMMAND_LINE`).
-/// A longer line is answered `500` and discarded; the session goes on.
+/// Longest control line accepted, CRLF included (vsftpd's `VSFTP_MAX_COMMAND_LINE`);
+/// a line ending in a bare LF counts as if it ended in CRLF (see
+/// `protocol::framer`). A longer line is answered `500` and discarded; the
+/// session goes on.
 pub const MAX_COMMAND_LINE: usize = 4096;
 
 /// Longest path argument, in bytes (Linux `PATH_MAX`).
@@ -15,7 +17,7 @@ pub const MAX_PATH: usize = 4096;
 /// Longest user name accepted by `USER`.
 pub const MAX_USER_NAME: usize = 256;
 
-/// Longest line of a reply the client accepts from a server.
+/// Longest line of a reply the client accepts from a server, CRLF included.
 pub const MAX_REPLY_LINE: usize = 8192;
 
 /// Most lines in one multi-line reply the client accepts (a `STAT dir` of a
@@ -168,7 +170,8 @@ pub const REGISTER_RETRY_MAX: Duration = Duration::from_secs(2);
 /// Time a registration connection has to complete the exchange.
 pub const REGISTER_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Longest line of the registration protocol, either way.
+/// Longest line of the registration protocol, either way, counted as if it
+/// ended in CRLF (its lines end in LF).
 pub const MAX_REGISTRY_LINE: usize = 512;
 
 /// Most registration connections the master keeps (registered or not):

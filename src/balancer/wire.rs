@@ -21,6 +21,7 @@ use std::net::SocketAddr;
 
 use super::auth::{hex, unhex, ClusterKey, MAC_LEN, NONCE_LEN};
 use crate::limits::{MAX_REGISTRY_LINE, MAX_SLAVES};
+use crate::protocol::{Frame, LineFramer};
 
 /// The protocol version spoken here.
 pub const VERSION: u32 = 1;
@@ -274,32 +275,31 @@ pub fn parse_master_line(line: &[u8]) -> Result<MasterLine, WireError> {
     }
 }
 
-/// Bytes received, cut into lines of at most [`MAX_REGISTRY_LINE`] bytes.
-#[derive(Debug, Default)]
+/// Bytes received, cut into lines of at most [`MAX_REGISTRY_LINE`] bytes
+/// by the protocol's line framer.
+#[derive(Debug)]
 pub struct LineBuf {
-    buf: Vec<u8>,
+    lines: LineFramer,
+}
+
+impl Default for LineBuf {
+    fn default() -> Self {
+        LineBuf { lines: LineFramer::new(MAX_REGISTRY_LINE) }
+    }
 }
 
 impl LineBuf {
     /// Adds received bytes.
     pub fn push(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
+        self.lines.push(bytes);
     }
 
     /// The next complete line (LF and a CR before it removed). Security:
     /// bounded; a longer line is an error and the connection ends.
     pub fn next_line(&mut self) -> Result<Option<Vec<u8>>, WireError> {
-        match self.buf.iter().position(|&b| b == b'\n') {
-            Some(i) if i < MAX_REGISTRY_LINE => {
-                let mut line: Vec<u8> = self.buf.drain(..=i).collect();
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                Ok(Some(line))
-            }
-            Some(_) => Err(WireError::TooLong),
-            None if self.buf.len() >= MAX_REGISTRY_LINE => Err(WireError::TooLong),
+        match self.lines.next_frame() {
+            Some(Frame::Line(l)) => Ok(Some(l.to_vec())),
+            Some(Frame::TooLong) => Err(WireError::TooLong),
             None => Ok(None),
         }
     }
@@ -401,20 +401,14 @@ mod tests {
         assert!(parse_master_line(b"OK maybe").is_err());
     }
 
+    /// The framing and its limit are tested in `protocol::framer`; here,
+    /// that a line over the limit ends the exchange.
     #[test]
-    fn lines_are_bounded() {
+    fn an_overlong_line_is_an_error() {
         let mut b = LineBuf::default();
-        b.push(b"PING\r\nPI");
+        b.push(b"PING\r\n");
+        b.push(&vec![b'x'; MAX_REGISTRY_LINE]);
         assert_eq!(b.next_line(), Ok(Some(b"PING".to_vec())));
-        assert_eq!(b.next_line(), Ok(None));
-        b.push(b"NG\n");
-        assert_eq!(b.next_line(), Ok(Some(b"PING".to_vec())));
-        let mut long = LineBuf::default();
-        long.push(&vec![b'x'; MAX_REGISTRY_LINE]);
-        assert_eq!(long.next_line(), Err(WireError::TooLong));
-        let mut long = LineBuf::default();
-        long.push(&vec![b'x'; MAX_REGISTRY_LINE + 5]);
-        long.push(b"\n");
-        assert_eq!(long.next_line(), Err(WireError::TooLong));
+        assert_eq!(b.next_line(), Err(WireError::TooLong));
     }
 }

@@ -20,13 +20,13 @@ use super::{reply_text, say};
 use crate::limits::{CLIENT_CONNECT_TIMEOUT, CLIENT_DATA_TIMEOUT, CLIENT_POLL_TICK, MAX_REPLY_LINE};
 use crate::protocol::command::canonical;
 use crate::protocol::command::{parse_epsv_reply, parse_pasv_reply};
-use crate::protocol::{Command, EpsvArg, Reply, ReplyCode, ReplyParser};
+use crate::protocol::{Command, EpsvArg, Frame, LineFramer, Reply, ReplyCode, ReplyParser};
 
 /// The control connection to one server.
 #[derive(Debug)]
 pub struct Control {
     stream: TcpStream,
-    buf: Vec<u8>,
+    lines: LineFramer,
     parser: ReplyParser,
     peer: SocketAddr,
     local: SocketAddr,
@@ -77,7 +77,7 @@ impl Control {
         let _ = stream.set_nodelay(true);
         Ok(Control {
             stream,
-            buf: Vec::new(),
+            lines: LineFramer::new(MAX_REPLY_LINE),
             parser: ReplyParser::new(),
             peer,
             local,
@@ -108,15 +108,13 @@ impl Control {
 
     /// Takes one complete reply out of the bytes received so far.
     fn parse_buffered(&mut self) -> Result<Option<Reply>, ClientError> {
-        while let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
-            let mut line: Vec<u8> = self.buf.drain(..=pos).collect();
-            line.pop();
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
+        while let Some(frame) = self.lines.next_frame() {
+            let Frame::Line(line) = frame else {
+                return Err(ClientError::Lost(format!("a reply line is longer than {MAX_REPLY_LINE} bytes")));
+            };
             let reply = self
                 .parser
-                .feed(&line)
+                .feed(line)
                 .map_err(|e| ClientError::Lost(format!("the server does not speak FTP ({e})")))?;
             if let Some(r) = reply {
                 if self.verbose {
@@ -129,9 +127,6 @@ impl Control {
                 return Ok(Some(r));
             }
         }
-        if self.buf.len() > MAX_REPLY_LINE + 2 {
-            return Err(ClientError::Lost(format!("a reply line is longer than {MAX_REPLY_LINE} bytes")));
-        }
         Ok(None)
     }
 
@@ -142,7 +137,7 @@ impl Control {
             return match self.stream.read(&mut chunk) {
                 Ok(0) => Err(ClientError::Lost("the server closed the connection".into())),
                 Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
+                    self.lines.push(&chunk[..n]);
                     Ok(())
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use super::framer::fits;
 use crate::limits::{MAX_COMMAND_LINE, MAX_PATH, MAX_USER_NAME};
 
 /// A password, kept out of logs: its `Debug` and `Display` print stars.
@@ -221,12 +222,16 @@ pub fn strip_telnet(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 }
 
 /// Parses one control line (with or without its CRLF or LF) into a command.
+///
+/// The line may be [`MAX_COMMAND_LINE`] bytes long with a CRLF, whichever
+/// terminator it has: the framer's limit ([`super::framer::fits`]), so that
+/// every line accepted is re-encoded by [`Command::encode`] within it.
 pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
-    if line.len() > MAX_COMMAND_LINE {
-        return Err(ParseError::TooLong);
-    }
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if !fits(line.len(), MAX_COMMAND_LINE) {
+        return Err(ParseError::TooLong);
+    }
     let line = strip_telnet(line);
     if line.contains(&0) {
         return Err(ParseError::Nul);

@@ -4,6 +4,7 @@
 
 pub mod ascii;
 pub mod command;
+pub mod framer;
 pub mod proxy;
 pub mod reply;
 
@@ -11,4 +12,5 @@ pub mod reply;
 mod proptests;
 
 pub use command::{parse, Command, EpsvArg, ParseError, Password, TransferType};
+pub use framer::{Frame, LineFramer};
 pub use reply::{Reply, ReplyCode, ReplyError, ReplyParser};

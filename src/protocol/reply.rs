@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use super::framer::fits;
 use crate::limits::{MAX_REPLY_LINE, MAX_REPLY_LINES};
 
 /// A three-digit FTP reply code (RFC 959 section 4.2.1).
@@ -237,7 +238,7 @@ pub fn parse_size_hint(text: &str) -> Option<u64> {
 pub enum ReplyError {
     /// A line did not start with three digits where a reply had to start.
     Malformed(String),
-    /// A line was longer than [`MAX_REPLY_LINE`].
+    /// A line was longer than [`MAX_REPLY_LINE`] (CRLF included).
     LineTooLong,
     /// A multi-line reply went on past [`MAX_REPLY_LINES`].
     TooManyLines,
@@ -280,7 +281,7 @@ impl ReplyParser {
     /// Feeds one line (CRLF or LF already removed). Returns the reply when
     /// this line completes one.
     pub fn feed(&mut self, line: &[u8]) -> Result<Option<Reply>, ReplyError> {
-        if line.len() > MAX_REPLY_LINE {
+        if !fits(line.len(), MAX_REPLY_LINE) {
             return Err(ReplyError::LineTooLong);
         }
         let text = |from: usize| String::from_utf8_lossy(line.get(from..).unwrap_or(&[])).into_owned();

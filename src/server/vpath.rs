@@ -154,4 +154,14 @@ mod tests {
         assert_eq!(VPath::root().join(&"a".repeat(MAX_PATH + 1)), Err(PathError::TooLong));
         assert_eq!(at("/say \"hi\"").quoted(), "\"/say \"\"hi\"\"\"");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn client_paths_never_leave_the_root(cwd in "(/[a-z.]{1,5}){1,4}", arg in "[a-z./]{1,40}") {
+            let base = VPath::root().join(&cwd).unwrap();
+            let p = base.join(&arg).unwrap();
+            proptest::prop_assert!(p.as_str().starts_with('/'));
+            proptest::prop_assert!(p.components().all(|c| c != ".." && c != "." && !c.is_empty()));
+        }
+    }
 }
