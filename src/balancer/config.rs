@@ -14,7 +14,7 @@ use super::net::is_local_ip;
 use super::wire::Mode;
 use crate::config::resolve_addr;
 use crate::limits::{self, MAX_SLAVES};
-use crate::protocol::command::canonical;
+use crate::protocol::address::canonical;
 
 /// The options that make a server pool a slave of an `ftpmaster`.
 #[derive(Args, Debug, Clone, Default)]

@@ -42,7 +42,7 @@ use crate::limits::{
     ACCEPT_PAUSE, HALF_CLOSE_TIMEOUT, HANDOVER_TIMEOUT, HEARTBEAT_TIMEOUT, MASTER_EVENTS, MASTER_TICK,
     MAX_REGISTRATIONS, REGISTER_TIMEOUT, RELAY_CHUNK,
 };
-use crate::protocol::command::canonical;
+use crate::protocol::address::canonical;
 use crate::protocol::proxy::encode_v1;
 use crate::protocol::{Reply, ReplyCode};
 

@@ -10,7 +10,7 @@ use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage};
 
-use crate::protocol::command::canonical;
+use crate::protocol::address::canonical;
 
 /// Starts a non-blocking TCP connection to `to`, from `from` (any port)
 /// when given and of the same family. The connection completes later: see

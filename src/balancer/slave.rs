@@ -27,7 +27,7 @@ use crate::limits::{
     HANDOVER_TIMEOUT, HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, PROXY_HEADER_TIMEOUT, REGISTER_RETRY_MAX,
     REGISTER_RETRY_MIN, REGISTER_TIMEOUT, SLAVE_WORKER_WAKEUP,
 };
-use crate::protocol::command::canonical;
+use crate::protocol::address::canonical;
 use crate::protocol::proxy::{parse_v1, Parsed, ProxyHeader, V1_MAX_LEN};
 
 /// What a slave's supervisor holds: the registration and, on the master's

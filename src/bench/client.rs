@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::pattern::{Checksum, Stream, Sum};
 use crate::limits::{BENCH_IO_TIMEOUT, MAX_REPLY_LINE};
-use crate::protocol::command::parse_epsv_reply;
+use crate::protocol::address::parse_epsv_reply;
 use crate::protocol::{Command, EpsvArg, Frame, LineFramer, Password, Reply, ReplyCode, ReplyParser};
 
 /// Size of the buffer bulk data is read into (the raw TCP ceiling uses the same).

@@ -8,7 +8,7 @@ use nix::sys::signal::Signal;
 
 use super::scoreboard::{Scoreboard, State};
 use crate::config::ServerConfig;
-use crate::protocol::command::canonical;
+use crate::protocol::address::canonical;
 use crate::protocol::{Reply, ReplyCode};
 use crate::server::connection;
 use crate::sys;

@@ -7,8 +7,9 @@
 //! not an error.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
+use super::address::{self, EprtError};
 use super::framer::fits;
 use crate::limits::{MAX_COMMAND_LINE, MAX_PATH, MAX_USER_NAME};
 
@@ -402,81 +403,17 @@ fn parse_epsv(arg: Option<&str>) -> Result<EpsvArg, ParseError> {
 
 /// `PORT h1,h2,h3,h4,p1,p2` (RFC 959 section 4.1.2).
 fn parse_port(arg: &str) -> Result<SocketAddr, ParseError> {
-    let bad = ParseError::BadArgument("PORT", "expected h1,h2,h3,h4,p1,p2");
-    let mut n = [0u8; 6];
-    let mut parts = arg.trim().split(',');
-    for slot in n.iter_mut() {
-        let p = parts.next().ok_or(bad.clone())?.trim();
-        if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad);
-        }
-        *slot = p.parse().map_err(|_| bad.clone())?;
-    }
-    if parts.next().is_some() {
-        return Err(bad);
-    }
-    let ip = Ipv4Addr::new(n[0], n[1], n[2], n[3]);
-    Ok(SocketAddr::new(IpAddr::V4(ip), u16::from(n[4]) << 8 | u16::from(n[5])))
+    address::parse_host_port(arg).ok_or(ParseError::BadArgument("PORT", "expected h1,h2,h3,h4,p1,p2"))
 }
 
 /// `EPRT <d>proto<d>addr<d>port<d>` (RFC 2428 section 2). Returns
 /// `Unsupported` for a protocol other than 1 or 2, which the server answers
 /// with 522.
 fn parse_eprt(arg: &str) -> Result<SocketAddr, ParseError> {
-    let bad = ParseError::BadArgument("EPRT", "expected |proto|address|port|");
-    let arg = arg.trim();
-    let d = arg.chars().next().ok_or(bad.clone())?;
-    if !(33..=126).contains(&(d as u32)) {
-        return Err(bad);
-    }
-    let fields: Vec<&str> = arg.split(d).collect();
-    if fields.len() != 5 || !fields[0].is_empty() || !fields[4].is_empty() {
-        return Err(bad);
-    }
-    let port: u16 = fields[3].parse().map_err(|_| bad.clone())?;
-    let ip: IpAddr = match fields[1] {
-        "1" => IpAddr::V4(fields[2].parse::<Ipv4Addr>().map_err(|_| bad.clone())?),
-        "2" => IpAddr::V6(fields[2].parse::<Ipv6Addr>().map_err(|_| bad.clone())?),
-        _ => return Err(ParseError::Unsupported("EPRT")),
-    };
-    Ok(SocketAddr::new(ip, port))
-}
-
-/// The address without the IPv4-mapped IPv6 disguise (`::ffff:1.2.3.4`).
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    }
-}
-
-/// `h1,h2,h3,h4,p1,p2` of an IPv4 socket address, for PORT and the 227 reply.
-pub fn format_host_port(ip: Ipv4Addr, port: u16) -> String {
-    let o = ip.octets();
-    format!("{},{},{},{},{},{}", o[0], o[1], o[2], o[3], port >> 8, port & 0xFF)
-}
-
-/// Reads the address out of a 227 reply text such as
-/// `Entering Passive Mode (127,0,0,1,195,80).` (RFC 959 4.1.2; the
-/// parentheses are optional in practice, so the first six numbers count).
-pub fn parse_pasv_reply(text: &str) -> Option<SocketAddr> {
-    let start = text.find(|c: char| c.is_ascii_digit())?;
-    let tail = &text[start..];
-    let end = tail.find(|c: char| !(c.is_ascii_digit() || c == ',' || c == ' ')).unwrap_or(tail.len());
-    parse_port(tail[..end].trim_end_matches([',', ' '])).ok()
-}
-
-/// Reads the port out of a 229 reply text `(|||port|)` (RFC 2428 section 3).
-pub fn parse_epsv_reply(text: &str) -> Option<u16> {
-    let open = text.find('(')?;
-    let close = text[open..].find(')')? + open;
-    let inner = &text[open + 1..close];
-    let d = inner.chars().next()?;
-    let fields: Vec<&str> = inner.split(d).collect();
-    if fields.len() != 5 {
-        return None;
-    }
-    fields[3].parse().ok()
+    address::parse_eprt(arg).map_err(|e| match e {
+        EprtError::Malformed => ParseError::BadArgument("EPRT", "expected |proto|address|port|"),
+        EprtError::UnknownProtocol => ParseError::Unsupported("EPRT"),
+    })
 }
 
 impl Command {
@@ -510,12 +447,8 @@ impl Command {
             C::Epsv(EpsvArg::Any) => "EPSV".into(),
             C::Epsv(EpsvArg::All) => "EPSV ALL".into(),
             C::Epsv(EpsvArg::Protocol(p)) => format!("EPSV {p}"),
-            C::Port(SocketAddr::V4(a)) => with("PORT", &format_host_port(*a.ip(), a.port())),
-            C::Port(SocketAddr::V6(a)) => format!("EPRT |2|{}|{}|", a.ip(), a.port()),
-            C::Eprt(a) => {
-                let proto = if a.is_ipv4() { 1 } else { 2 };
-                format!("EPRT |{proto}|{}|{}|", a.ip(), a.port())
-            }
+            C::Port(SocketAddr::V4(a)) => with("PORT", &address::format_host_port(*a.ip(), a.port())),
+            C::Port(a) | C::Eprt(a) => with("EPRT", &address::format_eprt(*a)),
             C::List(p) => opt("LIST", p),
             C::Nlst(p) => opt("NLST", p),
             C::Mlsd(p) => opt("MLSD", p),
@@ -621,23 +554,15 @@ mod tests {
         assert_eq!(parse(b"STRU R"), Err(ParseError::Unsupported("STRU")));
     }
 
-    /// RFC 959 4.1.2: PORT h1,h2,h3,h4,p1,p2.
+    /// The address codec is tested in `protocol::address`; here, how its
+    /// refusals become parse errors (RFC 959 4.1.2, RFC 2428 section 2).
     #[test]
-    fn port_argument() {
+    fn port_and_eprt_arguments() {
         assert_eq!(parse(b"PORT 127,0,0,1,4,1"), Ok(Command::Port("127.0.0.1:1025".parse().unwrap())));
-        assert!(parse(b"PORT 127,0,0,1,4").is_err());
-        assert!(parse(b"PORT 256,0,0,1,4,1").is_err());
-        assert!(parse(b"PORT 1,2,3,4,5,6,7").is_err());
-    }
-
-    /// RFC 2428 section 2: EPRT with any delimiter, IPv4 and IPv6.
-    #[test]
-    fn eprt_argument() {
-        assert_eq!(parse(b"EPRT |1|132.235.1.2|6275|"), Ok(Command::Eprt("132.235.1.2:6275".parse().unwrap())));
+        assert_eq!(parse(b"PORT 127,0,0,1,4"), Err(ParseError::BadArgument("PORT", "expected h1,h2,h3,h4,p1,p2")));
         assert_eq!(parse(b"EPRT !2!::1!5282!"), Ok(Command::Eprt("[::1]:5282".parse().unwrap())));
         assert_eq!(parse(b"EPRT |3|x|1|"), Err(ParseError::Unsupported("EPRT")));
-        assert!(parse(b"EPRT |1|::1|1|").is_err());
-        assert!(parse(b"EPRT |1|1.2.3.4|99999|").is_err());
+        assert!(matches!(parse(b"EPRT |1|::1|1|"), Err(ParseError::BadArgument("EPRT", _))));
     }
 
     /// RFC 2428 section 3: EPSV, EPSV 1|2, EPSV ALL.
@@ -700,19 +625,5 @@ mod tests {
         for c in cmds {
             assert_eq!(parse(&c.encode()), Ok(c));
         }
-    }
-
-    #[test]
-    fn passive_reply_addresses() {
-        assert_eq!(
-            parse_pasv_reply("Entering Passive Mode (127,0,0,1,195,80)."),
-            Some("127.0.0.1:50000".parse().unwrap())
-        );
-        assert_eq!(
-            parse_pasv_reply("Entering Passive Mode 127,0,0,1,195,80"),
-            Some("127.0.0.1:50000".parse().unwrap())
-        );
-        assert_eq!(parse_epsv_reply("Entering Extended Passive Mode (|||6446|)"), Some(6446));
-        assert_eq!(parse_epsv_reply("nothing"), None);
     }
 }

@@ -2,6 +2,7 @@
 //! [`Command`] and [`Reply`] values out, and back; and [`proxy`], the PROXY
 //! protocol header a relaying `ftpmaster` sends before the client's bytes.
 
+pub mod address;
 pub mod ascii;
 pub mod command;
 pub mod framer;

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::limits::{DEFAULT_EPHEMERAL_PORTS, PASSIVE_BIND_ATTEMPTS};
-use crate::protocol::command::canonical;
+use crate::protocol::address::canonical;
 
 /// How the next data connection is made.
 #[derive(Debug, Default)]

@@ -7,7 +7,7 @@
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +20,7 @@ use super::vpath::VPath;
 use crate::accounts::{is_anonymous_name, Identity, Perms};
 use crate::config::ServerConfig;
 use crate::limits::{MAX_STAT_ENTRIES, MIN_ACTIVE_PORT};
-use crate::protocol::command::canonical;
+use crate::protocol::address::{self, canonical};
 use crate::protocol::{Command, EpsvArg, ParseError, Reply, ReplyCode, TransferType};
 
 /// What the connection does after a command.
@@ -417,8 +417,7 @@ impl<'c> Session<'c> {
             .map_err(|e| FtpError::NoData(format!("Can't open passive connection: {e}.")))?;
         let port = listener.local_addr()?.port();
         self.data = DataSetup::Passive(listener);
-        let hp = crate::protocol::command::format_host_port(v4, port);
-        ok(ReplyCode::PASSIVE_MODE, format!("Entering Passive Mode ({hp})."))
+        ok(ReplyCode::PASSIVE_MODE, address::format_pasv_reply(SocketAddrV4::new(v4, port)))
     }
 
     /// RFC 2428 section 3.
@@ -446,7 +445,7 @@ impl<'c> Session<'c> {
             .map_err(|e| FtpError::NoData(format!("Can't open passive connection: {e}.")))?;
         let port = listener.local_addr()?.port();
         self.data = DataSetup::Passive(listener);
-        ok(ReplyCode::EXTENDED_PASSIVE_MODE, format!("Entering Extended Passive Mode (|||{port}|)."))
+        ok(ReplyCode::EXTENDED_PASSIVE_MODE, address::format_epsv_reply(port))
     }
 
     fn active(&mut self, addr: SocketAddr, verb: &str) -> Result<Outcome, FtpError> {

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use forkftp::protocol::command::{parse_epsv_reply, parse_pasv_reply};
+use forkftp::protocol::address::{parse_epsv_reply, parse_pasv_reply};
 use forkftp::protocol::{Reply, ReplyParser};
 
 /// A temporary directory removed on drop.
