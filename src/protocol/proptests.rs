@@ -3,9 +3,10 @@
 
 use proptest::prelude::*;
 
+use super::ascii::{FromCrlf, ToCrlf};
 use super::command::{parse, strip_telnet, Command, EpsvArg, ParseError, TransferType};
 use super::framer::{fits, Frame, LineFramer};
-use super::reply::{Reply, ReplyCode, ReplyParser};
+use super::reply::{parse_quoted_path, quote_path, Reply, ReplyCode, ReplyParser};
 use crate::limits::MAX_COMMAND_LINE;
 
 fn path_arg() -> impl Strategy<Value = String> {
@@ -149,5 +150,52 @@ proptest! {
         }
         pop(&mut f, &mut got);
         prop_assert_eq!(got, want);
+    }
+
+    /// RFC 959 Appendix II: whatever the path, the 257 reply gives it back.
+    #[test]
+    fn quoted_paths_read_back(path in "[ -~]{0,40}", rest in "[ -~]{0,20}") {
+        prop_assert_eq!(parse_quoted_path(&format!("{} {rest}", quote_path(&path))), Some(path));
+    }
+
+    /// RFC 959 3.1.1.1: text without CR goes out with CRLF and comes back
+    /// the same, however the chunks are cut on either side.
+    #[test]
+    fn ascii_text_survives_the_wire(
+        text in proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'\n'), Just(b' ')], 0..300),
+        cut_out in 1usize..50,
+        cut_in in 1usize..50,
+    ) {
+        let mut wire = Vec::new();
+        let mut to = ToCrlf::default();
+        for c in text.chunks(cut_out) {
+            to.convert(c, &mut wire);
+        }
+        prop_assert_eq!(wire.iter().filter(|&&b| b == b'\r').count(), text.iter().filter(|&&b| b == b'\n').count());
+        let mut back = Vec::new();
+        let mut from = FromCrlf::default();
+        for c in wire.chunks(cut_in) {
+            from.convert(c, &mut back);
+        }
+        from.finish(&mut back);
+        prop_assert_eq!(back, text);
+    }
+
+    /// Whatever bytes arrive, CRLF to LF loses nothing but the CR of a CRLF.
+    #[test]
+    fn ascii_uploads_keep_lone_crs(wire in proptest::collection::vec(prop_oneof![Just(b'a'), Just(b'\r'), Just(b'\n')], 0..200), cut in 1usize..30) {
+        let mut whole = Vec::new();
+        let mut from = FromCrlf::default();
+        from.convert(&wire, &mut whole);
+        from.finish(&mut whole);
+        let mut pieces = Vec::new();
+        let mut from = FromCrlf::default();
+        for c in wire.chunks(cut) {
+            from.convert(c, &mut pieces);
+        }
+        from.finish(&mut pieces);
+        prop_assert_eq!(&pieces, &whole);
+        let crlf = wire.windows(2).filter(|w| w == b"\r\n").count();
+        prop_assert_eq!(whole.len(), wire.len() - crlf);
     }
 }

@@ -202,6 +202,13 @@ impl fmt::Display for Reply {
     }
 }
 
+/// A path as a `257` reply (to PWD or MKD) names it: between double quotes,
+/// a quote inside doubled (RFC 959 Appendix II). [`parse_quoted_path`]
+/// reads it back.
+pub fn quote_path(path: &str) -> String {
+    format!("\"{}\"", path.replace('"', "\"\""))
+}
+
 /// The path in a `257` reply (to PWD or MKD): the text between the first
 /// double quote and its closing quote, with `""` standing for one quote
 /// (RFC 959 Appendix II). `None` when the reply holds no quoted path.
@@ -379,6 +386,7 @@ mod tests {
     /// RFC 959 Appendix II: a quote inside the path is doubled.
     #[test]
     fn quoted_path_of_257_replies() {
+        assert_eq!(quote_path("/say \"hi\""), "\"/say \"\"hi\"\"\"");
         assert_eq!(parse_quoted_path(r#""/docs" is the current directory."#), Some("/docs".into()));
         assert_eq!(parse_quoted_path(r#""/a ""b"" c" created."#), Some(r#"/a "b" c"#.into()));
         assert_eq!(parse_quoted_path("no quotes"), None);

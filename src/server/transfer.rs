@@ -20,7 +20,7 @@ use super::session::{Job, Transfer};
 use super::upload::Upload;
 use crate::config::Timeouts;
 use crate::limits::{IO_BUFFER, SENDFILE_CHUNK, SPLICE_PIPE, UPLOAD_EOF_GRACE};
-use crate::protocol::ascii::{from_crlf, to_crlf};
+use crate::protocol::ascii::{FromCrlf, ToCrlf};
 use crate::protocol::{self, Command, Reply, ReplyCode, TransferType};
 use crate::sys;
 
@@ -176,7 +176,7 @@ impl Pump<'_> {
         file.seek(SeekFrom::Start(offset)).map_err(|e| Stop::Fs(e.into()))?;
         let mut inbuf = vec![0u8; IO_BUFFER];
         let mut out = Vec::with_capacity(IO_BUFFER * 2);
-        let mut last_cr = false;
+        let mut to_crlf = ToCrlf::default();
         loop {
             let n = match file.read(&mut inbuf) {
                 Ok(0) => return Ok(()),
@@ -185,7 +185,7 @@ impl Pump<'_> {
                 Err(e) => return Err(Stop::Fs(e.into())),
             };
             out.clear();
-            last_cr = to_crlf(&inbuf[..n], &mut out, last_cr);
+            to_crlf.convert(&inbuf[..n], &mut out);
             self.write_all(data, &out)?;
         }
     }
@@ -259,18 +259,19 @@ impl Pump<'_> {
     fn receive_buffered(&mut self, data: &mut TcpStream, upload: &mut Upload, ttype: TransferType) -> Result<(), Stop> {
         let mut buf = vec![0u8; IO_BUFFER];
         let mut conv = Vec::new();
-        let mut pending_cr = false;
+        let mut ascii = (ttype == TransferType::Ascii).then(FromCrlf::default);
         loop {
             match data.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
                     self.moved(n);
-                    let chunk = if ttype == TransferType::Ascii {
-                        conv.clear();
-                        pending_cr = from_crlf(&buf[..n], &mut conv, pending_cr);
-                        &conv[..]
-                    } else {
-                        &buf[..n]
+                    let chunk = match &mut ascii {
+                        Some(from_crlf) => {
+                            conv.clear();
+                            from_crlf.convert(&buf[..n], &mut conv);
+                            &conv[..]
+                        }
+                        None => &buf[..n],
                     };
                     upload.file().write_all(chunk).map_err(|e| Stop::Fs(e.into()))?;
                 }
@@ -279,8 +280,10 @@ impl Pump<'_> {
                 Err(e) => return Err(Stop::DataLost(e)),
             }
         }
-        if pending_cr {
-            upload.file().write_all(b"\r").map_err(|e| Stop::Fs(e.into()))?;
+        if let Some(from_crlf) = ascii {
+            conv.clear();
+            from_crlf.finish(&mut conv);
+            upload.file().write_all(&conv).map_err(|e| Stop::Fs(e.into()))?;
         }
         Ok(())
     }

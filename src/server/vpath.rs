@@ -100,9 +100,9 @@ impl VPath {
         &self.0
     }
 
-    /// RFC 959 appendix II: in a 257 reply, a `"` in the path is doubled.
+    /// The path as a 257 reply names it (RFC 959 appendix II).
     pub fn quoted(&self) -> String {
-        format!("\"{}\"", self.0.replace('"', "\"\""))
+        crate::protocol::reply::quote_path(&self.0)
     }
 }
 
@@ -152,7 +152,6 @@ mod tests {
     fn limits_and_quotes() {
         assert_eq!(VPath::root().join(""), Err(PathError::Empty));
         assert_eq!(VPath::root().join(&"a".repeat(MAX_PATH + 1)), Err(PathError::TooLong));
-        assert_eq!(at("/say \"hi\"").quoted(), "\"/say \"\"hi\"\"\"");
     }
 
     proptest::proptest! {
