@@ -100,7 +100,7 @@ pub fn print_status(
     listen: &str,
     socket_name: impl Fn(&std::net::SocketAddr) -> String,
 ) -> Result<(), String> {
-    let addr = crate::config::resolve_addr(listen)?;
+    let addr = crate::net::resolve_addr(listen)?;
     let table = status_query(&socket_name(&addr))
         .map_err(|e| format!("no {what} answers on {addr} ({e}); is it running with --listen {addr}?"))?;
     print!("{table}");

@@ -1,7 +1,7 @@
 //! The server's configuration: command-line options (clap) and the checked
 //! [`ServerConfig`] built from them once, before the workers fork.
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use log::LevelFilter;
 
 use crate::accounts::{self, Account, Accounts, Perms};
 use crate::limits;
+use crate::net::resolve_addr;
 use crate::server::jail::Jail;
 
 /// `ftpserver`: a pre-forked FTP server.
@@ -232,11 +233,6 @@ pub fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
         return Err(format!("empty or invalid range {lo}-{hi}"));
     }
     Ok((lo, hi))
-}
-
-/// Resolves `host:port` (or `[v6]:port`) once, at start-up.
-pub fn resolve_addr(s: &str) -> Result<SocketAddr, String> {
-    s.to_socket_addrs().map_err(|e| format!("{s}: {e}"))?.next().ok_or_else(|| format!("{s}: no address"))
 }
 
 impl ServerArgs {

@@ -38,6 +38,7 @@ pub mod client;
 pub mod config;
 pub mod limits;
 pub mod logging;
+pub mod net;
 pub mod pool;
 pub mod protocol;
 pub mod server;

@@ -103,6 +103,13 @@ pub const UPLOAD_EOF_GRACE: Duration = Duration::from_millis(10);
 /// Time a transfer may make no progress before it is aborted (vsftpd: 300 s).
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// How long a worker blocked in `accept` waits before it looks at its flags
+/// again (closes the race between checking a flag and blocking).
+pub const ACCEPT_WAKEUP: Duration = Duration::from_millis(500);
+
+/// Longest a reload (SIGHUP) waits for the old idle workers to leave `accept`.
+pub const RELOAD_SETTLE: Duration = Duration::from_secs(2);
+
 /// How often the supervisor checks the pool when no signal arrives.
 pub const SUPERVISOR_TICK: Duration = Duration::from_millis(100);
 

@@ -10,10 +10,9 @@ use log::LevelFilter;
 
 use super::auth::ClusterKey;
 use super::handoff;
-use super::net::is_local_ip;
 use super::wire::Mode;
-use crate::config::resolve_addr;
 use crate::limits::{self, MAX_SLAVES};
+use crate::net::{is_local_ip, resolve_addr};
 use crate::protocol::address::canonical;
 
 /// The options that make a server pool a slave of an `ftpmaster`.

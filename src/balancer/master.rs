@@ -32,7 +32,6 @@ use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTime
 use super::auth;
 use super::config::{MasterCli, MasterCommand, MasterConfig};
 use super::handoff::{self, Answer, Offer};
-use super::net::{connect_error, connect_nonblocking, raise_nofile_limit};
 use super::registry::{Registry, Slave};
 use super::relay::{Interest, Relay};
 use super::status::{self, Stats};
@@ -42,6 +41,7 @@ use crate::limits::{
     ACCEPT_PAUSE, HALF_CLOSE_TIMEOUT, HANDOVER_TIMEOUT, HEARTBEAT_TIMEOUT, MASTER_EVENTS, MASTER_TICK,
     MAX_REGISTRATIONS, REGISTER_TIMEOUT, RELAY_CHUNK,
 };
+use crate::net::{connect_error, connect_nonblocking, raise_nofile_limit, would_block};
 use crate::protocol::address::canonical;
 use crate::protocol::proxy::encode_v1;
 use crate::protocol::{Reply, ReplyCode};
@@ -67,7 +67,7 @@ pub fn main(cli: MasterCli) -> Result<(), String> {
 
 /// Binds a non-blocking listener.
 fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, String> {
-    let l = crate::pool::bind_listener(addr).map_err(|e| format!("cannot listen for {what} on {addr}: {e}"))?;
+    let l = crate::net::bind_listener(addr).map_err(|e| format!("cannot listen for {what} on {addr}: {e}"))?;
     l.set_nonblocking(true).map_err(|e| e.to_string())?;
     Ok(l)
 }
@@ -153,10 +153,6 @@ struct Master {
     accept_paused_until: Option<Instant>,
     scratch: Vec<u8>,
     draining: bool,
-}
-
-fn would_block(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
 }
 
 /// Reads some of what `sock` has into `lines` (a few KiB at most: the

@@ -16,13 +16,11 @@
 //! - [`slaves`]: `ftpslaves`, which starts and supervises slave pools.
 //! - [`status`]: `ftpmaster status`.
 //! - [`config`]: the options of all of these.
-//! - [`net`]: small socket helpers.
 
 pub mod auth;
 pub mod config;
 pub mod handoff;
 pub mod master;
-pub mod net;
 pub mod registry;
 pub mod relay;
 pub mod slave;

@@ -20,13 +20,13 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::config::SlaveConfig;
 use super::handoff::HandoffListener;
-use super::net::{connect_done, connect_nonblocking};
 use super::wire::{parse_master_line, LineBuf, MasterLine, Mode, Register};
 use crate::config::ServerConfig;
 use crate::limits::{
     HANDOVER_TIMEOUT, HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, PROXY_HEADER_TIMEOUT, REGISTER_RETRY_MAX,
     REGISTER_RETRY_MIN, REGISTER_TIMEOUT, SLAVE_WORKER_WAKEUP,
 };
+use crate::net::{connect_done, connect_nonblocking};
 use crate::protocol::address::canonical;
 use crate::protocol::proxy::{parse_v1, Parsed, ProxyHeader, V1_MAX_LEN};
 
@@ -310,7 +310,7 @@ pub fn accept(
             return Ok(None);
         }
     }
-    let (stream, peer) = crate::pool::worker::accept(listener)?;
+    let (stream, peer) = crate::net::accept(listener)?;
     // Accepted sockets do not inherit O_NONBLOCK on Linux; make sure.
     stream.set_nonblocking(false)?;
     let Some(slave) = &cfg.slave else { return Ok(Some((stream, peer, Via::Direct))) };

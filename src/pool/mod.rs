@@ -18,44 +18,29 @@ pub mod worker;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
-use nix::sys::socket::{self, sockopt, AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::admin::SignalFlags;
 use crate::config::{ServerArgs, ServerConfig};
-use crate::limits::{LISTEN_BACKLOG, MALLOC_MMAP_THRESHOLD, MAX_SPAWN_BATCH, STOP_GRACE, SUPERVISOR_TICK};
+use crate::limits::{
+    ACCEPT_WAKEUP, MALLOC_MMAP_THRESHOLD, MAX_SPAWN_BATCH, RELOAD_SETTLE, STOP_GRACE, SUPERVISOR_TICK,
+};
+use crate::net;
 use crate::sys::{self, Forked};
 use scoreboard::{Scoreboard, State};
 
-/// How long a blocked `accept` waits before the worker looks at its flags
-/// again (closes the race between checking a flag and blocking).
-const ACCEPT_WAKEUP: Duration = Duration::from_millis(500);
-
-/// Longest a reload waits for the old idle workers to leave `accept`.
-const RELOAD_SETTLE: Duration = Duration::from_secs(2);
-
-/// Binds the listening socket: SO_REUSEADDR, a deep backlog (clients beyond
-/// the pool wait there), close-on-exec.
+/// Binds the pool's listening socket ([`net::bind_listener`]); a worker
+/// blocked in `accept` wakes up every [`ACCEPT_WAKEUP`] to look at its flags.
 pub fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    let family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
-    let fd = socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
-    socket::setsockopt(&fd, sockopt::ReuseAddr, &true)?;
-    socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
-    socket::listen(&fd, Backlog::new(LISTEN_BACKLOG).unwrap_or(Backlog::MAXCONN))?;
-    let listener = TcpListener::from(fd);
-    // accept() honours SO_RCVTIMEO: a worker wakes up now and then.
-    socket::setsockopt(
-        &listener,
-        sockopt::ReceiveTimeout,
-        &nix::sys::time::TimeVal::new(0, ACCEPT_WAKEUP.as_micros() as i64),
-    )?;
+    let listener = net::bind_listener(addr)?;
+    net::wake_accept_every(&listener, ACCEPT_WAKEUP)?;
     Ok(listener)
 }
 

@@ -48,17 +48,6 @@ fn same_ip(client: &str, ip: IpAddr) -> bool {
     client.parse::<SocketAddr>().map(|a| canonical(a.ip()) == ip).unwrap_or(false)
 }
 
-/// Accepts one client. Unlike `TcpListener::accept`, which retries on
-/// `EINTR`, a signal (SIGHUP, SIGQUIT, SIGTERM) ends the wait at once so the
-/// worker can look at its flags.
-pub fn accept(listener: &TcpListener) -> std::io::Result<(TcpStream, SocketAddr)> {
-    use std::os::fd::AsRawFd;
-    let fd = sys::adopt(nix::sys::socket::accept4(listener.as_raw_fd(), nix::sys::socket::SockFlag::SOCK_CLOEXEC))?;
-    let stream = TcpStream::from(fd);
-    let peer = stream.peer_addr()?;
-    Ok((stream, peer))
-}
-
 /// The worker's life. Returns the exit code.
 pub fn run(ctx: WorkerCtx<'_>) -> i32 {
     use std::os::fd::AsRawFd;

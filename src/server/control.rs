@@ -1,6 +1,12 @@
 //! The control connection: the only code that reads and writes the control
 //! socket. Lines are bounded by [`MAX_COMMAND_LINE`]; a reply is written
 //! with one `write` call.
+//!
+//! Its bytes go through a [`Stream`], plain today: FTPS (RFC 4217, `AUTH
+//! TLS`) replaces the stream in place with an encrypted one, and every
+//! handler keeps using [`Control`] as it is. Waits look at
+//! [`Stream::has_buffered_input`] before polling the socket, since an
+//! encrypted stream may hold bytes the socket no longer shows.
 
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
@@ -8,10 +14,10 @@ use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{setsockopt, sockopt};
 
 use crate::limits::MAX_COMMAND_LINE;
+use crate::net::{wait_readable, Stream};
 use crate::protocol::{Frame, LineFramer, Reply};
 
 /// What reading the control connection gave.
@@ -31,7 +37,7 @@ pub enum Input {
 
 /// The control connection of one session.
 pub struct Control {
-    stream: TcpStream,
+    stream: Stream,
     lines: LineFramer,
     /// Inputs read during a transfer, to be handled after it.
     pending: VecDeque<Input>,
@@ -46,7 +52,7 @@ impl Control {
         stream.set_nodelay(true)?;
         let _ = setsockopt(&stream, sockopt::OobInline, &true);
         Ok(Control {
-            stream,
+            stream: Stream::from(stream),
             lines: LineFramer::new(MAX_COMMAND_LINE),
             pending: VecDeque::new(),
             out: Vec::with_capacity(512),
@@ -63,9 +69,25 @@ impl Control {
         self.stream.local_addr()
     }
 
-    /// The socket, for polling beside a data connection.
+    /// The socket, for polling beside a data connection (see also
+    /// [`Control::has_buffered_input`]).
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.stream.as_fd()
+    }
+
+    /// True when the stream holds input the socket no longer shows as
+    /// readable (an encrypted stream's decoded bytes): look before waiting.
+    pub fn has_buffered_input(&self) -> bool {
+        self.stream.has_buffered_input()
+    }
+
+    /// Waits up to `timeout` for the client to say something (or close);
+    /// false on timeout. Reads nothing.
+    pub fn wait_input(&self, timeout: Duration) -> io::Result<bool> {
+        if self.stream.has_buffered_input() {
+            return Ok(true);
+        }
+        wait_readable(self.stream.as_fd(), timeout)
     }
 
     /// Sends one reply in one write.
@@ -107,7 +129,7 @@ impl Control {
             if left.is_zero() {
                 return Ok(Input::Timeout);
             }
-            match wait_readable(self.stream.as_fd(), left) {
+            match self.wait_input(left) {
                 Ok(false) => return Ok(Input::Timeout),
                 Ok(true) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => return Ok(Input::Interrupted),
@@ -126,7 +148,7 @@ impl Control {
     /// the inputs that are complete.
     pub fn poll_inputs(&mut self) -> io::Result<Vec<Input>> {
         let mut got = Vec::new();
-        if wait_readable(self.stream.as_fd(), Duration::ZERO).unwrap_or(false) {
+        if self.wait_input(Duration::ZERO).unwrap_or(false) {
             match self.fill() {
                 Ok(true) => {}
                 Ok(false) => got.push(Input::Eof),
@@ -146,13 +168,6 @@ impl Control {
     pub fn defer(&mut self, input: Input) {
         self.pending.push_back(input);
     }
-}
-
-/// Waits until `fd` is readable; false on timeout.
-pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
-    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
-    let t = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
-    Ok(poll(&mut fds, t).map_err(io::Error::from)? > 0)
 }
 
 #[cfg(test)]

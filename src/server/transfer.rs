@@ -13,7 +13,8 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use super::control::{wait_readable, Control, Input};
+use super::control::{Control, Input};
+use super::data::DataConn;
 use super::error::{reply_for, FtpError};
 use super::listing::Listing;
 use super::session::{Job, Transfer};
@@ -94,6 +95,9 @@ impl Pump<'_> {
     /// connection and the stall timer meanwhile.
     fn wait(&mut self, data: BorrowedFd<'_>, events: PollFlags) -> Result<(), Stop> {
         loop {
+            if self.ctl.has_buffered_input() {
+                self.check_control()?;
+            }
             let (data_ready, ctl_ready) = {
                 let mut fds = [PollFd::new(data, events), PollFd::new(self.ctl.fd(), PollFlags::POLLIN)];
                 match poll(&mut fds, PollTimeout::try_from(self.stall).unwrap_or(PollTimeout::MAX)) {
@@ -124,8 +128,8 @@ impl Pump<'_> {
         (self.progress)(self.bytes);
     }
 
-    /// Writes all of `buf` to the non-blocking data socket.
-    fn write_all(&mut self, data: &mut TcpStream, mut buf: &[u8]) -> Result<(), Stop> {
+    /// Writes all of `buf` to the non-blocking data connection.
+    fn write_all(&mut self, data: &mut DataConn, mut buf: &[u8]) -> Result<(), Stop> {
         while !buf.is_empty() {
             match data.write(buf) {
                 Ok(0) => return Err(Stop::DataLost(io::ErrorKind::WriteZero.into())),
@@ -149,8 +153,9 @@ impl Pump<'_> {
         }
     }
 
-    /// RETR in binary mode: the kernel copies file to socket (`sendfile`).
-    fn send_file(&mut self, data: &mut TcpStream, file: &File, offset: u64, size: u64) -> Result<(), Stop> {
+    /// RETR in binary mode over a plain connection: the kernel copies file
+    /// to socket (`sendfile`).
+    fn send_file(&mut self, data: &TcpStream, file: &File, offset: u64, size: u64) -> Result<(), Stop> {
         let mut off = offset as i64;
         let end = size as i64;
         while off < end {
@@ -170,8 +175,9 @@ impl Pump<'_> {
         Ok(())
     }
 
-    /// RETR in ASCII mode: each bare LF goes out as CRLF.
-    fn send_ascii(&mut self, data: &mut TcpStream, file: &mut File, offset: u64) -> Result<(), Stop> {
+    /// RETR through a buffer: in ASCII mode, where each bare LF goes out as
+    /// CRLF, or in binary mode where the connection cannot take `sendfile`.
+    fn send_buffered(&mut self, data: &mut DataConn, file: &mut File, offset: u64, ascii: bool) -> Result<(), Stop> {
         use std::io::{Seek, SeekFrom};
         file.seek(SeekFrom::Start(offset)).map_err(|e| Stop::Fs(e.into()))?;
         let mut inbuf = vec![0u8; IO_BUFFER];
@@ -184,15 +190,22 @@ impl Pump<'_> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Stop::Fs(e.into())),
             };
-            out.clear();
-            to_crlf.convert(&inbuf[..n], &mut out);
-            self.write_all(data, &out)?;
+            if ascii {
+                out.clear();
+                to_crlf.convert(&inbuf[..n], &mut out);
+                self.write_all(data, &out)?;
+            } else {
+                self.write_all(data, &inbuf[..n])?;
+            }
         }
     }
 
     /// STOR/APPE/STOU: socket to file; ASCII turns CRLF into LF.
-    fn receive(&mut self, data: &mut TcpStream, upload: &mut Upload, ttype: TransferType) -> Result<(), Stop> {
-        let spliced = ttype == TransferType::Image && self.receive_spliced(data, upload.file())?;
+    fn receive(&mut self, data: &mut DataConn, upload: &mut Upload, ttype: TransferType) -> Result<(), Stop> {
+        let spliced = match data.plain() {
+            Some(sock) if ttype == TransferType::Image => self.receive_spliced(sock, upload.file())?,
+            _ => false,
+        };
         if !spliced {
             self.receive_buffered(data, upload, ttype)?;
         }
@@ -200,7 +213,7 @@ impl Pump<'_> {
         // control connection gone is a cut upload, not a complete one. The
         // dying client's kernel closes the data connection first, so the
         // control connection's end may still be on its way: wait a moment.
-        let _ = wait_readable(self.ctl.fd(), UPLOAD_EOF_GRACE);
+        let _ = self.ctl.wait_input(UPLOAD_EOF_GRACE);
         self.check_control()
     }
 
@@ -256,7 +269,7 @@ impl Pump<'_> {
 
     /// Uploads through a buffer: ASCII (CRLF turned into LF), or binary where
     /// splicing is not possible.
-    fn receive_buffered(&mut self, data: &mut TcpStream, upload: &mut Upload, ttype: TransferType) -> Result<(), Stop> {
+    fn receive_buffered(&mut self, data: &mut DataConn, upload: &mut Upload, ttype: TransferType) -> Result<(), Stop> {
         let mut buf = vec![0u8; IO_BUFFER];
         let mut conv = Vec::new();
         let mut ascii = (ttype == TransferType::Ascii).then(FromCrlf::default);
@@ -288,7 +301,7 @@ impl Pump<'_> {
         Ok(())
     }
 
-    fn send_listing(&mut self, data: &mut TcpStream, listing: &mut Listing) -> Result<(), Stop> {
+    fn send_listing(&mut self, data: &mut DataConn, listing: &mut Listing) -> Result<(), Stop> {
         let mut out = Vec::with_capacity(IO_BUFFER);
         loop {
             out.clear();
@@ -357,10 +370,10 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
     let mut pump = Pump { ctl, stall: timeouts.stall, bytes: 0, progress };
     let mut upload_to_commit = None;
     let result = match job {
-        Job::Send { file, offset, size } if ttype == TransferType::Image => {
-            pump.send_file(&mut data, &file, offset, size)
-        }
-        Job::Send { mut file, offset, .. } => pump.send_ascii(&mut data, &mut file, offset),
+        Job::Send { mut file, offset, size } => match data.plain() {
+            Some(sock) if ttype == TransferType::Image => pump.send_file(sock, &file, offset, size),
+            _ => pump.send_buffered(&mut data, &mut file, offset, ttype == TransferType::Ascii),
+        },
         Job::List(mut listing) => pump.send_listing(&mut data, &mut listing),
         Job::Receive(mut upload) => {
             let r = pump.receive(&mut data, &mut upload, ttype);
@@ -370,7 +383,7 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
     };
     let bytes = pump.bytes;
     // The data connection ends here: the client sees EOF before our 226.
-    drop(data);
+    data.close();
     let ctl = pump.ctl;
     // Replies to send, and whether the session ends afterwards.
     let (replies, complete, close): (Vec<Reply>, bool, bool) = match result {
