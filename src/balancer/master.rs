@@ -308,9 +308,7 @@ impl Master {
                 }
             }
             if self.signals.take(libc::SIGUSR1) {
-                if let Err(e) = crate::logging::reopen() {
-                    log::error!("reopening the log: {e}");
-                }
+                crate::logging::reopen_or_complain();
             }
             if self.signals.take(libc::SIGUSR2) {
                 for line in self.table().lines() {

@@ -418,9 +418,7 @@ impl Supervisor {
                 self.signal_workers(Signal::SIGQUIT, false);
             }
             if self.signals.take(libc::SIGUSR1) {
-                if let Err(e) = crate::logging::reopen() {
-                    log::error!("reopening the log: {e}");
-                }
+                crate::logging::reopen_or_complain();
                 self.signal_workers(Signal::SIGUSR1, false);
             }
             if graceful {

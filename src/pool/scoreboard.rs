@@ -51,19 +51,20 @@ impl State {
     }
 }
 
-/// One worker's slot. Text fields may tear while being rewritten; they are
-/// for display only. Decisions use the atomics.
-#[repr(C)]
-pub struct Slot {
-    pid: AtomicI32,
-    state: AtomicU8,
-    generation: AtomicU32,
-    sessions: AtomicU32,
-    bytes: AtomicU64,
-    since_ms: AtomicU64,
-    client: [AtomicU8; TEXT],
-    user: [AtomicU8; TEXT],
-    command: [AtomicU8; TEXT],
+crate::sys::shared_struct! {
+    /// One worker's slot. Text fields may tear while being rewritten; they
+    /// are for display only. Decisions use the atomics.
+    pub struct Slot {
+        pid: AtomicI32,
+        state: AtomicU8,
+        generation: AtomicU32,
+        sessions: AtomicU32,
+        bytes: AtomicU64,
+        since_ms: AtomicU64,
+        client: [AtomicU8; TEXT],
+        user: [AtomicU8; TEXT],
+        command: [AtomicU8; TEXT],
+    }
 }
 
 fn now_ms() -> u64 {

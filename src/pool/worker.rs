@@ -79,7 +79,9 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
         if sys::retiring() || (max_sessions > 0 && slot.sessions() >= max_sessions) {
             break;
         }
-        sys::reopen_log_if_asked();
+        if sys::reopen_asked() {
+            crate::logging::reopen_or_complain();
+        }
         if slot.state() != State::Idle {
             slot.set_state(State::Idle);
         }
