@@ -35,7 +35,6 @@ pub mod admin;
 pub mod balancer;
 pub mod bench;
 pub mod client;
-pub mod config;
 pub mod limits;
 pub mod logging;
 pub mod net;

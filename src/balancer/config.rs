@@ -14,23 +14,7 @@ use super::wire::Mode;
 use crate::limits::{self, MAX_SLAVES};
 use crate::net::{is_local_ip, resolve_addr};
 use crate::protocol::address::canonical;
-
-/// The options that make a server pool a slave of an `ftpmaster`.
-#[derive(Args, Debug, Clone, Default)]
-#[command(next_help_heading = "Slave of an ftpmaster")]
-pub struct SlaveArgs {
-    /// Register with the ftpmaster whose registry is at HOST:PORT, and stay registered (heartbeats; registers again when the master restarts).
-    #[arg(long, value_name = "HOST:PORT")]
-    pub register: Option<String>,
-
-    /// This slave's id, 1-1000: the master takes slaves in id order, and clients see it in the greeting [default: 1].
-    #[arg(long, value_name = "N", requires = "register")]
-    pub slave_id: Option<u32>,
-
-    /// File holding the cluster key shared with the master [default: $FTP_CLUSTER_KEY if set].
-    #[arg(long, value_name = "FILE", requires = "register")]
-    pub key_file: Option<PathBuf>,
-}
+use crate::server::config::SlaveArgs;
 
 /// The checked configuration of a slave.
 #[derive(Clone, Debug)]
@@ -80,6 +64,8 @@ pub fn choose_mode(master_is_local: bool, listen: IpAddr, masters: &[IpAddr]) ->
     }
 }
 
+// `SlaveArgs` is part of `ftpserver`'s command line (`server::config`);
+// what its options mean is the balancer's business, here.
 impl SlaveArgs {
     /// The slave configuration of a pool listening on `listen`, if
     /// `--register` was given.

@@ -28,4 +28,4 @@ pub mod slaves;
 pub mod status;
 pub mod wire;
 
-pub use config::{SlaveArgs, SlaveConfig};
+pub use config::SlaveConfig;

@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::server::connection::Progress;
 use crate::sys::SharedSlice;
 
 /// Longest text kept for the client address, user and command.
@@ -213,6 +214,21 @@ impl Slot {
             user: read_text(&self.user),
             command: read_text(&self.command),
         }
+    }
+}
+
+/// A worker's session reports into its slot (`ftpserver status`).
+impl Progress for Slot {
+    fn command(&self, shown: &str) {
+        self.set_command(shown);
+    }
+
+    fn user(&self, name: &str) {
+        self.set_user(name);
+    }
+
+    fn bytes(&self, n: u64) {
+        self.set_bytes(n);
     }
 }
 

@@ -8,7 +8,7 @@ use std::os::unix::net::UnixListener;
 
 use super::scoreboard::{Scoreboard, SlotView, State};
 use crate::admin;
-use crate::config::ServerConfig;
+use crate::server::config::ServerConfig;
 
 /// The abstract socket name of the server listening on `addr`.
 pub fn socket_name(addr: &SocketAddr) -> String {

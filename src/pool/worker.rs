@@ -7,10 +7,11 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use nix::sys::signal::Signal;
 
 use super::scoreboard::{Scoreboard, State};
-use crate::config::ServerConfig;
 use crate::protocol::address::canonical;
 use crate::protocol::{Reply, ReplyCode};
+use crate::server::config::ServerConfig;
 use crate::server::connection;
+use crate::server::intake::{Arrival, Intake, Via};
 use crate::sys;
 
 /// Everything a worker needs, inherited from the supervisor at fork.
@@ -25,8 +26,8 @@ pub struct WorkerCtx<'a> {
     pub slot: usize,
     /// The supervisor's pid (to notice if it died before PR_SET_PDEATHSIG).
     pub parent: nix::unistd::Pid,
-    /// As a slave on the master's host: where the master hands clients over.
-    pub handoff: Option<&'a crate::balancer::handoff::HandoffListener>,
+    /// Where clients come from: the listener, or the master too.
+    pub intake: &'a dyn Intake,
     /// The user and group to become before serving anyone (started as root).
     pub drop_to: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
 }
@@ -87,7 +88,7 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
         }
         // A client that connected, or one the master hands over (for a
         // slave); `peer` is the client's real address either way.
-        let (stream, peer, via) = match crate::balancer::slave::accept(ctx.listener, ctx.handoff, ctx.cfg) {
+        let Arrival { stream, peer, via } = match ctx.intake.accept(ctx.listener) {
             Ok(Some(a)) => a,
             Ok(None) => continue,
             // Told to retire (the listener is gone), interrupted by a signal,
@@ -118,7 +119,7 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
             }
         }
         slot.begin_session(&peer.to_string());
-        connection::serve_as(stream, peer, ctx.cfg, slot, via == crate::balancer::slave::Via::Relayed);
+        connection::serve(stream, peer, ctx.cfg, slot, via == Via::Relayed);
         slot.end_session();
         // The session's buffers go back to the kernel, not to an idle worker.
         sys::release_free_memory();

@@ -4,12 +4,16 @@
 //! control socket; `session` maps commands to replies; `data` owns the data
 //! channel; `transfer` moves the bytes; `jail` and `vpath` keep every path
 //! inside the root; `listing` formats directories; `upload` makes uploads
-//! atomic; `error` maps every failure to its reply.
+//! atomic; `error` maps every failure to its reply; `config` is the
+//! server's command line and configuration; `intake` is how clients reach
+//! a worker.
 
+pub mod config;
 pub mod connection;
 pub mod control;
 pub mod data;
 pub mod error;
+pub mod intake;
 pub mod jail;
 pub mod listing;
 pub mod session;

@@ -18,10 +18,10 @@ use super::listing::{self, Facts, Format, Listing};
 use super::upload::Upload;
 use super::vpath::VPath;
 use crate::accounts::{is_anonymous_name, Identity, Perms};
-use crate::config::ServerConfig;
 use crate::limits::{MAX_STAT_ENTRIES, MIN_ACTIVE_PORT};
 use crate::protocol::address::{self, canonical};
 use crate::protocol::{Command, EpsvArg, ParseError, Reply, ReplyCode, TransferType};
+use crate::server::config::ServerConfig;
 
 /// What the connection does after a command.
 pub enum Outcome {

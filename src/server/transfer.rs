@@ -19,10 +19,10 @@ use super::error::{reply_for, FtpError};
 use super::listing::Listing;
 use super::session::{Job, Transfer};
 use super::upload::Upload;
-use crate::config::Timeouts;
 use crate::limits::{IO_BUFFER, SENDFILE_CHUNK, SPLICE_PIPE, UPLOAD_EOF_GRACE};
 use crate::protocol::ascii::{FromCrlf, ToCrlf};
 use crate::protocol::{self, Command, Reply, ReplyCode, TransferType};
+use crate::server::config::Timeouts;
 use crate::sys;
 
 /// How a transfer ended.

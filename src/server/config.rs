@@ -1,5 +1,7 @@
-//! The server's configuration: command-line options (clap) and the checked
-//! [`ServerConfig`] built from them once, before the workers fork.
+//! The server's configuration: `ftpserver`'s command line (clap) and the
+//! checked [`ServerConfig`] built from it once, before the workers fork.
+//! The options that make a pool a slave of an `ftpmaster` ([`SlaveArgs`])
+//! are read here and interpreted by the balancer (`balancer::config`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -9,10 +11,10 @@ use std::time::Duration;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use log::LevelFilter;
 
+use super::jail::Jail;
 use crate::accounts::{self, Account, Accounts, Perms};
 use crate::limits;
 use crate::net::resolve_addr;
-use crate::server::jail::Jail;
 
 /// `ftpserver`: a pre-forked FTP server.
 #[derive(Parser, Debug, Clone)]
@@ -155,7 +157,24 @@ pub struct ServerArgs {
 
     /// Slave of an ftpmaster: --register, --slave-id, --key-file.
     #[command(flatten)]
-    pub cluster: crate::balancer::SlaveArgs,
+    pub cluster: SlaveArgs,
+}
+
+/// The options that make a server pool a slave of an `ftpmaster`.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Slave of an ftpmaster")]
+pub struct SlaveArgs {
+    /// Register with the ftpmaster whose registry is at HOST:PORT, and stay registered (heartbeats; registers again when the master restarts).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub register: Option<String>,
+
+    /// This slave's id, 1-1000: the master takes slaves in id order, and clients see it in the greeting [default: 1].
+    #[arg(long, value_name = "N", requires = "register")]
+    pub slave_id: Option<u32>,
+
+    /// File holding the cluster key shared with the master [default: $FTP_CLUSTER_KEY if set].
+    #[arg(long, value_name = "FILE", requires = "register")]
+    pub key_file: Option<PathBuf>,
 }
 
 /// Timeouts of a session.
@@ -220,8 +239,6 @@ pub struct ServerConfig {
     pub log_file: Option<PathBuf>,
     /// Log level.
     pub log_level: LevelFilter,
-    /// When this pool is a slave of an `ftpmaster` (`--register`).
-    pub slave: Option<crate::balancer::SlaveConfig>,
 }
 
 /// Parses `MIN-MAX` into an inclusive port range.
@@ -303,7 +320,6 @@ impl ServerArgs {
             stall: secs(self.stall_timeout, "stall-timeout")?,
         };
         let log_level = crate::logging::level(self.quiet, self.verbose);
-        let slave = self.cluster.to_config(listen)?;
         Ok(ServerConfig {
             listen,
             root,
@@ -316,14 +332,10 @@ impl ServerArgs {
             max_login_fails: self.max_login_fails.max(1),
             login_fail_delay: Duration::from_millis(self.login_fail_delay),
             run_as: self.run_as.clone(),
-            // A slave says who it is, as the original client printed it.
-            greeting: match &slave {
-                Some(sl) => format!("forkftp slave {} ready", sl.id),
-                None => "forkftp ready.".to_string(),
-            },
+            // A slave changes it (`server::intake::Intake::greeting`).
+            greeting: "forkftp ready.".to_string(),
             log_file: self.log_file.clone(),
             log_level,
-            slave,
         })
     }
 }
