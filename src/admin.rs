@@ -9,9 +9,10 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener, UnixStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use nix::sys::socket::{getsockopt, sockopt};
+
+use crate::limits::{STATUS_QUERY_TIMEOUT, STATUS_WRITE_TIMEOUT};
 
 /// Signals caught as flags; each also writes to a socket pair whose read
 /// end the loop polls, so a signal wakes it at once.
@@ -82,7 +83,7 @@ pub fn status_listen_or_warn(name: &str) -> Option<UnixListener> {
 pub fn status_answer(listener: &UnixListener, table: impl FnOnce() -> String) {
     let Ok((mut stream, _)) = listener.accept() else { return };
     let _ = stream.set_nonblocking(false);
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = stream.set_write_timeout(Some(STATUS_WRITE_TIMEOUT));
     // Security: client addresses and user names are for the server's own
     // user (or root) only.
     if peer_is_our_user(&stream) {
@@ -110,7 +111,7 @@ pub fn print_status(
 /// Asks the process listening on the status socket `name` for its table.
 pub fn status_query(name: &str) -> io::Result<String> {
     let mut s = UnixStream::connect_addr(&UnixAddr::from_abstract_name(name)?)?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.set_read_timeout(Some(STATUS_QUERY_TIMEOUT))?;
     let mut out = String::new();
     s.read_to_string(&mut out)?;
     Ok(out)

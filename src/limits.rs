@@ -103,13 +103,6 @@ pub const UPLOAD_EOF_GRACE: Duration = Duration::from_millis(10);
 /// Time a transfer may make no progress before it is aborted (vsftpd: 300 s).
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// How long a worker blocked in `accept` waits before it looks at its flags
-/// again (closes the race between checking a flag and blocking).
-pub const ACCEPT_WAKEUP: Duration = Duration::from_millis(500);
-
-/// Longest a reload (SIGHUP) waits for the old idle workers to leave `accept`.
-pub const RELOAD_SETTLE: Duration = Duration::from_secs(2);
-
 /// How often the supervisor checks the pool when no signal arrives.
 pub const SUPERVISOR_TICK: Duration = Duration::from_millis(100);
 
@@ -217,7 +210,8 @@ pub const MASTER_EVENTS: usize = 256;
 /// How often the master's loop checks heartbeats and hand-over deadlines.
 pub const MASTER_TICK: Duration = Duration::from_millis(100);
 
-/// Pause before the master accepts again after running out of descriptors.
+/// Pause before the master or a worker accepts again after `accept` failed
+/// (out of descriptors, of buffers): the waiting clients stay in the backlog.
 pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// Delay before `ftpslaves` restarts a slave that died; it doubles while the
@@ -292,3 +286,38 @@ pub const BENCH_IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Time the benchmark gives a started server to send its first greeting.
 pub const BENCH_READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+// ---- Limits gathered from the modules that used them (pool, admin, balancer)
+
+/// How long a worker blocked in `accept` waits before it looks at its flags
+/// again (closes the race between checking a flag and blocking).
+pub const ACCEPT_WAKEUP: Duration = Duration::from_millis(500);
+
+/// Longest a reload (SIGHUP) waits for the old idle workers to leave `accept`.
+pub const RELOAD_SETTLE: Duration = Duration::from_secs(2);
+
+/// Time a client refused at once (all workers busy, too many from its
+/// address, no slave) has to take its one-line 421 before it is closed.
+pub const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Longest client address, user name and command a scoreboard slot keeps
+/// for `ftpserver status` (longer ones are cut).
+pub const SCOREBOARD_TEXT: usize = 64;
+
+/// Time a status request (`ftpserver status`, `ftpmaster status`) has to
+/// take its table, on the answering side.
+pub const STATUS_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Time `status` waits for the running process's table.
+pub const STATUS_QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest hand-over socket name a slave may register.
+pub const MAX_HANDOFF_NAME: usize = 100;
+
+/// Most descriptors a worker makes room for in one hand-over message; a
+/// message with more than one is refused (and all of them closed).
+pub const HANDOFF_MAX_FDS: usize = 4;
+
+/// A slave that ran this long is healthy again: `ftpslaves`' restart delay
+/// starts over from [`SLAVE_RESTART_MIN`].
+pub const SLAVE_HEALTHY_AFTER: Duration = Duration::from_secs(60);

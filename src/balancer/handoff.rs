@@ -33,7 +33,7 @@ use nix::sys::socket::{
 };
 
 use crate::admin::peer_is_our_user;
-use crate::limits::LISTEN_BACKLOG;
+use crate::limits::{HANDOFF_MAX_FDS, LISTEN_BACKLOG};
 use crate::sys;
 
 /// The master's message: here is a client.
@@ -42,10 +42,6 @@ const OFFER: u8 = b'F';
 const TAKEN: u8 = b'A';
 /// The master's confirmation: serve it.
 const GO: u8 = b'G';
-
-/// Most descriptors a worker accepts room for in one message; a message
-/// with more than one is refused (and all of them closed).
-const MAX_FDS: usize = 4;
 
 /// The abstract socket name of the slave listening on `listen`.
 pub fn socket_name(listen: &SocketAddr) -> String {
@@ -142,7 +138,7 @@ impl HandoffListener {
 fn receive_client(conn: &OwnedFd) -> io::Result<Option<TcpStream>> {
     let mut byte = [0u8; 1];
     let mut iov = [IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
+    let mut space = nix::cmsg_space!([RawFd; HANDOFF_MAX_FDS]);
     let msg = match socket::recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
         Ok(m) => m,
         Err(Errno::EAGAIN | Errno::ECONNRESET) => return Ok(None),

@@ -44,7 +44,7 @@ use crate::limits::{
 use crate::net::{connect_error, connect_nonblocking, raise_nofile_limit, would_block};
 use crate::protocol::address::canonical;
 use crate::protocol::proxy::encode_v1;
-use crate::protocol::{Reply, ReplyCode};
+use crate::server::error::FtpError;
 
 const T_CLIENTS: u64 = u64::MAX;
 const T_REGISTRY: u64 = u64::MAX - 1;
@@ -413,8 +413,7 @@ impl Master {
         self.release_back(&mut c);
         self.stats.refused += 1;
         log::warn!("{}: refused, no slave available", c.peer);
-        let reply = Reply::new(ReplyCode::NOT_AVAILABLE, "Service not available: no server ready, try again later.");
-        let _ = c.sock.write(&reply.encode());
+        let _ = c.sock.write(&FtpError::NoServerReady.reply().encode());
         if let Some(_f) = c.front.take() {
             self.unwatch(c.sock.as_fd());
         }

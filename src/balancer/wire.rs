@@ -20,14 +20,11 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use super::auth::{hex, unhex, ClusterKey, MAC_LEN, NONCE_LEN};
-use crate::limits::{MAX_REGISTRY_LINE, MAX_SLAVES};
+use crate::limits::{MAX_HANDOFF_NAME, MAX_REGISTRY_LINE, MAX_SLAVES};
 use crate::protocol::{Frame, LineFramer};
 
 /// The protocol version spoken here.
 pub const VERSION: u32 = 1;
-
-/// Longest hand-over socket name.
-pub const MAX_HANDOFF_NAME: usize = 100;
 
 /// Why a line was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]

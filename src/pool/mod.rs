@@ -284,7 +284,7 @@ impl Supervisor {
     fn refuse_overload(&self) {
         if let Ok((stream, peer)) = self.listener.accept() {
             log::warn!("{peer}: refused, all {} workers busy", self.cfg.pool.max_workers);
-            worker::refuse(stream, "Too many users, try again later.");
+            worker::refuse(stream, &crate::server::error::FtpError::TooManyUsers);
         }
     }
 

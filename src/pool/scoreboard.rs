@@ -10,8 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::server::connection::Progress;
 use crate::sys::SharedSlice;
 
-/// Longest text kept for the client address, user and command.
-const TEXT: usize = 64;
+use crate::limits::SCOREBOARD_TEXT as TEXT;
 
 /// What a worker is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

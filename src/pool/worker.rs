@@ -7,10 +7,11 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use nix::sys::signal::Signal;
 
 use super::scoreboard::{Scoreboard, State};
+use crate::limits::{ACCEPT_PAUSE, REFUSAL_WRITE_TIMEOUT};
 use crate::protocol::address::canonical;
-use crate::protocol::{Reply, ReplyCode};
 use crate::server::config::ServerConfig;
 use crate::server::connection;
+use crate::server::error::FtpError;
 use crate::server::intake::{Arrival, Intake, Via};
 use crate::sys;
 
@@ -40,9 +41,9 @@ fn drop_privileges(uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> nix::Result<
 }
 
 /// Sends a one-line refusal and closes (overload, per-address limit).
-pub fn refuse(mut stream: TcpStream, text: &str) {
-    let _ = stream.set_write_timeout(Some(std::time::Duration::from_secs(1)));
-    let _ = stream.write_all(&Reply::new(ReplyCode::NOT_AVAILABLE, text).encode());
+pub fn refuse(mut stream: TcpStream, why: &FtpError) {
+    let _ = stream.set_write_timeout(Some(REFUSAL_WRITE_TIMEOUT));
+    let _ = stream.write_all(&why.reply().encode());
 }
 
 fn same_ip(client: &str, ip: IpAddr) -> bool {
@@ -98,7 +99,7 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
             Err(e) => {
                 // EMFILE, ENOBUFS...: this client is lost, the worker goes on.
                 log::error!("[{}] accept: {e}", std::process::id());
-                std::thread::sleep(std::time::Duration::from_millis(100));
+                std::thread::sleep(ACCEPT_PAUSE);
                 continue;
             }
         };
@@ -114,7 +115,7 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
                 .count();
             if others >= ctx.cfg.pool.max_per_ip {
                 log::warn!("[{}] {peer}: refused, {others} connections from this address", std::process::id());
-                refuse(stream, "Too many connections from your address, try again later.");
+                refuse(stream, &FtpError::TooManyFromAddress);
                 continue;
             }
         }

@@ -9,7 +9,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
 use super::control::{Control, Input};
-use super::error::parse_error_reply;
+use super::error::{parse_error_reply, FtpError};
 use super::session::{Outcome, Session};
 use super::transfer;
 use crate::protocol::{self, Reply, ReplyCode};
@@ -81,12 +81,12 @@ fn serve_inner(
             }
             Input::Eof => return Ok("client closed".into()),
             Input::Timeout => {
-                ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Timeout."))?;
+                ctl.send(&FtpError::Timeout.reply())?;
                 return Ok("timeout".into());
             }
             Input::Interrupted => {
                 if sys::draining() {
-                    ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."))?;
+                    ctl.send(&FtpError::ShuttingDown.reply())?;
                     return Ok("server stopping".into());
                 }
                 continue;
@@ -97,7 +97,7 @@ fn serve_inner(
         // it is an attempt to pass for another address.
         if std::mem::take(&mut first_line) && line.starts_with(protocol::proxy::V1_SIGNATURE) {
             log::warn!("[{pid}] {peer}: PROXY header from a peer that is not the master, refused");
-            ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "PROXY header refused: only the master may send one."))?;
+            ctl.send(&FtpError::ProxyRefused.reply())?;
             return Ok("PROXY header refused".into());
         }
         let cmd = match protocol::parse(&line) {
@@ -150,7 +150,7 @@ fn serve_inner(
         }
         // QUIT has already ended the session above.
         if sys::draining() {
-            ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."))?;
+            ctl.send(&FtpError::ShuttingDown.reply())?;
             return Ok("server stopping".into());
         }
     }

@@ -306,7 +306,7 @@ impl<'c> Session<'c> {
             Ok(jail) => self.jail = Some(jail),
             Err((home, e)) => {
                 log::error!("{}: home {} of {} unusable: {e}", self.peer, home.display(), id.name);
-                return Outcome::Close(Reply::new(ReplyCode::NOT_AVAILABLE, "Home directory unavailable."));
+                return Outcome::Close(FtpError::HomeUnavailable.reply());
             }
         }
         log::info!("{}: login ok, user {}", self.peer, id.name);
@@ -407,11 +407,11 @@ impl<'c> Session<'c> {
 
     fn pasv(&mut self) -> Result<Outcome, FtpError> {
         if self.epsv_all {
-            return Err(FtpError::BadSequence("Only EPSV is allowed after EPSV ALL."));
+            return Err(FtpError::EpsvAllOnly);
         }
         let announce = self.cfg.masquerade.map(canonical).unwrap_or_else(|| self.passive_ip());
         let IpAddr::V4(v4) = announce else {
-            return ok(ReplyCode::CANT_OPEN_DATA, "PASV is IPv4 only; use EPSV.");
+            return Err(FtpError::NoData("PASV is IPv4 only; use EPSV.".into()));
         };
         let listener = data::listen_passive(self.passive_ip(), self.cfg.passive_ports)
             .map_err(|e| FtpError::NoData(format!("Can't open passive connection: {e}.")))?;
@@ -424,21 +424,16 @@ impl<'c> Session<'c> {
     fn epsv(&mut self, arg: EpsvArg) -> Result<Outcome, FtpError> {
         if self.relayed {
             // Clients (curl, lftp, ftplib) fall back to PASV.
-            return ok(ReplyCode::NOT_IMPLEMENTED, "EPSV is not available through the load balancer; use PASV.");
+            return Err(FtpError::EpsvRelayed);
         }
         let ip = self.passive_ip();
-        let family = if ip.is_ipv4() { 1 } else { 2 };
+        let family = address::family(ip);
         match arg {
             EpsvArg::All => {
                 self.epsv_all = true;
                 return ok(ReplyCode::COMMAND_OK, "EPSV ALL ok.");
             }
-            EpsvArg::Protocol(p) if p != family => {
-                return ok(
-                    ReplyCode::PROTOCOL_NOT_SUPPORTED,
-                    format!("Network protocol not supported, use ({family})."),
-                );
-            }
+            EpsvArg::Protocol(p) if p != family => return Err(FtpError::ProtocolNotSupported(Some(family))),
             _ => {}
         }
         let listener = data::listen_passive(ip, self.cfg.passive_ports)
@@ -448,18 +443,18 @@ impl<'c> Session<'c> {
         ok(ReplyCode::EXTENDED_PASSIVE_MODE, address::format_epsv_reply(port))
     }
 
-    fn active(&mut self, addr: SocketAddr, verb: &str) -> Result<Outcome, FtpError> {
+    fn active(&mut self, addr: SocketAddr, verb: &'static str) -> Result<Outcome, FtpError> {
         if self.epsv_all {
-            return Err(FtpError::BadSequence("Only EPSV is allowed after EPSV ALL."));
+            return Err(FtpError::EpsvAllOnly);
         }
-        if canonical(addr.ip()).is_ipv4() != canonical(self.peer.ip()).is_ipv4() {
-            let family = if canonical(self.peer.ip()).is_ipv4() { 1 } else { 2 };
-            return ok(ReplyCode::PROTOCOL_NOT_SUPPORTED, format!("Network protocol not supported, use ({family})."));
+        let family = address::family(self.peer.ip());
+        if address::family(addr.ip()) != family {
+            return Err(FtpError::ProtocolNotSupported(Some(family)));
         }
         // Security: no FTP bounce (RFC 2577), see `active_target_allowed`.
         if !data::active_target_allowed(addr, self.peer.ip(), MIN_ACTIVE_PORT) {
             log::warn!("{}: refused {verb} to {addr}", self.peer);
-            return ok(ReplyCode::SYNTAX_ERROR, format!("Illegal {verb} command."));
+            return Err(FtpError::IllegalActive(verb));
         }
         self.data = DataSetup::Active(addr);
         ok(ReplyCode::COMMAND_OK, format!("{verb} command successful. Consider using PASV."))

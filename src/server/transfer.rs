@@ -314,6 +314,12 @@ impl Pump<'_> {
     }
 }
 
+/// What ABOR during a transfer gets (RFC 959 section 4.1.3): 426 for the
+/// transfer, then 226 for the ABOR itself.
+fn aborted() -> [Reply; 2] {
+    [FtpError::TransferAborted.reply(), Reply::new(ReplyCode::CLOSING_DATA, "ABOR successful.")]
+}
+
 /// Runs `t`: opens the data connection, sends the 150, moves the bytes,
 /// and sends the final reply(ies). `progress` is told the byte count. A
 /// control connection that fails on the way ends the session (`close`).
@@ -330,17 +336,15 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
             // Connected, or a poll failure that connect() below reports.
             Ok(()) | Err(Stop::DataLost(_) | Stop::Fs(_)) => {}
             Err(Stop::Abort) => {
-                let sent = ctl
-                    .send(&Reply::new(ReplyCode::TRANSFER_ABORTED, "Connection closed; transfer aborted."))
-                    .and_then(|()| ctl.send(&Reply::new(ReplyCode::CLOSING_DATA, "ABOR successful.")));
+                let sent = aborted().iter().try_for_each(|r| ctl.send(r));
                 return Done { close: sent.is_err(), ..failed };
             }
             Err(Stop::Stalled) => {
-                let _ = ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Timeout."));
+                let _ = ctl.send(&FtpError::Timeout.reply());
                 return failed;
             }
             Err(Stop::Shutdown) => {
-                let _ = ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."));
+                let _ = ctl.send(&FtpError::ShuttingDown.reply());
                 return failed;
             }
             Err(Stop::ClientGone | Stop::Control(_)) => return failed,
@@ -350,17 +354,17 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
         Ok(d) => d,
         Err(e) => {
             if sys::stop_now() {
-                let _ = ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."));
+                let _ = ctl.send(&FtpError::ShuttingDown.reply());
                 return failed;
             }
             log::info!("data connection failed: {e}");
             // No data connection within --data-timeout: the session ends,
             // like the other timeouts; a refused connection is only a 425.
             if e.kind() == std::io::ErrorKind::TimedOut {
-                let _ = ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Timeout."));
+                let _ = ctl.send(&FtpError::Timeout.reply());
                 return failed;
             }
-            let sent = ctl.send(&Reply::new(ReplyCode::CANT_OPEN_DATA, "Failed to establish connection."));
+            let sent = ctl.send(&FtpError::NoData("Failed to establish connection.".into()).reply());
             return Done { close: sent.is_err(), ..failed };
         }
     };
@@ -395,25 +399,14 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
             // Dropping an unfinished upload removes its temporary file.
             drop(upload_to_commit);
             match stop {
-                Stop::Abort => (
-                    vec![
-                        Reply::new(ReplyCode::TRANSFER_ABORTED, "Connection closed; transfer aborted."),
-                        Reply::new(ReplyCode::CLOSING_DATA, "ABOR successful."),
-                    ],
-                    false,
-                    false,
-                ),
+                Stop::Abort => (aborted().to_vec(), false, false),
                 Stop::DataLost(e) => {
                     log::info!("data connection lost after {bytes} bytes: {e}");
-                    (
-                        vec![Reply::new(ReplyCode::TRANSFER_ABORTED, "Connection closed; transfer aborted.")],
-                        false,
-                        false,
-                    )
+                    (vec![FtpError::TransferAborted.reply()], false, false)
                 }
-                Stop::Fs(e) => (vec![reply_for(&e, "")], false, false),
-                Stop::Stalled => (vec![Reply::new(ReplyCode::NOT_AVAILABLE, "Timeout.")], false, true),
-                Stop::Shutdown => (vec![Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down.")], false, true),
+                Stop::Fs(e) => (vec![e.reply()], false, false),
+                Stop::Stalled => (vec![FtpError::Timeout.reply()], false, true),
+                Stop::Shutdown => (vec![FtpError::ShuttingDown.reply()], false, true),
                 Stop::ClientGone => (Vec::new(), false, true),
                 Stop::Control(e) => {
                     log::info!("control connection failed during the transfer: {e}");
