@@ -5,7 +5,6 @@
 //! transfer for the connection to run, or the end of the session. It never
 //! reads or writes the control socket.
 
-use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
@@ -15,12 +14,17 @@ use super::data::{self, DataSetup};
 use super::error::{reply_for, FtpError};
 use super::jail::{is_dir, is_regular, Jail};
 use super::listing::{self, Facts, Format, Listing};
+use super::transfer::{Job, Transfer};
 use super::upload::Upload;
 use super::vpath::VPath;
 use crate::accounts::{is_anonymous_name, Identity, Perms};
 use crate::limits::{MAX_STAT_ENTRIES, MIN_ACTIVE_PORT};
 use crate::protocol::address::{self, canonical};
+use crate::protocol::command::VERBS;
 use crate::protocol::{Command, EpsvArg, ParseError, Reply, ReplyCode, TransferType};
+
+#[cfg(test)]
+mod tests;
 use crate::server::config::ServerConfig;
 
 /// What the connection does after a command.
@@ -33,37 +37,6 @@ pub enum Outcome {
     Delayed(Duration, Reply, bool),
     /// Send this reply and close the connection.
     Close(Reply),
-}
-
-/// A transfer the session has prepared: file opened, rights checked.
-pub struct Transfer {
-    /// How to reach the client.
-    pub setup: DataSetup,
-    /// What to move.
-    pub job: Job,
-    /// ASCII or binary.
-    pub ttype: TransferType,
-    /// The path, for the log.
-    pub path: VPath,
-    /// The 150 reply to send once the data connection is open.
-    pub start: Reply,
-}
-
-/// The bytes a transfer moves.
-pub enum Job {
-    /// RETR: `len` bytes of `file` from `offset`.
-    Send {
-        /// The open file.
-        file: File,
-        /// Where to start (REST).
-        offset: u64,
-        /// Its size.
-        size: u64,
-    },
-    /// STOR, STOU, APPE.
-    Receive(Upload),
-    /// LIST, NLST, MLSD.
-    List(Listing),
 }
 
 enum Login {
@@ -98,13 +71,6 @@ fn allowed_before_login(c: &Command) -> bool {
     use Command::*;
     matches!(c, User(_) | Pass(_) | Acct(_) | Quit | Noop | Syst | Feat | Opts(..) | Help(_) | Abor | Stat(None))
 }
-
-const HELP_COMMANDS: &[&str] = &[
-    "ABOR", "ACCT", "ALLO", "APPE", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP", "LIST", "MDTM", "MKD",
-    "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT", "PWD", "QUIT", "REST", "RETR", "RMD",
-    "RNFR", "RNTO", "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD",
-    "XRMD",
-];
 
 fn ok(code: ReplyCode, text: impl Into<String>) -> Result<Outcome, FtpError> {
     Ok(Outcome::Reply(Reply::new(code, text)))
@@ -606,13 +572,11 @@ impl<'c> Session<'c> {
 fn help(topic: Option<&str>) -> Reply {
     match topic {
         None | Some("") => {
-            let body = HELP_COMMANDS
-                .chunks(8)
-                .map(|c| c.iter().map(|v| format!("{v:<5}")).collect::<Vec<_>>().join(" "))
-                .collect();
+            let body =
+                VERBS.chunks(8).map(|c| c.iter().map(|v| format!("{v:<5}")).collect::<Vec<_>>().join(" ")).collect();
             Reply::multi(ReplyCode::HELP, "The following commands are recognized:", body, "Help OK.")
         }
-        Some(t) if HELP_COMMANDS.contains(&t) => {
+        Some(t) if VERBS.contains(&t) => {
             Reply::new(ReplyCode::HELP, format!("{t} is supported; see RFC 959, 2389, 2428 and 3659."))
         }
         Some(t) => Reply::new(ReplyCode::NOT_IMPLEMENTED, format!("Unknown command {t}.")),

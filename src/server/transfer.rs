@@ -13,17 +13,48 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
+use super::config::Timeouts;
 use super::control::{Control, Input};
-use super::data::DataConn;
+use super::data::{DataConn, DataSetup};
 use super::error::{reply_for, FtpError};
 use super::listing::Listing;
-use super::session::{Job, Transfer};
 use super::upload::Upload;
+use super::vpath::VPath;
 use crate::limits::{IO_BUFFER, SENDFILE_CHUNK, SPLICE_PIPE, UPLOAD_EOF_GRACE};
 use crate::protocol::ascii::{FromCrlf, ToCrlf};
 use crate::protocol::{self, Command, Reply, ReplyCode, TransferType};
-use crate::server::config::Timeouts;
 use crate::sys;
+
+/// A transfer the session has prepared: file opened, rights checked.
+pub struct Transfer {
+    /// How to reach the client.
+    pub setup: DataSetup,
+    /// What to move.
+    pub job: Job,
+    /// ASCII or binary.
+    pub ttype: TransferType,
+    /// The path, for the log.
+    pub path: VPath,
+    /// The 150 reply to send once the data connection is open.
+    pub start: Reply,
+}
+
+/// The bytes a transfer moves.
+pub enum Job {
+    /// RETR: `len` bytes of `file` from `offset`.
+    Send {
+        /// The open file.
+        file: File,
+        /// Where to start (REST).
+        offset: u64,
+        /// Its size.
+        size: u64,
+    },
+    /// STOR, STOU, APPE.
+    Receive(Upload),
+    /// LIST, NLST, MLSD.
+    List(Listing),
+}
 
 /// How a transfer ended.
 pub struct Done {
