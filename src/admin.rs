@@ -93,6 +93,44 @@ pub fn status_answer(listener: &UnixListener, table: impl FnOnce() -> String) {
     }
 }
 
+/// One column of a status table.
+#[derive(Clone, Copy, Debug)]
+pub struct Col {
+    /// Characters the cells are padded to.
+    pub width: usize,
+    /// Right-aligned (numbers) rather than left-aligned.
+    pub right: bool,
+    /// Spaces before the column (none before the first).
+    pub gap: usize,
+}
+
+impl Col {
+    /// A left-aligned column of `width`, one space after the previous one.
+    pub const fn left(width: usize) -> Col {
+        Col { width, right: false, gap: 1 }
+    }
+
+    /// A right-aligned column of `width`, one space after the previous one.
+    pub const fn right(width: usize) -> Col {
+        Col { width, right: true, gap: 1 }
+    }
+}
+
+/// One line of a status table (`ftpserver status`, `ftpmaster status`):
+/// each cell padded to its column.
+pub fn table_row(cols: &[Col], cells: &[&dyn std::fmt::Display]) -> String {
+    let mut line = String::new();
+    for (i, (col, cell)) in cols.iter().zip(cells).enumerate() {
+        if i > 0 {
+            line.push_str(&" ".repeat(col.gap));
+        }
+        let w = col.width;
+        line.push_str(&if col.right { format!("{cell:>w$}") } else { format!("{cell:<w$}") });
+    }
+    line.push('\n');
+    line
+}
+
 /// The `status` subcommand of `ftpserver` and `ftpmaster`: prints the table
 /// of the `what` ("server", "master") listening on `listen`, whose status
 /// socket `socket_name` derives from its address.

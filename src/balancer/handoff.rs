@@ -52,6 +52,13 @@ fn abstract_addr(name: &str) -> io::Result<UnixAddr> {
     Ok(UnixAddr::new_abstract(name.as_bytes())?)
 }
 
+/// A new non-blocking `SOCK_SEQPACKET` Unix socket: one message per
+/// hand-over step, descriptors attached.
+fn seqpacket() -> io::Result<OwnedFd> {
+    let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
+    Ok(socket::socket(AddressFamily::Unix, SockType::SeqPacket, flags, None)?)
+}
+
 /// The slave's hand-over listener, shared by its workers.
 #[derive(Debug)]
 pub struct HandoffListener {
@@ -63,12 +70,7 @@ impl HandoffListener {
     /// Listens on the abstract socket `name` (non-blocking: several workers
     /// wait on it, and only one gets each hand-over).
     pub fn bind(name: &str) -> io::Result<HandoffListener> {
-        let fd = socket::socket(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-            None,
-        )?;
+        let fd = seqpacket()?;
         socket::bind(fd.as_raw_fd(), &abstract_addr(name)?)?;
         socket::listen(&fd, Backlog::new(LISTEN_BACKLOG).unwrap_or(Backlog::MAXCONN))?;
         Ok(HandoffListener { fd, name: name.to_string() })
@@ -199,12 +201,7 @@ pub enum Answer {
 
 /// Connects to the hand-over socket `name` and checks who listens there.
 fn connect(name: &str) -> io::Result<OwnedFd> {
-    let fd = socket::socket(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-        None,
-    )?;
+    let fd = seqpacket()?;
     // A Unix connect completes at once, or fails (EAGAIN: backlog full).
     socket::connect(fd.as_raw_fd(), &abstract_addr(name)?)?;
     // Security: clients go only to a slave of our own user.
@@ -279,6 +276,16 @@ mod tests {
         (client, accepted)
     }
 
+    /// A slave's hand-over listener named after `tag`, and a client the
+    /// master has just offered it: (listener, client end, accepted end, offer).
+    fn offered(tag: &str) -> (HandoffListener, TcpStream, TcpStream, Offer) {
+        let name = unique(tag);
+        let l = HandoffListener::bind(&name).unwrap();
+        let (client, accepted) = tcp_pair();
+        let offer = Offer::send(&name, &accepted).unwrap();
+        (l, client, accepted, offer)
+    }
+
     fn wait_answer(offer: &Offer) -> Answer {
         for _ in 0..1000 {
             match offer.answer() {
@@ -324,10 +331,7 @@ mod tests {
 
     #[test]
     fn a_withdrawn_offer_is_not_served() {
-        let name = unique("withdraw");
-        let l = HandoffListener::bind(&name).unwrap();
-        let (_client, accepted) = tcp_pair();
-        let offer = Offer::send(&name, &accepted).unwrap();
+        let (l, _client, _accepted, offer) = offered("withdraw");
         // The master gives up before any worker looked (a stopped slave).
         drop(offer);
         assert!(l.take(Duration::from_secs(1)).unwrap().is_none());
@@ -342,10 +346,7 @@ mod tests {
 
     #[test]
     fn a_dead_taker_lets_the_master_keep_the_client() {
-        let name = unique("dead");
-        let l = HandoffListener::bind(&name).unwrap();
-        let (_c, accepted) = tcp_pair();
-        let offer = Offer::send(&name, &accepted).unwrap();
+        let (l, _client, _accepted, offer) = offered("dead");
         // The slave dies with the offer in its queue.
         drop(l);
         assert!(matches!(wait_answer(&offer), Answer::Failed(_)));

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::registry::Slave;
-use crate::admin;
+use crate::admin::{self, table_row, Col};
 
 /// The abstract socket name of the master listening on `addr`.
 pub fn socket_name(addr: &SocketAddr) -> String {
@@ -66,22 +66,29 @@ pub fn format_table(
         "relayed bytes: {} client->slave, {} slave->client (control connections only; data connections never pass the master)\n",
         stats.bytes_to_slaves, stats.bytes_to_clients
     ));
-    out.push_str(&format!(
-        "{:<6} {:<10} {:<6} {:<40} {:>8} {:>7} {:>8} {:>9}\n",
-        "ID", "STATE", "MODE", "ADDRESS", "CLIENTS", "OPEN", "SEEN", "UP"
-    ));
+    const COLS: [Col; 8] = [
+        Col::left(6),
+        Col::left(10),
+        Col::left(6),
+        Col::left(40),
+        Col::right(8),
+        Col::right(7),
+        Col::right(8),
+        Col::right(9),
+    ];
+    out.push_str(&table_row(&COLS, &[&"ID", &"STATE", &"MODE", &"ADDRESS", &"CLIENTS", &"OPEN", &"SEEN", &"UP"]));
     for s in slaves {
-        out.push_str(&format!(
-            "{:<6} {:<10} {:<6} {:<40} {:>8} {:>7} {:>8} {:>9}\n",
-            s.id,
-            if s.available(now) { "live" } else { "suspended" },
-            s.mode.name(),
-            s.addr.to_string(),
-            s.clients,
-            s.relaying,
-            secs(now.duration_since(s.seen)),
-            secs(now.duration_since(s.since)),
-        ));
+        let cells: [&dyn std::fmt::Display; 8] = [
+            &s.id,
+            &if s.available(now) { "live" } else { "suspended" },
+            &s.mode.name(),
+            &s.addr,
+            &s.clients,
+            &s.relaying,
+            &secs(now.duration_since(s.seen)),
+            &secs(now.duration_since(s.since)),
+        ];
+        out.push_str(&table_row(&COLS, &cells));
     }
     out
 }

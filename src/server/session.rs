@@ -22,9 +22,6 @@ use crate::limits::{MAX_STAT_ENTRIES, MIN_ACTIVE_PORT};
 use crate::protocol::address::{self, canonical};
 use crate::protocol::command::VERBS;
 use crate::protocol::{Command, EpsvArg, ParseError, Reply, ReplyCode, TransferType};
-
-#[cfg(test)]
-mod tests;
 use crate::server::config::ServerConfig;
 
 /// What the connection does after a command.
@@ -582,3 +579,6 @@ fn help(topic: Option<&str>) -> Reply {
         Some(t) => Reply::new(ReplyCode::NOT_IMPLEMENTED, format!("Unknown command {t}.")),
     }
 }
+
+#[cfg(test)]
+mod tests;
