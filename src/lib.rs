@@ -45,17 +45,20 @@
 #![deny(unsafe_code)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
+// The module docs describe the internals for the crate's own developers
+// (`cargo doc --document-private-items`); they may link to them.
+#![allow(rustdoc::private_intra_doc_links)]
 
-pub mod accounts;
-pub mod admin;
+pub(crate) mod accounts;
+pub(crate) mod admin;
 pub mod balancer;
 pub mod bench;
 pub mod client;
 pub mod limits;
-pub mod logging;
-pub mod net;
+pub(crate) mod logging;
+pub(crate) mod net;
 pub mod pool;
 pub mod protocol;
 pub mod server;
-pub mod sys;
-pub mod term;
+pub(crate) mod sys;
+pub(crate) mod term;

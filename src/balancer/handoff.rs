@@ -76,11 +76,6 @@ impl HandoffListener {
         Ok(HandoffListener { fd, name: name.to_string() })
     }
 
-    /// Its abstract name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// For polling.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()

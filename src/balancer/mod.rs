@@ -19,13 +19,11 @@
 
 pub mod auth;
 pub mod config;
-pub mod handoff;
+pub(crate) mod handoff;
 pub mod master;
-pub mod registry;
-pub mod relay;
+pub(crate) mod registry;
+pub(crate) mod relay;
 pub mod slave;
 pub mod slaves;
 pub mod status;
 pub mod wire;
-
-pub use config::SlaveConfig;

@@ -43,7 +43,7 @@ pub fn intake(args: &SlaveArgs, listen: SocketAddr) -> Result<Option<Box<dyn Int
 /// supervisor) and, on the master's host, the hand-over socket its workers
 /// share.
 #[derive(Debug)]
-pub struct SlaveSide {
+pub(crate) struct SlaveSide {
     cfg: SlaveConfig,
     handoff: Option<HandoffListener>,
     registrar: Option<Registrar>,
@@ -51,7 +51,7 @@ pub struct SlaveSide {
 
 impl SlaveSide {
     /// A slave not started yet.
-    pub fn new(cfg: SlaveConfig) -> SlaveSide {
+    pub(crate) fn new(cfg: SlaveConfig) -> SlaveSide {
         SlaveSide { cfg, handoff: None, registrar: None }
     }
 }
@@ -117,7 +117,7 @@ enum Phase {
 }
 
 /// A slave's registration with its master, as a non-blocking state machine.
-pub struct Registrar {
+pub(crate) struct Registrar {
     cfg: SlaveConfig,
     listen: SocketAddr,
     phase: Phase,
@@ -150,7 +150,7 @@ fn read_available(sock: &mut TcpStream, lines: &mut LineBuf) -> io::Result<bool>
 
 impl Registrar {
     /// A registration not yet attempted.
-    pub fn new(cfg: SlaveConfig, listen: SocketAddr) -> Registrar {
+    pub(crate) fn new(cfg: SlaveConfig, listen: SocketAddr) -> Registrar {
         Registrar {
             cfg,
             listen,
@@ -165,13 +165,8 @@ impl Registrar {
         self.cfg.masters[self.target % self.cfg.masters.len()]
     }
 
-    /// True once the master accepted us and heartbeats flow.
-    pub fn registered(&self) -> bool {
-        matches!(self.phase, Phase::Registered { .. })
-    }
-
     /// Makes whatever progress is possible now.
-    pub fn tick(&mut self, now: Instant) {
+    pub(crate) fn tick(&mut self, now: Instant) {
         let phase = std::mem::replace(&mut self.phase, Phase::Idle { at: now });
         let was_registered = matches!(phase, Phase::Registered { .. });
         match self.advance(phase, now) {
@@ -281,7 +276,7 @@ impl Registrar {
     }
 
     /// Says goodbye to the master and stops.
-    pub fn withdraw(&mut self) {
+    pub(crate) fn withdraw(&mut self) {
         if let Phase::Registered { sock, .. } = &mut self.phase {
             let _ = sock.write(b"BYE\n");
             log::info!("slave {}: left the master at {}", self.cfg.id, self.master());

@@ -11,7 +11,7 @@ use super::registry::Slave;
 use crate::admin::{self, table_row, Col};
 
 /// The abstract socket name of the master listening on `addr`.
-pub fn socket_name(addr: &SocketAddr) -> String {
+pub(crate) fn socket_name(addr: &SocketAddr) -> String {
     format!("forkftp-master-{addr}")
 }
 
@@ -22,7 +22,7 @@ pub fn query(addr: &SocketAddr) -> io::Result<String> {
 
 /// The master's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// Clients accepted.
     pub accepted: u64,
     /// Clients whose socket was passed to a slave.
@@ -44,7 +44,7 @@ fn secs(d: Duration) -> String {
 }
 
 /// The table: a summary, the counters, then one row per slave.
-pub fn format_table(
+pub(crate) fn format_table(
     listen: SocketAddr,
     registry: SocketAddr,
     up: Duration,

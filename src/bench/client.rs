@@ -4,7 +4,6 @@
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::time::Duration;
 
 use super::pattern::{Checksum, Stream, Sum};
 use crate::limits::{BENCH_IO_TIMEOUT, MAX_REPLY_LINE};
@@ -179,10 +178,5 @@ impl Ftp {
         data.shutdown(std::net::Shutdown::Write)?;
         drop(data);
         self.expect(ReplyCode::CLOSING_DATA).map(drop)
-    }
-
-    /// Sets a read timeout on the control connection (for waits that may be long).
-    pub fn set_timeout(&self, t: Duration) -> io::Result<()> {
-        self.stream.set_read_timeout(Some(t))
     }
 }

@@ -26,14 +26,14 @@
 use std::fmt::Display;
 use std::io::Write;
 
-pub mod config;
-pub mod connection;
-pub mod error;
-pub mod progress;
-pub mod session;
-pub mod shell;
-pub mod terminal;
-pub mod transfer;
+pub(crate) mod config;
+pub(crate) mod connection;
+pub(crate) mod error;
+pub(crate) mod progress;
+pub(crate) mod session;
+pub(crate) mod shell;
+pub(crate) mod terminal;
+pub(crate) mod transfer;
 
 pub use config::{ClientCli, ClientConfig};
 

@@ -8,7 +8,7 @@
 //! replies never fall out of step with the commands.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::config::{is_anonymous, ClientConfig, PasswordSource, ANONYMOUS_PASSWORD};
@@ -358,11 +358,6 @@ impl Session {
     /// `lpwd`: shows the local directory.
     pub fn lpwd(&self) {
         say(format!("Local directory: {}", self.local_dir.display()));
-    }
-
-    /// The local directory.
-    pub fn local_dir(&self) -> &Path {
-        &self.local_dir
     }
 
     /// Reads the next command line. At the prompt the control connection

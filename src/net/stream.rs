@@ -13,11 +13,11 @@
 //! - zero-copy transfers (`sendfile`, `splice`) need the bytes unchanged on
 //!   the socket: [`Stream::plain`] gives the socket only while the stream is
 //!   plain, and callers fall back to buffered copies otherwise;
-//! - addresses, `TCP_NODELAY`, blocking mode and shutdown act on the socket
+//! - addresses, socket options and blocking mode act on the socket
 //!   ([`Stream::socket`]).
 
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::os::fd::{AsFd, BorrowedFd};
 
 /// A connected stream: plain TCP (FTPS will add an encrypted variant).
@@ -59,24 +59,9 @@ impl Stream {
         }
     }
 
-    /// The peer's address.
-    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.socket().peer_addr()
-    }
-
-    /// Our end's address.
-    pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.socket().local_addr()
-    }
-
     /// Blocking or not (reads and writes then fail with `WouldBlock`).
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         self.socket().set_nonblocking(on)
-    }
-
-    /// Ends one or both directions.
-    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.socket().shutdown(how)
     }
 }
 

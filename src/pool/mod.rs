@@ -12,9 +12,9 @@
 //! | SIGHUP | reload the configuration; old workers finish their sessions |
 //! | SIGUSR1 | reopen the log file |
 
-pub mod scoreboard;
-pub mod status;
-pub mod worker;
+pub(crate) mod scoreboard;
+pub(crate) mod status;
+pub(crate) mod worker;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
@@ -39,14 +39,14 @@ use scoreboard::{Scoreboard, State};
 
 /// Binds the pool's listening socket ([`net::bind_listener`]); a worker
 /// blocked in `accept` wakes up every [`ACCEPT_WAKEUP`] to look at its flags.
-pub fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+pub(crate) fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
     let listener = net::bind_listener(addr)?;
     net::wake_accept_every(&listener, ACCEPT_WAKEUP)?;
     Ok(listener)
 }
 
 /// The parent of the pool.
-pub struct Supervisor {
+pub(crate) struct Supervisor {
     args: ServerArgs,
     cfg: ServerConfig,
     generation: u32,
@@ -95,7 +95,7 @@ pub fn main(cli: ServerCli, slave: SlaveIntake) -> Result<(), String> {
 ///
 /// Security: a server started as root (to bind port 21) never serves a
 /// client as root; `--run-as` must name an unprivileged user.
-pub fn resolve_run_as(cfg: &ServerConfig) -> Result<Option<(nix::unistd::Uid, nix::unistd::Gid)>, String> {
+pub(crate) fn resolve_run_as(cfg: &ServerConfig) -> Result<Option<(nix::unistd::Uid, nix::unistd::Gid)>, String> {
     if !nix::unistd::geteuid().is_root() {
         return Ok(None);
     }
@@ -109,7 +109,7 @@ pub fn resolve_run_as(cfg: &ServerConfig) -> Result<Option<(nix::unistd::Uid, ni
 }
 
 /// Runs a pool with the options `args` until it is told to stop.
-pub fn run(args: ServerArgs, slave: SlaveIntake) -> Result<(), String> {
+pub(crate) fn run(args: ServerArgs, slave: SlaveIntake) -> Result<(), String> {
     let mut cfg = args.to_config()?;
     let intake = slave(&args.cluster, cfg.listen)?.unwrap_or_else(|| Box::new(Listening));
     if let Some(g) = intake.greeting() {
@@ -123,7 +123,7 @@ pub fn run(args: ServerArgs, slave: SlaveIntake) -> Result<(), String> {
 
 impl Supervisor {
     /// A supervisor for an already bound listener.
-    pub fn new(
+    pub(crate) fn new(
         args: ServerArgs,
         cfg: ServerConfig,
         listener: TcpListener,
@@ -397,7 +397,7 @@ impl Supervisor {
     }
 
     /// The supervisor's loop.
-    pub fn run(mut self) -> Result<(), String> {
+    pub(crate) fn run(mut self) -> Result<(), String> {
         log::info!(
             "forkftp listening on {}, serving {}, {} workers (max {})",
             self.cfg.listen,

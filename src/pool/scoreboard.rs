@@ -87,8 +87,6 @@ fn read_text(field: &[AtomicU8; TEXT]) -> String {
 /// A copy of one slot, for display and decisions.
 #[derive(Clone, Debug)]
 pub struct SlotView {
-    /// Index in the scoreboard.
-    pub index: usize,
     /// Worker pid.
     pub pid: i32,
     /// Its state.
@@ -200,9 +198,8 @@ impl Slot {
         read_text(&self.client)
     }
 
-    fn view(&self, index: usize) -> SlotView {
+    fn view(&self) -> SlotView {
         SlotView {
-            index,
             pid: self.pid(),
             state: self.state(),
             generation: self.generation.load(Ordering::Relaxed),
@@ -249,7 +246,7 @@ impl Scoreboard {
 
     /// Copies of the slots in use.
     pub fn snapshot(&self) -> Vec<SlotView> {
-        self.slots().iter().enumerate().filter(|(_, s)| s.pid() != 0).map(|(i, s)| s.view(i)).collect()
+        self.slots().iter().enumerate().filter(|(_, s)| s.pid() != 0).map(|(_, s)| s.view()).collect()
     }
 
     /// Index of a free slot.
@@ -260,11 +257,6 @@ impl Scoreboard {
     /// Index of the slot of `pid`.
     pub fn find(&self, pid: i32) -> Option<usize> {
         self.slots().iter().position(|s| s.pid() == pid)
-    }
-
-    /// Counts workers in `state`.
-    pub fn count(&self, state: State) -> usize {
-        self.slots().iter().filter(|s| s.pid() != 0 && s.state() == state).count()
     }
 }
 
@@ -286,7 +278,6 @@ mod tests {
         assert_eq!((v.pid, v.state, v.bytes, v.sessions), (1234, State::Busy, 99, 1));
         assert_eq!(v.client, "127.0.0.1:5000");
         assert_eq!(v.command.len(), TEXT);
-        assert_eq!(sb.count(State::Busy), 1);
         assert_eq!(sb.find(1234), Some(0));
         s.free();
         assert!(sb.snapshot().is_empty());

@@ -179,7 +179,7 @@ pub struct SlaveArgs {
 
 /// Timeouts of a session.
 #[derive(Clone, Copy, Debug)]
-pub struct Timeouts {
+pub(crate) struct Timeouts {
     /// From connect to a successful login.
     pub login: Duration,
     /// Between two commands once logged in.
@@ -192,7 +192,7 @@ pub struct Timeouts {
 
 /// How the pool grows and shrinks (Apache prefork's model).
 #[derive(Clone, Copy, Debug)]
-pub struct PoolConfig {
+pub(crate) struct PoolConfig {
     /// Workers forked at start, and the fewest kept.
     pub workers: usize,
     /// Fewest idle workers.
@@ -209,7 +209,7 @@ pub struct PoolConfig {
 
 /// The checked configuration of one server pool.
 #[derive(Clone, Debug)]
-pub struct ServerConfig {
+pub(crate) struct ServerConfig {
     /// Listening address.
     pub listen: SocketAddr,
     /// The served root, absolute.
@@ -242,7 +242,7 @@ pub struct ServerConfig {
 }
 
 /// Parses `MIN-MAX` into an inclusive port range.
-pub fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
+pub(crate) fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
     let (a, b) = s.split_once('-').ok_or("expected MIN-MAX, e.g. 50000-50100")?;
     let lo: u16 = a.trim().parse().map_err(|_| format!("bad port '{a}'"))?;
     let hi: u16 = b.trim().parse().map_err(|_| format!("bad port '{b}'"))?;
@@ -254,7 +254,7 @@ pub fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
 
 impl ServerArgs {
     /// Checks the options and builds the configuration.
-    pub fn to_config(&self) -> Result<ServerConfig, String> {
+    pub(crate) fn to_config(&self) -> Result<ServerConfig, String> {
         let listen = resolve_addr(&self.listen).map_err(|e| format!("--listen {e}"))?;
         let root = std::fs::canonicalize(&self.root).map_err(|e| format!("--root {}: {e}", self.root.display()))?;
         if !root.is_dir() {

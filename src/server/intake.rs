@@ -68,7 +68,7 @@ pub trait Intake {
 
 /// A plain pool: clients connect to its listening socket.
 #[derive(Debug, Default)]
-pub struct Listening;
+pub(crate) struct Listening;
 
 impl Intake for Listening {
     fn accept(&self, listener: &TcpListener) -> io::Result<Option<Arrival>> {

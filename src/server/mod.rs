@@ -9,14 +9,14 @@
 //! a worker.
 
 pub mod config;
-pub mod connection;
-pub mod control;
-pub mod data;
-pub mod error;
+pub(crate) mod connection;
+pub(crate) mod control;
+pub(crate) mod data;
+pub(crate) mod error;
 pub mod intake;
-pub mod jail;
-pub mod listing;
-pub mod session;
-pub mod transfer;
-pub mod upload;
+pub(crate) mod jail;
+pub(crate) mod listing;
+pub(crate) mod session;
+pub(crate) mod transfer;
+pub(crate) mod upload;
 pub mod vpath;

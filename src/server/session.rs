@@ -110,11 +110,6 @@ impl<'c> Session<'c> {
         }
     }
 
-    /// The current directory.
-    pub fn cwd(&self) -> &VPath {
-        &self.cwd
-    }
-
     /// Handles one command.
     pub fn handle(&mut self, cmd: Command) -> Outcome {
         // RNTO must come right after RNFR (RFC 959 4.1.3).

@@ -77,7 +77,7 @@ fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, String> {
 }
 
 /// Runs the master until it is told to stop.
-pub fn run(mut cfg: MasterConfig) -> Result<(), String> {
+pub(crate) fn run(mut cfg: MasterConfig) -> Result<(), String> {
     crate::logging::init(cfg.log_level, cfg.log_file.as_deref()).map_err(|e| format!("log file: {e}"))?;
     crate::sys::ignore_sigpipe().map_err(|e| e.to_string())?;
     match raise_nofile_limit() {
