@@ -1,6 +1,7 @@
-//! Options of the balancer: `ftpmaster`, `ftpslaves`, and the options that
-//! make an `ftpserver` a slave (`--register`, `--slave-id`, `--key-file`),
-//! each checked once into a configuration.
+//! Options of the balancer: `ftpmaster`, `ftpslaves`, and what the options
+//! that make an `ftpserver` a slave (`--register`, `--slave-id`,
+//! `--key-file`, read by `server::config::SlaveArgs`) mean, each checked
+//! once into a configuration.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
