@@ -231,9 +231,8 @@ fn host_may_be_a_name_or_an_ipv6_address() {
     let o = Proc::spawn(&args, None, &[], d.base.path()).finish();
     assert_eq!(o.code(), Some(0), "{o}");
 
-    if std::net::TcpListener::bind("[::1]:0").is_err() {
-        eprintln!("no IPv6 loopback here: the IPv6 part is skipped");
-        return;
+    if let Err(e) = std::net::TcpListener::bind("[::1]:0") {
+        return crate::util::lacking("ipv6", &format!("no IPv6 loopback here ({e})"));
     }
     let s6 = Server::start_on("::1", |_| {}, &[]);
     let o = run_c(s6.addr, &d.local, "get hello.txt h6.txt; ls", &["-v"]);

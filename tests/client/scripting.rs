@@ -5,7 +5,7 @@
 use std::io::{BufRead, Write};
 
 use super::{fake_login, fake_server, host_port, read, run_c, run_stdin, Dirs, Proc};
-use crate::util::{free_port, Server};
+use crate::util::{refusing_port, Server};
 
 #[test]
 fn commands_from_standard_input_run_in_order_and_exit_zero() {
@@ -74,7 +74,7 @@ fn an_over_long_input_line_is_refused_and_the_script_goes_on() {
 #[test]
 fn a_refused_connection_is_one_clear_line_and_exit_one() {
     let d = Dirs::new("cl-refused");
-    let port = free_port();
+    let (_held, port) = refusing_port("127.0.0.1");
     let args: Vec<String> =
         ["-c", "pwd", "127.0.0.1"].iter().map(|s| s.to_string()).chain([port.to_string()]).collect();
     let o = Proc::spawn(&args, None, &[], d.base.path()).finish();
