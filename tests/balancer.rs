@@ -326,12 +326,16 @@ fn challenge(registry: SocketAddr, from: &str) -> (TcpStream, [u8; 16]) {
     }
 }
 
-/// Sends a line, returns the master's answer line ("" when it closed).
+/// Sends a line, returns the master's answer line ("" when it closed; no
+/// answer before the read deadline fails the test).
 fn ask(s: &mut TcpStream, line: &str) -> String {
     s.write_all(line.as_bytes()).unwrap();
     let mut answer = String::new();
-    let _ = BufReader::new(s.try_clone().unwrap()).read_line(&mut answer);
-    answer
+    match BufReader::new(s.try_clone().unwrap()).read_line(&mut answer) {
+        Ok(_) => answer,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => answer,
+        Err(e) => panic!("no answer to {line:.40?}: {e}"),
+    }
 }
 
 #[test]
@@ -588,23 +592,26 @@ impl Drop for FakeSlave {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         for t in self.threads.drain(..) {
-            let _ = t.join();
+            let r = t.join();
+            // A failure in its threads fails the test (unless it is failing already).
+            if !std::thread::panicking() {
+                r.expect("a thread of the fake slave failed");
+            }
         }
     }
 }
 
 /// Resident and proportional memory of a process, in KiB (/proc).
 fn memory_kib(pid: i32) -> (u64, u64) {
-    let field = |text: &str, name: &str| {
+    let field = |file: &str, name: &str| -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_else(|e| panic!("{file}: {e}"));
         text.lines()
             .find(|l| l.starts_with(name))
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
+            .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/{file}"))
     };
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    (field(&status, "VmRSS:"), field(&rollup, "Pss:"))
+    (field("status", "VmRSS:"), field("smaps_rollup", "Pss:"))
 }
 
 /// One process and one thread hold 1000 relayed control connections, each
