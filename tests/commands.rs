@@ -824,6 +824,7 @@ fn abor_stops_a_running_download_with_426_then_226() {
     assert!(t.elapsed() < Duration::from_secs(5));
     // The server closed its end of the data connection: what the buffers
     // held comes, then the end (a read that times out instead fails).
+    d.set_read_timeout(Some(crate::util::ftp::CLOSE_WAIT)).unwrap();
     let mut sink = [0u8; 1 << 16];
     let mut drained = 0u64;
     loop {
