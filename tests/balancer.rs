@@ -493,8 +493,8 @@ fn two_hundred_concurrent_clients_through_the_master_all_succeed() {
     const N: usize = 200;
     let (root, big) = shared_root(64 * 1024);
     // On 127.0.0.7 (master, slaves) and 127.0.0.8 (clients): the 600
-    // sockets of this test take no port of 127.0.0.1, where other tests
-    // pick free ports.
+    // sockets of this test take no port of 127.0.0.1, where the other
+    // tests connect.
     let m = Master::start_on("127.0.0.7", "127.0.0.7", &[]);
     let _slaves =
         Slaves::start(m.registry, 2, "127.0.0.7", root.path(), &["--", "--workers", "16", "--min-spare", "8"]);
@@ -625,7 +625,7 @@ fn the_master_holds_a_thousand_relayed_connections_in_little_memory() {
     assert!(hard >= 3 * N as u64, "RLIMIT_NOFILE hard limit {hard} too low for this test");
     // 2000 connections: clients come from 127.0.0.4 and the master relays
     // from 127.0.0.6 (its registry address), so that none of their ports is
-    // taken from 127.0.0.1, where other tests pick free ports.
+    // taken from 127.0.0.1, where the other tests connect.
     let m = Master::start_on("127.0.0.1", "127.0.0.6", &[]);
     let slave = FakeSlave::start(m.registry);
     m.wait_slaves(&[1], READY);

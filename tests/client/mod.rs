@@ -4,7 +4,7 @@
 //! on a pseudo-terminal.
 //!
 //! The harness here runs the client with a time limit, its output in files,
-//! starts pyftpdlib on a free loopback port, and drives a pseudo-terminal.
+//! starts pyftpdlib on port 0 of 127.0.0.1, and drives a pseudo-terminal.
 
 mod commands;
 mod pyftpdlib;
@@ -197,7 +197,7 @@ impl PyFtpd {
     }
 }
 
-/// A fake server on a free loopback port: `serve` gets the first
+/// A fake server on port 0 of 127.0.0.1: `serve` gets the first
 /// connection (with a read timeout) and plays a scripted dialogue.
 pub fn fake_server(serve: impl FnOnce(TcpStream) + Send + 'static) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
