@@ -22,6 +22,7 @@
 //! - [`progress`]: the progress line and the statistics line.
 //! - [`terminal`]: Ctrl-C, reading lines, the password without echo.
 //! - [`error`]: why a command failed, as the user reads it.
+//! - [`escape`]: server text made harmless before it reaches the terminal.
 
 use std::fmt::Display;
 use std::io::Write;
@@ -29,6 +30,7 @@ use std::io::Write;
 pub mod config;
 pub mod connection;
 pub mod error;
+pub mod escape;
 pub mod progress;
 pub mod session;
 pub mod shell;
@@ -51,14 +53,21 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Writes a line on standard output. A closed output (`| head`) is not an
 /// error worth dying for: the line is dropped.
+///
+/// Security: the text often holds server text (replies, names); its control
+/// characters are escaped ([`escape::visible`]) here, where every line of
+/// the client passes.
 pub fn say(text: impl Display) {
-    let _ = writeln!(std::io::stdout(), "{text}");
+    let text = text.to_string();
+    let _ = writeln!(std::io::stdout(), "{}", escape::visible(&text));
 }
 
-/// Writes a line on standard error, after what standard output holds.
+/// Writes a line on standard error, after what standard output holds
+/// (escaped as [`say`] does).
 pub fn complain(text: impl Display) {
+    let text = text.to_string();
     let _ = std::io::stdout().flush();
-    let _ = writeln!(std::io::stderr(), "{text}");
+    let _ = writeln!(std::io::stderr(), "{}", escape::visible(&text));
 }
 
 /// A reply as the server sent it: `220 text`, or for a multi-line reply

@@ -691,7 +691,8 @@ impl Session {
         let mut progress = Progress::new(Direction::Received, 0, None, false);
         let intr = self.intr.clone();
         let stdout = io::stdout();
-        let mut out = stdout.lock();
+        // Security: listing lines are server text (names with escapes).
+        let mut out = super::escape::EscapingWriter::new(stdout.lock());
         let result = self.pump(&mut progress, &intr).receive(&mut data, &mut out, true, &[]);
         let _ = out.flush();
         drop(out);
