@@ -17,6 +17,13 @@
 //!   directories, the simple commands.
 //! - [`transfer`]: `get`, `put` and `ls`: data connections, resume, the byte
 //!   loops, abort.
+//! - [`tree`]: `get -r`, `put -r`, `mirror`, `mget`, `mput`: a plan, then
+//!   the transfers under one progress line, and a summary.
+//! - [`listing`]: MLSD and `ls -l` lines, and the times of MDTM and MFMT.
+//! - [`names`]: the checks between server names and local paths.
+//! - [`features`]: the server's FEAT reply.
+//! - [`netrc`]: logins from `~/.netrc`.
+//! - [`hash`]: checksums (HASH, XSHA256...) for `hash`, `verify`, `get -c`.
 //! - [`shell`]: the command line: tokenizing with quotes, the commands, help,
 //!   dispatch, exit codes.
 //! - [`progress`]: the progress line and the statistics line.
@@ -31,11 +38,17 @@ pub mod config;
 pub mod connection;
 pub mod error;
 pub mod escape;
+pub mod features;
+pub mod hash;
+pub mod listing;
+pub mod names;
+pub mod netrc;
 pub mod progress;
 pub mod session;
 pub mod shell;
 pub mod terminal;
 pub mod transfer;
+pub mod tree;
 
 pub use config::{ClientCli, ClientConfig};
 
@@ -124,9 +137,34 @@ pub fn run(cfg: ClientConfig) -> u8 {
             return EXIT_FAILED;
         }
     };
+    let url_target = session.cfg.url_target.clone();
     if let Err(e) = session.connect() {
         complain(&e);
         return if matches!(e, error::ClientError::Interrupted) { EXIT_INTERRUPTED } else { EXIT_FAILED };
+    }
+    match url_target {
+        // `ftpclient ftp://host/path/file`: download it and leave, as curl.
+        Some(config::UrlTarget::File(path)) => {
+            let r = session.get(&path, None, false, false);
+            let code = match &r {
+                Ok(()) => EXIT_OK,
+                Err(error::ClientError::Interrupted) => EXIT_INTERRUPTED,
+                Err(_) => EXIT_FAILED,
+            };
+            if let Err(e) = r {
+                complain(e);
+            }
+            session.quit();
+            return code;
+        }
+        Some(config::UrlTarget::Dir(dir)) => {
+            if let Err(e) = session.cd(&dir) {
+                complain(e);
+                session.quit();
+                return EXIT_FAILED;
+            }
+        }
+        None => {}
     }
     shell::Shell::new(session).run()
 }

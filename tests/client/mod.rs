@@ -79,6 +79,9 @@ impl Proc {
         cmd.args(args)
             .current_dir(dir)
             .env_remove("FTP_PASSWORD")
+            // Hermetic: no ~/.netrc of the machine, no history of its user.
+            .env("NETRC", dir.join(".no-netrc"))
+            .env("XDG_DATA_HOME", dir.join(".data"))
             .stdin(input)
             .stdout(File::create(&out).unwrap())
             .stderr(File::create(&err).unwrap());
