@@ -7,10 +7,12 @@
 //! starts pyftpdlib on a free loopback port, and drives a pseudo-terminal.
 
 mod commands;
+mod fake;
 mod pyftpdlib;
 mod scripting;
 mod terminal;
 mod transfers;
+mod trees;
 
 use std::fmt;
 use std::fs::File;
