@@ -319,7 +319,3 @@ pub const CLIENT_HISTORY_LINES: usize = 1000;
 
 /// Largest `~/.netrc` read.
 pub const CLIENT_MAX_NETRC: u64 = 1024 * 1024;
-
-/// Time a tab completion may spend listing a remote directory before it
-/// gives up (the prompt must stay responsive).
-pub const CLIENT_COMPLETION_TIMEOUT: Duration = Duration::from_secs(10);

@@ -17,9 +17,7 @@ use nix::poll::{PollFd, PollFlags};
 use super::error::{io_text, ClientError};
 use super::terminal::{poll_tick, Interrupt};
 use super::{reply_text, say};
-use crate::limits::{
-    CLIENT_CONNECT_TIMEOUT, CLIENT_DATA_TIMEOUT, CLIENT_MAX_REPLY, CLIENT_POLL_TICK, MAX_REPLY_LINE,
-};
+use crate::limits::{CLIENT_CONNECT_TIMEOUT, CLIENT_DATA_TIMEOUT, CLIENT_MAX_REPLY, CLIENT_POLL_TICK, MAX_REPLY_LINE};
 use crate::protocol::command::canonical;
 use crate::protocol::command::{parse_epsv_reply, parse_pasv_reply};
 use crate::protocol::{Command, EpsvArg, Reply, ReplyCode, ReplyParser};

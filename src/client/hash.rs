@@ -146,9 +146,15 @@ mod tests {
     #[test]
     fn digests_are_found_in_replies() {
         let sha = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-        assert_eq!(digest_in_reply(Algo::Sha256, &format!("SHA-256 0-2 {} my file", sha.to_uppercase())), Some(sha.into()));
+        assert_eq!(
+            digest_in_reply(Algo::Sha256, &format!("SHA-256 0-2 {} my file", sha.to_uppercase())),
+            Some(sha.into())
+        );
         assert_eq!(digest_in_reply(Algo::Crc32, "352441C2"), Some("352441c2".into()));
-        assert_eq!(digest_in_reply(Algo::Md5, "900150983cd24fb0d6963f7d28e17f72 a.txt"), Some("900150983cd24fb0d6963f7d28e17f72".into()));
+        assert_eq!(
+            digest_in_reply(Algo::Md5, "900150983cd24fb0d6963f7d28e17f72 a.txt"),
+            Some("900150983cd24fb0d6963f7d28e17f72".into())
+        );
         assert_eq!(digest_in_reply(Algo::Sha1, "File not found"), None);
     }
 

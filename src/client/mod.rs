@@ -28,6 +28,7 @@
 //!   dispatch, exit codes.
 //! - [`progress`]: the progress line and the statistics line.
 //! - [`terminal`]: Ctrl-C, reading lines, the password without echo.
+//! - [`editor`]: the prompt's line editing, history and tab completion.
 //! - [`error`]: why a command failed, as the user reads it.
 //! - [`escape`]: server text made harmless before it reaches the terminal.
 
@@ -36,6 +37,7 @@ use std::io::Write;
 
 pub mod config;
 pub mod connection;
+pub mod editor;
 pub mod error;
 pub mod escape;
 pub mod features;

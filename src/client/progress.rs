@@ -150,7 +150,8 @@ pub fn tree_summary(dir: Direction, c: &TreeCounts, elapsed: Duration, dry_run: 
         )
     };
     let mut extra = Vec::new();
-    for (n, what) in [(c.unchanged, "unchanged"), (c.deleted, "deleted"), (c.refused, "refused"), (c.failed, "failed")] {
+    for (n, what) in [(c.unchanged, "unchanged"), (c.deleted, "deleted"), (c.refused, "refused"), (c.failed, "failed")]
+    {
         if n > 0 {
             extra.push(format!("{n} {what}"));
         }

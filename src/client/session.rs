@@ -9,8 +9,8 @@
 
 use std::cell::RefCell;
 use std::io;
-use std::rc::Rc;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Duration;
 
 use super::config::{is_anonymous, ClientConfig, PasswordSource, ANONYMOUS_PASSWORD};
@@ -514,6 +514,33 @@ impl Session {
             }
             None => Ok(false),
         }
+    }
+
+    /// A duplicate of the control connection's descriptor, for the prompt's
+    /// watcher (which only peeks at it).
+    pub fn control_fd(&self) -> Option<std::os::fd::OwnedFd> {
+        self.ctl.as_ref().and_then(|c| c.fd().try_clone_to_owned().ok())
+    }
+
+    /// True when the server has said something unasked (or closed).
+    pub fn server_spoke(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let Some(ctl) = &self.ctl else { return false };
+        let mut fds = [PollFd::new(ctl.fd(), PollFlags::POLLIN)];
+        poll(&mut fds, PollTimeout::ZERO).unwrap_or(0) > 0
+    }
+
+    /// Runs `f` without showing the dialogue or progress (tab completion
+    /// lists a directory under the user's cursor).
+    pub fn quietly<T>(&mut self, f: impl FnOnce(&mut Session) -> T) -> T {
+        let verbose = self.ctl.as_mut().map(|c| c.set_verbose(false));
+        let progress = std::mem::replace(&mut self.show_progress, false);
+        let r = f(self);
+        self.show_progress = progress;
+        if let (Some(v), Some(c)) = (verbose, self.ctl.as_mut()) {
+            c.set_verbose(v);
+        }
+        r
     }
 
     /// `open HOST [PORT]`: ends this session (QUIT) and connects to HOST.

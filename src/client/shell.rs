@@ -6,13 +6,16 @@
 //! script), or from the `ftp> ` prompt. The exit status is non-zero when any
 //! command failed, so that scripts can rely on it.
 
+use std::cell::RefCell;
 use std::io::Write;
+use std::rc::Rc;
 
+use super::editor::{LineEditor, PROMPT};
 use super::error::ClientError;
 use super::hash::Algo;
 use super::session::Session;
-use super::tree::TreeOptions;
 use super::terminal::{self, InputEvent};
+use super::tree::TreeOptions;
 use super::{complain, say, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::limits::CLIENT_MAX_INPUT_LINE;
 use crate::protocol::TransferType;
@@ -172,7 +175,11 @@ const SPECS: &[Spec] = &[
     Spec { names: &["active"], usage: "active", about: "the server connects back for data: EPRT, or PORT if refused" },
     Spec { names: &["open"], usage: "open HOST [PORT]", about: "close this connection and connect to another server" },
     Spec { names: &["user"], usage: "user NAME", about: "log in again as NAME (password from ~/.netrc or asked)" },
-    Spec { names: &["close", "disconnect"], usage: "close", about: "end the session with the server, stay at the prompt" },
+    Spec {
+        names: &["close", "disconnect"],
+        usage: "close",
+        about: "end the session with the server, stay at the prompt",
+    },
     Spec { names: &["reconnect"], usage: "reconnect", about: "connect and log in again after a lost connection" },
     Spec { names: &["!"], usage: "!COMMAND", about: "run COMMAND in a local shell (! alone starts a shell)" },
     Spec { names: &["help", "?"], usage: "help [CMD]", about: "list the commands, or show how to use CMD" },
@@ -288,9 +295,13 @@ fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A command's options: its flags, the algorithm of `-a`, and the words
+/// after the options.
+type Options<'a> = (Vec<String>, Option<Algo>, &'a [String]);
+
 /// The options of a command (before its names; `--` ends them) and the
 /// rest. `-a ALGO` takes a value.
-fn options<'a>(args: &'a [String], allowed: &[&str]) -> Result<(Vec<String>, Option<Algo>, &'a [String]), String> {
+fn options<'a>(args: &'a [String], allowed: &[&str]) -> Result<Options<'a>, String> {
     let mut flags = Vec::new();
     let mut algo = None;
     let mut rest = args;
@@ -298,10 +309,12 @@ fn options<'a>(args: &'a [String], allowed: &[&str]) -> Result<(Vec<String>, Opt
         match first.as_str() {
             "--" => return Ok((flags, algo, tail)),
             "-a" if allowed.contains(&"-a") => {
-                let (name, tail) = tail.split_first().ok_or("-a needs an algorithm: sha256, sha512, sha1, md5, crc32.")?;
-                algo = Some(Algo::from_name(name).ok_or_else(|| {
-                    format!("Unknown algorithm '{name}': use sha256, sha512, sha1, md5 or crc32.")
-                })?);
+                let (name, tail) =
+                    tail.split_first().ok_or("-a needs an algorithm: sha256, sha512, sha1, md5, crc32.")?;
+                algo =
+                    Some(Algo::from_name(name).ok_or_else(|| {
+                        format!("Unknown algorithm '{name}': use sha256, sha512, sha1, md5 or crc32.")
+                    })?);
                 rest = tail;
                 continue;
             }
@@ -367,7 +380,13 @@ pub fn parse_command(words: &[String]) -> Result<Cmd, String> {
                 [a, b] => (Some(a.clone()), Some(b.clone())),
                 _ => return Err(usage()),
             };
-            Ok(Cmd::Mirror { reverse: flag("-R"), delete: flag("--delete"), dry_run: flag("--dry-run"), source, target })
+            Ok(Cmd::Mirror {
+                reverse: flag("-R"),
+                delete: flag("--delete"),
+                dry_run: flag("--dry-run"),
+                source,
+                target,
+            })
         }
         "hash" => one().map(|f| Cmd::Hash(f, algo)),
         "verify" => one_or_two().map(|(r, l)| Cmd::Verify(r, l, algo)),
@@ -468,17 +487,23 @@ enum Flow {
 
 /// The shell: reads commands, runs them, keeps the exit status.
 pub struct Shell {
-    session: Session,
+    /// Shared with the line editor's completion, which lists remote
+    /// directories while the user types (never while a command runs).
+    session: Rc<RefCell<Session>>,
     interactive: bool,
+    editor: Option<LineEditor>,
     failed: bool,
 }
 
 impl Shell {
     /// A shell over a connected session. It is interactive (a prompt) when
-    /// there is no `-c` and standard input is a terminal.
+    /// there is no `-c` and standard input is a terminal; the prompt edits
+    /// lines (history, completion) when standard output is one too.
     pub fn new(session: Session) -> Shell {
         let interactive = session.cfg.commands.is_none() && terminal::stdin_is_tty();
-        Shell { session, interactive, failed: false }
+        let session = Rc::new(RefCell::new(session));
+        let editor = if interactive && terminal::stdout_is_tty() { LineEditor::new(Rc::clone(&session)) } else { None };
+        Shell { session, interactive, editor, failed: false }
     }
 
     fn status(&self) -> u8 {
@@ -489,31 +514,58 @@ impl Shell {
         }
     }
 
+    /// The next event of the input: the line editor's, or the plain
+    /// reader's (a script, or a prompt without line editing).
+    fn next_event(&mut self, prompt: bool) -> InputEvent {
+        if let Some(editor) = &mut self.editor {
+            let watch = self.session.borrow().control_fd();
+            let (event, announced) = editor.read_line(watch);
+            // The watcher told the user already: forget the connection quietly.
+            if announced || self.session.borrow().server_spoke() {
+                let r = self.session.borrow_mut().check_server();
+                match r {
+                    Err(e) if announced => {
+                        if e.is_lost() {
+                            self.failed = true;
+                            self.session.borrow_mut().disconnect();
+                        }
+                    }
+                    Err(e) => self.report(e),
+                    Ok(_) => {}
+                }
+            }
+            return event;
+        }
+        if self.interactive && prompt {
+            let mut out = std::io::stdout();
+            let _ = out.write_all(PROMPT.as_bytes()).and_then(|_| out.flush());
+        }
+        let interactive = self.interactive;
+        match self.session.borrow_mut().read_line(interactive) {
+            Ok(e) => e,
+            Err(e) => {
+                complain(format!("ftpclient: standard input: {e}"));
+                self.failed = true;
+                InputEvent::Eof
+            }
+        }
+    }
+
     /// Runs until `bye`, the end of input, Ctrl-C at the prompt, or (in a
     /// script) a lost connection. Returns the exit status.
     pub fn run(mut self) -> u8 {
-        if let Some(script) = self.session.cfg.commands.clone() {
+        let script = self.session.borrow().cfg.commands.clone();
+        if let Some(script) = script {
             if let Some(code) = self.run_line(&script) {
                 return code;
             }
-            self.session.quit();
+            self.session.borrow_mut().quit();
             return self.status();
         }
         let mut prompt = true;
         loop {
-            if self.interactive && prompt {
-                let mut out = std::io::stdout();
-                let _ = out.write_all(b"ftp> ").and_then(|_| out.flush());
-            }
+            let event = self.next_event(prompt);
             prompt = true;
-            let event = match self.session.read_line(self.interactive) {
-                Ok(e) => e,
-                Err(e) => {
-                    complain(format!("ftpclient: standard input: {e}"));
-                    self.failed = true;
-                    InputEvent::Eof
-                }
-            };
             match event {
                 InputEvent::Line(line) => {
                     if let Some(code) = self.run_line(&line) {
@@ -524,14 +576,14 @@ impl Shell {
                     if self.interactive {
                         say("");
                     }
-                    self.session.quit();
+                    self.session.borrow_mut().quit();
                     return self.status();
                 }
                 InputEvent::Interrupted => {
                     if self.interactive {
                         say("");
                     }
-                    self.session.quit();
+                    self.session.borrow_mut().quit();
                     return EXIT_INTERRUPTED;
                 }
                 InputEvent::TooLong => {
@@ -540,7 +592,8 @@ impl Shell {
                 }
                 InputEvent::Watched => {
                     // The server spoke unasked: a 421, or it closed the connection.
-                    match self.session.check_server() {
+                    let r = self.session.borrow_mut().check_server();
+                    match r {
                         Ok(shown) => prompt = shown,
                         Err(e) => {
                             say("");
@@ -587,17 +640,18 @@ impl Shell {
                         return Some(EXIT_FAILED);
                     }
                     if !self.interactive && interrupted {
-                        self.session.quit();
+                        self.session.borrow_mut().quit();
                         return Some(EXIT_INTERRUPTED);
                     }
                 }
             }
-            if !self.interactive && self.session.intr.is_set() {
-                self.session.quit();
+            let mut session = self.session.borrow_mut();
+            if !self.interactive && session.intr.is_set() {
+                session.quit();
                 return Some(EXIT_INTERRUPTED);
             }
             // A Ctrl-C that came while nothing could be interrupted is forgotten.
-            self.session.intr.clear();
+            session.intr.clear();
         }
         None
     }
@@ -608,7 +662,7 @@ impl Shell {
         let lost = e.is_lost();
         complain(&e);
         if lost {
-            self.session.disconnect();
+            self.session.borrow_mut().disconnect();
             if self.interactive {
                 complain("Type 'reconnect' to connect again, or 'bye'.");
             }
@@ -616,7 +670,8 @@ impl Shell {
     }
 
     fn execute(&mut self, cmd: Cmd) -> Result<Flow, ClientError> {
-        let s = &mut self.session;
+        let mut guard = self.session.borrow_mut();
+        let s = &mut *guard;
         match cmd {
             Cmd::Get { remote, local, recursive: true, .. } => {
                 s.get_tree(&remote, local.as_deref(), TreeOptions::default())?
@@ -719,7 +774,10 @@ mod tests {
         assert_eq!(cmd("get a.txt"), get("a.txt", None, false, false, false));
         assert_eq!(cmd("GET -f a b"), get("a", Some("b"), true, false, false));
         assert_eq!(cmd("get -- -f"), get("-f", None, false, false, false));
-        assert_eq!(cmd("get -c -r d"), Err("-c checks one file: use 'verify' after 'get -r'. Usage: get [-f] [-c] [-r] REMOTE [LOCAL]".into()));
+        assert_eq!(
+            cmd("get -c -r d"),
+            Err("-c checks one file: use 'verify' after 'get -r'. Usage: get [-f] [-c] [-r] REMOTE [LOCAL]".into())
+        );
         assert_eq!(cmd("get -r d l"), get("d", Some("l"), false, false, true));
         assert_eq!(cmd("get -c f"), get("f", None, false, true, false));
         assert_eq!(cmd("put x"), Ok(Cmd::Put { local: "x".into(), remote: None, force: false, recursive: false }));

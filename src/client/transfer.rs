@@ -31,7 +31,8 @@ use super::say;
 use super::session::Session;
 use super::terminal::{poll_tick, Interrupt};
 use crate::limits::{
-    CLIENT_ABORT_TIMEOUT, CLIENT_MAX_LISTING, CLIENT_POLL_TICK, CLIENT_STALL_TIMEOUT, IO_BUFFER, PARTIAL_SUFFIX, RESUME_CHECK_BYTES,
+    CLIENT_ABORT_TIMEOUT, CLIENT_MAX_LISTING, CLIENT_POLL_TICK, CLIENT_STALL_TIMEOUT, IO_BUFFER, PARTIAL_SUFFIX,
+    RESUME_CHECK_BYTES,
 };
 use crate::protocol::ascii::{from_crlf, to_crlf};
 use crate::protocol::reply::parse_size_hint;
@@ -473,7 +474,10 @@ impl Session {
         let mut offset = existing;
         if let Some(rs) = size {
             if offset > rs {
-                self.inform(format!("The partial file {} is larger than the remote file: starting over.", part.display()));
+                self.inform(format!(
+                    "The partial file {} is larger than the remote file: starting over.",
+                    part.display()
+                ));
                 offset = 0;
             }
         }

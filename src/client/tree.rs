@@ -142,7 +142,9 @@ impl Session {
                 continue;
             }
             if raw.len() > CLIENT_MAX_LISTING_LINE {
-                self.tree_problem(format!("{dir}: a listing line longer than {CLIENT_MAX_LISTING_LINE} bytes: skipped."));
+                self.tree_problem(format!(
+                    "{dir}: a listing line longer than {CLIENT_MAX_LISTING_LINE} bytes: skipped."
+                ));
                 continue;
             }
             let Ok(line) = std::str::from_utf8(raw) else {
@@ -273,10 +275,7 @@ impl Session {
             return Ok(());
         }
         let remote: Vec<Entry> = if rdir_exists {
-            self.list_dir(rdir)?
-                .into_iter()
-                .filter(|e| check_remote_name(&e.name).is_ok())
-                .collect()
+            self.list_dir(rdir)?.into_iter().filter(|e| check_remote_name(&e.name).is_ok()).collect()
         } else {
             plan.mkdirs.push(Mkdir::Remote(rdir.to_string()));
             Vec::new()
@@ -332,7 +331,11 @@ impl Session {
         if opts.delete {
             for e in remote.iter().filter(|e| !names.contains(&e.name)) {
                 let rpath = remote_join(rdir, &e.name);
-                plan.deletes.push(if e.kind == Kind::Dir { Delete::RemoteDir(rpath) } else { Delete::RemoteFile(rpath) });
+                plan.deletes.push(if e.kind == Kind::Dir {
+                    Delete::RemoteDir(rpath)
+                } else {
+                    Delete::RemoteFile(rpath)
+                });
             }
         }
         Ok(())

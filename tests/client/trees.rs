@@ -55,7 +55,8 @@ fn make_tree(top: &Path) {
     std::fs::write(deep.join("file three.txt"), b"deep\n").unwrap();
     std::fs::write(deep.join("zero"), b"").unwrap();
     let old = SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
-    for f in ["top file.txt", "big.bin", "ünï cödé 日本/mid é.txt", "ünï cödé 日本/deep dir/file three.txt"] {
+    for f in ["top file.txt", "big.bin", "ünï cödé 日本/mid é.txt", "ünï cödé 日本/deep dir/file three.txt"]
+    {
         std::fs::File::options().write(true).open(top.join(f)).unwrap().set_modified(old).unwrap();
     }
 }
