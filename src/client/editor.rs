@@ -19,7 +19,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,6 +105,9 @@ fn unquote(word: &str) -> String {
 pub struct ShellHelper {
     session: Rc<RefCell<Session>>,
     cache: RefCell<HashMap<String, Vec<(String, bool)>>>,
+    /// Odd while completion talks to the server: the watcher must not take
+    /// those replies for unsolicited ones (see [`Watcher`]).
+    talking: Arc<AtomicU64>,
 }
 
 impl ShellHelper {
@@ -116,7 +119,10 @@ impl ShellHelper {
         if !s.connected() {
             return Vec::new();
         }
-        let names: Vec<(String, bool)> = match s.quietly(|s| s.list_dir(dir)) {
+        self.talking.fetch_add(1, Ordering::SeqCst);
+        let listed = s.quietly(|s| s.list_dir(dir));
+        self.talking.fetch_add(1, Ordering::SeqCst);
+        let names: Vec<(String, bool)> = match listed {
             Ok(entries) => entries
                 .into_iter()
                 .filter(|e| check_remote_name(&e.name).is_ok())
@@ -191,13 +197,18 @@ impl Helper for ShellHelper {}
 
 /// Watches the control connection while the user types; announces a
 /// server that closes the session above the prompt.
+///
+/// Tab completion talks to the server meanwhile; its replies are not
+/// unsolicited. `talking` is odd while it does, and changes with each
+/// exchange: what the watcher peeked is announced only when `talking` was
+/// the same even number before and after the peek.
 struct Watcher {
     stop: Arc<AtomicBool>,
     announced: Arc<AtomicBool>,
 }
 
 impl Watcher {
-    fn start(fd: OwnedFd, mut printer: impl ExternalPrinter + Send + 'static) -> Watcher {
+    fn start(fd: OwnedFd, talking: Arc<AtomicU64>, mut printer: impl ExternalPrinter + Send + 'static) -> Watcher {
         let stop = Arc::new(AtomicBool::new(false));
         let announced = Arc::new(AtomicBool::new(false));
         let (s, a) = (Arc::clone(&stop), Arc::clone(&announced));
@@ -210,8 +221,13 @@ impl Watcher {
                 if !readable {
                     continue;
                 }
-                let Some(text) = unsolicited_text(&fd) else {
-                    // A reply not complete yet: look again shortly.
+                let before = talking.load(Ordering::SeqCst);
+                let text = if before % 2 == 0 { unsolicited_text(&fd) } else { None };
+                if talking.load(Ordering::SeqCst) != before {
+                    continue;
+                }
+                let Some(text) = text else {
+                    // Completion is talking, or a reply is not complete yet.
                     std::thread::sleep(Duration::from_millis(20));
                     continue;
                 };
@@ -267,6 +283,7 @@ fn unsolicited_text(fd: &OwnedFd) -> Option<String> {
 pub struct LineEditor {
     rl: rustyline::Editor<ShellHelper, DefaultHistory>,
     history: Option<PathBuf>,
+    talking: Arc<AtomicU64>,
 }
 
 impl LineEditor {
@@ -284,7 +301,12 @@ impl LineEditor {
             .completion_type(rustyline::CompletionType::List)
             .build();
         let mut rl = rustyline::Editor::with_config(config).ok()?;
-        rl.set_helper(Some(ShellHelper { session, cache: RefCell::new(HashMap::new()) }));
+        let talking = Arc::new(AtomicU64::new(0));
+        rl.set_helper(Some(ShellHelper {
+            session,
+            cache: RefCell::new(HashMap::new()),
+            talking: Arc::clone(&talking),
+        }));
         let history = history_path();
         if let Some(p) = &history {
             // Security: the history is the user's alone (mode 600).
@@ -294,7 +316,7 @@ impl LineEditor {
             let _ = std::fs::OpenOptions::new().create(true).append(true).mode(0o600).open(p);
             let _ = rl.load_history(p);
         }
-        Some(LineEditor { rl, history })
+        Some(LineEditor { rl, history, talking })
     }
 
     /// Reads one line at the prompt, watching the control connection
@@ -302,7 +324,7 @@ impl LineEditor {
     /// whether the watcher already told the user what the server said.
     pub fn read_line(&mut self, watch: Option<OwnedFd>) -> (InputEvent, bool) {
         let watcher = match (watch, self.rl.create_external_printer()) {
-            (Some(fd), Ok(printer)) => Some(Watcher::start(fd, printer)),
+            (Some(fd), Ok(printer)) => Some(Watcher::start(fd, Arc::clone(&self.talking), printer)),
             _ => None,
         };
         let r = self.rl.readline(PROMPT);

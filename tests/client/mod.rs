@@ -289,6 +289,12 @@ pub struct Pty {
 
 impl Pty {
     pub fn spawn(args: &[String], dir: &Path) -> Pty {
+        Pty::spawn_env(args, dir, &[])
+    }
+
+    /// Like `spawn`, with environment variables (the history's
+    /// `XDG_DATA_HOME` is `dir/.data` unless given).
+    pub fn spawn_env(args: &[String], dir: &Path, env: &[(&str, &Path)]) -> Pty {
         let pty = nix::pty::openpty(None::<&nix::pty::Winsize>, None::<&nix::sys::termios::Termios>).unwrap();
         let slave = pty.slave;
         let child = Command::new("setsid")
@@ -296,6 +302,9 @@ impl Pty {
             .args(args)
             .current_dir(dir)
             .env_remove("FTP_PASSWORD")
+            .env("NETRC", dir.join(".no-netrc"))
+            .env("XDG_DATA_HOME", dir.join(".data"))
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))
             .stderr(Stdio::from(slave))
