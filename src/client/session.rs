@@ -48,6 +48,8 @@ pub struct Session {
     pub(super) show_progress: bool,
     /// The server's FEAT reply, asked for when first needed.
     features: Option<Features>,
+    /// The HASH algorithm the server has selected, once OPTS HASH chose it.
+    hash_selected: Option<Algo>,
     /// The tree transfer running, if any: its progress line and counts.
     pub(super) tree: Option<Rc<RefCell<TreeProgress>>>,
 }
@@ -71,6 +73,7 @@ impl Session {
             local_dir,
             show_progress: terminal::stdout_is_tty(),
             features: None,
+            hash_selected: None,
             tree: None,
         })
     }
@@ -90,6 +93,7 @@ impl Session {
         self.ctl = None;
         self.wire_type = None;
         self.features = None;
+        self.hash_selected = None;
     }
 
     /// Shows a reply (unless verbose mode already did).
@@ -270,7 +274,10 @@ impl Session {
                 .into_iter()
                 .filter(|&a| offered(a))
                 .find_map(|a| listed.iter().find(|(n, _)| Algo::from_name(n) == Some(a)).map(|(_, sel)| (a, *sel)));
-            if let Some((algo, selected)) = pick {
+            if let Some((algo, starred)) = pick {
+                // FEAT's star is the selection when FEAT was answered; an
+                // OPTS HASH since changed it.
+                let selected = self.hash_selected.map_or(starred, |s| s == algo);
                 if !selected {
                     // draft-bryan-ftpext-hash section 4: OPTS HASH selects.
                     let r = self.exchange(Command::Opts("HASH".into(), Some(algo.name().into())))?;
@@ -278,6 +285,7 @@ impl Session {
                         return Err(ClientError::Refused(r));
                     }
                 }
+                self.hash_selected = Some(algo);
                 let r = self.exchange_ext("HASH", path, CLIENT_HASH_TIMEOUT)?;
                 if r.code != ReplyCode::FILE_STATUS {
                     return Err(ClientError::Refused(r));

@@ -7,6 +7,7 @@
 //! starts pyftpdlib on a free loopback port, and drives a pseudo-terminal.
 
 mod commands;
+mod extensions;
 mod fake;
 mod pyftpdlib;
 mod scripting;
