@@ -10,7 +10,7 @@
 //!
 //! While the user types, a watcher thread looks at the control connection
 //! (without reading it): a server that closes the session (`421`, or the
-//! end of the connection) is announced at once, above the prompt.
+//! end of the connection) is announced at once, above a new prompt.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -31,7 +31,7 @@ use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
 use rustyline::history::{DefaultHistory, History};
 use rustyline::validate::Validator;
-use rustyline::{Config, Context, ExternalPrinter, Helper};
+use rustyline::{Config, Context, Helper};
 
 use super::escape::visible;
 use super::listing::Kind;
@@ -208,7 +208,7 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn start(fd: OwnedFd, talking: Arc<AtomicU64>, mut printer: impl ExternalPrinter + Send + 'static) -> Watcher {
+    fn start(fd: OwnedFd, talking: Arc<AtomicU64>) -> Watcher {
         let stop = Arc::new(AtomicBool::new(false));
         let announced = Arc::new(AtomicBool::new(false));
         let (s, a) = (Arc::clone(&stop), Arc::clone(&announced));
@@ -235,7 +235,7 @@ impl Watcher {
                     return;
                 }
                 a.store(true, Ordering::SeqCst);
-                let _ = printer.print(format!("{}\n", visible(&text)));
+                announce(&text);
                 return;
             }
         });
@@ -247,6 +247,20 @@ impl Watcher {
         self.stop.store(true, Ordering::SeqCst);
         self.announced.load(Ordering::SeqCst)
     }
+}
+
+/// Prints `text` above a fresh prompt while the line editor waits (the
+/// terminal is in raw mode: lines end in CR LF). What the user had typed
+/// stays in the editor, and shows again with the next key.
+///
+/// rustyline's own printer for this (`ExternalPrinter`) loses typed-ahead
+/// keys before version 19, which needs a newer Rust than this crate's
+/// `rust-version`.
+fn announce(text: &str) {
+    let body = visible(text).replace('\n', "\r\n");
+    let mut out = std::io::stdout().lock();
+    let _ = write!(out, "\r\x1b[K{body}\r\n{PROMPT}");
+    let _ = out.flush();
 }
 
 /// What the server said unasked, read without consuming it (MSG_PEEK): the
@@ -323,10 +337,7 @@ impl LineEditor {
     /// (`watch`, a duplicate of its descriptor). Returns the event and
     /// whether the watcher already told the user what the server said.
     pub fn read_line(&mut self, watch: Option<OwnedFd>) -> (InputEvent, bool) {
-        let watcher = match (watch, self.rl.create_external_printer()) {
-            (Some(fd), Ok(printer)) => Some(Watcher::start(fd, Arc::clone(&self.talking), printer)),
-            _ => None,
-        };
+        let watcher = watch.map(|fd| Watcher::start(fd, Arc::clone(&self.talking)));
         let r = self.rl.readline(PROMPT);
         let announced = watcher.is_some_and(Watcher::finish);
         if let Some(h) = self.rl.helper_mut() {

@@ -36,7 +36,9 @@ fn the_password_is_typed_without_echo_and_transfers_show_progress() {
 
     let at = t.expect_from(end, "ftp> ", WAIT);
     t.send(b"\r");
-    // An empty line is no command: the prompt comes back.
+    // An empty line is no command: the prompt comes back. (Keys typed
+    // before the next prompt is drawn are lost by rustyline: its reader
+    // and what it has read end with each line.)
     t.expect_from(at, "ftp> ", WAIT);
     t.send(b"bye\r");
     let st = t.wait(WAIT);
