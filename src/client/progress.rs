@@ -284,6 +284,9 @@ pub struct Progress {
     total: Option<u64>,
     moved: u64,
     last_draw: Option<Instant>,
+    /// When the bytes stopped moving ([`Progress::finish`]): the statistics
+    /// time the transfer, not the fsync and the replies after it.
+    ended: Option<Instant>,
     /// The tree this transfer is part of: it draws the line instead.
     tree: Option<Rc<RefCell<TreeProgress>>>,
 }
@@ -292,7 +295,8 @@ impl Progress {
     /// Starts the clock. `offset` is where a resumed transfer starts,
     /// `total` the file's size when known.
     pub fn new(dir: Direction, offset: u64, total: Option<u64>, enabled: bool) -> Progress {
-        Progress { dir, enabled, start: Instant::now(), offset, total, moved: 0, last_draw: None, tree: None }
+        let start = Instant::now();
+        Progress { dir, enabled, start, offset, total, moved: 0, last_draw: None, ended: None, tree: None }
     }
 
     /// The progress of one file of `tree`: the tree's line is drawn.
@@ -302,19 +306,14 @@ impl Progress {
         p
     }
 
-    /// True when this transfer is part of a tree.
-    pub fn in_tree(&self) -> bool {
-        self.tree.is_some()
-    }
-
     /// Bytes moved by this transfer so far.
     pub fn moved(&self) -> u64 {
         self.moved
     }
 
-    /// Time since the start.
+    /// Time since the start (until the end, once finished).
     pub fn elapsed(&self) -> Duration {
-        self.start.elapsed()
+        self.ended.map_or_else(|| self.start.elapsed(), |end| end - self.start)
     }
 
     /// Records that the transfer has moved `moved` bytes in all.
@@ -339,6 +338,7 @@ impl Progress {
 
     /// Draws the last state and ends the line (when a line was drawn).
     pub fn finish(&mut self) {
+        self.ended.get_or_insert_with(Instant::now);
         if self.enabled {
             self.draw();
             let _ = writeln!(std::io::stdout());
