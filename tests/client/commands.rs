@@ -178,7 +178,7 @@ fn help_lists_the_commands_and_explains_one() {
     {
         assert!(o.stdout.contains(&format!("\n  {c}")), "{c} missing:\n{o}");
     }
-    assert!(o.stdout.contains("Usage: get [-f] REMOTE [LOCAL]"), "{o}");
+    assert!(o.stdout.contains("Usage: get [-f] [-c] [-r] REMOTE [LOCAL]"), "{o}");
     let o = run_c(s.addr, &d.local, "help nothing", &[]);
     assert_eq!(o.code(), Some(1), "{o}");
 }

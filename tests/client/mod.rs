@@ -7,10 +7,13 @@
 //! starts pyftpdlib on port 0 of 127.0.0.1, and drives a pseudo-terminal.
 
 mod commands;
+mod extensions;
+mod fake;
 mod pyftpdlib;
 mod scripting;
 mod terminal;
 mod transfers;
+mod trees;
 
 use std::fmt;
 use std::fs::File;
@@ -80,6 +83,9 @@ impl Proc {
         cmd.args(args)
             .current_dir(dir)
             .env_remove("FTP_PASSWORD")
+            // Hermetic: no ~/.netrc of the machine, no history of its user.
+            .env("NETRC", dir.join(".no-netrc"))
+            .env("XDG_DATA_HOME", dir.join(".data"))
             .stdin(input)
             .stdout(File::create(&out).unwrap())
             .stderr(File::create(&err).unwrap());
@@ -238,6 +244,12 @@ pub struct Pty {
 
 impl Pty {
     pub fn spawn(args: &[String], dir: &Path) -> Pty {
+        Pty::spawn_env(args, dir, &[])
+    }
+
+    /// Like `spawn`, with environment variables (the history's
+    /// `XDG_DATA_HOME` is `dir/.data` unless given).
+    pub fn spawn_env(args: &[String], dir: &Path, env: &[(&str, &Path)]) -> Pty {
         let pty = nix::pty::openpty(None::<&nix::pty::Winsize>, None::<&nix::sys::termios::Termios>).unwrap();
         let slave = pty.slave;
         let child = Command::new("setsid")
@@ -245,6 +257,9 @@ impl Pty {
             .args(args)
             .current_dir(dir)
             .env_remove("FTP_PASSWORD")
+            .env("NETRC", dir.join(".no-netrc"))
+            .env("XDG_DATA_HOME", dir.join(".data"))
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))
             .stderr(Stdio::from(slave))

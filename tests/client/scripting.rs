@@ -55,7 +55,7 @@ fn unknown_commands_and_bad_arguments_point_to_help_and_fail() {
     let o = run_stdin(s.addr, &d.local, "frobnicate now\nget\ncd a b\nget 'unclosed\npwd\n", &[]);
     assert_eq!(o.code(), Some(1), "{o}");
     assert!(o.stderr.contains("Unknown command 'frobnicate'. Type 'help' for the list of commands."), "{o}");
-    assert!(o.stderr.contains("Usage: get [-f] REMOTE [LOCAL]"), "{o}");
+    assert!(o.stderr.contains("Usage: get [-f] [-c] [-r] REMOTE [LOCAL]"), "{o}");
     assert!(o.stderr.contains("Usage: cd PATH"), "{o}");
     assert!(o.stderr.contains("Unclosed quote"), "{o}");
     assert!(o.stdout.contains("257 "), "the session went on:\n{o}");
