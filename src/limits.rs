@@ -321,3 +321,40 @@ pub const HANDOFF_MAX_FDS: usize = 4;
 /// A slave that ran this long is healthy again: `ftpslaves`' restart delay
 /// starts over from [`SLAVE_RESTART_MIN`].
 pub const SLAVE_HEALTHY_AFTER: Duration = Duration::from_secs(60);
+
+// ---- ftpclient (issue 14): trees, checksums, line editing, and what a
+// hostile server may send (issue 10).
+
+/// Most bytes of one reply, all its lines together, the client accepts.
+/// Without it a multi-line reply could grow to [`MAX_REPLY_LINES`] lines of
+/// [`MAX_REPLY_LINE`] bytes (8 GB). The longest honest reply the client
+/// asks for is FEAT or HELP (a few KiB); 1 MiB leaves room for a `STAT` of
+/// thousands of names.
+pub const CLIENT_MAX_REPLY: usize = 1024 * 1024;
+
+/// Longest line of a listing the client prints or parses at once; longer
+/// ones are printed in pieces (`ls`) or refused (MLSD, NLST, LIST).
+pub const CLIENT_MAX_LISTING_LINE: usize = 64 * 1024;
+
+/// Most bytes of one directory listing read for `mget`, trees and tab
+/// completion (about 100,000 entries of MLSD): a server cannot make the
+/// client allocate without end.
+pub const CLIENT_MAX_LISTING: usize = 16 * 1024 * 1024;
+
+/// Deepest directory a tree transfer descends into, counted from the
+/// tree's top. A server whose tree loops (a symbolic link to `.`) stops
+/// here instead of filling the disk.
+pub const CLIENT_MAX_TREE_DEPTH: usize = 64;
+
+/// Most entries (files and directories) of one tree transfer.
+pub const CLIENT_MAX_TREE_ENTRIES: usize = 1_000_000;
+
+/// Time the client waits for a checksum (HASH, XSHA256...): the server reads
+/// the whole file first, 10 GB at 100 MB/s.
+pub const CLIENT_HASH_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Lines of prompt history kept across runs (in the user's data directory).
+pub const CLIENT_HISTORY_LINES: usize = 1000;
+
+/// Largest `~/.netrc` read.
+pub const CLIENT_MAX_NETRC: u64 = 1024 * 1024;

@@ -1,4 +1,4 @@
-//! Integration tests: the real binaries on free loopback ports, each test
+//! Integration tests: the real binaries on port 0 of loopback addresses, each test
 //! with its own temporary root, driven by raw sockets and real clients.
 
 mod util;
