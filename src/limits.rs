@@ -5,8 +5,10 @@
 
 use std::time::Duration;
 
-/// Longest control line accepted, CRLF included (vsftpd's `VSFTP_MAX_COMMAND_LINE`).
-/// A longer line is answered `500` and discarded; the session goes on.
+/// Longest control line accepted, CRLF included (vsftpd's `VSFTP_MAX_COMMAND_LINE`);
+/// a line ending in a bare LF counts as if it ended in CRLF (see
+/// `protocol::framer`). A longer line is answered `500` and discarded; the
+/// session goes on.
 pub const MAX_COMMAND_LINE: usize = 4096;
 
 /// Longest path argument, in bytes (Linux `PATH_MAX`).
@@ -15,7 +17,7 @@ pub const MAX_PATH: usize = 4096;
 /// Longest user name accepted by `USER`.
 pub const MAX_USER_NAME: usize = 256;
 
-/// Longest line of a reply the client accepts from a server.
+/// Longest line of a reply the client accepts from a server, CRLF included.
 pub const MAX_REPLY_LINE: usize = 8192;
 
 /// Most lines in one multi-line reply the client accepts (a `STAT dir` of a
@@ -168,7 +170,8 @@ pub const REGISTER_RETRY_MAX: Duration = Duration::from_secs(2);
 /// Time a registration connection has to complete the exchange.
 pub const REGISTER_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Longest line of the registration protocol, either way.
+/// Longest line of the registration protocol, either way, counted as if it
+/// ended in CRLF (its lines end in LF).
 pub const MAX_REGISTRY_LINE: usize = 512;
 
 /// Most registration connections the master keeps (registered or not):
@@ -207,7 +210,8 @@ pub const MASTER_EVENTS: usize = 256;
 /// How often the master's loop checks heartbeats and hand-over deadlines.
 pub const MASTER_TICK: Duration = Duration::from_millis(100);
 
-/// Pause before the master accepts again after running out of descriptors.
+/// Pause before the master or a worker accepts again after `accept` failed
+/// (out of descriptors, of buffers): the waiting clients stay in the backlog.
 pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// Delay before `ftpslaves` restarts a slave that died; it doubles while the
@@ -282,6 +286,41 @@ pub const BENCH_IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Time the benchmark gives a started server to send its first greeting.
 pub const BENCH_READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+// ---- Limits gathered from the modules that used them (pool, admin, balancer)
+
+/// How long a worker blocked in `accept` waits before it looks at its flags
+/// again (closes the race between checking a flag and blocking).
+pub const ACCEPT_WAKEUP: Duration = Duration::from_millis(500);
+
+/// Longest a reload (SIGHUP) waits for the old idle workers to leave `accept`.
+pub const RELOAD_SETTLE: Duration = Duration::from_secs(2);
+
+/// Time a client refused at once (all workers busy, too many from its
+/// address, no slave) has to take its one-line 421 before it is closed.
+pub const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Longest client address, user name and command a scoreboard slot keeps
+/// for `ftpserver status` (longer ones are cut).
+pub const SCOREBOARD_TEXT: usize = 64;
+
+/// Time a status request (`ftpserver status`, `ftpmaster status`) has to
+/// take its table, on the answering side.
+pub const STATUS_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Time `status` waits for the running process's table.
+pub const STATUS_QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest hand-over socket name a slave may register.
+pub const MAX_HANDOFF_NAME: usize = 100;
+
+/// Most descriptors a worker makes room for in one hand-over message; a
+/// message with more than one is refused (and all of them closed).
+pub const HANDOFF_MAX_FDS: usize = 4;
+
+/// A slave that ran this long is healthy again: `ftpslaves`' restart delay
+/// starts over from [`SLAVE_RESTART_MIN`].
+pub const SLAVE_HEALTHY_AFTER: Duration = Duration::from_secs(60);
 
 // ---- ftpclient (issue 14): trees, checksums, line editing, and what a
 // hostile server may send (issue 10).

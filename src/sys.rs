@@ -90,15 +90,51 @@ pub struct SharedSlice<T> {
 
 /// Marker for types that may live in a [`SharedSlice`]: valid as all-zero
 /// bytes, and every field an atomic (so `&T` can be shared across processes).
+/// Implemented here for the atomics and arrays of them; a struct of those
+/// gets it from [`shared_struct!`], which checks every field.
 ///
 /// # Safety
 /// Implement only for `#[repr(C)]` types made of atomics and arrays of
 /// atomics, for which all-zero bytes are a valid value.
 pub unsafe trait ZeroedAtomic: Sync {}
 
-// SAFETY: the scoreboard's `Slot` is `repr(C)`, made only of atomics and
-// arrays of atomics, and all-zero bytes are a valid free slot.
-unsafe impl ZeroedAtomic for crate::pool::scoreboard::Slot {}
+// SAFETY: an atomic integer is its integer's bytes, and 0 is a valid value.
+unsafe impl ZeroedAtomic for std::sync::atomic::AtomicU8 {}
+// SAFETY: as above.
+unsafe impl ZeroedAtomic for std::sync::atomic::AtomicI32 {}
+// SAFETY: as above.
+unsafe impl ZeroedAtomic for std::sync::atomic::AtomicU32 {}
+// SAFETY: as above.
+unsafe impl ZeroedAtomic for std::sync::atomic::AtomicU64 {}
+// SAFETY: an array is its elements side by side, each valid when zeroed.
+unsafe impl<T: ZeroedAtomic, const N: usize> ZeroedAtomic for [T; N] {}
+
+/// Declares a `#[repr(C)]` struct of atomics (and arrays of them) that may
+/// live in a [`SharedSlice`]: it implements [`ZeroedAtomic`] for it, and the
+/// compiler refuses a field that is not `ZeroedAtomic` itself. This keeps
+/// the `unsafe impl` here while the struct lives with its users (the
+/// pool's scoreboard).
+macro_rules! shared_struct {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $($(#[$fmeta:meta])* $fvis:vis $field:ident : $ty:ty),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[repr(C)]
+        $vis struct $name {
+            $($(#[$fmeta])* $fvis $field: $ty),*
+        }
+
+        // SAFETY: `repr(C)`, and every field is `ZeroedAtomic` (the bounds
+        // below), so all-zero bytes (padding included) are a valid value
+        // and every change goes through an atomic.
+        #[allow(unsafe_code)]
+        unsafe impl $crate::sys::ZeroedAtomic for $name where $($ty: $crate::sys::ZeroedAtomic),* {}
+    };
+}
+pub(crate) use shared_struct;
 
 impl<T: ZeroedAtomic> SharedSlice<T> {
     /// Maps a new zeroed shared region of `len` values.
@@ -252,11 +288,8 @@ pub fn retiring() -> bool {
     RETIRE.load(Ordering::SeqCst) || draining()
 }
 
-/// Reopens the log file if SIGUSR1 asked for it since the last call.
-pub fn reopen_log_if_asked() {
-    if REOPEN.swap(false, Ordering::SeqCst) {
-        if let Err(e) = crate::logging::reopen() {
-            log::error!("reopening the log: {e}");
-        }
-    }
+/// True (once) if SIGUSR1 asked for the log file to be reopened since the
+/// last call.
+pub fn reopen_asked() -> bool {
+    REOPEN.swap(false, Ordering::SeqCst)
 }

@@ -515,7 +515,7 @@ fn two_hundred_concurrent_clients_through_the_master_all_succeed() {
                     wait_until(Duration::from_secs(60), || connected.load(Ordering::SeqCst) == N);
                     f.login("anonymous", "x");
                     let r = f.cmd("PASV");
-                    let pasv = forkftp::protocol::command::parse_pasv_reply(&r.lines[0]).ok_or(format!("{r:?}"))?;
+                    let pasv = forkftp::protocol::address::parse_pasv_reply(&r.lines[0]).ok_or(format!("{r:?}"))?;
                     let mut data = connect_from("127.0.0.8", pasv);
                     let r = f.cmd("RETR big.bin");
                     if r.code.0 != 150 {

@@ -10,7 +10,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
-use forkftp::protocol::command::{format_host_port, parse_epsv_reply, parse_pasv_reply};
+use forkftp::protocol::address::{format_host_port, parse_epsv_reply, parse_pasv_reply};
 
 use crate::util::{pseudo_random, refusing_port, sparse_file, Ftp, Server};
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use forkftp::protocol::command::parse_pasv_reply;
+use forkftp::protocol::address::parse_pasv_reply;
 
 use crate::util::{
     expect_closed, give_to_worker_user, is_root, lacking, pseudo_random, wait_until, Ftp, Server, TempDir,

@@ -10,6 +10,7 @@ mod client;
 mod clients;
 mod commands;
 mod concurrency;
+mod layers;
 mod pool;
 mod security;
 mod smoke;

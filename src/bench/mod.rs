@@ -21,12 +21,12 @@
 //! client, [`pattern`] the content and checksums, [`server`] the server
 //! under test, `report` the table and `guard` the clean-up.
 
-pub mod client;
+pub(crate) mod client;
 mod guard;
 mod measure;
-pub mod pattern;
+pub(crate) mod pattern;
 mod report;
-pub mod server;
+pub(crate) mod server;
 
 use std::io;
 use std::net::SocketAddr;

@@ -18,15 +18,15 @@ use super::error::{io_text, ClientError};
 use super::terminal::{poll_tick, Interrupt};
 use super::{reply_text, say};
 use crate::limits::{CLIENT_CONNECT_TIMEOUT, CLIENT_DATA_TIMEOUT, CLIENT_MAX_REPLY, CLIENT_POLL_TICK, MAX_REPLY_LINE};
-use crate::protocol::command::canonical;
-use crate::protocol::command::{parse_epsv_reply, parse_pasv_reply};
-use crate::protocol::{Command, EpsvArg, Reply, ReplyCode, ReplyParser};
+use crate::protocol::address::canonical;
+use crate::protocol::address::{parse_epsv_reply, parse_pasv_reply};
+use crate::protocol::{Command, EpsvArg, Frame, LineFramer, Reply, ReplyCode, ReplyParser};
 
 /// The control connection to one server.
 #[derive(Debug)]
 pub struct Control {
     stream: TcpStream,
-    buf: Vec<u8>,
+    lines: LineFramer,
     parser: ReplyParser,
     /// Bytes of the reply being read so far (bounded by [`CLIENT_MAX_REPLY`]).
     reply_bytes: usize,
@@ -79,7 +79,7 @@ impl Control {
         let _ = stream.set_nodelay(true);
         Ok(Control {
             stream,
-            buf: Vec::new(),
+            lines: LineFramer::new(MAX_REPLY_LINE),
             parser: ReplyParser::new(),
             reply_bytes: 0,
             peer,
@@ -131,12 +131,10 @@ impl Control {
 
     /// Takes one complete reply out of the bytes received so far.
     fn parse_buffered(&mut self) -> Result<Option<Reply>, ClientError> {
-        while let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
-            let mut line: Vec<u8> = self.buf.drain(..=pos).collect();
-            line.pop();
-            if line.last() == Some(&b'\r') {
-                line.pop();
-            }
+        while let Some(frame) = self.lines.next_frame() {
+            let Frame::Line(line) = frame else {
+                return Err(ClientError::Lost(format!("a reply line is longer than {MAX_REPLY_LINE} bytes")));
+            };
             // Security: a reply of a million lines of 8 KiB each is
             // well-formed; the client takes at most CLIENT_MAX_REPLY bytes.
             self.reply_bytes += line.len() + 2;
@@ -145,7 +143,7 @@ impl Control {
             }
             let reply = self
                 .parser
-                .feed(&line)
+                .feed(line)
                 .map_err(|e| ClientError::Lost(format!("the server does not speak FTP ({e})")))?;
             if let Some(r) = reply {
                 self.reply_bytes = 0;
@@ -159,9 +157,6 @@ impl Control {
                 return Ok(Some(r));
             }
         }
-        if self.buf.len() > MAX_REPLY_LINE + 2 {
-            return Err(ClientError::Lost(format!("a reply line is longer than {MAX_REPLY_LINE} bytes")));
-        }
         Ok(None)
     }
 
@@ -172,7 +167,7 @@ impl Control {
             return match self.stream.read(&mut chunk) {
                 Ok(0) => Err(ClientError::Lost("the server closed the connection".into())),
                 Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
+                    self.lines.push(&chunk[..n]);
                     Ok(())
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -406,7 +401,7 @@ mod tests {
         let mut c = Control::over(TcpStream::connect(addr).unwrap(), false).unwrap();
         let e = c.reply(&Interrupt::inert(), Duration::from_secs(20)).unwrap_err();
         assert!(e.to_string().contains(&format!("longer than {CLIENT_MAX_REPLY} bytes")), "{e}");
-        assert!(c.buf.len() <= 64 * 1024, "{} bytes kept", c.buf.len());
+        assert!(c.lines.buffered() <= 64 * 1024, "{} bytes kept", c.lines.buffered());
     }
 
     #[test]

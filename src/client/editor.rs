@@ -29,7 +29,7 @@ use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
 use rustyline::highlight::Highlighter;
 use rustyline::hint::Hinter;
-use rustyline::history::{DefaultHistory, History};
+use rustyline::history::DefaultHistory;
 use rustyline::validate::Validator;
 use rustyline::{Config, Context, Helper};
 
@@ -358,11 +358,6 @@ impl LineEditor {
         };
         let _ = std::io::stdout().flush();
         (event, announced)
-    }
-
-    /// Lines kept in the history (for tests).
-    pub fn history_len(&self) -> usize {
-        self.rl.history().len()
     }
 }
 

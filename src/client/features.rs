@@ -61,11 +61,6 @@ impl Features {
             })
             .unwrap_or_default()
     }
-
-    /// The names of every feature, for the `features` command.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.lines.iter().map(|(n, _)| n.as_str())
-    }
 }
 
 #[cfg(test)]

@@ -35,22 +35,22 @@
 use std::fmt::Display;
 use std::io::Write;
 
-pub mod config;
-pub mod connection;
-pub mod editor;
-pub mod error;
-pub mod escape;
-pub mod features;
-pub mod hash;
-pub mod listing;
-pub mod names;
-pub mod netrc;
-pub mod progress;
-pub mod session;
-pub mod shell;
-pub mod terminal;
-pub mod transfer;
-pub mod tree;
+pub(crate) mod config;
+pub(crate) mod connection;
+pub(crate) mod editor;
+pub(crate) mod error;
+pub(crate) mod escape;
+pub(crate) mod features;
+pub(crate) mod hash;
+pub(crate) mod listing;
+pub(crate) mod names;
+pub(crate) mod netrc;
+pub(crate) mod progress;
+pub(crate) mod session;
+pub(crate) mod shell;
+pub(crate) mod terminal;
+pub(crate) mod transfer;
+pub(crate) mod tree;
 
 pub use config::{ClientCli, ClientConfig};
 

@@ -465,6 +465,11 @@ impl Session {
         }
     }
 
+    /// The local directory.
+    pub fn local_dir(&self) -> &Path {
+        &self.local_dir
+    }
+
     /// A local path as the user wrote it: `~` is the home directory, a
     /// relative path is relative to the local directory.
     pub fn local_path(&self, p: &str) -> PathBuf {
@@ -497,11 +502,6 @@ impl Session {
     /// `lpwd`: shows the local directory.
     pub fn lpwd(&self) {
         say(format!("Local directory: {}", self.local_dir.display()));
-    }
-
-    /// The local directory.
-    pub fn local_dir(&self) -> &Path {
-        &self.local_dir
     }
 
     /// Reads the next command line. At the prompt the control connection

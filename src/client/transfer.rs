@@ -34,7 +34,7 @@ use crate::limits::{
     CLIENT_ABORT_TIMEOUT, CLIENT_MAX_LISTING, CLIENT_POLL_TICK, CLIENT_STALL_TIMEOUT, IO_BUFFER, PARTIAL_SUFFIX,
     RESUME_CHECK_BYTES,
 };
-use crate::protocol::ascii::{from_crlf, to_crlf};
+use crate::protocol::ascii::{FromCrlf, ToCrlf};
 use crate::protocol::reply::parse_size_hint;
 use crate::protocol::{Command, Reply, ReplyCode, TransferType};
 
@@ -130,7 +130,7 @@ impl Pump<'_> {
         data.set_nonblocking(true).map_err(Stop::Data)?;
         let mut buf = vec![0u8; self.chunk_size()];
         let mut conv = Vec::new();
-        let mut pending_cr = false;
+        let mut from_crlf = FromCrlf::default();
         let mut checked = 0usize;
         let mut moved = 0u64;
         let mut last_move = Instant::now();
@@ -161,7 +161,7 @@ impl Pump<'_> {
             }
             let out = if ascii {
                 conv.clear();
-                pending_cr = from_crlf(chunk, &mut conv, pending_cr);
+                from_crlf.convert(chunk, &mut conv);
                 &conv[..]
             } else {
                 chunk
@@ -170,9 +170,9 @@ impl Pump<'_> {
             self.progress.update(moved);
             self.throttle(moved)?;
         }
-        if pending_cr {
-            sink.write_all(b"\r").map_err(Stop::Local)?;
-        }
+        conv.clear();
+        from_crlf.finish(&mut conv);
+        sink.write_all(&conv).map_err(Stop::Local)?;
         if checked < expect.len() {
             // The server's file ends inside our partial file.
             return Err(Stop::Mismatch);
@@ -186,7 +186,7 @@ impl Pump<'_> {
         data.set_nonblocking(true).map_err(Stop::Data)?;
         let mut buf = vec![0u8; self.chunk_size()];
         let mut conv = Vec::new();
-        let mut last_cr = false;
+        let mut to_crlf = ToCrlf::default();
         let mut moved = 0u64;
         let mut last_move = Instant::now();
         loop {
@@ -201,7 +201,7 @@ impl Pump<'_> {
             };
             let mut out = if ascii {
                 conv.clear();
-                last_cr = to_crlf(&buf[..n], &mut conv, last_cr);
+                to_crlf.convert(&buf[..n], &mut conv);
                 &conv[..]
             } else {
                 &buf[..n]

@@ -7,10 +7,10 @@
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::server::connection::Progress;
 use crate::sys::SharedSlice;
 
-/// Longest text kept for the client address, user and command.
-const TEXT: usize = 64;
+use crate::limits::SCOREBOARD_TEXT as TEXT;
 
 /// What a worker is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,19 +51,20 @@ impl State {
     }
 }
 
-/// One worker's slot. Text fields may tear while being rewritten; they are
-/// for display only. Decisions use the atomics.
-#[repr(C)]
-pub struct Slot {
-    pid: AtomicI32,
-    state: AtomicU8,
-    generation: AtomicU32,
-    sessions: AtomicU32,
-    bytes: AtomicU64,
-    since_ms: AtomicU64,
-    client: [AtomicU8; TEXT],
-    user: [AtomicU8; TEXT],
-    command: [AtomicU8; TEXT],
+crate::sys::shared_struct! {
+    /// One worker's slot. Text fields may tear while being rewritten; they
+    /// are for display only. Decisions use the atomics.
+    pub struct Slot {
+        pid: AtomicI32,
+        state: AtomicU8,
+        generation: AtomicU32,
+        sessions: AtomicU32,
+        bytes: AtomicU64,
+        since_ms: AtomicU64,
+        client: [AtomicU8; TEXT],
+        user: [AtomicU8; TEXT],
+        command: [AtomicU8; TEXT],
+    }
 }
 
 fn now_ms() -> u64 {
@@ -86,8 +87,6 @@ fn read_text(field: &[AtomicU8; TEXT]) -> String {
 /// A copy of one slot, for display and decisions.
 #[derive(Clone, Debug)]
 pub struct SlotView {
-    /// Index in the scoreboard.
-    pub index: usize,
     /// Worker pid.
     pub pid: i32,
     /// Its state.
@@ -199,9 +198,8 @@ impl Slot {
         read_text(&self.client)
     }
 
-    fn view(&self, index: usize) -> SlotView {
+    fn view(&self) -> SlotView {
         SlotView {
-            index,
             pid: self.pid(),
             state: self.state(),
             generation: self.generation.load(Ordering::Relaxed),
@@ -212,6 +210,21 @@ impl Slot {
             user: read_text(&self.user),
             command: read_text(&self.command),
         }
+    }
+}
+
+/// A worker's session reports into its slot (`ftpserver status`).
+impl Progress for Slot {
+    fn command(&self, shown: &str) {
+        self.set_command(shown);
+    }
+
+    fn user(&self, name: &str) {
+        self.set_user(name);
+    }
+
+    fn bytes(&self, n: u64) {
+        self.set_bytes(n);
     }
 }
 
@@ -233,7 +246,7 @@ impl Scoreboard {
 
     /// Copies of the slots in use.
     pub fn snapshot(&self) -> Vec<SlotView> {
-        self.slots().iter().enumerate().filter(|(_, s)| s.pid() != 0).map(|(i, s)| s.view(i)).collect()
+        self.slots().iter().enumerate().filter(|(_, s)| s.pid() != 0).map(|(_, s)| s.view()).collect()
     }
 
     /// Index of a free slot.
@@ -244,11 +257,6 @@ impl Scoreboard {
     /// Index of the slot of `pid`.
     pub fn find(&self, pid: i32) -> Option<usize> {
         self.slots().iter().position(|s| s.pid() == pid)
-    }
-
-    /// Counts workers in `state`.
-    pub fn count(&self, state: State) -> usize {
-        self.slots().iter().filter(|s| s.pid() != 0 && s.state() == state).count()
     }
 }
 
@@ -270,7 +278,6 @@ mod tests {
         assert_eq!((v.pid, v.state, v.bytes, v.sessions), (1234, State::Busy, 99, 1));
         assert_eq!(v.client, "127.0.0.1:5000");
         assert_eq!(v.command.len(), TEXT);
-        assert_eq!(sb.count(State::Busy), 1);
         assert_eq!(sb.find(1234), Some(0));
         s.free();
         assert!(sb.snapshot().is_empty());

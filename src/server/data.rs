@@ -1,15 +1,18 @@
 //! The data channel: passive listeners (PASV, EPSV), active connections
-//! (PORT, EPRT), and the checks that keep them from being abused.
+//! (PORT, EPRT), the checks that keep them from being abused, and
+//! [`DataConn`], the established connection that transfers move bytes
+//! through.
 
-use std::io;
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::limits::{DEFAULT_EPHEMERAL_PORTS, PASSIVE_BIND_ATTEMPTS};
-use crate::protocol::command::canonical;
+use crate::net::Stream;
+use crate::protocol::address::canonical;
 
 /// How the next data connection is made.
 #[derive(Debug, Default)]
@@ -143,14 +146,14 @@ impl DataSetup {
     /// Passive: a connection from an address other than `client` is refused
     /// and logged, and the listener keeps waiting for the real client
     /// (security: no stealing of another client's data connection).
-    pub fn connect(self, client: IpAddr, timeout: Duration) -> io::Result<TcpStream> {
+    pub fn connect(self, client: IpAddr, timeout: Duration) -> io::Result<DataConn> {
         let deadline = Instant::now() + timeout;
         match self {
             DataSetup::None => Err(io::Error::new(io::ErrorKind::NotConnected, "Use PORT or PASV first.")),
-            DataSetup::Active(addr) => TcpStream::connect_timeout(&addr, timeout),
+            DataSetup::Active(addr) => TcpStream::connect_timeout(&addr, timeout).map(DataConn::new),
             DataSetup::Passive(listener) => loop {
                 let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() || !super::control::wait_readable(listener.as_fd(), left)? {
+                if left.is_zero() || !crate::net::wait_readable(listener.as_fd(), left)? {
                     return Err(io::Error::new(io::ErrorKind::TimedOut, "data connection timed out"));
                 }
                 let (stream, from) = match listener.accept() {
@@ -166,9 +169,66 @@ impl DataSetup {
                     drop(stream);
                     continue;
                 }
-                return Ok(stream);
+                return Ok(DataConn::new(stream));
             },
         }
+    }
+}
+
+/// An established data connection: the one type through which transfers
+/// read and write (RFC 959 section 3.2). Its bytes go through a
+/// [`Stream`], plain today; FTPS (RFC 4217, `PROT P`) makes it an
+/// encrypted one where it is made, and the transfer code stays as it is,
+/// except that zero-copy moves need [`DataConn::plain`].
+#[derive(Debug)]
+pub struct DataConn {
+    stream: Stream,
+}
+
+impl DataConn {
+    /// A data connection over a connected socket.
+    pub fn new(stream: TcpStream) -> DataConn {
+        DataConn { stream: Stream::from(stream) }
+    }
+
+    /// The socket while the bytes on it are the file's own (no TLS): for
+    /// `sendfile(2)` and `splice(2)`. `None` means "copy through a buffer".
+    pub fn plain(&self) -> Option<&TcpStream> {
+        self.stream.plain()
+    }
+
+    /// Blocking or not.
+    pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
+        self.stream.set_nonblocking(on)
+    }
+
+    /// Ends the transfer: the client sees the end of the data (an
+    /// encrypted stream will say goodbye first, RFC 4217 section 10).
+    pub fn close(self) {
+        drop(self.stream);
+    }
+}
+
+impl Read for DataConn {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.read(buf)
+    }
+}
+
+impl Write for DataConn {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.stream.flush()
+    }
+}
+
+impl AsFd for DataConn {
+    /// The socket, for `poll`.
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.stream.as_fd()
     }
 }
 

@@ -233,11 +233,6 @@ impl Jail {
     pub fn unlink_in(dir: &OwnedFd, name: &str) -> Result<(), Errno> {
         unistd::unlinkat(Some(dir.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir)
     }
-
-    /// The target of the symlink `name` in `dir`.
-    pub fn readlink_in(dir: &OwnedFd, name: &str) -> Option<String> {
-        fcntl::readlinkat(Some(dir.as_raw_fd()), name).ok().map(|s| s.to_string_lossy().into_owned())
-    }
 }
 
 #[cfg(test)]

@@ -4,15 +4,19 @@
 //! control socket; `session` maps commands to replies; `data` owns the data
 //! channel; `transfer` moves the bytes; `jail` and `vpath` keep every path
 //! inside the root; `listing` formats directories; `upload` makes uploads
-//! atomic; `error` maps every failure to its reply.
+//! atomic; `error` maps every failure to its reply; `config` is the
+//! server's command line and configuration; `intake` is how clients reach
+//! a worker.
 
-pub mod connection;
-pub mod control;
-pub mod data;
-pub mod error;
-pub mod jail;
-pub mod listing;
-pub mod session;
-pub mod transfer;
-pub mod upload;
+pub mod config;
+pub(crate) mod connection;
+pub(crate) mod control;
+pub(crate) mod data;
+pub(crate) mod error;
+pub mod intake;
+pub(crate) mod jail;
+pub(crate) mod listing;
+pub(crate) mod session;
+pub(crate) mod transfer;
+pub(crate) mod upload;
 pub mod vpath;

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use forkftp::protocol::command::{parse_epsv_reply, parse_pasv_reply};
+use forkftp::protocol::address::{parse_epsv_reply, parse_pasv_reply};
 use forkftp::protocol::{Reply, ReplyParser};
 
 /// How long a reply may take (generous: a loaded machine, an argon2 login).
