@@ -358,3 +358,37 @@ pub const CLIENT_HISTORY_LINES: usize = 1000;
 
 /// Largest `~/.netrc` read.
 pub const CLIENT_MAX_NETRC: u64 = 1024 * 1024;
+
+// ---- FTPS (issue 12)
+
+/// Time a client has to complete the TLS handshake on the control
+/// connection (after `AUTH TLS`, or on connecting to the implicit-FTPS
+/// port); a data connection's handshake has `--data-timeout`.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Encrypted bytes a TLS data connection may hold ahead of its socket:
+/// a download's 256 KiB buffer is encrypted in one go and written with one
+/// `writev` of 16 KiB records (rustls's default, 64 KiB, needs four).
+pub const TLS_DATA_SEND_BUFFER: usize = 512 * 1024;
+
+/// TLS sessions one FTP session keeps for its data connections to resume
+/// (the control connection's, and those of its data connections; each is a
+/// few hundred bytes). The oldest goes first.
+pub const TLS_SESSION_CACHE: usize = 16;
+
+/// Largest certificate or key file read (a chain of a few certificates is
+/// a few KiB).
+pub const MAX_PEM_FILE: u64 = 1024 * 1024;
+
+/// A certificate that expires within this many days is warned about at
+/// start-up and on every reload.
+pub const TLS_EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// Days a certificate made by `ftpserver gencert` stays valid.
+pub const GENCERT_DAYS: i64 = 365;
+
+/// Where `ftpserver gencert` writes the certificate by default.
+pub const GENCERT_CERT_FILE: &str = "ftpserver-cert.pem";
+
+/// Where `ftpserver gencert` writes the private key by default.
+pub const GENCERT_KEY_FILE: &str = "ftpserver-key.pem";

@@ -15,16 +15,25 @@
 //!   plain, and callers fall back to buffered copies otherwise;
 //! - addresses, socket options and blocking mode act on the socket
 //!   ([`Stream::socket`]).
+//!
+//! The encrypted variant is [`TlsStream`] (`net::tls`): a read never waits
+//! twice on the socket, so a blocking control socket keeps its deadlines
+//! (a read may return `WouldBlock` when only part of a record came).
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, BorrowedFd};
+use std::time::Instant;
 
-/// A connected stream: plain TCP (FTPS will add an encrypted variant).
+use super::tls::TlsStream;
+
+/// A connected stream: plain TCP, or TLS over it (FTPS, RFC 4217).
 #[derive(Debug)]
 pub enum Stream {
     /// Bytes as they are on the socket.
     Plain(TcpStream),
+    /// Encrypted (boxed: rustls's state is large, a plain stream is not).
+    Tls(Box<TlsStream>),
 }
 
 impl From<TcpStream> for Stream {
@@ -39,7 +48,58 @@ impl Stream {
     pub fn plain(&self) -> Option<&TcpStream> {
         match self {
             Stream::Plain(s) => Some(s),
+            Stream::Tls(_) => None,
         }
+    }
+
+    /// The TLS layer, while there is one.
+    pub fn tls(&self) -> Option<&TlsStream> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Tls(t) => Some(t),
+        }
+    }
+
+    /// The TLS layer, mutably.
+    pub fn tls_mut(&mut self) -> Option<&mut TlsStream> {
+        match self {
+            Stream::Plain(_) => None,
+            Stream::Tls(t) => Some(t),
+        }
+    }
+
+    /// Makes a plain stream encrypted: runs the handshake of `conn` (a
+    /// rustls server or client connection) until `deadline`. On failure
+    /// the stream is unusable (its socket is shut down) and the caller
+    /// ends the connection.
+    pub fn start_tls(&mut self, conn: rustls::Connection, deadline: Instant) -> io::Result<()> {
+        let Stream::Plain(sock) = self else {
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "already encrypted"));
+        };
+        // The socket moves under the TLS layer; `self` keeps a duplicate
+        // of its descriptor until the layer replaces it.
+        let sock = sock.try_clone()?;
+        match TlsStream::handshake(conn, sock, deadline) {
+            Ok(t) => {
+                *self = Stream::Tls(Box::new(t));
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.socket().shutdown(std::net::Shutdown::Both);
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes an encrypted stream plain again (CCC, RFC 4217 section 6),
+    /// after both sides said goodbye to TLS, by `deadline`.
+    pub fn end_tls(&mut self, deadline: Instant) -> io::Result<()> {
+        let Stream::Tls(_) = self else { return Ok(()) };
+        let placeholder = Stream::Plain(self.socket().try_clone()?);
+        let Stream::Tls(t) = std::mem::replace(self, placeholder) else { unreachable!() };
+        let sock = t.into_plain(deadline)?;
+        *self = Stream::Plain(sock);
+        Ok(())
     }
 
     /// The TCP socket under the stream (encrypted or not): for its
@@ -47,6 +107,7 @@ impl Stream {
     pub fn socket(&self) -> &TcpStream {
         match self {
             Stream::Plain(s) => s,
+            Stream::Tls(t) => t.socket(),
         }
     }
 
@@ -56,6 +117,7 @@ impl Stream {
     pub fn has_buffered_input(&self) -> bool {
         match self {
             Stream::Plain(_) => false,
+            Stream::Tls(t) => t.has_buffered_input(),
         }
     }
 
@@ -69,6 +131,7 @@ impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(s) => s.read(buf),
+            Stream::Tls(t) => t.read(buf),
         }
     }
 }
@@ -77,12 +140,14 @@ impl Write for Stream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(s) => s.write(buf),
+            Stream::Tls(t) => t.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
         match self {
             Stream::Plain(s) => s.flush(),
+            Stream::Tls(t) => t.flush(),
         }
     }
 }

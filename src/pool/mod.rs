@@ -62,6 +62,8 @@ pub(crate) struct Supervisor {
     drop_to: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
     /// Where the workers take their clients from.
     intake: Box<dyn Intake>,
+    /// The implicit-FTPS listening socket (`--implicit-tls-listen`).
+    implicit: Option<TcpListener>,
 }
 
 /// Makes the [`Intake`] of a pool that is a slave of an `ftpmaster`, when
@@ -85,6 +87,20 @@ pub fn main(cli: ServerCli, slave: SlaveIntake) -> Result<(), String> {
             }
             let line = crate::accounts::users_line(&name, &crate::protocol::Password::new(pw), &home, &perms)?;
             println!("{line}");
+            Ok(())
+        }
+        Some(ServerCommand::Gencert { names, cert, key, force }) => {
+            let names = if names.is_empty() { crate::server::cert::default_names() } else { names };
+            let g = crate::server::cert::generate(&names, &cert, &key, force)?;
+            println!(
+                "Wrote {} and {} (mode 0600): a self-signed certificate for {}, valid until {}.",
+                g.cert.display(),
+                g.key.display(),
+                g.names.join(", "),
+                g.until
+            );
+            println!("Run: ftpserver --tls-cert {} --tls-key {}", g.cert.display(), g.key.display());
+            println!("Clients must trust this certificate (curl --cacert, ftpclient --ca-file) or skip the check.");
             Ok(())
         }
         None => run(cli.server, slave),
@@ -118,7 +134,33 @@ pub(crate) fn run(args: ServerArgs, slave: SlaveIntake) -> Result<(), String> {
     crate::logging::init(cfg.log_level, cfg.log_file.as_deref()).map_err(|e| format!("log file: {e}"))?;
     let listener = bind_listener(cfg.listen).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     cfg.listen = listener.local_addr().map_err(|e| e.to_string())?;
-    Supervisor::new(args, cfg, listener, intake)?.run()
+    let implicit = bind_implicit(&mut cfg, &args, &listener)?;
+    let mut sup = Supervisor::new(args, cfg, listener, intake)?;
+    sup.implicit = implicit;
+    sup.run()
+}
+
+/// Binds the implicit-FTPS socket of `--implicit-tls-listen`, if any. The
+/// workers then wait on both sockets with `poll`, and accept from either
+/// without blocking. A slave takes explicit FTPS only (its workers also
+/// wait for the master's hand-overs).
+fn bind_implicit(
+    cfg: &mut ServerConfig,
+    args: &ServerArgs,
+    listener: &TcpListener,
+) -> Result<Option<TcpListener>, String> {
+    let Some(addr) = cfg.tls.as_ref().and_then(|t| t.implicit_listen) else { return Ok(None) };
+    if args.cluster.register.is_some() {
+        return Err("--implicit-tls-listen is not available with --register: a slave serves explicit FTPS".into());
+    }
+    let l = bind_listener(addr).map_err(|e| format!("cannot listen on {addr} (--implicit-tls-listen): {e}"))?;
+    let bound = l.local_addr().map_err(|e| e.to_string())?;
+    l.set_nonblocking(true).and_then(|()| listener.set_nonblocking(true)).map_err(|e| e.to_string())?;
+    if let Some(t) = cfg.tls.as_mut() {
+        t.implicit_listen = Some(bound);
+    }
+    log::info!("implicit FTPS on {bound}");
+    Ok(Some(l))
 }
 
 impl Supervisor {
@@ -157,6 +199,7 @@ impl Supervisor {
             parent_pid: nix::unistd::getpid(),
             drop_to,
             intake,
+            implicit: None,
         })
     }
 
@@ -176,6 +219,7 @@ impl Supervisor {
                     parent: self.parent_pid,
                     drop_to: self.drop_to,
                     intake: &*self.intake,
+                    implicit: self.implicit.as_ref(),
                 };
                 let code = worker::run(ctx);
                 std::process::exit(code);
@@ -330,8 +374,11 @@ impl Supervisor {
     fn reload(&mut self) {
         match self.args.to_config() {
             Ok(mut cfg) => {
-                // The socket stays bound: the address cannot change.
+                // The sockets stay bound: the addresses cannot change.
                 cfg.listen = self.cfg.listen;
+                if let (Some(new), Some(old)) = (cfg.tls.as_mut(), self.cfg.tls.as_ref()) {
+                    new.implicit_listen = old.implicit_listen;
+                }
                 if let Some(g) = self.intake.greeting() {
                     cfg.greeting = g;
                 }
@@ -405,6 +452,13 @@ impl Supervisor {
             self.cfg.pool.workers,
             self.cfg.pool.max_workers
         );
+        if let Some(t) = &self.cfg.tls {
+            log::info!(
+                "FTPS: AUTH TLS{}; certificate valid until {}",
+                t.implicit_listen.map_or(String::new(), |a| format!(", implicit on {a}")),
+                crate::server::cert::date(t.not_after)
+            );
+        }
         let mut graceful = false;
         self.maintain(false);
         loop {

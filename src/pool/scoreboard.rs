@@ -61,6 +61,7 @@ crate::sys::shared_struct! {
         sessions: AtomicU32,
         bytes: AtomicU64,
         since_ms: AtomicU64,
+        security: AtomicU8,
         client: [AtomicU8; TEXT],
         user: [AtomicU8; TEXT],
         command: [AtomicU8; TEXT],
@@ -105,7 +106,12 @@ pub struct SlotView {
     pub user: String,
     /// Last command.
     pub command: String,
+    /// FTPS: what is encrypted ("-", "ctl", "ctl+data", "data").
+    pub tls: &'static str,
 }
+
+/// The status table's names of the session's protection.
+const SECURITY: [&str; 4] = ["-", "ctl", "ctl+data", "data"];
 
 impl Slot {
     /// Claims the slot for a new worker (by the supervisor, before fork).
@@ -160,6 +166,7 @@ impl Slot {
         write_text(&self.user, "");
         write_text(&self.command, "");
         self.bytes.store(0, Ordering::Relaxed);
+        self.security.store(0, Ordering::Relaxed);
         self.sessions.fetch_add(1, Ordering::Relaxed);
         self.set_state(State::Busy);
     }
@@ -209,6 +216,7 @@ impl Slot {
             client: read_text(&self.client),
             user: read_text(&self.user),
             command: read_text(&self.command),
+            tls: SECURITY[usize::from(self.security.load(Ordering::Relaxed)).min(SECURITY.len() - 1)],
         }
     }
 }
@@ -225,6 +233,16 @@ impl Progress for Slot {
 
     fn bytes(&self, n: u64) {
         self.set_bytes(n);
+    }
+
+    fn security(&self, what: &'static str) {
+        let code = match what {
+            "TLS on control and data" => 2,
+            "TLS on control, data in clear" => 1,
+            "control in clear (CCC), TLS on data" => 3,
+            _ => 0,
+        };
+        self.security.store(code, Ordering::Relaxed);
     }
 }
 

@@ -40,26 +40,31 @@ pub fn format_table(views: &[SlotView], cfg: &ServerConfig) -> String {
         cfg.pool.max_spare,
         cfg.pool.max_workers
     );
-    const COLS: [Col; 8] = [
+    const COLS: [Col; 9] = [
         Col::left(8),
         Col::left(9),
         Col::right(8),
         Col::right(6),
         Col::left(40),
         Col::left(16),
+        Col::left(8),
         Col::right(14),
         Col { width: 0, right: false, gap: 2 },
     ];
-    out.push_str(&table_row(&COLS, &[&"PID", &"STATE", &"FOR", &"SERVED", &"CLIENT", &"USER", &"BYTES", &"COMMAND"]));
+    out.push_str(&table_row(
+        &COLS,
+        &[&"PID", &"STATE", &"FOR", &"SERVED", &"CLIENT", &"USER", &"TLS", &"BYTES", &"COMMAND"],
+    ));
     let or_dash = |s: &str| if s.is_empty() { "-".to_string() } else { s.to_string() };
     for v in views {
-        let cells: [&dyn std::fmt::Display; 8] = [
+        let cells: [&dyn std::fmt::Display; 9] = [
             &v.pid,
             &v.state.name(),
             &human_ms(v.for_ms),
             &v.sessions,
             &or_dash(&v.client),
             &or_dash(&v.user),
+            &v.tls,
             &v.bytes,
             &or_dash(&v.command),
         ];

@@ -140,6 +140,16 @@ pub enum Command {
     Abor,
     /// ALLO (accepted, nothing to reserve).
     Allo,
+    /// AUTH mechanism (RFC 2228, RFC 4217 section 4): upper-cased, `TLS`
+    /// or its alias `SSL` (and `TLS-C`, `TLS-P` of old drafts).
+    Auth(String),
+    /// PBSZ size (RFC 2228, RFC 4217 section 8): 0 for TLS.
+    Pbsz(u64),
+    /// PROT level (RFC 2228, RFC 4217 section 9): the letter, upper-cased
+    /// (`C` clear, `P` private; `S`, `E` are not used with TLS).
+    Prot(char),
+    /// CCC: clear the command channel (RFC 4217 section 6).
+    Ccc,
     /// A verb we do not implement, upper-cased.
     Unknown(String),
 }
@@ -191,10 +201,10 @@ impl std::error::Error for ParseError {}
 
 /// Every verb [`parse`] knows, for HELP (the others are [`Command::Unknown`]).
 pub const VERBS: &[&str] = &[
-    "ABOR", "ACCT", "ALLO", "APPE", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP", "LIST", "MDTM", "MKD",
-    "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT", "PWD", "QUIT", "REST", "RETR", "RMD",
-    "RNFR", "RNTO", "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD",
-    "XRMD",
+    "ABOR", "ACCT", "ALLO", "APPE", "AUTH", "CCC", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP", "LIST",
+    "MDTM", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PBSZ", "PORT", "PROT", "PWD",
+    "QUIT", "REST", "RETR", "RMD", "RNFR", "RNTO", "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER",
+    "XCUP", "XCWD", "XMKD", "XPWD", "XRMD",
 ];
 
 /// Telnet "interpret as command" byte (RFC 854).
@@ -366,6 +376,29 @@ fn parse_verb(verb: &str, arg: Option<&str>) -> Result<Command, ParseError> {
         "RNTO" => C::Rnto(path("RNTO", arg)?),
         "ABOR" => C::Abor,
         "ALLO" => C::Allo,
+        "AUTH" => {
+            let a = arg.map(str::trim).filter(|a| !a.is_empty()).ok_or(ParseError::MissingArgument("AUTH"))?;
+            if a.len() > 16 {
+                return Err(ParseError::ArgumentTooLong("AUTH"));
+            }
+            C::Auth(a.to_ascii_uppercase())
+        }
+        "PBSZ" => {
+            let a = arg.ok_or(ParseError::MissingArgument("PBSZ"))?.trim();
+            if a.is_empty() || a.len() > 20 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ParseError::BadArgument("PBSZ", "size must be a decimal number"));
+            }
+            C::Pbsz(a.parse().unwrap_or(u64::MAX))
+        }
+        "PROT" => {
+            let a = arg.ok_or(ParseError::MissingArgument("PROT"))?.trim();
+            let mut chars = a.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) if c.is_ascii_alphabetic() => C::Prot(c.to_ascii_uppercase()),
+                _ => return Err(ParseError::BadArgument("PROT", "expected C or P")),
+            }
+        }
+        "CCC" => none("CCC", arg).map(|_| C::Ccc)?,
         other => C::Unknown(other.to_string()),
     })
 }
@@ -475,6 +508,10 @@ impl Command {
             C::Rnto(p) => with("RNTO", p),
             C::Abor => "ABOR".into(),
             C::Allo => "ALLO".into(),
+            C::Auth(m) => with("AUTH", m),
+            C::Pbsz(n) => format!("PBSZ {n}"),
+            C::Prot(l) => format!("PROT {l}"),
+            C::Ccc => "CCC".into(),
             C::Unknown(v) => v.clone(),
         }
     }

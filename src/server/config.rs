@@ -12,6 +12,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use log::LevelFilter;
 
 use super::jail::Jail;
+use super::tls::{TlsArgs, TlsConfig};
 use crate::accounts::{self, Account, Accounts, Perms};
 use crate::limits;
 use crate::net::resolve_addr;
@@ -23,7 +24,7 @@ use crate::net::resolve_addr;
     version,
     about = "A pre-forked FTP server: the parent binds the port and keeps a pool of worker processes, each serving one client at a time.",
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  ftpserver                                  serve ./_FTPROOT on port 2121, anonymous read-only\n  ftpserver --listen [::]:2121 -w            IPv6 (and IPv4), anonymous may upload\n  ftpserver --user alice:secret --root /srv  an account with full access\n  ftpserver status                           the workers of the server on port 2121\n  ftpserver --listen 0.0.0.0:2103 --register master:2190 --slave-id 3 --key-file cluster.key\n                                             a slave of an ftpmaster, on another host"
+    after_help = "Examples:\n  ftpserver                                  serve ./_FTPROOT on port 2121, anonymous read-only\n  ftpserver --listen [::]:2121 -w            IPv6 (and IPv4), anonymous may upload\n  ftpserver --user alice:secret --root /srv  an account with full access\n  ftpserver status                           the workers of the server on port 2121\n  ftpserver gencert && ftpserver --tls-cert ftpserver-cert.pem --tls-key ftpserver-key.pem\n                                             FTPS (explicit AUTH TLS) with a self-signed certificate\n  ftpserver --listen 0.0.0.0:2103 --register master:2190 --slave-id 3 --key-file cluster.key\n                                             a slave of an ftpmaster, on another host"
 )]
 pub struct ServerCli {
     /// Instead of serving: a tool.
@@ -53,6 +54,21 @@ pub enum ServerCommand {
         /// Rights: read,write,delete,mkdir,rename (any subset), all, or none.
         #[arg(long, value_name = "LIST", default_value = "all")]
         perms: String,
+    },
+    /// Write a self-signed certificate and its key for FTPS, then run: ftpserver --tls-cert ftpserver-cert.pem --tls-key ftpserver-key.pem
+    Gencert {
+        /// A host name or IP address the certificate is for (repeatable) [default: this host's name, localhost, 127.0.0.1, ::1].
+        #[arg(long = "name", value_name = "HOST")]
+        names: Vec<String>,
+        /// Where to write the certificate.
+        #[arg(long, value_name = "FILE", default_value = limits::GENCERT_CERT_FILE)]
+        cert: PathBuf,
+        /// Where to write the private key (mode 0600).
+        #[arg(long, value_name = "FILE", default_value = limits::GENCERT_KEY_FILE)]
+        key: PathBuf,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -158,6 +174,10 @@ pub struct ServerArgs {
     /// Slave of an ftpmaster: --register, --slave-id, --key-file.
     #[command(flatten)]
     pub cluster: SlaveArgs,
+
+    /// FTPS: --tls-cert, --tls-key, --implicit-tls-listen, the TLS policy.
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 /// The options that make a server pool a slave of an `ftpmaster`.
@@ -239,6 +259,8 @@ pub(crate) struct ServerConfig {
     pub log_file: Option<PathBuf>,
     /// Log level.
     pub log_level: LevelFilter,
+    /// FTPS, when a certificate is configured.
+    pub tls: Option<TlsConfig>,
 }
 
 /// Parses `MIN-MAX` into an inclusive port range.
@@ -320,6 +342,7 @@ impl ServerArgs {
             stall: secs(self.stall_timeout, "stall-timeout")?,
         };
         let log_level = crate::logging::level(self.quiet, self.verbose);
+        let tls = self.tls.to_config()?;
         Ok(ServerConfig {
             listen,
             root,
@@ -336,6 +359,7 @@ impl ServerArgs {
             greeting: "forkftp ready.".to_string(),
             log_file: self.log_file.clone(),
             log_level,
+            tls,
         })
     }
 }

@@ -10,8 +10,11 @@ use std::time::Instant;
 
 use super::control::{Control, Input};
 use super::error::{parse_error_reply, FtpError};
+use super::intake::Via;
 use super::session::{Outcome, Session};
+use super::tls::{Switch, TlsConfig};
 use super::transfer;
+use crate::limits::TLS_HANDSHAKE_TIMEOUT;
 use crate::protocol::{self, Reply, ReplyCode};
 use crate::server::config::ServerConfig;
 use crate::sys;
@@ -25,6 +28,9 @@ pub trait Progress {
     fn user(&self, name: &str);
     /// Bytes moved so far by the running transfer.
     fn bytes(&self, n: u64);
+    /// How the session is protected now ("no TLS", "TLS on control and
+    /// data"...), when it changes.
+    fn security(&self, _what: &'static str) {}
 }
 
 /// Nobody is told.
@@ -38,12 +44,18 @@ impl Progress for () {
 /// Every failure stays inside this client's session. For a client whose
 /// control connection an `ftpmaster` relays (`relayed`), `peer` came from
 /// the master's PROXY header, and EPSV is refused (its port would be
-/// opened on the master).
-pub fn serve(stream: TcpStream, peer: SocketAddr, cfg: &ServerConfig, progress: &dyn Progress, relayed: bool) {
+/// opened on the master). A client of the implicit-FTPS port
+/// (`Via::ImplicitTls`) is encrypted from the first byte.
+pub fn serve(stream: TcpStream, peer: SocketAddr, cfg: &ServerConfig, progress: &dyn Progress, via: Via) {
     let pid = std::process::id();
     let started = Instant::now();
-    log::info!("[{pid}] {peer}: connected{}", if relayed { " (relayed by the master)" } else { "" });
-    let reason = match serve_inner(stream, peer, cfg, progress, relayed) {
+    let how = match via {
+        Via::Relayed => " (relayed by the master)",
+        Via::ImplicitTls => " (implicit FTPS)",
+        Via::Direct | Via::Passed => "",
+    };
+    log::info!("[{pid}] {peer}: connected{how}");
+    let reason = match serve_inner(stream, peer, cfg, progress, via) {
         Ok(reason) => reason,
         Err(e) => format!("error: {e}"),
     };
@@ -55,16 +67,23 @@ fn serve_inner(
     peer: SocketAddr,
     cfg: &ServerConfig,
     progress: &dyn Progress,
-    relayed: bool,
+    via: Via,
 ) -> std::io::Result<String> {
     let pid = std::process::id();
     let local = stream.local_addr()?;
     let mut ctl = Control::new(stream)?;
-    ctl.send(&Reply::new(ReplyCode::SERVICE_READY, cfg.greeting.clone()))?;
     let mut session = Session::new(cfg, peer, local);
-    if relayed {
+    if via == Via::Relayed {
         session.set_relayed();
     }
+    if via == Via::ImplicitTls {
+        session.set_implicit_tls();
+        if let Err(why) = start_tls(&mut ctl, &mut session, peer) {
+            return Ok(why);
+        }
+        progress.security(session.protection());
+    }
+    ctl.send(&Reply::new(ReplyCode::SERVICE_READY, cfg.greeting.clone()))?;
     let login_deadline = Instant::now() + cfg.timeouts.login;
     let mut first_line = true;
     loop {
@@ -119,6 +138,23 @@ fn serve_inner(
                 ctl.send(&r)?;
                 return Ok("quit".into());
             }
+            Outcome::Secure(r, switch) => {
+                ctl.send(&r)?;
+                match switch {
+                    Switch::StartTls => {
+                        if let Err(why) = start_tls(&mut ctl, &mut session, peer) {
+                            return Ok(why);
+                        }
+                    }
+                    Switch::EndTls => {
+                        if let Err(e) = ctl.end_tls(Instant::now() + TLS_HANDSHAKE_TIMEOUT) {
+                            return Ok(format!("CCC failed: {e}"));
+                        }
+                        log::info!("[{pid}] {peer}: control connection back in clear text (CCC)");
+                    }
+                    Switch::None => {}
+                }
+            }
             Outcome::Delayed(delay, r, close) => {
                 std::thread::sleep(delay);
                 ctl.send(&r)?;
@@ -129,12 +165,13 @@ fn serve_inner(
             Outcome::Transfer(t) => {
                 let path = t.path.clone();
                 let verb = shown.split(' ').next().unwrap_or_default();
+                let tls = if t.tls.is_some() { " tls" } else { "" };
                 let start = Instant::now();
                 progress.bytes(0);
                 let done = transfer::run(t, &mut ctl, peer.ip(), &cfg.timeouts, &mut |b| progress.bytes(b));
                 let secs = start.elapsed().as_secs_f64();
                 log::info!(
-                    "[{pid}] {peer}: {verb} {path} {} bytes in {secs:.3}s{}",
+                    "[{pid}] {peer}: {verb} {path} {} bytes in {secs:.3}s{tls}{}",
                     done.bytes,
                     if done.complete { "" } else { " (incomplete)" }
                 );
@@ -148,10 +185,31 @@ fn serve_inner(
                 progress.user(&id.name);
             }
         }
+        progress.security(session.protection());
         // QUIT has already ended the session above.
         if sys::draining() {
             ctl.send(&FtpError::ShuttingDown.reply())?;
             return Ok("server stopping".into());
         }
     }
+}
+
+/// The TLS handshake on the control connection (after AUTH TLS, or first
+/// thing on the implicit port), logged with its version, cipher suite and
+/// the SNI name. On failure, the reason the session ends (no reply can be
+/// sent: the client is in the middle of a handshake, or not speaking TLS).
+fn start_tls(ctl: &mut Control, session: &mut Session<'_>, peer: SocketAddr) -> Result<(), String> {
+    let pid = std::process::id();
+    let config = session.tls_session().ok_or("TLS is not configured")?;
+    let conn = TlsConfig::accept(&config)?;
+    if let Err(e) = ctl.start_tls(conn, Instant::now() + TLS_HANDSHAKE_TIMEOUT) {
+        log::info!("[{pid}] {peer}: TLS handshake failed: {e}");
+        return Err(format!("TLS handshake failed: {e}"));
+    }
+    if let Some((how, sni)) = ctl.tls_info() {
+        // Security: the SNI name is the client's text, shown escaped.
+        let sni = sni.map_or_else(|| "no SNI".to_string(), |n| format!("SNI {}", n.escape_debug()));
+        log::info!("[{pid}] {peer}: control connection encrypted: {how}, {sni}");
+    }
+    Ok(())
 }

@@ -177,9 +177,9 @@ impl DataSetup {
 
 /// An established data connection: the one type through which transfers
 /// read and write (RFC 959 section 3.2). Its bytes go through a
-/// [`Stream`], plain today; FTPS (RFC 4217, `PROT P`) makes it an
-/// encrypted one where it is made, and the transfer code stays as it is,
-/// except that zero-copy moves need [`DataConn::plain`].
+/// [`Stream`], plain or, with FTPS's `PROT P` (RFC 4217), encrypted once
+/// the transfer starts it ([`DataConn::start_tls`]); the transfer code
+/// stays as it is, except that zero-copy moves need [`DataConn::plain`].
 #[derive(Debug)]
 pub struct DataConn {
     stream: Stream,
@@ -202,8 +202,38 @@ impl DataConn {
         self.stream.set_nonblocking(on)
     }
 
+    /// PROT P: the TLS handshake (we are the TLS server, RFC 4217 section
+    /// 9), by `deadline`.
+    pub fn start_tls(&mut self, conn: rustls::Connection, deadline: Instant) -> io::Result<()> {
+        self.stream.start_tls(conn, deadline)
+    }
+
+    /// True when the connection is encrypted.
+    pub fn is_tls(&self) -> bool {
+        self.stream.tls().is_some()
+    }
+
+    /// True when its TLS handshake resumed an earlier session.
+    pub fn tls_resumed(&self) -> bool {
+        self.stream.tls().is_some_and(|t| t.resumed())
+    }
+
+    /// Its TLS version and cipher suite.
+    pub fn tls_describe(&self) -> String {
+        self.stream.tls().map_or_else(String::new, |t| t.describe())
+    }
+
+    /// TLS's goodbye, as far as the socket takes it (`WouldBlock`: flush
+    /// again when writable).
+    pub fn close_notify(&mut self) -> io::Result<()> {
+        match self.stream.tls_mut() {
+            Some(t) => t.close_notify(),
+            None => Ok(()),
+        }
+    }
+
     /// Ends the transfer: the client sees the end of the data (an
-    /// encrypted stream will say goodbye first, RFC 4217 section 10).
+    /// encrypted stream said goodbye first, [`DataConn::close_notify`]).
     pub fn close(self) {
         drop(self.stream);
     }

@@ -23,6 +23,8 @@ pub enum Via {
     /// The master relays its control connection; its address came in a
     /// PROXY header.
     Relayed,
+    /// It connected to the implicit-FTPS port: TLS from the first byte.
+    ImplicitTls,
 }
 
 /// A client to serve.

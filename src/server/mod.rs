@@ -6,8 +6,10 @@
 //! inside the root; `listing` formats directories; `upload` makes uploads
 //! atomic; `error` maps every failure to its reply; `config` is the
 //! server's command line and configuration; `intake` is how clients reach
-//! a worker.
+//! a worker; `tls` and `cert` are FTPS (RFC 4217): its options, policy and
+//! state machine, and the certificate.
 
+pub(crate) mod cert;
 pub mod config;
 pub(crate) mod connection;
 pub(crate) mod control;
@@ -17,6 +19,7 @@ pub mod intake;
 pub(crate) mod jail;
 pub(crate) mod listing;
 pub(crate) mod session;
+pub mod tls;
 pub(crate) mod transfer;
 pub(crate) mod upload;
 pub mod vpath;

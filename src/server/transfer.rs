@@ -8,7 +8,8 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -37,6 +38,17 @@ pub struct Transfer {
     pub path: VPath,
     /// The 150 reply to send once the data connection is open.
     pub start: Reply,
+    /// PROT P: the data connection is encrypted (RFC 4217 section 9).
+    pub tls: Option<DataTls>,
+}
+
+/// How a private data connection is encrypted.
+pub struct DataTls {
+    /// The session's TLS configuration (its own session cache).
+    pub config: Arc<rustls::ServerConfig>,
+    /// The handshake must resume the control connection's session
+    /// (vsftpd's `require_ssl_reuse`; off with `--no-require-tls-reuse`).
+    pub require_reuse: bool,
 }
 
 /// The bytes a transfer moves.
@@ -321,6 +333,13 @@ impl Pump<'_> {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(data.as_fd(), PollFlags::POLLIN)?,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => self.interrupted()?,
+                // A TLS upload whose client closed TCP without TLS's
+                // goodbye: accepted as the end, as vsftpd does by default
+                // (curl and lftp end their uploads so).
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && data.is_tls() => {
+                    log::debug!("TLS upload ended without close_notify after {} bytes", self.bytes);
+                    break;
+                }
                 Err(e) => return Err(Stop::DataLost(e)),
             }
         }
@@ -330,6 +349,26 @@ impl Pump<'_> {
             upload.file().write_all(&conv).map_err(|e| Stop::Fs(e.into()))?;
         }
         Ok(())
+    }
+
+    /// After the last byte: what an encrypted connection still holds goes
+    /// out, then its `close_notify` (RFC 4217 section 10: the end of the
+    /// data is a TLS closure), waiting for the socket as the bytes did.
+    fn finish(&mut self, data: &mut DataConn) -> Result<(), Stop> {
+        if !data.is_tls() {
+            return Ok(());
+        }
+        let mut notified = false;
+        loop {
+            let r = if notified { data.flush() } else { data.close_notify() };
+            notified = true;
+            match r {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(data.as_fd(), PollFlags::POLLOUT)?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.interrupted()?,
+                Err(e) => return Err(Stop::DataLost(e)),
+            }
+        }
     }
 
     fn send_listing(&mut self, data: &mut DataConn, listing: &mut Listing) -> Result<(), Stop> {
@@ -345,6 +384,26 @@ impl Pump<'_> {
     }
 }
 
+/// The TLS handshake of a private data connection (RFC 4217 section 9),
+/// within `timeout`. Security: unless `--no-require-tls-reuse`, it must
+/// resume the control connection's TLS session, which only the client that
+/// holds that session can do: a thief who connected to the passive port
+/// first gets a 522 and no byte of the file.
+fn secure_data(data: &mut DataConn, tls: &DataTls, timeout: Duration) -> Result<(), FtpError> {
+    let conn = super::tls::TlsConfig::accept_data(&tls.config).map_err(FtpError::DataTls)?;
+    data.start_tls(conn, Instant::now() + timeout)
+        .map_err(|e| FtpError::DataTls(format!("TLS handshake on the data connection failed: {e}.")))?;
+    let resumed = data.tls_resumed();
+    if tls.require_reuse && !resumed {
+        return Err(FtpError::DataTls(
+            "Data connection refused: its TLS session must resume the control connection's (session reuse required)."
+                .into(),
+        ));
+    }
+    log::debug!("data connection: {}{}", data.tls_describe(), if resumed { ", resumed" } else { "" });
+    Ok(())
+}
+
 /// What ABOR during a transfer gets (RFC 959 section 4.1.3): 426 for the
 /// transfer, then 226 for the ABOR itself.
 fn aborted() -> [Reply; 2] {
@@ -355,7 +414,7 @@ fn aborted() -> [Reply; 2] {
 /// and sends the final reply(ies). `progress` is told the byte count. A
 /// control connection that fails on the way ends the session (`close`).
 pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, progress: &mut dyn FnMut(u64)) -> Done {
-    let Transfer { setup, job, ttype, start, .. } = t;
+    let Transfer { setup, job, ttype, start, tls, .. } = t;
     let failed = Done { bytes: 0, complete: false, close: true };
     // Passive: until the client connects, the control connection is watched
     // too, so that ABOR (RFC 959 4.1.3) or the client leaving is heard at
@@ -399,7 +458,19 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
             return Done { close: sent.is_err(), ..failed };
         }
     };
-    if ctl.send(&start).is_err() || data.set_nonblocking(true).is_err() {
+    if ctl.send(&start).is_err() {
+        return failed;
+    }
+    // RFC 4217 section 9: with PROT P the client starts TLS on the data
+    // connection once it has the 150.
+    if let Some(tls) = tls {
+        if let Err(e) = secure_data(&mut data, &tls, timeouts.data_connect) {
+            log::info!("data connection: {}", e.reply().text());
+            let sent = ctl.send(&e.reply());
+            return Done { close: sent.is_err(), ..failed };
+        }
+    }
+    if data.set_nonblocking(true).is_err() {
         return failed;
     }
     let mut pump = Pump { ctl, stall: timeouts.stall, bytes: 0, progress };
@@ -413,8 +484,15 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
         Job::Receive(mut upload) => {
             let r = pump.receive(&mut data, &mut upload, ttype);
             upload_to_commit = Some(upload);
+            // The client said goodbye first; ours is a courtesy it may
+            // not wait for.
+            let _ = data.close_notify();
             r
         }
+    };
+    let result = match upload_to_commit {
+        None => result.and_then(|()| pump.finish(&mut data)),
+        Some(_) => result,
     };
     let bytes = pump.bytes;
     // The data connection ends here: the client sees EOF before our 226.
