@@ -376,6 +376,11 @@ pub const TLS_DATA_SEND_BUFFER: usize = 512 * 1024;
 /// few hundred bytes). The oldest goes first.
 pub const TLS_SESSION_CACHE: usize = 16;
 
+/// TLS 1.3 session tickets the server sends after each handshake (rustls
+/// clients use a ticket once; one per data connection, and spares for a
+/// transfer aborted before its new tickets were read).
+pub const TLS13_TICKETS: usize = 4;
+
 /// Largest certificate or key file read (a chain of a few certificates is
 /// a few KiB).
 pub const MAX_PEM_FILE: u64 = 1024 * 1024;

@@ -20,7 +20,7 @@ use rustls::server::StoresServerSessions;
 
 use super::cert;
 use super::error::FtpError;
-use crate::limits::{TLS_DATA_SEND_BUFFER, TLS_SESSION_CACHE};
+use crate::limits::{TLS13_TICKETS, TLS_DATA_SEND_BUFFER, TLS_SESSION_CACHE};
 use crate::net::resolve_addr;
 use crate::protocol::{Reply, ReplyCode};
 
@@ -108,7 +108,10 @@ impl TlsArgs {
         // Security: no stateless tickets (whose key every session of the
         // worker would share) and no cache until a session brings its own.
         base.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
-        base.send_tls13_tickets = 1;
+        // A few TLS 1.3 tickets per handshake: clients use each once, and
+        // a client whose transfer was aborted before it read the new ones
+        // still has one for its next data connection.
+        base.send_tls13_tickets = TLS13_TICKETS;
         let implicit_listen = self
             .implicit_tls_listen
             .as_deref()
