@@ -10,6 +10,7 @@ mod client;
 mod clients;
 mod commands;
 mod concurrency;
+mod ftps;
 mod layers;
 mod pool;
 mod security;

@@ -155,28 +155,44 @@ impl TlsConfig {
 /// One session's TLS session cache: the control connection's session (and
 /// those of its data connections), for resumption. Entries are not taken
 /// out when used (rustls takes a TLS 1.3 ticket out by default): clients
-/// such as Python's ssl or GnuTLS offer the control connection's ticket on
-/// every data connection. Replays only matter for 0-RTT data, which we
-/// never accept. Bounded by [`TLS_SESSION_CACHE`], oldest out first.
+/// such as Python's ssl or GnuTLS (lftp) offer the control connection's
+/// ticket on every data connection. Replays only matter for 0-RTT data,
+/// which we never accept.
+///
+/// The first entries (the control connection's) stay for the whole
+/// session; those of data connections are bounded by
+/// [`TLS_SESSION_CACHE`], oldest out first.
 #[derive(Debug, Default)]
 pub(crate) struct SessionCache {
-    entries: Mutex<VecDeque<(Vec<u8>, Vec<u8>)>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    /// The control connection's sessions (one per ticket it was sent).
+    pinned: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Data connections' sessions.
+    recent: VecDeque<(Vec<u8>, Vec<u8>)>,
 }
 
 impl StoresServerSessions for SessionCache {
     fn put(&self, key: Vec<u8>, value: Vec<u8>) -> bool {
         let Ok(mut e) = self.entries.lock() else { return false };
-        e.retain(|(k, _)| *k != key);
-        if e.len() >= TLS_SESSION_CACHE {
-            e.pop_front();
+        if e.pinned.len() < TLS13_TICKETS.max(1) {
+            e.pinned.push((key, value));
+            return true;
         }
-        e.push_back((key, value));
+        e.recent.retain(|(k, _)| *k != key);
+        if e.recent.len() >= TLS_SESSION_CACHE {
+            e.recent.pop_front();
+        }
+        e.recent.push_back((key, value));
         true
     }
 
     fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
         let e = self.entries.lock().ok()?;
-        e.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        e.pinned.iter().chain(e.recent.iter()).find(|(k, _)| k == key).map(|(_, v)| v.clone())
     }
 
     fn take(&self, key: &[u8]) -> Option<Vec<u8>> {
@@ -456,14 +472,17 @@ mod tests {
     }
 
     #[test]
-    fn the_session_cache_keeps_tickets_for_reuse_and_is_bounded() {
+    fn the_session_cache_keeps_the_control_sessions_for_reuse_and_is_bounded() {
         let c = SessionCache::default();
-        for i in 0..(TLS_SESSION_CACHE + 5) {
+        for i in 0..(TLS13_TICKETS + TLS_SESSION_CACHE + 5) {
             c.put(vec![i as u8], vec![1]);
         }
-        assert_eq!(c.take(&[0]), None);
-        let last = [(TLS_SESSION_CACHE + 4) as u8];
-        assert_eq!(c.take(&last), Some(vec![1]));
+        // The control connection's tickets stay, and may be used again and again.
+        assert_eq!(c.take(&[0]), Some(vec![1]));
+        assert_eq!(c.take(&[0]), Some(vec![1]));
+        // The oldest data connections' go first.
+        assert_eq!(c.take(&[TLS13_TICKETS as u8]), None);
+        let last = [(TLS13_TICKETS + TLS_SESSION_CACHE + 4) as u8];
         assert_eq!(c.take(&last), Some(vec![1]));
     }
 }
