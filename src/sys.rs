@@ -260,3 +260,32 @@ pub fn reopen_log_if_asked() {
         }
     }
 }
+
+/// Clients waiting in the accept queue of the listening TCP socket `fd`:
+/// connections the kernel completed that no `accept` has taken yet. For a
+/// socket in the LISTEN state, Linux's `TCP_INFO` reports that count as
+/// `tcpi_unacked` (and the backlog as `tcpi_sacked`), with no lock taken.
+pub fn accept_queue_len(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: all-zero bytes are a valid `tcp_info` (plain integers).
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` is a writable `tcp_info` of `len` bytes, and the kernel
+    // writes at most `len` bytes into it; `fd` is borrowed, so it stays open.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    Errno::result(r)?;
+    // `TCP_LISTEN` of the kernel's `enum tcp_state` (include/net/tcp_states.h).
+    const TCP_LISTEN: u8 = 10;
+    if info.tcpi_state != TCP_LISTEN {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    }
+    Ok(info.tcpi_unacked as usize)
+}

@@ -6,6 +6,7 @@ mod util;
 mod access;
 mod bad_input;
 mod balancer;
+mod burst;
 mod client;
 mod clients;
 mod commands;

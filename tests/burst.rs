@@ -1,0 +1,67 @@
+//! A burst against a cold pool (issue 15): clients that arrive together
+//! while no worker is idle are all served at once, not as the pool ramps up.
+
+use std::net::{SocketAddr, TcpStream};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use crate::util::{wait_until, Ftp, Server};
+
+/// Clients of the burst: as many as pyftpdlib's benchmark uses (`-n 100`).
+const BURST: usize = 100;
+
+/// The bound of the test. The target is 50 ms on a quiet machine; a busy CI
+/// machine (two cores shared with builds) gets four times that. Before the
+/// supervisor read the accept queue, the pool grew by doubling per 100 ms
+/// tick and the same burst took 330 to 700 ms here.
+const BURST_BOUND: Duration = Duration::from_millis(200);
+
+/// Connects `n` clients at the same instant (threads released by one
+/// barrier), each logging in as anonymous; returns the time from the
+/// release to the last `230`, and the clients, still logged in.
+pub fn burst_of_logins(addr: SocketAddr, n: usize) -> (Duration, Vec<Ftp>) {
+    let ready = Arc::new(Barrier::new(n + 1));
+    let threads: Vec<_> = (0..n)
+        .map(|_| {
+            let ready = ready.clone();
+            std::thread::spawn(move || {
+                ready.wait();
+                let stream = TcpStream::connect(addr).expect("connect");
+                stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                let reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut f = Ftp { reader, stream };
+                assert_eq!(f.reply().code.0, 220);
+                f.login("anonymous", "burst@");
+                (Instant::now(), f)
+            })
+        })
+        .collect();
+    ready.wait();
+    let start = Instant::now();
+    let mut last = start;
+    let mut clients = Vec::with_capacity(n);
+    for t in threads {
+        let (done, f) = t.join().expect("client thread");
+        last = last.max(done);
+        clients.push(f);
+    }
+    (last - start, clients)
+}
+
+#[test]
+fn a_hundred_clients_at_once_are_all_logged_in_without_waiting_for_the_pool_to_ramp_up() {
+    // Defaults: 8 workers, 4 spare; the burst is twelve times the pool.
+    let s = Server::start(&[]);
+    assert!(wait_until(Duration::from_secs(5), || s.workers().len() >= 8 && s.busy_workers() == 0));
+    let (took, clients) = burst_of_logins(s.addr, BURST);
+    eprintln!("{BURST} clients logged in within {took:?}");
+    assert!(
+        took < BURST_BOUND,
+        "{BURST} clients took {took:?} to log in (bound {BURST_BOUND:?}); log:\n{}",
+        s.log_text()
+    );
+    assert!(s.workers().len() >= BURST, "{} workers for {BURST} clients", s.workers().len());
+    for f in clients {
+        f.quit();
+    }
+}
