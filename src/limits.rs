@@ -289,3 +289,9 @@ pub const BENCH_READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// in the accept queue: forking 256 workers takes it about 50 ms on 2 cores,
 /// after which it looks at signals and the queue again.
 pub const MAX_BURST_FORKS: usize = 256;
+
+/// A file replaced by an upload and taking this many bytes or more is
+/// freed by a helper thread of the worker after the `226` (ext4 takes 50 to
+/// 190 ms per GiB to free one); a smaller one is freed by the worker itself,
+/// which takes less than a millisecond.
+pub const RELEASE_IN_BACKGROUND: u64 = 16 << 20;

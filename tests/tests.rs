@@ -11,6 +11,7 @@ mod client;
 mod clients;
 mod commands;
 mod concurrency;
+mod overwrite;
 mod pool;
 mod security;
 mod smoke;

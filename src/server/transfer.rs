@@ -369,11 +369,16 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
     // The data connection ends here: the client sees EOF before our 226.
     drop(data);
     let ctl = pump.ctl;
+    // The file an upload replaced: freed after the replies (see `upload`).
+    let mut replaced = None;
     // Replies to send, and whether the session ends afterwards.
     let (replies, complete, close): (Vec<Reply>, bool, bool) = match result {
         Ok(()) => match upload_to_commit.map(Upload::commit) {
             Some(Err(e)) => (vec![reply_for(&e, "")], false, false),
-            _ => (vec![Reply::new(ReplyCode::CLOSING_DATA, "Transfer complete.")], true, false),
+            r => {
+                replaced = r.and_then(Result::ok);
+                (vec![Reply::new(ReplyCode::CLOSING_DATA, "Transfer complete.")], true, false)
+            }
         },
         Err(stop) => {
             // Dropping an unfinished upload removes its temporary file.
@@ -407,5 +412,6 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
         }
     };
     let sent = replies.iter().try_for_each(|r| ctl.send(r));
+    drop(replaced);
     Done { bytes, complete, close: close || sent.is_err() }
 }
