@@ -128,18 +128,19 @@ pub(super) fn retr_big(ftp: &mut Ftp, want: Sum, buf: &mut [u8]) -> io::Result<D
     Ok(t)
 }
 
-/// STOR of a stream as big as the big file, checked on disk. The previous
-/// upload is removed only now: its pages are freed right before the new
-/// file needs pages, as in a server that keeps storing. (On this VM,
+/// STOR of a stream as big as the big file, checked on disk. Unless it is
+/// to `replace` it, the previous upload is removed only now: its pages are
+/// freed right before the new file needs pages, as in a server that keeps
+/// storing. (On this VM,
 /// whose balloon device reports free pages to the host, writing 1 GiB
 /// into memory not used for a while ran at 1.4 GB/s where `dd` reached
 /// 3.6 GB/s once the pages were in use again: the first upload is untimed.)
-pub(super) fn stor_big(ftp: &mut Ftp, root: &Path, plan: &Plan) -> io::Result<Duration> {
+pub(super) fn stor_big(ftp: &mut Ftp, root: &Path, plan: &Plan, replace: bool) -> io::Result<Duration> {
     let mut s = Stream::new(SEED_UPLOAD, plan.big_file);
     let want = s.checksum();
     let name = "up/upload.bin";
     let path = root.join(name);
-    if path.exists() {
+    if path.exists() && !replace {
         std::fs::remove_file(&path)?;
     }
     let start = Instant::now();
@@ -188,6 +189,42 @@ pub(super) fn login_cycles(
         return Err(e);
     }
     Ok(done.load(Ordering::SeqCst) as f64 / t.as_secs_f64())
+}
+
+/// `clients` threads connect and log in at the same instant (released by
+/// one barrier) and stay logged in: a burst against the pool. Returns the
+/// milliseconds from the release to the last `230`; they quit afterwards.
+pub(super) fn burst_logins(addr: SocketAddr, user: &str, pw: &str, clients: usize) -> io::Result<f64> {
+    let barrier = Barrier::new(clients + 1);
+    let (start, results) = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..clients)
+            .map(|_| {
+                sc.spawn(|| -> io::Result<(Instant, Ftp)> {
+                    barrier.wait();
+                    let ftp = Ftp::login(addr, user, pw)?;
+                    Ok((Instant::now(), ftp))
+                })
+            })
+            .collect();
+        barrier.wait();
+        let start = Instant::now();
+        let results: Vec<io::Result<(Instant, Ftp)>> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("client panicked"))))
+            .collect();
+        (start, results)
+    });
+    let mut last = start;
+    let mut sessions = Vec::with_capacity(clients);
+    for r in results {
+        let (end, ftp) = r?;
+        last = last.max(end);
+        sessions.push(ftp);
+    }
+    for ftp in sessions {
+        ftp.quit()?;
+    }
+    Ok((last - start).as_secs_f64() * 1e3)
 }
 
 /// RETR of every small file over one session; returns files per second.
