@@ -19,7 +19,7 @@ use super::listing::Listing;
 use super::session::{Job, Transfer};
 use super::upload::Upload;
 use crate::config::Timeouts;
-use crate::limits::{IO_BUFFER, SENDFILE_CHUNK, SPLICE_PIPE, UPLOAD_EOF_GRACE};
+use crate::limits::{IO_BUFFER, SENDFILE_CHUNK, SPLICE_PIPE, UPLOAD_EOF_GRACE, UPLOAD_LOW_WATER};
 use crate::protocol::ascii::{from_crlf, to_crlf};
 use crate::protocol::{self, Command, Reply, ReplyCode, TransferType};
 use crate::sys;
@@ -97,6 +97,11 @@ impl Pump<'_> {
             let (data_ready, ctl_ready) = {
                 let mut fds = [PollFd::new(data, events), PollFd::new(self.ctl.fd(), PollFlags::POLLIN)];
                 match poll(&mut fds, PollTimeout::try_from(self.stall).unwrap_or(PollTimeout::MAX)) {
+                    // An upload's bytes below its low-water mark are
+                    // progress too: read them rather than call it stalled.
+                    Ok(0) if events.contains(PollFlags::POLLIN) && sys::bytes_waiting(data).is_ok_and(|n| n > 0) => {
+                        return Ok(())
+                    }
                     Ok(0) => return Err(Stop::Stalled),
                     Ok(_) => {}
                     Err(Errno::EINTR) => {
@@ -192,6 +197,8 @@ impl Pump<'_> {
 
     /// STOR/APPE/STOU: socket to file; ASCII turns CRLF into LF.
     fn receive(&mut self, data: &mut TcpStream, upload: &mut Upload, ttype: TransferType) -> Result<(), Stop> {
+        // Woken once per UPLOAD_LOW_WATER bytes, not per packet (issue 15).
+        let _ = sys::set_recv_low_water(data.as_fd(), UPLOAD_LOW_WATER);
         let spliced = ttype == TransferType::Image && self.receive_spliced(data, upload.file())?;
         if !spliced {
             self.receive_buffered(data, upload, ttype)?;

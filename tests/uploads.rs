@@ -1,6 +1,8 @@
-//! Uploads that replace a file (issue 15): the name changes from the old
-//! file to the new one in one step, the old file's other names and open
-//! readers keep it whole, and the worker lets go of it after the `226`.
+//! Uploads made fast (issue 15). One that replaces a file changes the name
+//! from the old file to the new one in one step; the old file's other names
+//! and open readers keep it whole, and the worker lets go of it after the
+//! `226`. The worker wakes once per 64 KiB of an upload, yet a client that
+//! trickles bytes is not taken for a stalled one.
 
 use std::io::{Read, Write};
 use std::path::Path;
@@ -103,4 +105,38 @@ fn replaced_files_are_let_go_by_the_worker_after_each_reply() {
     assert!(no_temporaries(s.root.path()));
     assert_eq!(f.code("NOOP"), 200);
     f.quit();
+}
+
+#[test]
+fn an_upload_trickling_below_the_wake_up_mark_is_not_taken_for_stalled() {
+    // Stall timeout 2 s; the client sends 100 bytes every 200 ms for 3.2 s,
+    // never reaching the 64 KiB at which the worker is woken.
+    let s = Server::start(&["-w", "--stall-timeout", "2"]);
+    let mut f = s.anon();
+    let mut data = f.pasv();
+    assert_eq!(f.code("STOR slow.bin"), 150);
+    let content = pseudo_random(1600, 20);
+    for chunk in content.chunks(100) {
+        data.write_all(chunk).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    drop(data);
+    let r = f.reply();
+    assert_eq!(r.code.0, 226, "{r:?}");
+    assert_eq!(std::fs::read(s.root.join("slow.bin")).unwrap(), content);
+}
+
+#[test]
+fn an_upload_that_really_stalls_still_times_out() {
+    let s = Server::start(&["-w", "--stall-timeout", "1"]);
+    let mut f = s.anon();
+    let mut data = f.pasv();
+    assert_eq!(f.code("STOR stuck.bin"), 150);
+    data.write_all(&[7u8; 100]).unwrap();
+    // Nothing more: the 100 bytes are read at the first timeout, then the
+    // next one finds nothing.
+    let r = f.reply();
+    assert_eq!(r.code.0, 421, "{r:?}");
+    assert!(!s.root.join("stuck.bin").exists());
+    assert!(no_temporaries(s.root.path()));
 }
