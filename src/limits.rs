@@ -290,6 +290,13 @@ pub const BENCH_READY_TIMEOUT: Duration = Duration::from_secs(20);
 /// after which it looks at signals and the queue again.
 pub const MAX_BURST_FORKS: usize = 256;
 
+/// The batch of workers forked when spares run short doubles each time
+/// they do, and starts again from one only after the pool went this long
+/// without growing: clients arriving one after another (pyftpdlib's
+/// benchmark logs 100 in a row) find the pool ahead of them, not one
+/// worker at a time behind.
+pub const SPAWN_BATCH_RESET: Duration = Duration::from_secs(1);
+
 /// A file replaced by an upload and taking this many bytes or more is
 /// freed by a helper thread of the worker after the `226` (ext4 takes 50 to
 /// 190 ms per GiB to free one); a smaller one is freed by the worker itself,

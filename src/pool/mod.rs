@@ -32,7 +32,9 @@ use nix::unistd::Pid;
 
 use crate::admin::SignalFlags;
 use crate::config::{ServerArgs, ServerConfig};
-use crate::limits::{LISTEN_BACKLOG, MALLOC_MMAP_THRESHOLD, MAX_SPAWN_BATCH, STOP_GRACE, SUPERVISOR_TICK};
+use crate::limits::{
+    LISTEN_BACKLOG, MALLOC_MMAP_THRESHOLD, MAX_SPAWN_BATCH, SPAWN_BATCH_RESET, STOP_GRACE, SUPERVISOR_TICK,
+};
 use crate::sys::{self, Forked};
 use scoreboard::{Scoreboard, State};
 
@@ -71,6 +73,8 @@ pub struct Supervisor {
     status: Option<std::os::unix::net::UnixListener>,
     signals: SignalFlags,
     batch: usize,
+    /// When the pool last grew because spares ran short.
+    last_growth: Instant,
     /// Until then, a readable listener is not a reason to grow again.
     settle_until: Instant,
     /// Rung by workers when spares run short.
@@ -162,6 +166,7 @@ impl Supervisor {
             status,
             signals,
             batch: 1,
+            last_growth: Instant::now(),
             settle_until: Instant::now(),
             alarm,
             parent_pid: nix::unistd::getpid(),
@@ -260,7 +265,11 @@ impl Supervisor {
         if idle < pool.min_spare || (backlog_waiting && idle == 0) {
             want = want.max(pool.min_spare.saturating_sub(idle)).max(self.batch);
             self.batch = (self.batch * 2).min(MAX_SPAWN_BATCH);
-        } else {
+            self.last_growth = Instant::now();
+        } else if self.last_growth.elapsed() >= SPAWN_BATCH_RESET {
+            // Clients arriving one after another run the spares short
+            // again and again: the batch keeps doubling until the pool
+            // has gone a while without growing (issue 15).
             self.batch = 1;
         }
         let (queued, burst) = self.burst_demand(idle);
