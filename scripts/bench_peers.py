@@ -24,6 +24,7 @@ Only loopback addresses are used; every run is bounded in time.
 import argparse
 import ftplib
 import os
+import pwd
 import re
 import shutil
 import socket
@@ -107,8 +108,9 @@ class Server:
             self.port = free_port()
             if self.name == "forkftp":
                 if os.geteuid() == 0:
-                    # The workers serve clients as nobody.
-                    os.chown(self.root, 65534, 65534)
+                    # Started as root, the workers serve clients as nobody (--run-as).
+                    nobody = pwd.getpwnam("nobody")
+                    os.chown(self.root, nobody.pw_uid, nobody.pw_gid)
                 cmd = [self.ftpserver, "--listen", "127.0.0.1:%d" % self.port, "--root", self.root,
                        "--user", "%s:%s" % (USER, PASSWORD), "-q"]
             else:

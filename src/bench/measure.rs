@@ -135,6 +135,10 @@ pub(super) fn retr_big(ftp: &mut Ftp, want: Sum, buf: &mut [u8]) -> io::Result<D
 /// whose balloon device reports free pages to the host, writing 1 GiB
 /// into memory not used for a while ran at 1.4 GB/s where `dd` reached
 /// 3.6 GB/s once the pages were in use again: the first upload is untimed.)
+/// An upload that replaces the previous one needs its pages while the
+/// old file still holds its own (the upload is atomic): the first one
+/// after a fresh upload gets memory not used for a while; a repeated one
+/// gets the pages of the file the last one replaced, freed after its 226.
 pub(super) fn stor_big(ftp: &mut Ftp, root: &Path, plan: &Plan, replace: bool) -> io::Result<Duration> {
     let mut s = Stream::new(SEED_UPLOAD, plan.big_file);
     let want = s.checksum();
@@ -193,38 +197,43 @@ pub(super) fn login_cycles(
 
 /// `clients` threads connect and log in at the same instant (released by
 /// one barrier) and stay logged in: a burst against the pool. Returns the
-/// milliseconds from the release to the last `230`; they quit afterwards.
+/// milliseconds from the first connect to the last `230` (each thread
+/// reads the clock itself: a busy machine may run any of them late); they
+/// quit afterwards.
 pub(super) fn burst_logins(addr: SocketAddr, user: &str, pw: &str, clients: usize) -> io::Result<f64> {
-    let barrier = Barrier::new(clients + 1);
-    let (start, results) = std::thread::scope(|sc| {
+    let barrier = Barrier::new(clients);
+    let results = std::thread::scope(|sc| {
         let handles: Vec<_> = (0..clients)
             .map(|_| {
-                sc.spawn(|| -> io::Result<(Instant, Ftp)> {
+                sc.spawn(|| -> io::Result<(Instant, Instant, Ftp)> {
                     barrier.wait();
+                    let start = Instant::now();
                     let ftp = Ftp::login(addr, user, pw)?;
-                    Ok((Instant::now(), ftp))
+                    Ok((start, Instant::now(), ftp))
                 })
             })
             .collect();
-        barrier.wait();
-        let start = Instant::now();
-        let results: Vec<io::Result<(Instant, Ftp)>> = handles
+        let results: Vec<io::Result<(Instant, Instant, Ftp)>> = handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("client panicked"))))
             .collect();
-        (start, results)
+        results
     });
-    let mut last = start;
+    let (mut first, mut last) = (None::<Instant>, None::<Instant>);
     let mut sessions = Vec::with_capacity(clients);
     for r in results {
-        let (end, ftp) = r?;
-        last = last.max(end);
+        let (start, end, ftp) = r?;
+        first = Some(first.map_or(start, |f| f.min(start)));
+        last = Some(last.map_or(end, |l| l.max(end)));
         sessions.push(ftp);
     }
     for ftp in sessions {
         ftp.quit()?;
     }
-    Ok((last - start).as_secs_f64() * 1e3)
+    match (first, last) {
+        (Some(f), Some(l)) => Ok((l - f).as_secs_f64() * 1e3),
+        _ => Ok(0.0),
+    }
 }
 
 /// RETR of every small file over one session; returns files per second.
