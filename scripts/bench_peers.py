@@ -142,16 +142,26 @@ class Server:
             self.root = None
 
 
-def run_ftpbench(script, server, args):
-    """One run of pyftpdlib's script; returns {row: (value, unit, memory)}."""
+class MemoryRace(Exception):
+    """The script's memory column met a worker that had just exited."""
+
+
+def run_ftpbench(script, server, args, memory):
+    """One run of pyftpdlib's script; returns {row: (value, unit, memory)}.
+    With `memory`, the script sums the memory of the server's processes
+    (-k, with psutil); it then fails when a worker exits while it counts
+    (forkftp retires spare workers): MemoryRace."""
     cmd = [sys.executable, "-W", "ignore", script, "-u", USER, "-p", PASSWORD, "-H", "127.0.0.1",
            "-P", str(server.port)] + args
     try:
         import psutil  # noqa: F401  (the script's -k needs it)
-        cmd += ["-k", str(server.proc.pid)]
+        if memory:
+            cmd += ["-k", str(server.proc.pid)]
     except ImportError:
         pass
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    if out.returncode != 0 and "NoSuchProcess" in out.stderr:
+        raise MemoryRace()
     if out.returncode != 0:
         sys.exit("bench-peers: ftpbench against %s failed:\n%s%s" % (server.name, out.stdout, out.stderr))
     rows = {}
@@ -234,13 +244,18 @@ def main():
     for r in range(a.rounds):
         # forkftp first in even rounds, pyftpdlib first in odd ones.
         for s in servers if r % 2 == 0 else servers[::-1]:
-            time.sleep(a.settle)
-            s.start()
-            try:
-                rows = run_ftpbench(script, s, bench_args)
-                rows.update(stor_rows(s, stor_size, stor_count))
-            finally:
-                s.stop()
+            # Twice with the memory column, then without it.
+            for memory in (True, True, False):
+                time.sleep(a.settle)
+                s.start()
+                try:
+                    rows = run_ftpbench(script, s, bench_args, memory)
+                    rows.update(stor_rows(s, stor_size, stor_count))
+                    break
+                except MemoryRace:
+                    log("round %d, %s: a worker exited while the script counted memory; again" % (r + 1, s.name))
+                finally:
+                    s.stop()
             results[s.name].append(rows)
             log("round %d, %s: %s" % (r + 1, s.name, "; ".join(
                 "%s %.2f" % (k, v[0]) for k, v in rows.items())))
