@@ -294,7 +294,8 @@ pub const MAX_BURST_FORKS: usize = 256;
 /// they do, and starts again from one only after the pool went this long
 /// without growing: clients arriving one after another (pyftpdlib's
 /// benchmark logs 100 in a row) find the pool ahead of them, not one
-/// worker at a time behind.
+/// worker at a time behind. Idle spares are retired only after as long
+/// without growth, so a burst never retires the workers it just forked.
 pub const SPAWN_BATCH_RESET: Duration = Duration::from_secs(1);
 
 /// A file replaced by an upload and taking this many bytes or more is

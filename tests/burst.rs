@@ -13,7 +13,8 @@ const BURST: usize = 100;
 /// The bound of the test. The target is 50 ms on a quiet machine; a busy CI
 /// machine (two cores shared with builds) gets four times that. Before the
 /// supervisor read the accept queue, the pool grew by doubling a batch per
-/// 100 ms tick and this test took 715 to 740 ms here; since, 11 to 41 ms.
+/// 100 ms tick and this test took 715 to 745 ms here, every attempt; since,
+/// 11 to 53 ms at load averages up to 80.
 const BURST_BOUND: Duration = Duration::from_millis(200);
 
 /// Connects `n` clients at the same instant (threads released by one
@@ -53,20 +54,29 @@ pub fn burst_of_logins(addr: SocketAddr, n: usize) -> (Duration, Vec<Ftp>) {
     (took, clients)
 }
 
+/// Attempts, each against a server started afresh: a machine busy enough
+/// to stall the test's own 100 threads once (seen: 250 and 535 ms at a load
+/// average of 37) does not fail it, while the ramp it guards against takes
+/// four supervisor ticks every time.
+const ATTEMPTS: usize = 3;
+
 #[test]
 fn a_hundred_clients_at_once_are_all_logged_in_without_waiting_for_the_pool_to_ramp_up() {
-    // Defaults: 8 workers, 4 spare; the burst is twelve times the pool.
-    let s = Server::start(&[]);
-    assert!(wait_until(Duration::from_secs(5), || s.workers().len() >= 8 && s.busy_workers() == 0));
-    let (took, clients) = burst_of_logins(s.addr, BURST);
-    eprintln!("{BURST} clients logged in within {took:?}");
-    assert!(
-        took < BURST_BOUND,
-        "{BURST} clients took {took:?} to log in (bound {BURST_BOUND:?}); log:\n{}",
-        s.log_text()
-    );
-    assert!(s.workers().len() >= BURST, "{} workers for {BURST} clients", s.workers().len());
-    for f in clients {
-        f.quit();
+    let mut took = Vec::new();
+    for _ in 0..ATTEMPTS {
+        // Defaults: 8 workers, 4 spare; the burst is twelve times the pool.
+        let s = Server::start(&[]);
+        assert!(wait_until(Duration::from_secs(5), || s.workers().len() >= 8 && s.busy_workers() == 0));
+        let (t, clients) = burst_of_logins(s.addr, BURST);
+        eprintln!("{BURST} clients logged in within {t:?}");
+        assert!(s.workers().len() >= BURST, "{} workers for {BURST} clients", s.workers().len());
+        for f in clients {
+            f.quit();
+        }
+        took.push(t);
+        if t < BURST_BOUND {
+            return;
+        }
     }
+    panic!("{BURST} clients took {took:?} to log in, in {ATTEMPTS} attempts (bound {BURST_BOUND:?})");
 }

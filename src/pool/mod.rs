@@ -286,7 +286,12 @@ impl Supervisor {
             self.settle_until = Instant::now() + Duration::from_millis(50);
             return;
         }
-        if idle > pool.max_spare && live > pool.workers && queued == 0 {
+        // Spares are retired lazily: only once the pool has gone a while
+        // without growing and nobody waits in the accept queue. A worker
+        // told to leave while it takes a client from an ftpmaster hands it
+        // back, and the master then skips this slave for a while.
+        let calm = self.last_growth.elapsed() >= SPAWN_BATCH_RESET && queued == 0;
+        if idle > pool.max_spare && live > pool.workers && calm {
             let extra = (idle - pool.max_spare).min(live - pool.workers);
             let mut retired = 0;
             for s in self.board.slots() {
