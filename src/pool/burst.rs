@@ -14,8 +14,9 @@
 //!   `TCP_INFO`) and forks for all of them, plus the spares, in one go,
 //!   within `--max-workers`: [`demand`].
 //!
-//! Spare workers are still retired lazily, by the spare-server rule, and
-//! never while clients wait in the queue.
+//! Spare workers are still retired by the spare-server rule, lazily: only
+//! once the pool has gone `SPAWN_BATCH_RESET` without growing, and never
+//! while clients wait in the queue.
 
 use std::io;
 use std::net::TcpListener;
