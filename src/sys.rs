@@ -352,3 +352,12 @@ pub fn bytes_waiting(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<usize> 
     Errno::result(r)?;
     Ok(n.max(0) as usize)
 }
+
+/// Starts writing the dirty pages of the file `fd` to disk without waiting
+/// for them (`sync_file_range(SYNC_FILE_RANGE_WRITE)` over the whole file).
+pub fn start_writeback(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: plain integers; `fd` is borrowed, so it stays open.
+    let r = unsafe { libc::sync_file_range(fd.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+    Errno::result(r).map(drop).map_err(std::io::Error::from)
+}

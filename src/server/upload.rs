@@ -14,7 +14,10 @@
 //! the `226`. So the two names are exchanged instead (`RENAME_EXCHANGE`,
 //! just as atomic for the target's name), the old file is unlinked while a
 //! descriptor still holds it, and that descriptor is closed after the reply
-//! ([`Replaced`]), by a helper thread when the file is large.
+//! ([`Replaced`]), by a helper thread when the file is large. ext4's rename
+//! also started writing the new file to disk, so that a crash soon after a
+//! replace leaves the old content or the new, not an empty file; the same
+//! writeback is started after the reply instead.
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
@@ -125,10 +128,13 @@ impl Upload {
     /// Every byte arrived: put the file in place. Returns the file it
     /// replaced, to be dropped once the client has its reply.
     pub fn commit(mut self) -> Result<Replaced, FtpError> {
-        let mut replaced = Replaced(None);
+        let mut replaced = Replaced { old: None, new: None };
         if let Kind::Atomic { dir, temp, target, done, .. } = &mut self.kind {
-            replaced = put_in_place(dir, temp, target)?;
+            replaced.old = put_in_place(dir, temp, target)?;
             *done = true;
+        }
+        if replaced.old.is_some() {
+            replaced.new = self.file.try_clone().ok().map(OwnedFd::from);
         }
         Ok(replaced)
     }
@@ -139,10 +145,10 @@ impl Upload {
 /// unlinked while a descriptor keeps it alive: the kernel frees it when the
 /// returned [`Replaced`] is dropped. Where there is nothing to replace, or
 /// the file system cannot exchange names, a plain rename.
-fn put_in_place(dir: &OwnedFd, temp: &str, target: &str) -> Result<Replaced, FtpError> {
+fn put_in_place(dir: &OwnedFd, temp: &str, target: &str) -> Result<Option<OwnedFd>, FtpError> {
     if Jail::exchange_in(dir, temp, target).is_err() {
         Jail::rename_in(dir, temp, target)?;
-        return Ok(Replaced(None));
+        return Ok(None);
     }
     // `temp` now names whatever stood at `target`. A directory made there
     // since the STOR's check goes back: a file never replaces a directory
@@ -157,7 +163,7 @@ fn put_in_place(dir: &OwnedFd, temp: &str, target: &str) -> Result<Replaced, Ftp
     if let Err(e) = Jail::unlink_in(dir, temp) {
         log::warn!("upload: the replaced file stays as {temp:?}: {e}");
     }
-    Ok(Replaced(held))
+    Ok(held)
 }
 
 /// The file an upload replaced: unlinked, still open. Closing the last
@@ -165,17 +171,33 @@ fn put_in_place(dir: &OwnedFd, temp: &str, target: &str) -> Result<Replaced, Ftp
 /// 50 to 190 ms per GiB here; dropping this after the `226` keeps that off
 /// the client's path, and a file of [`RELEASE_IN_BACKGROUND`] bytes or more
 /// is closed by a helper thread, so the worker reads the next command at once.
-pub struct Replaced(Option<OwnedFd>);
+/// The same thread first starts the writeback of the file that replaced it
+/// (`new`), as ext4 did inside the plain rename.
+pub struct Replaced {
+    old: Option<OwnedFd>,
+    new: Option<OwnedFd>,
+}
 
 impl Drop for Replaced {
     fn drop(&mut self) {
-        let Some(fd) = self.0.take() else { return };
+        let Some(old) = self.old.take() else { return };
+        let new = self.new.take();
         let size =
-            nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&fd)).map_or(0, |st| st.st_blocks as u64 * 512);
+            nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&old)).map_or(0, |st| st.st_blocks as u64 * 512);
         if size >= RELEASE_IN_BACKGROUND {
-            release_in_background(fd);
+            release_in_background(old, new);
+        } else {
+            release(old, new);
         }
     }
+}
+
+/// Starts writing `new` out, then closes `old` (freeing it).
+fn release(old: OwnedFd, new: Option<OwnedFd>) {
+    if let Some(new) = new {
+        let _ = crate::sys::start_writeback(std::os::fd::AsFd::as_fd(&new));
+    }
+    drop(old);
 }
 
 /// The helper thread closing a replaced file, if one ran.
@@ -185,8 +207,8 @@ static RELEASING: Mutex<Option<JoinHandle<()>>> = Mutex::new(None);
 /// waited for first, so a client replacing file after file holds at most
 /// two replaced files and one thread in its worker. The thread blocks every
 /// signal, so that the worker's signals still interrupt the worker itself.
-/// If no thread can be made, `fd` is closed here.
-fn release_in_background(fd: OwnedFd) {
+/// If no thread can be made, both are closed here (`new` not written back).
+fn release_in_background(old: OwnedFd, new: Option<OwnedFd>) {
     use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
     let mut running = RELEASING.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(previous) = running.take() {
@@ -196,7 +218,7 @@ fn release_in_background(fd: OwnedFd) {
     if pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut mask)).is_err() {
         return;
     }
-    *running = std::thread::Builder::new().name("release".into()).spawn(move || drop(fd)).ok();
+    *running = std::thread::Builder::new().name("release".into()).spawn(move || release(old, new)).ok();
     let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&mask), None);
 }
 
