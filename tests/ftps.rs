@@ -339,9 +339,9 @@ fn a_passive_port_thief_without_the_session_gets_nothing() {
         let mut got = Vec::new();
         d.read_to_end(&mut got).map(|_| got)
     });
-    match stolen {
-        Ok(got) => assert!(got.is_empty(), "the thief got {} bytes", got.len()),
-        Err(_) => {}
+    // A failed handshake is the usual end; if it completed, not one byte.
+    if let Ok(got) = stolen {
+        assert!(got.is_empty(), "the thief got {} bytes", got.len());
     }
     let (code, text) = t.reply();
     assert_eq!(code, 522, "{text}");
