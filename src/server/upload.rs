@@ -111,6 +111,11 @@ impl Upload {
         &mut self.file
     }
 
+    /// True for APPE and REST+STOR, which write where the file stands.
+    pub fn is_in_place(&self) -> bool {
+        matches!(self.kind, Kind::InPlace)
+    }
+
     /// Every byte arrived: put the file in place.
     pub fn commit(mut self) -> Result<(), FtpError> {
         if let Kind::Atomic { dir, temp, target, done, .. } = &mut self.kind {
