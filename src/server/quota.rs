@@ -239,7 +239,11 @@ impl Quota {
 
     /// Bytes freed without a file leaving (REST+STOR cutting a file).
     pub fn shrink(&self, bytes: u64) {
-        if let Err(e) = self.update(|u| Ok(u.bytes = u.bytes.saturating_sub(bytes))) {
+        let r = self.update(|u| {
+            u.bytes = u.bytes.saturating_sub(bytes);
+            Ok(())
+        });
+        if let Err(e) = r {
             log::warn!("quota: {e}");
         }
     }

@@ -526,7 +526,9 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
         Ok(()) => match upload_to_commit.map(Upload::commit) {
             Some(Err(e)) => (vec![reply_for(&e, "")], false, false),
             _ => {
-                charge.map(Charge::commit);
+                if let Some(c) = charge {
+                    c.commit();
+                }
                 (vec![Reply::new(ReplyCode::CLOSING_DATA, "Transfer complete.")], true, false)
             }
         },

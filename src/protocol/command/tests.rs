@@ -213,7 +213,7 @@ fn site_subcommands() {
         parse(b"SITE CHMOD 4755 f"),
         Err(ParseError::BadArgument("SITE CHMOD", "only the permission bits 0-777 may be set"))
     );
-    assert_eq!(parse(b"SITE CHMOD 1777 d").map_err(|e| e.to_string()).unwrap_err().contains("0-777"), true);
+    assert!(parse(b"SITE CHMOD 1777 d").map_err(|e| e.to_string()).unwrap_err().contains("0-777"));
     assert_eq!(parse(b"SITE CHMOD 8 f"), Err(ParseError::BadArgument("SITE CHMOD", "expected an octal mode")));
     assert_eq!(parse(b"SITE CHMOD 644"), Err(ParseError::MissingArgument("SITE CHMOD")));
     assert_eq!(parse(b"SITE UMASK"), Ok(Command::Site(SiteCommand::Umask(None))));
