@@ -108,6 +108,38 @@ fn rates_hold_within_ten_percent_over_three_seconds() {
     f.quit();
 }
 
+/// ASCII transfers go through a buffer rather than sendfile and splice
+/// (as encrypted ones will): the rate holds there too, over 2 s.
+#[test]
+fn rates_hold_on_the_buffered_path() {
+    let data: Vec<u8> =
+        pseudo_random((2 * RATE) as usize, 105).into_iter().map(|b| if b == b'\n' { b'x' } else { b }).collect();
+    let d2 = data.clone();
+    let s = Server::start_with(
+        move |root| std::fs::write(root.join("t.txt"), &d2).unwrap(),
+        &["--user", "fay:pw", "--user-limits", "down=1M,up=1M"],
+    );
+    let mut f = s.connect();
+    f.login("fay", "pw");
+    assert_eq!(f.code("TYPE A"), 200);
+    let mut data_conn = f.pasv();
+    assert_eq!(f.cmd("RETR t.txt").code.0, 150);
+    let start = Instant::now();
+    let mut got = Vec::new();
+    data_conn.read_to_end(&mut got).unwrap();
+    assert_within_ten_percent("ASCII download", got.len() as u64, start.elapsed());
+    assert_eq!(f.reply().code.0, 226);
+    assert!(got == data, "no line ends: the same bytes");
+    let mut data_conn = f.pasv();
+    assert_eq!(f.cmd("STOR u.txt").code.0, 150);
+    let start = Instant::now();
+    data_conn.write_all(&data).unwrap();
+    drop(data_conn);
+    assert_eq!(f.reply().code.0, 226);
+    assert_within_ten_percent("ASCII upload", data.len() as u64, start.elapsed());
+    f.quit();
+}
+
 /// ABOR works while a slow transfer waits for its rate.
 #[test]
 fn abor_stops_a_rate_limited_download_at_once() {
