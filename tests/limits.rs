@@ -4,24 +4,13 @@
 //! upload), across sessions and logins.
 
 use std::io::{Read, Write};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::{give_to_worker_user, pseudo_random, Ftp, Server, TempDir};
 
 /// A users-file line made by `ftpserver passwd`, with its limits.
 fn passwd_line(name: &str, password: &str, home: &str, limits: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ftpserver"))
-        .args(["passwd", name, "--home", home, "--limits", limits])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "passwd: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
+    crate::util::passwd_line(name, password, &["--home", home, "--limits", limits])
 }
 
 /// A server whose users file holds `lines`, with `home` made in its root.

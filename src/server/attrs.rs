@@ -46,13 +46,18 @@ impl Jail {
     }
 
     /// Sets the permission bits of `p` (`mode` is at most 0777: the parser
-    /// refuses the others).
+    /// refuses the others). A directory keeps its owner's `rwx`.
     pub fn chmod(&self, p: &VPath, mode: u32) -> Result<(), JailError> {
         if p.is_root() {
             // Security: a home made unreadable would lock its user out.
             return Err(JailError::IsRoot);
         }
         let (dir, name) = self.entry(p)?;
+        // Security: a directory its owner (the worker's user) cannot read
+        // would hide its files from the count of a quota.
+        if mode & 0o700 != 0o700 && is_dir(&Jail::lstat_in(&dir, name)?) {
+            return Err(JailError::Os(Errno::EPERM));
+        }
         // Security: only the permission bits, never setuid, setgid or sticky.
         let mode = Mode::from_bits_truncate(mode & 0o777);
         match stat::fchmodat(Some(dir.as_raw_fd()), name, mode, FchmodatFlags::NoFollowSymlink) {
@@ -116,6 +121,9 @@ mod tests {
         let after = std::fs::metadata(d.join("outside")).unwrap();
         assert_eq!((before.mode(), before.mtime()), (after.mode(), after.mtime()));
         assert!(matches!(jail.chmod(&VPath::root(), 0o700), Err(JailError::IsRoot)));
+        assert!(matches!(jail.chmod(&vp("sub"), 0o500), Err(JailError::Os(Errno::EPERM))), "a directory keeps u+rwx");
+        jail.chmod(&vp("sub"), 0o700).unwrap();
+        jail.chmod(&vp("f"), 0o000).unwrap();
         assert!(jail.free_bytes(&VPath::root()).unwrap() > 0);
         let _ = std::fs::remove_dir_all(&d);
     }

@@ -217,8 +217,9 @@ impl<'c> Session<'c> {
                 self.need(|p| p.mkdir)?;
                 let path = self.path(&p)?;
                 self.jail()?.mkdir(&path)?;
-                // The session's umask, whatever the process's is.
-                if let Err(e) = self.jail()?.chmod(&path, 0o777 & !self.umask) {
+                // The session's umask, whatever the process's is; the owner
+                // keeps rwx (see `Jail::chmod`).
+                if let Err(e) = self.jail()?.chmod(&path, (0o777 & !self.umask) | 0o700) {
                     log::warn!("{}: mode of the new directory {path}: {e:?}", self.peer);
                 }
                 ok(ReplyCode::PATH_CREATED, format!("{} created.", path.quoted()))
