@@ -239,9 +239,9 @@ fn modification_times_are_set_by_writers_only() {
     assert_eq!(mtime("a.txt"), 978_307_200);
     assert_eq!(code(&mut s, Command::Mdtm("20010101000000 missing".into())), 550);
     assert_eq!(code(&mut s, Command::Mfmt(0, "missing".into())), 550);
-    let facts = crate::protocol::MffFacts { modify: Some(0), mode: Some(0o600) };
+    let facts = crate::protocol::MffFacts { modify: Some(0), mode: Some(0o700) };
     let r = reply(s.handle(Command::Mff(facts, "dir".into())));
-    assert_eq!((r.code.value(), r.text()), (213, "modify=19700101000000;UNIX.mode=0600; dir".to_string()));
+    assert_eq!((r.code.value(), r.text()), (213, "modify=19700101000000;UNIX.mode=0700; dir".to_string()));
     assert_eq!(mtime("dir"), 0);
 
     let mut anon = session(&cfg);
