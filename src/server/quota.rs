@@ -26,7 +26,7 @@ use std::os::unix::fs::FileExt;
 use std::rc::Rc;
 use std::time::Instant;
 
-use nix::dir::{Dir, Type};
+use nix::dir::{Dir, OwningIter, Type};
 use nix::errno::Errno;
 use nix::fcntl::{AtFlags, Flock, FlockArg, OFlag};
 use nix::sys::stat::{fstatat, Mode};
@@ -77,46 +77,49 @@ struct Inner {
 pub struct Quota(Rc<Inner>);
 
 /// Counts the regular files under `dir`, up to the depth and entry limits.
-/// Returns the usage and whether the count was complete.
+/// Returns the usage and whether the count was complete. Depth first, one
+/// open directory per level: at most [`QUOTA_SCAN_MAX_DEPTH`] descriptors,
+/// however wide the tree.
 fn scan(dir: OwnedFd) -> (Usage, bool) {
     use std::os::fd::IntoRawFd;
     let mut usage = Usage::default();
     let mut seen = 0u64;
     let mut complete = true;
     let Ok(top) = Dir::from_fd(dir.into_raw_fd()) else { return (usage, false) };
-    let mut stack = vec![top];
-    while let Some(mut d) = stack.pop() {
-        let fd = d.as_raw_fd();
-        let mut subdirs = Vec::new();
-        for entry in d.iter().flatten() {
-            let name = entry.file_name();
-            let bytes = name.to_bytes();
-            if bytes == b"." || bytes == b".." || is_temp_name(bytes) {
-                continue;
-            }
-            seen += 1;
-            if seen > QUOTA_SCAN_MAX_ENTRIES {
-                return (usage, false);
-            }
-            if entry.file_type() == Some(Type::Symlink) {
-                continue;
-            }
-            let Ok(st) = fstatat(Some(fd), name, AtFlags::AT_SYMLINK_NOFOLLOW) else { continue };
-            if is_regular(&st) {
-                usage.bytes += st.st_size as u64;
-                usage.files += 1;
-            } else if is_dir(&st) {
-                subdirs.push(name.to_owned());
-            }
-        }
-        if !subdirs.is_empty() && stack.len() + 1 >= QUOTA_SCAN_MAX_DEPTH {
-            complete = false;
+    let mut path: Vec<OwningIter> = vec![top.into_iter()];
+    while let Some(level) = path.last_mut() {
+        let Some(entry) = level.next() else {
+            path.pop();
+            continue;
+        };
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name();
+        let bytes = name.to_bytes();
+        if bytes == b"." || bytes == b".." || is_temp_name(bytes) {
             continue;
         }
-        for name in subdirs {
+        seen += 1;
+        if seen > QUOTA_SCAN_MAX_ENTRIES {
+            return (usage, false);
+        }
+        if entry.file_type() == Some(Type::Symlink) {
+            continue;
+        }
+        let fd = level.as_raw_fd();
+        // Security: symbolic links are never followed, here or below.
+        let Ok(st) = fstatat(Some(fd), name, AtFlags::AT_SYMLINK_NOFOLLOW) else { continue };
+        if is_regular(&st) {
+            usage.bytes += st.st_size as u64;
+            usage.files += 1;
+        } else if is_dir(&st) {
+            if path.len() >= QUOTA_SCAN_MAX_DEPTH {
+                complete = false;
+                continue;
+            }
             let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-            if let Ok(sub) = Dir::openat(Some(fd), name.as_c_str(), flags, Mode::empty()) {
-                stack.push(sub);
+            match Dir::openat(Some(fd), name, flags, Mode::empty()) {
+                Ok(sub) => path.push(sub.into_iter()),
+                Err(_) => complete = false,
             }
         }
     }
@@ -367,6 +370,20 @@ mod tests {
         std::fs::write(d.join(QUOTA_FILE), "7 1\n").unwrap();
         assert_eq!(Quota::open(&jail, limits(1000, 10), "t").unwrap().usage().unwrap(), Usage { bytes: 7, files: 1 });
         assert!(Quota::open(&jail, Limits::default(), "t").is_none());
+        // A deep tree is counted down to the limit; a wide one whole.
+        let (_, complete) = scan(jail.open_dir(&VPath::root()).unwrap());
+        assert!(complete);
+        let mut deep = d.join("wide");
+        for i in 0..300 {
+            std::fs::create_dir_all(d.join(format!("wide/{i}"))).unwrap();
+            std::fs::write(d.join(format!("wide/{i}/f")), b"x").unwrap();
+        }
+        for _ in 0..QUOTA_SCAN_MAX_DEPTH + 2 {
+            deep = deep.join("d");
+        }
+        std::fs::create_dir_all(&deep).unwrap();
+        let (u, complete) = scan(jail.open_dir(&VPath::root()).unwrap());
+        assert_eq!((u.files, complete), (302, false), "{u:?}");
         let _ = std::fs::remove_dir_all(&d);
     }
 
