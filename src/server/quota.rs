@@ -418,6 +418,26 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
     }
 
+    /// A home where the quota file cannot be made: each session counts at
+    /// login and keeps its own usage.
+    #[test]
+    fn without_a_quota_file_each_session_counts_alone() {
+        let d = home("memory");
+        std::fs::create_dir(d.join(QUOTA_FILE)).unwrap();
+        let jail = Jail::new(&d).unwrap();
+        let q = Quota::open(&jail, limits(200, 10), "t").unwrap();
+        assert!(matches!(q.0.store, Store::Memory(_)));
+        assert_eq!(q.usage().unwrap(), Usage { bytes: 150, files: 2 });
+        let mut c = q.begin_upload(None).unwrap();
+        c.add(50).unwrap();
+        assert!(matches!(c.add(1), Err(FtpError::QuotaExceeded)));
+        c.commit();
+        assert_eq!(q.bytes_left().unwrap(), Some(0));
+        let other = Quota::open(&jail, limits(200, 10), "t").unwrap();
+        assert_eq!(other.usage().unwrap(), Usage { bytes: 150, files: 2 }, "counted anew");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
     #[test]
     fn usage_text() {
         assert_eq!(Usage::parse("12 3\n"), Some(Usage { bytes: 12, files: 3 }));
