@@ -135,17 +135,27 @@ impl Limits {
     }
 }
 
+/// A size as [`parse_size`] reads it, with the largest suffix that divides it.
+fn size_text(n: u64) -> String {
+    for (shift, unit) in [(40, "T"), (30, "G"), (20, "M"), (10, "K")] {
+        if n != 0 && n % (1u64 << shift) == 0 {
+            return format!("{}{unit}", n >> shift);
+        }
+    }
+    n.to_string()
+}
+
 impl fmt::Display for Limits {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut parts = Vec::new();
         if self.download_rate > 0 {
-            parts.push(format!("down={}", self.download_rate));
+            parts.push(format!("down={}", size_text(self.download_rate)));
         }
         if self.upload_rate > 0 {
-            parts.push(format!("up={}", self.upload_rate));
+            parts.push(format!("up={}", size_text(self.upload_rate)));
         }
         if let Some(q) = self.quota_bytes {
-            parts.push(format!("quota={q}"));
+            parts.push(format!("quota={}", size_text(q)));
         }
         if let Some(n) = self.quota_files {
             parts.push(format!("files={n}"));
@@ -481,6 +491,8 @@ mod tests {
         assert_eq!(l.quota_bytes, Some(2 << 30));
         assert_eq!(l.quota_files, Some(1000));
         assert_eq!(Limits::parse(&l.to_string()), Ok(l));
+        assert_eq!(l.to_string(), "down=1M,up=512K,quota=2G,files=1000");
+        assert_eq!(Limits::parse("quota=1000").unwrap().to_string(), "quota=1000");
         assert_eq!(Limits::parse("none"), Ok(Limits::default()));
         assert_eq!(Limits::default().to_string(), "none");
         assert_eq!(Limits::parse("down=10MB/s").unwrap().download_rate, 10 << 20);

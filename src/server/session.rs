@@ -368,6 +368,9 @@ impl<'c> Session<'c> {
         }
         body.push(format!("TYPE: {}", if self.ttype == TransferType::Ascii { "ASCII" } else { "BINARY" }));
         body.push("MODE: Stream; STRUcture: File".into());
+        if let Some(id) = self.identity() {
+            body.extend(self.limits_status(&id.limits));
+        }
         body.push(match &self.data {
             DataSetup::None => "No data connection".into(),
             DataSetup::Passive(_) => "Passive mode set".into(),

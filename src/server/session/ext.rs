@@ -12,6 +12,7 @@
 //! Changing a file needs the account's `write` right, as uploading does.
 
 use super::{ok, Outcome, Session};
+use crate::accounts::Limits;
 use crate::protocol::checksum::{Algo, ALGOS};
 use crate::protocol::command::SITE_COMMANDS;
 use crate::protocol::time::{split_time_arg, time_val};
@@ -46,6 +47,27 @@ impl Session<'_> {
     /// The mode of an uploaded file: 0666 less the umask.
     pub(super) fn file_mode(&self) -> u32 {
         0o666 & !self.umask
+    }
+
+    /// The lines STAT shows of the account's limits (as vsftpd shows its
+    /// bandwidth limit) and the umask.
+    pub(super) fn limits_status(&self, limits: &Limits) -> Vec<String> {
+        let rate = |n: u64| if n == 0 { "none".to_string() } else { format!("{n} bytes/s") };
+        let mut lines = vec![
+            format!("Rate limits: download {}, upload {}", rate(limits.download_rate), rate(limits.upload_rate)),
+            format!("UMASK: {:03o}", self.umask),
+        ];
+        if let Some(u) = self.quota.as_ref().and_then(|q| q.usage().ok()) {
+            let of = |max: Option<u64>| max.map_or("no limit".to_string(), |m| m.to_string());
+            lines.push(format!(
+                "Quota: {} bytes of {}, {} files of {}",
+                u.bytes,
+                of(limits.quota_bytes),
+                u.files,
+                of(limits.quota_files)
+            ));
+        }
+        lines
     }
 
     /// RANG is for RETR and HASH; an upload after it is refused (and the

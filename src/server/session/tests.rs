@@ -345,6 +345,9 @@ fn quotas_hold_before_the_transfer_starts() {
     let cfg = config(&root, &["--user", "alice:secret", "--user-limits", "quota=100,files=1"]);
     let mut s = session(&cfg);
     login(&mut s, "alice", "secret");
+    let stat = reply(s.handle(Command::Stat(None)));
+    assert!(stat.lines.iter().any(|l| l.trim() == "Quota: 10 bytes of 100, 1 files of 1"), "{stat}");
+    assert!(stat.lines.iter().any(|l| l.trim() == "Rate limits: download none, upload none"), "{stat}");
     assert_eq!(reply(s.handle(Command::Avbl(None))).text(), "90");
     assert_eq!(code(&mut s, Command::Avbl(Some("a.txt".into()))), 550);
     assert_eq!(code(&mut s, Command::Port("127.0.0.1:40001".parse().unwrap())), 200);
