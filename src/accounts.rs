@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 
-use crate::limits::MAX_USER_NAME;
+use crate::limits::{MAX_USER_NAME, RATE_MIN_CHUNK};
 use crate::protocol::Password;
 
 /// What a logged-in user may do.
@@ -118,9 +118,15 @@ impl Limits {
         for word in s.split(',').map(str::trim).filter(|w| !w.is_empty() && *w != "none") {
             let (key, value) = word.split_once('=').ok_or_else(|| format!("expected key=value, found '{word}'"))?;
             let n = parse_size(value).ok_or_else(|| format!("{key}: '{value}' is not a size (1000, 64K, 10M, 2G)"))?;
+            let rate = |n: u64| {
+                if n != 0 && n < RATE_MIN_CHUNK as u64 {
+                    return Err(format!("{key}: rates start at 1K (1024 bytes/s)"));
+                }
+                Ok(n)
+            };
             match key.trim() {
-                "down" => l.download_rate = n,
-                "up" => l.upload_rate = n,
+                "down" => l.download_rate = rate(n)?,
+                "up" => l.upload_rate = rate(n)?,
                 "quota" => l.quota_bytes = Some(n),
                 "files" => l.quota_files = Some(n),
                 other => return Err(format!("unknown limit '{other}' (down, up, quota, files)")),
@@ -497,6 +503,7 @@ mod tests {
         assert_eq!(Limits::default().to_string(), "none");
         assert_eq!(Limits::parse("down=10MB/s").unwrap().download_rate, 10 << 20);
         assert!(Limits::parse("quota=99999999999T").is_err());
+        assert_eq!(Limits::parse("down=100"), Err("down: rates start at 1K (1024 bytes/s)".into()));
         let line = users_line("d", &Password::new("p"), "h", &Perms::ALL, &l).unwrap();
         assert!(line.ends_with(&format!(":{l}")), "{line}");
         let users = parse_users_file(&line, Path::new("/srv")).unwrap();

@@ -377,7 +377,8 @@ pub const HASH_CHUNK: usize = 256 * 1024;
 /// its rate: over 3 s, 3 % at most.
 pub const RATE_SLICE: Duration = Duration::from_millis(100);
 
-/// The smallest piece a rate-limited transfer moves at once (slow rates).
+/// The smallest piece a rate-limited transfer moves at once (slow rates),
+/// and the lowest rate an account may have (`down=1K`).
 pub const RATE_MIN_CHUNK: usize = 1024;
 
 /// Default mask of the modes of uploaded files (0666) and created
