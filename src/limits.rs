@@ -364,6 +364,52 @@ pub const CLIENT_HISTORY_LINES: usize = 1000;
 /// Largest `~/.netrc` read.
 pub const CLIENT_MAX_NETRC: u64 = 1024 * 1024;
 
+// ---- server extensions (issue 14): checksums, rate limits, quotas, modes
+
+/// Bytes per second a HASH or X-verb checksum reads (a token bucket, see
+/// `server::rate`). Security: a client asking for checksums of huge files
+/// gets them at this pace: a quarter of a core for SHA-256 on a core
+/// without SHA instructions, less for the others; 10 GB take 80 s, within
+/// the client's [`CLIENT_HASH_TIMEOUT`].
+pub const HASH_RATE: u64 = 128 * 1024 * 1024;
+
+/// Bytes a checksum reads from the file at a time; between reads the
+/// control connection is checked for ABOR and STAT.
+pub const HASH_CHUNK: usize = 256 * 1024;
+
+/// A rate-limited transfer moves what its rate allows in this time per
+/// call (so 1 MB per `sendfile` at 10 MB/s), and may run this far ahead of
+/// its rate: over 3 s, 3 % at most.
+pub const RATE_SLICE: Duration = Duration::from_millis(100);
+
+/// The smallest piece a rate-limited transfer moves at once (slow rates),
+/// and the lowest rate an account may have (`down=1K`).
+pub const RATE_MIN_CHUNK: usize = 1024;
+
+/// Default mask of the modes of uploaded files (0666) and created
+/// directories (0777), as vsftpd's `local_umask` (`--umask`, `SITE UMASK`).
+pub const DEFAULT_UMASK: u32 = 0o022;
+
+/// Name of the file, in a home with a quota, that keeps the bytes and files
+/// used (hidden from listings, refused to clients like every `.forkftp.`
+/// name; deleting it makes the next login count again).
+pub const QUOTA_FILE: &str = ".forkftp.quota";
+
+/// Most entries the count of a home's usage visits; past it the count
+/// stops (and the log says so): a login never walks without end.
+pub const QUOTA_SCAN_MAX_ENTRIES: u64 = 1_000_000;
+
+/// Deepest directory the count of a home's usage descends into.
+pub const QUOTA_SCAN_MAX_DEPTH: usize = 64;
+
+/// Longest wait for the lock of a quota file (held by another session of
+/// the home for one read and one write): past it the command gets 451.
+pub const QUOTA_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The window over which `ftpserver status` measures a session's current
+/// rate.
+pub const SCOREBOARD_RATE_WINDOW: Duration = Duration::from_secs(1);
+
 // ---- burst and overwrite (issue 15)
 
 /// Most workers the supervisor forks in one wake-up for the clients waiting

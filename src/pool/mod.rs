@@ -81,8 +81,9 @@ pub type SlaveIntake = fn(&SlaveArgs, SocketAddr) -> Result<Option<Box<dyn Intak
 pub fn main(cli: ServerCli, slave: SlaveIntake) -> Result<(), String> {
     match cli.command {
         Some(ServerCommand::Status { listen }) => crate::admin::print_status("server", &listen, status::socket_name),
-        Some(ServerCommand::Passwd { name, home, perms }) => {
+        Some(ServerCommand::Passwd { name, home, perms, limits }) => {
             let perms = crate::accounts::Perms::parse(&perms)?;
+            let limits = crate::accounts::Limits::parse(&limits)?;
             let pw = crate::term::read_password(&format!("Password for {name}: ")).map_err(|e| e.to_string())?;
             if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
                 let again = crate::term::read_password("Again: ").map_err(|e| e.to_string())?;
@@ -90,7 +91,7 @@ pub fn main(cli: ServerCli, slave: SlaveIntake) -> Result<(), String> {
                     return Err("the passwords differ".into());
                 }
             }
-            let line = crate::accounts::users_line(&name, &crate::protocol::Password::new(pw), &home, &perms)?;
+            let line = crate::accounts::users_line(&name, &crate::protocol::Password::new(pw), &home, &perms, &limits)?;
             println!("{line}");
             Ok(())
         }
