@@ -358,3 +358,19 @@ pub const CLIENT_HISTORY_LINES: usize = 1000;
 
 /// Largest `~/.netrc` read.
 pub const CLIENT_MAX_NETRC: u64 = 1024 * 1024;
+
+// ---- service (issue 13): configuration file, systemd, upgrade, logs, metrics.
+
+/// The configuration file `ftpserver` reads when it exists and no
+/// `--config` names another.
+pub const DEFAULT_SERVER_CONFIG: &str = "/etc/forkftp/ftpserver.toml";
+
+/// The configuration file `ftpmaster` reads when it exists and no
+/// `--config` names another.
+pub const DEFAULT_MASTER_CONFIG: &str = "/etc/forkftp/ftpmaster.toml";
+
+/// Largest configuration file read (a real one is a few KiB).
+pub const CONFIG_FILE_MAX: u64 = 1024 * 1024;
+
+/// Largest count a counted flag takes in a configuration file (`verbose`).
+pub const CONFIG_MAX_COUNT: i64 = 8;

@@ -13,6 +13,7 @@
 //! | SIGUSR1 | reopen the log file |
 
 pub(crate) mod scoreboard;
+mod service;
 pub(crate) mod status;
 pub(crate) mod worker;
 
@@ -33,9 +34,11 @@ use crate::limits::{
 };
 use crate::net;
 use crate::server::config::{ServerArgs, ServerCli, ServerCommand, ServerConfig, SlaveArgs};
+use crate::service::config_file::Layered;
 use crate::server::intake::{Intake, Listening};
 use crate::sys::{self, Forked};
 use scoreboard::{Scoreboard, State};
+use service::Service;
 
 /// Binds the pool's listening socket ([`net::bind_listener`]); a worker
 /// blocked in `accept` wakes up every [`ACCEPT_WAKEUP`] to look at its flags.
@@ -62,6 +65,8 @@ pub(crate) struct Supervisor {
     drop_to: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
     /// Where the workers take their clients from.
     intake: Box<dyn Intake>,
+    /// Configuration file, systemd, upgrade, metrics (`service.rs`).
+    service: Service,
 }
 
 /// Makes the [`Intake`] of a pool that is a slave of an `ftpmaster`, when
@@ -71,8 +76,9 @@ pub(crate) struct Supervisor {
 pub type SlaveIntake = fn(&SlaveArgs, SocketAddr) -> Result<Option<Box<dyn Intake>>, String>;
 
 /// `ftpserver`: runs a pool, or a tool.
-pub fn main(cli: ServerCli, slave: SlaveIntake) -> Result<(), String> {
+pub fn main(cli: ServerCli, argv: Vec<std::ffi::OsString>, slave: SlaveIntake) -> Result<(), String> {
     match cli.command {
+        Some(ServerCommand::Config(tool)) => service::config_tool(tool),
         Some(ServerCommand::Status { listen }) => crate::admin::print_status("server", &listen, status::socket_name),
         Some(ServerCommand::Passwd { name, home, perms }) => {
             let perms = crate::accounts::Perms::parse(&perms)?;
@@ -87,7 +93,7 @@ pub fn main(cli: ServerCli, slave: SlaveIntake) -> Result<(), String> {
             println!("{line}");
             Ok(())
         }
-        None => run(cli.server, slave),
+        None => run(service::layered(argv, cli.config), slave),
     }
 }
 
@@ -108,9 +114,10 @@ pub(crate) fn resolve_run_as(cfg: &ServerConfig) -> Result<Option<(nix::unistd::
     Ok(Some((user.uid, user.gid)))
 }
 
-/// Runs a pool with the options `args` until it is told to stop.
-pub(crate) fn run(args: ServerArgs, slave: SlaveIntake) -> Result<(), String> {
-    let mut cfg = args.to_config()?;
+/// Runs a pool with the options of `layered` (the command line over the
+/// configuration file) until it is told to stop.
+pub(crate) fn run(layered: Layered, slave: SlaveIntake) -> Result<(), String> {
+    let (args, mut cfg) = service::first_config(&layered)?;
     let intake = slave(&args.cluster, cfg.listen)?.unwrap_or_else(|| Box::new(Listening));
     if let Some(g) = intake.greeting() {
         cfg.greeting = g;
@@ -118,7 +125,7 @@ pub(crate) fn run(args: ServerArgs, slave: SlaveIntake) -> Result<(), String> {
     crate::logging::init(cfg.log_level, cfg.log_file.as_deref()).map_err(|e| format!("log file: {e}"))?;
     let listener = bind_listener(cfg.listen).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     cfg.listen = listener.local_addr().map_err(|e| e.to_string())?;
-    Supervisor::new(args, cfg, listener, intake)?.run()
+    Supervisor::new(args, cfg, listener, intake, Service::new(layered))?.run()
 }
 
 impl Supervisor {
@@ -128,6 +135,7 @@ impl Supervisor {
         cfg: ServerConfig,
         listener: TcpListener,
         mut intake: Box<dyn Intake>,
+        service: Service,
     ) -> Result<Supervisor, String> {
         sys::ignore_sigpipe().map_err(|e| e.to_string())?;
         // Big buffers (transfers, listings, argon2's 19 MiB per login) are
@@ -157,6 +165,7 @@ impl Supervisor {
             parent_pid: nix::unistd::getpid(),
             drop_to,
             intake,
+            service,
         })
     }
 
@@ -328,7 +337,7 @@ impl Supervisor {
 
     /// SIGHUP: a new configuration, new workers; old ones finish their sessions.
     fn reload(&mut self) {
-        match self.args.to_config() {
+        match self.reread_config() {
             Ok(mut cfg) => {
                 // The socket stays bound: the address cannot change.
                 cfg.listen = self.cfg.listen;

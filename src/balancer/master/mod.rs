@@ -45,9 +45,12 @@ use super::wire::LineBuf;
 use crate::admin::SignalFlags;
 use crate::limits::{MASTER_EVENTS, MASTER_TICK, RELAY_CHUNK};
 use crate::net::raise_nofile_limit;
+use crate::service::config_file::Layered;
+use service::Service;
 
 mod clients;
 mod registrations;
+mod service;
 mod timers;
 
 const T_CLIENTS: u64 = u64::MAX;
@@ -62,10 +65,14 @@ fn token(slot: usize, back: bool) -> u64 {
 }
 
 /// `ftpmaster`: runs the master, or a tool.
-pub fn main(cli: MasterCli) -> Result<(), String> {
+pub fn main(cli: MasterCli, argv: Vec<std::ffi::OsString>) -> Result<(), String> {
     match cli.command {
         Some(MasterCommand::Status { listen }) => crate::admin::print_status("master", &listen, status::socket_name),
-        None => run(cli.master.to_config()?),
+        Some(MasterCommand::Config(tool)) => service::config_tool(tool),
+        None => {
+            let layered = service::layered(argv, cli.config);
+            run(service::first_config(&layered)?, layered)
+        }
     }
 }
 
@@ -77,7 +84,7 @@ fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, String> {
 }
 
 /// Runs the master until it is told to stop.
-pub(crate) fn run(mut cfg: MasterConfig) -> Result<(), String> {
+pub(crate) fn run(mut cfg: MasterConfig, layered: Layered) -> Result<(), String> {
     crate::logging::init(cfg.log_level, cfg.log_file.as_deref()).map_err(|e| format!("log file: {e}"))?;
     crate::sys::ignore_sigpipe().map_err(|e| e.to_string())?;
     match raise_nofile_limit() {
@@ -91,7 +98,7 @@ pub(crate) fn run(mut cfg: MasterConfig) -> Result<(), String> {
     if cfg.key.is_none() && !cfg.registry.ip().is_loopback() {
         log::warn!("no cluster key: the registry on {} accepts only slaves of this host", cfg.registry);
     }
-    Master::new(cfg, clients, registry)?.run()
+    Master::new(cfg, clients, registry, Service::new(layered))?.run()
 }
 
 /// A slave's registration connection.
@@ -157,10 +164,17 @@ struct Master {
     accept_paused_until: Option<Instant>,
     scratch: Vec<u8>,
     draining: bool,
+    /// Configuration file, systemd, metrics (`service.rs`).
+    service: Service,
 }
 
 impl Master {
-    fn new(cfg: MasterConfig, clients: TcpListener, registry_listener: TcpListener) -> Result<Master, String> {
+    fn new(
+        cfg: MasterConfig,
+        clients: TcpListener,
+        registry_listener: TcpListener,
+        service: Service,
+    ) -> Result<Master, String> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| format!("epoll: {e}"))?;
         use signal_hook::consts::*;
         let signals = SignalFlags::register(&[SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGHUP], &[])
@@ -190,6 +204,7 @@ impl Master {
             accept_paused_until: None,
             scratch: vec![0; RELAY_CHUNK],
             draining: false,
+            service,
         })
     }
 
@@ -299,7 +314,7 @@ impl Master {
                 }
             }
             if self.signals.take(libc::SIGHUP) {
-                log::info!("SIGHUP: the master has nothing to reload (slaves re-read their own configuration)");
+                self.reload();
             }
             if Instant::now() >= next_tick {
                 self.tick(Instant::now());
