@@ -374,3 +374,15 @@ pub const CONFIG_FILE_MAX: u64 = 1024 * 1024;
 
 /// Largest count a counted flag takes in a configuration file (`verbose`).
 pub const CONFIG_MAX_COUNT: i64 = 8;
+
+/// The local syslog socket (`--syslog-socket`).
+pub const DEFAULT_SYSLOG_SOCKET: &str = "/dev/log";
+
+/// Time a binary started by an upgrade (SIGUSR2) has to say it serves;
+/// past it, it is killed and the running one goes on.
+pub const UPGRADE_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Time the sessions of the replaced binary have to end by themselves
+/// after an upgrade; then they are told to stop after their running
+/// transfer (as SIGQUIT does).
+pub const UPGRADE_DRAIN_TIMEOUT: Duration = Duration::from_secs(600);

@@ -16,6 +16,7 @@ use crate::limits::{self, MAX_SLAVES};
 use crate::net::{is_local_ip, resolve_addr};
 use crate::protocol::address::canonical;
 use crate::server::config::SlaveArgs;
+use crate::service::args::ServiceArgs;
 use crate::service::config_file::ConfigTool;
 
 /// The checked configuration of a slave.
@@ -146,6 +147,10 @@ pub struct MasterArgs {
     /// Log errors only.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Pid file, syslog, metrics.
+    #[command(flatten)]
+    pub service: ServiceArgs,
 }
 
 /// The checked configuration of the master.

@@ -15,6 +15,7 @@
 pub(crate) mod scoreboard;
 mod service;
 pub(crate) mod status;
+mod upgrade;
 pub(crate) mod worker;
 
 use std::io;
@@ -118,14 +119,16 @@ pub(crate) fn resolve_run_as(cfg: &ServerConfig) -> Result<Option<(nix::unistd::
 /// configuration file) until it is told to stop.
 pub(crate) fn run(layered: Layered, slave: SlaveIntake) -> Result<(), String> {
     let (args, mut cfg) = service::first_config(&layered)?;
+    crate::logging::init(cfg.log_level, cfg.log_file.as_deref()).map_err(|e| format!("log file: {e}"))?;
+    // Sockets from systemd or from the binary this one replaces, if any.
+    let mut inherited = crate::service::sockets::Inherited::from_env()?;
+    let listener = Service::ftp_listener(&mut inherited, &cfg)?;
+    cfg.listen = listener.local_addr().map_err(|e| e.to_string())?;
     let intake = slave(&args.cluster, cfg.listen)?.unwrap_or_else(|| Box::new(Listening));
     if let Some(g) = intake.greeting() {
         cfg.greeting = g;
     }
-    crate::logging::init(cfg.log_level, cfg.log_file.as_deref()).map_err(|e| format!("log file: {e}"))?;
-    let listener = bind_listener(cfg.listen).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
-    cfg.listen = listener.local_addr().map_err(|e| e.to_string())?;
-    Supervisor::new(args, cfg, listener, intake, Service::new(layered))?.run()
+    Supervisor::new(args, cfg, listener, intake, Service::new(layered, inherited))?.run()
 }
 
 impl Supervisor {
@@ -135,7 +138,7 @@ impl Supervisor {
         cfg: ServerConfig,
         listener: TcpListener,
         mut intake: Box<dyn Intake>,
-        service: Service,
+        mut service: Service,
     ) -> Result<Supervisor, String> {
         sys::ignore_sigpipe().map_err(|e| e.to_string())?;
         // Big buffers (transfers, listings, argon2's 19 MiB per login) are
@@ -148,9 +151,10 @@ impl Supervisor {
         }
         let board = Scoreboard::new(cfg.pool.max_workers).map_err(|e| format!("scoreboard: {e}"))?;
         use signal_hook::consts::*;
-        let signals = SignalFlags::register(&[SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1], &[SIGCHLD])
+        let signals = SignalFlags::register(&[SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2], &[SIGCHLD])
             .map_err(|e| format!("signals: {e}"))?;
-        let status = crate::admin::status_listen_or_warn(&status::socket_name(&cfg.listen));
+        let status = service.status_socket(&status::socket_name(&cfg.listen));
+        service.close_unused();
         intake.start(cfg.listen, &listener)?;
         Ok(Supervisor {
             args,
@@ -223,6 +227,9 @@ impl Supervisor {
     }
 
     fn gone(&mut self, pid: Pid, why: Option<String>) {
+        if self.successor_gone(pid, &why) {
+            return;
+        }
         if let Some(i) = self.board.find(pid.as_raw()) {
             self.board.slots()[i].free();
         }
@@ -320,6 +327,8 @@ impl Supervisor {
     /// after the grace period.
     fn fast_stop(&mut self) {
         log::info!("stopping (fast)");
+        self.abort_upgrade();
+        self.service_stopping("stopping: clients get 421");
         self.signal_workers(Signal::SIGTERM, false);
         let deadline = Instant::now() + STOP_GRACE;
         while self.workers_left() > 0 && Instant::now() < deadline {
@@ -416,6 +425,7 @@ impl Supervisor {
         );
         let mut graceful = false;
         self.maintain(false);
+        self.service_ready();
         loop {
             let (live, idle, total) = self.counts();
             let settled = Instant::now() >= self.settle_until;
@@ -430,6 +440,7 @@ impl Supervisor {
             }
             if !graceful && self.signals.take(libc::SIGQUIT) {
                 log::info!("stopping (graceful): running transfers finish first");
+                self.service_stopping("stopping: running transfers finish first");
                 self.leave_master();
                 graceful = true;
                 self.signal_workers(Signal::SIGQUIT, false);
@@ -438,6 +449,7 @@ impl Supervisor {
                 crate::logging::reopen_or_complain();
                 self.signal_workers(Signal::SIGUSR1, false);
             }
+            self.upgrade_tick(&mut graceful);
             if graceful {
                 if self.workers_left() == 0 {
                     break;

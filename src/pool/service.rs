@@ -1,20 +1,39 @@
-//! The supervisor as a service (issue 13): its configuration file, read
-//! again on SIGHUP.
+//! The supervisor as a service (issue 13): its configuration file (read
+//! again on SIGHUP), the sockets systemd or a previous binary handed over,
+//! systemd's readiness notifications, the pid file. The upgrade is in
+//! `upgrade.rs`.
 
 use std::ffi::OsString;
+use std::net::TcpListener;
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
 use clap::CommandFactory;
 
-use super::Supervisor;
-use crate::limits::DEFAULT_SERVER_CONFIG;
+use super::{bind_listener, Supervisor};
+use crate::limits::{ACCEPT_WAKEUP, DEFAULT_SERVER_CONFIG};
 use crate::server::config::{ServerArgs, ServerCli, ServerConfig};
 use crate::service::config_file::{self, ConfigTool, Layered};
+use crate::service::notify::Notifier;
+use crate::service::pidfile::PidFile;
+use crate::service::sockets::{self, Inherited};
 
 /// What the supervisor keeps to run as a service.
 pub(crate) struct Service {
     /// The command line and the configuration file, to read again.
     layered: Layered,
+    /// systemd, and the binary this one replaces.
+    pub(super) notifier: Notifier,
+    /// Sockets handed over and not taken yet.
+    inherited: Inherited,
+    /// The binary an upgrade starts: the file this one was started from.
+    pub(super) exe: Option<PathBuf>,
+    /// The pid file, once written.
+    pid_file: Option<PidFile>,
+    /// Where an upgrade stands.
+    pub(super) upgrade: super::upgrade::Upgrade,
+    /// New binaries killed after a failed upgrade, not reaped yet.
+    pub(super) failed_successors: Vec<nix::unistd::Pid>,
 }
 
 /// `ftpserver`'s configuration: the command line `argv` over the file
@@ -42,9 +61,57 @@ pub(crate) fn config_tool(tool: ConfigTool) -> Result<(), String> {
 }
 
 impl Service {
-    /// The service side of a supervisor started from `layered`.
-    pub(crate) fn new(layered: Layered) -> Service {
-        Service { layered }
+    /// The service side of a supervisor started from `layered`, with the
+    /// sockets handed over that are left.
+    pub(crate) fn new(layered: Layered, mut inherited: Inherited) -> Service {
+        Service {
+            layered,
+            notifier: Notifier::from_env(inherited.upgrade_fd.take()),
+            inherited,
+            exe: std::env::current_exe().ok(),
+            pid_file: None,
+            upgrade: Default::default(),
+            failed_successors: Vec::new(),
+        }
+    }
+
+    /// The FTP control port: the socket systemd or the previous binary
+    /// handed over, else `cfg.listen`, bound now.
+    pub(crate) fn ftp_listener(inherited: &mut Inherited, cfg: &ServerConfig) -> Result<TcpListener, String> {
+        let Some(l) = inherited.take_tcp(sockets::FTP) else {
+            return bind_listener(cfg.listen).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen));
+        };
+        let l = l.map_err(|e| format!("inherited FTP socket: {e}"))?;
+        crate::net::wake_accept_every(&l, ACCEPT_WAKEUP).map_err(|e| format!("inherited FTP socket: {e}"))?;
+        let addr = l.local_addr().map_err(|e| e.to_string())?;
+        let from = if inherited.upgrade_fd.is_some() { "the previous binary" } else { "systemd" };
+        log::info!("listening on {addr}, a socket handed over by {from}");
+        if cfg.listen.port() != 0 && cfg.listen != addr && cfg.listen.to_string() != crate::limits::DEFAULT_LISTEN {
+            log::info!("--listen {} is not used: the socket handed over is", cfg.listen);
+        }
+        Ok(l)
+    }
+
+    /// The status socket: handed over, or bound now under `name`.
+    pub(crate) fn status_socket(&mut self, name: &str) -> Option<UnixListener> {
+        self.inherited.take_unix(sockets::STATUS).or_else(|| crate::admin::status_listen_or_warn(name))
+    }
+
+    /// Closes the sockets handed over that nobody took.
+    pub(crate) fn close_unused(&mut self) {
+        self.inherited.close_rest();
+    }
+
+    /// The pool serves: systemd (and a previous binary) are told, and the
+    /// pid file is written.
+    pub(crate) fn ready(&mut self, status: &str, pid_file: Option<&std::path::Path>) {
+        if let Some(p) = pid_file {
+            match PidFile::write(p) {
+                Ok(f) => self.pid_file = Some(f),
+                Err(e) => log::error!("--pid-file {}: {e}", p.display()),
+            }
+        }
+        self.notifier.ready(status);
     }
 }
 
@@ -53,9 +120,39 @@ impl Supervisor {
     /// the command line over both. On success the supervisor keeps the new
     /// options; on failure, nothing changes.
     pub(super) fn reread_config(&mut self) -> Result<ServerConfig, String> {
-        let loaded = self.service.layered.load::<ServerCli>()?;
-        let cfg = loaded.value.server.to_config().map_err(|e| loaded.annotate(e))?;
-        self.args = loaded.value.server;
+        self.service.notifier.reloading();
+        let loaded = self.service.layered.load::<ServerCli>();
+        let next = loaded.and_then(|l| match l.value.server.to_config() {
+            Ok(c) => Ok((l.value.server, c)),
+            Err(e) => Err(l.annotate(e)),
+        });
+        let status = self.status_line();
+        self.service.notifier.ready(&status);
+        let (args, cfg) = next?;
+        self.args = args;
         Ok(cfg)
+    }
+
+    /// The line systemd shows (`systemctl status`).
+    pub(super) fn status_line(&self) -> String {
+        let (live, idle, _) = self.counts();
+        format!("serving on {}: {live} workers, {idle} idle", self.cfg.listen)
+    }
+
+    /// The pool serves.
+    pub(super) fn service_ready(&mut self) {
+        let status = self.status_line();
+        let pid_file = self.args.service.common.pid_file.clone();
+        self.service.ready(&status, pid_file.as_deref());
+    }
+
+    /// The pool stops.
+    pub(super) fn service_stopping(&self, how: &str) {
+        self.service.notifier.stopping(how);
+    }
+
+    /// The command line of this binary, for the next one.
+    pub(super) fn command_line(&self) -> Vec<OsString> {
+        self.service.layered.argv().to_vec()
     }
 }

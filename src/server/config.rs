@@ -15,6 +15,7 @@ use super::jail::Jail;
 use crate::accounts::{self, Account, Accounts, Perms};
 use crate::limits;
 use crate::net::resolve_addr;
+use crate::service::args::ServiceArgs;
 use crate::service::config_file::ConfigTool;
 
 /// `ftpserver`: a pre-forked FTP server.
@@ -164,6 +165,24 @@ pub struct ServerArgs {
     /// Slave of an ftpmaster: --register, --slave-id, --key-file.
     #[command(flatten)]
     pub cluster: SlaveArgs,
+
+    /// Pid file, syslog, metrics, and the transfer log.
+    #[command(flatten)]
+    pub service: ServerServiceArgs,
+}
+
+/// What a server pool takes to run as a service: the options it shares
+/// with `ftpmaster`, and the transfer log.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Running as a service")]
+pub struct ServerServiceArgs {
+    /// Append one line per transfer to FILE in the wu-ftpd/vsftpd xferlog format (reopened on SIGUSR1).
+    #[arg(long, value_name = "FILE")]
+    pub xferlog: Option<PathBuf>,
+
+    /// Pid file, syslog, metrics.
+    #[command(flatten)]
+    pub common: ServiceArgs,
 }
 
 /// The options that make a server pool a slave of an `ftpmaster`.

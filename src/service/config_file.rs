@@ -324,6 +324,11 @@ impl Layered {
         Layered { command, argv, file }
     }
 
+    /// The command line, the program's name first.
+    pub(crate) fn argv(&self) -> &[OsString] {
+        &self.argv
+    }
+
     /// The file read, if any.
     pub(crate) fn file(&self) -> Option<&Path> {
         self.file.as_deref()

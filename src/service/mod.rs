@@ -14,4 +14,8 @@
 //! - [`syslog`]: logging to the local syslog socket;
 //! - [`pidfile`]: the `--pid-file` of a supervisor, handed on by upgrades.
 
+pub(crate) mod args;
 pub(crate) mod config_file;
+pub(crate) mod notify;
+pub(crate) mod pidfile;
+pub(crate) mod sockets;
