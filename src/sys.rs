@@ -43,14 +43,20 @@ pub(crate) fn take_inherited_fds(fds: &[RawFd]) -> Vec<std::io::Result<OwnedFd>>
     fds.iter()
         .map(|&fd| {
             if !first {
-                return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "inherited descriptors taken already"));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "inherited descriptors taken already",
+                ));
             }
             if fd < 3 {
                 return Err(std::io::Error::from_raw_os_error(libc::EBADF));
             }
             let flags = FdFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFD)?);
             if flags.contains(FdFlag::FD_CLOEXEC) {
-                return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("descriptor {fd} was not inherited")));
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("descriptor {fd} was not inherited"),
+                ));
             }
             fcntl(fd, FcntlArg::F_SETFD(flags | FdFlag::FD_CLOEXEC))?;
             // SAFETY: `fd` is open and was inherited across exec (no

@@ -13,5 +13,6 @@ mod concurrency;
 mod layers;
 mod pool;
 mod security;
+mod service;
 mod smoke;
 mod transfers;

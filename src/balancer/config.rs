@@ -166,6 +166,8 @@ pub(crate) struct MasterConfig {
     pub log_file: Option<PathBuf>,
     /// Log level.
     pub log_level: LevelFilter,
+    /// Pid file, syslog, metrics.
+    pub service: ServiceArgs,
 }
 
 use crate::logging::level as log_level;
@@ -179,6 +181,7 @@ impl MasterArgs {
             key: ClusterKey::load(self.key_file.as_deref())?,
             log_file: self.log_file.clone(),
             log_level: log_level(self.quiet, self.verbose),
+            service: self.service.clone(),
         })
     }
 }

@@ -35,8 +35,8 @@ use crate::limits::{
 };
 use crate::net;
 use crate::server::config::{ServerArgs, ServerCli, ServerCommand, ServerConfig, SlaveArgs};
-use crate::service::config_file::Layered;
 use crate::server::intake::{Intake, Listening};
+use crate::service::config_file::Layered;
 use crate::sys::{self, Forked};
 use scoreboard::{Scoreboard, State};
 use service::Service;

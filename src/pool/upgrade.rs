@@ -128,7 +128,9 @@ impl Supervisor {
         if let Upgrade::HandedOver { drain_until, told_to_quit, .. } = &mut self.service.upgrade {
             if now >= *drain_until && !*told_to_quit {
                 *told_to_quit = true;
-                log::info!("upgrade: the sessions still open after {UPGRADE_DRAIN_TIMEOUT:?} end after their running transfer");
+                log::info!(
+                    "upgrade: the sessions still open after {UPGRADE_DRAIN_TIMEOUT:?} end after their running transfer"
+                );
                 self.signal_workers(Signal::SIGQUIT, false);
             }
         }

@@ -10,7 +10,7 @@ use clap::Args;
 #[derive(Args, Debug, Clone, Default)]
 #[command(next_help_heading = "Running as a service")]
 pub struct ServiceArgs {
-    /// Write the supervisor's pid to FILE once it serves (a binary started by an upgrade, SIGUSR2, takes it over).
+    /// Write the pid of the supervisor (of ftpserver) or of ftpmaster to FILE once it serves; a binary started by an upgrade (SIGUSR2) takes the file over.
     #[arg(long, value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
 

@@ -279,7 +279,8 @@ fn parse_text(path: &Path, text: &str, cmd: &Command) -> Result<FileValues, Stri
                 for v in values {
                     let s = scalar(v).map_err(|e| at(format!("{name}: {e}")))?;
                     // A secret part of the value is not repeated in the message.
-                    let quoted = if key.secret.iter().any(|&s| s) { format!("{name}") } else { format!("{name} = {s:?}") };
+                    let quoted =
+                        if key.secret.iter().any(|&s| s) { name.to_string() } else { format!("{name} = {s:?}") };
                     check_value(key, &s).map_err(|e| at(format!("{quoted}: {e}")))?;
                     args.push(OsString::from(format!("--{}={s}", key.long)));
                 }
@@ -357,9 +358,8 @@ impl Layered {
         if let Some(f) = &file {
             for e in &f.entries {
                 let Some(arg) = self.command.get_arguments().find(|a| a.get_id() == e.id.as_str()) else { continue };
-                let conflicts = |a: &Arg, b: &Arg| {
-                    self.command.get_arg_conflicts_with(a).iter().any(|c| c.get_id() == b.get_id())
-                };
+                let conflicts =
+                    |a: &Arg, b: &Arg| self.command.get_arg_conflicts_with(a).iter().any(|c| c.get_id() == b.get_id());
                 let overridden =
                     given.iter().any(|g| g.get_id() == arg.get_id() || conflicts(g, arg) || conflicts(arg, g));
                 if !overridden {
@@ -600,7 +600,11 @@ mod tests {
     }
 
     fn layered(argv: &[&str]) -> Layered {
-        Layered { command: <Cli as clap::CommandFactory>::command(), argv: argv.iter().map(OsString::from).collect(), file: None }
+        Layered {
+            command: <Cli as clap::CommandFactory>::command(),
+            argv: argv.iter().map(OsString::from).collect(),
+            file: None,
+        }
     }
 
     fn load(text: &str, argv: &[&str]) -> Result<Loaded<Cli>, String> {
@@ -685,7 +689,11 @@ mod tests {
         }
         assert!(ex.contains("#workers = 8\n") && ex.contains("#user = [\"NAME:PASSWORD\"]\n"), "{ex}");
         // Uncommented, it is a valid file.
-        let text: String = ex.lines().map(|l| l.strip_prefix('#').filter(|l| l.contains(" = ")).unwrap_or("")).collect::<Vec<_>>().join("\n");
+        let text: String = ex
+            .lines()
+            .map(|l| l.strip_prefix('#').filter(|l| l.contains(" = ")).unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join("\n");
         let text = text.replace("verbose = 0\n", "").replace("quiet = false", "");
         assert!(load(&text, &["prog"]).is_ok(), "{text}");
     }

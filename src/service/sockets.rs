@@ -64,7 +64,12 @@ pub(crate) struct Inherited {
 
 /// What the environment hands over (pure): the descriptors and their
 /// names, or `None` when the sockets are not for `pid`.
-fn parse_env(pid: u32, listen_pid: Option<&str>, fds: Option<&str>, names: Option<&str>) -> Result<Vec<(RawFd, String)>, String> {
+fn parse_env(
+    pid: u32,
+    listen_pid: Option<&str>,
+    fds: Option<&str>,
+    names: Option<&str>,
+) -> Result<Vec<(RawFd, String)>, String> {
     let (Some(listen_pid), Some(fds)) = (listen_pid, fds) else { return Ok(Vec::new()) };
     if listen_pid.trim().parse::<u32>().ok() != Some(pid) {
         // Meant for another process (our parent's): not ours.
@@ -90,7 +95,12 @@ impl Inherited {
     /// names for this process, and removes the variables.
     pub(crate) fn from_env() -> Result<Inherited, String> {
         let var = |k: &str| std::env::var(k).ok();
-        let listed = parse_env(std::process::id(), var(LISTEN_PID).as_deref(), var(LISTEN_FDS).as_deref(), var(LISTEN_FDNAMES).as_deref())?;
+        let listed = parse_env(
+            std::process::id(),
+            var(LISTEN_PID).as_deref(),
+            var(LISTEN_FDS).as_deref(),
+            var(LISTEN_FDNAMES).as_deref(),
+        )?;
         let upgrade: Option<RawFd> = match var(UPGRADE_FD_VAR) {
             Some(v) if !listed.is_empty() => Some(v.parse().map_err(|_| format!("{UPGRADE_FD_VAR}={v:?}"))?),
             _ => None,
@@ -122,7 +132,9 @@ impl Inherited {
             // The control port may come unnamed (`systemd-socket-activate
             // -l PORT`, or a .socket unit without FileDescriptorName=).
             (name == FTP).then(|| {
-                self.fds.iter().position(|(n, fd)| !KNOWN.contains(&n.as_str()) && is_listening_stream(fd.as_fd(), family))
+                self.fds
+                    .iter()
+                    .position(|(n, fd)| !KNOWN.contains(&n.as_str()) && is_listening_stream(fd.as_fd(), family))
             })?
         })?;
         Some(self.fds.remove(i).1)
@@ -146,7 +158,11 @@ impl Inherited {
     /// Closes what no one took, saying so.
     pub(crate) fn close_rest(&mut self) {
         for (name, fd) in self.fds.drain(..) {
-            log::warn!("inherited socket {} (descriptor {}) is not used; closed", if name.is_empty() { "without a name" } else { &name }, fd.as_raw_fd());
+            log::warn!(
+                "inherited socket {} (descriptor {}) is not used; closed",
+                if name.is_empty() { "without a name" } else { &name },
+                fd.as_raw_fd()
+            );
         }
     }
 }
@@ -169,7 +185,11 @@ fn cstring(b: &[u8]) -> io::Result<CString> {
 /// `sockets` by name as socket activation does, and a pipe on which it
 /// says it is ready. Must be called from a single-threaded process (it
 /// forks, and the child builds its environment before `exec`).
-pub(crate) fn spawn_successor(exe: &Path, argv: &[OsString], sockets: &[(&str, BorrowedFd<'_>)]) -> io::Result<Successor> {
+pub(crate) fn spawn_successor(
+    exe: &Path,
+    argv: &[OsString],
+    sockets: &[(&str, BorrowedFd<'_>)],
+) -> io::Result<Successor> {
     let path = cstring(exe.as_os_str().as_bytes())?;
     let args: Vec<CString> = argv.iter().map(|a| cstring(a.as_bytes())).collect::<io::Result<_>>()?;
     let ours = [LISTEN_PID, LISTEN_FDS, LISTEN_FDNAMES, UPGRADE_FD_VAR];

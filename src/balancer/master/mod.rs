@@ -77,7 +77,7 @@ pub fn main(cli: MasterCli, argv: Vec<std::ffi::OsString>) -> Result<(), String>
 }
 
 /// Binds a non-blocking listener.
-fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, String> {
+pub(super) fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, String> {
     let l = crate::net::bind_listener(addr).map_err(|e| format!("cannot listen for {what} on {addr}: {e}"))?;
     l.set_nonblocking(true).map_err(|e| e.to_string())?;
     Ok(l)
@@ -91,14 +91,17 @@ pub(crate) fn run(mut cfg: MasterConfig, layered: Layered) -> Result<(), String>
         Ok(n) => log::debug!("descriptor limit: {n}"),
         Err(e) => log::warn!("cannot raise the descriptor limit: {e}"),
     }
-    let clients = bind(cfg.listen, "clients")?;
-    let registry = bind(cfg.registry, "slave registrations")?;
+    // Sockets from systemd (socket activation), if any.
+    let mut inherited = crate::service::sockets::Inherited::from_env()?;
+    let clients = service::listener(&mut inherited, crate::service::sockets::FTP, cfg.listen, "clients")?;
+    let registry =
+        service::listener(&mut inherited, crate::service::sockets::REGISTRY, cfg.registry, "slave registrations")?;
     cfg.listen = clients.local_addr().map_err(|e| e.to_string())?;
     cfg.registry = registry.local_addr().map_err(|e| e.to_string())?;
     if cfg.key.is_none() && !cfg.registry.ip().is_loopback() {
         log::warn!("no cluster key: the registry on {} accepts only slaves of this host", cfg.registry);
     }
-    Master::new(cfg, clients, registry, Service::new(layered))?.run()
+    Master::new(cfg, clients, registry, Service::new(layered, inherited))?.run()
 }
 
 /// A slave's registration connection.
@@ -179,7 +182,8 @@ impl Master {
         use signal_hook::consts::*;
         let signals = SignalFlags::register(&[SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGHUP], &[])
             .map_err(|e| format!("signals: {e}"))?;
-        let status = crate::admin::status_listen_or_warn(&status::socket_name(&cfg.listen));
+        let mut service = service;
+        let status = service.status_socket(&status::socket_name(&cfg.listen));
         let add = |fd: BorrowedFd<'_>, t: u64| epoll.add(fd, EpollEvent::new(EpollFlags::EPOLLIN, t));
         add(clients.as_fd(), T_CLIENTS).map_err(|e| e.to_string())?;
         add(registry_listener.as_fd(), T_REGISTRY).map_err(|e| e.to_string())?;
@@ -270,6 +274,7 @@ impl Master {
             self.cfg.registry,
             if self.cfg.key.is_some() { " (cluster key required)" } else { " (this host only, no cluster key)" }
         );
+        self.service_ready();
         let mut events = vec![EpollEvent::empty(); MASTER_EVENTS];
         let mut next_tick = Instant::now() + MASTER_TICK;
         loop {
@@ -296,10 +301,12 @@ impl Master {
             self.free.append(&mut self.released);
             if self.signals.take(libc::SIGTERM) | self.signals.take(libc::SIGINT) {
                 log::info!("stopping");
+                self.service.notifier.stopping("stopping");
                 break;
             }
             if self.signals.take(libc::SIGQUIT) && !self.draining {
                 log::info!("stopping once the relayed clients are gone; new clients are refused");
+                self.service.notifier.stopping("stopping once the relayed clients are gone");
                 self.draining = true;
                 if let Some(l) = self.clients.take() {
                     self.unwatch(l.as_fd());

@@ -2,6 +2,8 @@
 //! on SIGHUP.
 
 use std::ffi::OsString;
+use std::net::{SocketAddr, TcpListener};
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 
 use clap::CommandFactory;
@@ -10,11 +12,34 @@ use super::Master;
 use crate::balancer::config::{MasterCli, MasterConfig};
 use crate::limits::DEFAULT_MASTER_CONFIG;
 use crate::service::config_file::{self, ConfigTool, Layered};
+use crate::service::notify::Notifier;
+use crate::service::pidfile::PidFile;
+use crate::service::sockets::{self, Inherited};
 
 /// What the master keeps to run as a service.
 pub(crate) struct Service {
     /// The command line and the configuration file, to read again.
     layered: Layered,
+    /// systemd.
+    pub(super) notifier: Notifier,
+    /// Sockets handed over by systemd and not taken yet.
+    inherited: Inherited,
+    /// The pid file, once written.
+    pid_file: Option<PidFile>,
+}
+
+/// The listening socket `name` systemd handed over, else `addr` bound now;
+/// non-blocking.
+pub(crate) fn listener(
+    inherited: &mut Inherited,
+    name: &str,
+    addr: SocketAddr,
+    what: &str,
+) -> Result<TcpListener, String> {
+    let Some(l) = inherited.take_tcp(name) else { return super::bind(addr, what) };
+    let l = l.and_then(|l| l.set_nonblocking(true).map(|()| l)).map_err(|e| format!("inherited {name} socket: {e}"))?;
+    log::info!("{what}: the socket systemd handed over ({})", l.local_addr().map_err(|e| e.to_string())?);
+    Ok(l)
 }
 
 /// `ftpmaster`'s configuration: the command line `argv` over the file
@@ -41,19 +66,44 @@ pub(crate) fn config_tool(tool: ConfigTool) -> Result<(), String> {
 }
 
 impl Service {
-    /// The service side of a master started from `layered`.
-    pub(crate) fn new(layered: Layered) -> Service {
-        Service { layered }
+    /// The service side of a master started from `layered`, with the
+    /// sockets handed over that are left.
+    pub(crate) fn new(layered: Layered, mut inherited: Inherited) -> Service {
+        let notifier = Notifier::from_env(inherited.upgrade_fd.take());
+        Service { layered, notifier, inherited, pid_file: None }
+    }
+
+    /// The status socket: handed over, or bound now under `name`; the
+    /// sockets handed over that nobody took are closed.
+    pub(crate) fn status_socket(&mut self, name: &str) -> Option<UnixListener> {
+        let s = self.inherited.take_unix(sockets::STATUS).or_else(|| crate::admin::status_listen_or_warn(name));
+        self.inherited.close_rest();
+        s
     }
 }
 
 impl Master {
+    /// The master serves: systemd is told, the pid file written.
+    pub(super) fn service_ready(&mut self) {
+        if let Some(p) = &self.cfg.service.pid_file {
+            match PidFile::write(p) {
+                Ok(f) => self.service.pid_file = Some(f),
+                Err(e) => log::error!("--pid-file {}: {e}", p.display()),
+            }
+        }
+        let status = format!("clients on {}, registry on {}", self.cfg.listen, self.cfg.registry);
+        self.service.notifier.ready(&status);
+    }
+
     /// SIGHUP: reads the configuration again. The cluster key changes at
     /// once (for the registrations that follow); the addresses and the log
     /// need a restart, since the sockets stay bound. A bad file keeps the
     /// running configuration.
     pub(super) fn reload(&mut self) {
+        self.service.notifier.reloading();
         let next = first_config(&self.service.layered);
+        let status = format!("clients on {}, registry on {}", self.cfg.listen, self.cfg.registry);
+        self.service.notifier.ready(&status);
         let mut next = match next {
             Ok(c) => c,
             Err(e) => {
