@@ -119,7 +119,7 @@ pub(crate) fn resolve_run_as(cfg: &ServerConfig) -> Result<Option<(nix::unistd::
 /// configuration file) until it is told to stop.
 pub(crate) fn run(layered: Layered, slave: SlaveIntake) -> Result<(), String> {
     let (args, mut cfg) = service::first_config(&layered)?;
-    crate::logging::init(cfg.log_level, cfg.log_file.as_deref()).map_err(|e| format!("log file: {e}"))?;
+    service::open_logs(&args, &cfg)?;
     // Sockets from systemd or from the binary this one replaces, if any.
     let mut inherited = crate::service::sockets::Inherited::from_env()?;
     let listener = Service::ftp_listener(&mut inherited, &cfg)?;

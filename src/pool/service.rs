@@ -60,6 +60,19 @@ pub(crate) fn config_tool(tool: ConfigTool) -> Result<(), String> {
     })
 }
 
+/// The log (a file, standard error or syslog) and the transfer log.
+pub(crate) fn open_logs(args: &ServerArgs, cfg: &ServerConfig) -> Result<(), String> {
+    crate::logging::init(cfg.log_level, cfg.log_file.as_deref()).map_err(|e| format!("log file: {e}"))?;
+    open_xferlog(args)
+}
+
+fn open_xferlog(args: &ServerArgs) -> Result<(), String> {
+    match &args.service.xferlog {
+        Some(p) => crate::logging::open_xferlog(p).map_err(|e| format!("--xferlog {}: {e}", p.display())),
+        None => Ok(()),
+    }
+}
+
 impl Service {
     /// The service side of a supervisor started from `layered`, with the
     /// sockets handed over that are left.
@@ -129,6 +142,9 @@ impl Supervisor {
         let status = self.status_line();
         self.service.notifier.ready(&status);
         let (args, cfg) = next?;
+        if args.service.xferlog != self.args.service.xferlog {
+            open_xferlog(&args)?;
+        }
         self.args = args;
         Ok(cfg)
     }

@@ -6,7 +6,8 @@
 //! inside the root; `listing` formats directories; `upload` makes uploads
 //! atomic; `error` maps every failure to its reply; `config` is the
 //! server's command line and configuration; `intake` is how clients reach
-//! a worker.
+//! a worker; `xferlog` writes the line of each transfer for the transfer
+//! log.
 
 pub mod config;
 pub(crate) mod connection;
@@ -20,3 +21,4 @@ pub(crate) mod session;
 pub(crate) mod transfer;
 pub(crate) mod upload;
 pub mod vpath;
+pub(crate) mod xferlog;

@@ -5,6 +5,7 @@
 mod config;
 mod systemd;
 mod upgrade;
+mod xferlog;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
