@@ -386,3 +386,7 @@ pub const UPGRADE_READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// after an upgrade; then they are told to stop after their running
 /// transfer (as SIGQUIT does).
 pub const UPGRADE_DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Longest syslog datagram sent (`--syslog`), header included; a longer
+/// line is cut. rsyslog and journald take at least this much.
+pub const SYSLOG_MAX_MESSAGE: usize = 2048;

@@ -62,7 +62,12 @@ pub(crate) fn config_tool(tool: ConfigTool) -> Result<(), String> {
 
 /// The log (a file, standard error or syslog) and the transfer log.
 pub(crate) fn open_logs(args: &ServerArgs, cfg: &ServerConfig) -> Result<(), String> {
-    crate::logging::init(cfg.log_level, cfg.log_file.as_deref()).map_err(|e| format!("log file: {e}"))?;
+    let common = &args.service.common;
+    if common.syslog {
+        crate::service::syslog::init(cfg.log_level, &common.syslog_socket, "ftpserver")?;
+    } else {
+        crate::logging::init(cfg.log_level, cfg.log_file.as_deref()).map_err(|e| format!("log file: {e}"))?;
+    }
     open_xferlog(args)
 }
 

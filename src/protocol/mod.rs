@@ -8,6 +8,7 @@ pub mod command;
 pub mod framer;
 pub mod proxy;
 pub mod reply;
+pub mod time;
 
 #[cfg(test)]
 mod proptests;

@@ -25,7 +25,7 @@
 
 use std::net::IpAddr;
 
-use super::listing::{civil, MONTHS};
+use crate::protocol::time::{civil, MONTHS};
 
 /// One finished transfer.
 #[derive(Clone, Debug)]

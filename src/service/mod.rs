@@ -19,3 +19,4 @@ pub(crate) mod config_file;
 pub(crate) mod notify;
 pub(crate) mod pidfile;
 pub(crate) mod sockets;
+pub(crate) mod syslog;

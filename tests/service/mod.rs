@@ -3,6 +3,7 @@
 //! the transfer log, syslog and the metrics.
 
 mod config;
+mod syslog;
 mod systemd;
 mod upgrade;
 mod xferlog;

@@ -85,7 +85,11 @@ pub(super) fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, String> 
 
 /// Runs the master until it is told to stop.
 pub(crate) fn run(mut cfg: MasterConfig, layered: Layered) -> Result<(), String> {
-    crate::logging::init(cfg.log_level, cfg.log_file.as_deref()).map_err(|e| format!("log file: {e}"))?;
+    if cfg.service.syslog {
+        crate::service::syslog::init(cfg.log_level, &cfg.service.syslog_socket, "ftpmaster")?;
+    } else {
+        crate::logging::init(cfg.log_level, cfg.log_file.as_deref()).map_err(|e| format!("log file: {e}"))?;
+    }
     crate::sys::ignore_sigpipe().map_err(|e| e.to_string())?;
     match raise_nofile_limit() {
         Ok(n) => log::debug!("descriptor limit: {n}"),
