@@ -390,3 +390,13 @@ pub const UPGRADE_DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
 /// Longest syslog datagram sent (`--syslog`), header included; a longer
 /// line is cut. rsyslog and journald take at least this much.
 pub const SYSLOG_MAX_MESSAGE: usize = 2048;
+
+/// Most HTTP clients of `/metrics` and `/health` served at once; one more
+/// is closed at once (Prometheus scrapes with one connection).
+pub const METRICS_MAX_CLIENTS: usize = 4;
+
+/// Longest request head read from a metrics client (`431` beyond).
+pub const METRICS_MAX_REQUEST: usize = 8 * 1024;
+
+/// Time a metrics client has for its request and the response, together.
+pub const METRICS_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);

@@ -12,6 +12,7 @@
 //! | SIGHUP | reload the configuration; old workers finish their sessions |
 //! | SIGUSR1 | reopen the log file |
 
+mod metrics;
 pub(crate) mod scoreboard;
 mod service;
 pub(crate) mod status;
@@ -128,7 +129,8 @@ pub(crate) fn run(layered: Layered, slave: SlaveIntake) -> Result<(), String> {
     if let Some(g) = intake.greeting() {
         cfg.greeting = g;
     }
-    Supervisor::new(args, cfg, listener, intake, Service::new(layered, inherited))?.run()
+    let service = Service::new(layered, inherited, &args)?;
+    Supervisor::new(args, cfg, listener, intake, service)?.run()
 }
 
 impl Supervisor {
@@ -231,6 +233,7 @@ impl Supervisor {
             return;
         }
         if let Some(i) = self.board.find(pid.as_raw()) {
+            self.count_exited(i);
             self.board.slots()[i].free();
         }
         match why {
@@ -297,9 +300,10 @@ impl Supervisor {
     }
 
     /// All `max-workers` are busy: the next client is told so at once.
-    fn refuse_overload(&self) {
+    fn refuse_overload(&mut self) {
         if let Ok((stream, peer)) = self.listener.accept() {
             log::warn!("{peer}: refused, all {} workers busy", self.cfg.pool.max_workers);
+            self.service.totals.refused(&crate::server::error::FtpError::TooManyUsers);
             worker::refuse(stream, &crate::server::error::FtpError::TooManyUsers);
         }
     }
@@ -393,6 +397,10 @@ impl Supervisor {
         if watch_listener {
             fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
         }
+        // Last: the metrics server (served below, whatever woke us).
+        if let Some(m) = &self.service.metrics {
+            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+        }
         let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
         let (status_ready, listener_ready) =
             match poll(&mut fds, PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)) {
@@ -406,6 +414,7 @@ impl Supervisor {
                 status::answer(st, &self.board, &self.cfg);
             }
         }
+        self.serve_metrics();
         listener_ready
     }
 

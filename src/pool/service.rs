@@ -7,13 +7,17 @@ use std::ffi::OsString;
 use std::net::TcpListener;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
+use std::time::SystemTime;
 
 use clap::CommandFactory;
 
+use super::metrics::{health, page, PoolState, Totals};
 use super::{bind_listener, Supervisor};
 use crate::limits::{ACCEPT_WAKEUP, DEFAULT_SERVER_CONFIG};
 use crate::server::config::{ServerArgs, ServerCli, ServerConfig};
 use crate::service::config_file::{self, ConfigTool, Layered};
+use crate::service::exposition::CONTENT_TYPE;
+use crate::service::http::{Answer, HttpServer};
 use crate::service::notify::Notifier;
 use crate::service::pidfile::PidFile;
 use crate::service::sockets::{self, Inherited};
@@ -34,6 +38,14 @@ pub(crate) struct Service {
     pub(super) upgrade: super::upgrade::Upgrade,
     /// New binaries killed after a failed upgrade, not reaped yet.
     pub(super) failed_successors: Vec<nix::unistd::Pid>,
+    /// The `/metrics` and `/health` server (`--metrics`).
+    pub(super) metrics: Option<HttpServer>,
+    /// What exited workers and the supervisor counted.
+    pub(super) totals: Totals,
+    /// When this supervisor started.
+    started: SystemTime,
+    /// Set once the pool stops: `/health` says so.
+    stopping: bool,
 }
 
 /// `ftpserver`'s configuration: the command line `argv` over the file
@@ -60,6 +72,21 @@ pub(crate) fn config_tool(tool: ConfigTool) -> Result<(), String> {
     })
 }
 
+/// The metrics server of `--metrics ADDR`: on the socket handed over
+/// (an upgrade, or systemd) when it is on that address, else bound now.
+pub(crate) fn metrics_server(inherited: &mut Inherited, addr: Option<&str>) -> Result<Option<HttpServer>, String> {
+    let handed = inherited.take_tcp(sockets::METRICS).and_then(Result::ok);
+    let Some(addr) = addr else { return Ok(None) };
+    let want = crate::net::resolve_addr(addr).map_err(|e| format!("--metrics {e}"))?;
+    let server = match handed {
+        Some(l) if l.local_addr().is_ok_and(|a| a == want || want.port() == 0) => HttpServer::new(l),
+        _ => HttpServer::bind(want),
+    };
+    let server = server.map_err(|e| format!("--metrics: cannot listen on {want}: {e}"))?;
+    log::info!("metrics on http://{}/metrics and /health", server.local_addr().map_err(|e| e.to_string())?);
+    Ok(Some(server))
+}
+
 /// The log (a file, standard error or syslog) and the transfer log.
 pub(crate) fn open_logs(args: &ServerArgs, cfg: &ServerConfig) -> Result<(), String> {
     let common = &args.service.common;
@@ -81,8 +108,9 @@ fn open_xferlog(args: &ServerArgs) -> Result<(), String> {
 impl Service {
     /// The service side of a supervisor started from `layered`, with the
     /// sockets handed over that are left.
-    pub(crate) fn new(layered: Layered, mut inherited: Inherited) -> Service {
-        Service {
+    pub(crate) fn new(layered: Layered, mut inherited: Inherited, args: &ServerArgs) -> Result<Service, String> {
+        let metrics = metrics_server(&mut inherited, args.service.common.metrics.as_deref())?;
+        Ok(Service {
             layered,
             notifier: Notifier::from_env(inherited.upgrade_fd.take()),
             inherited,
@@ -90,7 +118,11 @@ impl Service {
             pid_file: None,
             upgrade: Default::default(),
             failed_successors: Vec::new(),
-        }
+            metrics,
+            totals: Totals::default(),
+            started: SystemTime::now(),
+            stopping: false,
+        })
     }
 
     /// The FTP control port: the socket systemd or the previous binary
@@ -168,8 +200,42 @@ impl Supervisor {
     }
 
     /// The pool stops.
-    pub(super) fn service_stopping(&self, how: &str) {
+    pub(super) fn service_stopping(&mut self, how: &str) {
+        self.service.stopping = true;
         self.service.notifier.stopping(how);
+    }
+
+    /// A worker exited: what it counted goes to the totals, before its
+    /// slot is freed.
+    pub(super) fn count_exited(&mut self, slot: usize) {
+        let s = &self.board.slots()[slot];
+        self.service.totals.add(s.counters(), s.sessions());
+    }
+
+    /// Answers the metrics clients that are ready (never waits).
+    pub(super) fn serve_metrics(&mut self) {
+        let Some(mut server) = self.service.metrics.take() else { return };
+        server.serve(&mut |path| self.metrics_answer(path));
+        self.service.metrics = Some(server);
+    }
+
+    fn metrics_answer(&self, path: &str) -> Answer {
+        let views = self.board.snapshot();
+        let pool = PoolState { views: &views, cfg: &self.cfg, started: self.service.started };
+        match path {
+            "/metrics" => {
+                let mut totals = self.service.totals.clone();
+                for s in self.board.slots().iter().filter(|s| s.pid() != 0) {
+                    totals.add(s.counters(), s.sessions());
+                }
+                Some((200, CONTENT_TYPE, page(&totals, &pool)))
+            }
+            "/health" => {
+                let (status, text) = health(self.service.stopping, &pool);
+                Some((status, "text/plain; charset=utf-8", text))
+            }
+            _ => None,
+        }
     }
 
     /// The command line of this binary, for the next one.

@@ -61,6 +61,9 @@ impl Supervisor {
         if let Some(s) = &self.status {
             v.push((sockets::STATUS, s.as_fd()));
         }
+        if let Some(m) = &self.service.metrics {
+            v.push((sockets::METRICS, m.listener()));
+        }
         v
     }
 
@@ -143,6 +146,7 @@ impl Supervisor {
         // From now on systemd hears the new binary only (its MAINPID).
         self.service.notifier = Notifier::default();
         self.status = None;
+        self.service.metrics = None;
         self.service.upgrade =
             Upgrade::HandedOver { to, drain_until: Instant::now() + UPGRADE_DRAIN_TIMEOUT, told_to_quit: false };
         *graceful = true;

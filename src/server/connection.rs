@@ -29,6 +29,8 @@ pub trait Progress {
     fn login_failed(&self) {}
     /// A file transfer ended (listings are not counted).
     fn transferred(&self, _done: &Transferred) {}
+    /// The client was refused with this 421.
+    fn refused(&self, _why: &FtpError) {}
 }
 
 /// A file transfer that ended, as the metrics count it.
@@ -114,6 +116,7 @@ fn serve_inner(
         // it is an attempt to pass for another address.
         if std::mem::take(&mut first_line) && line.starts_with(protocol::proxy::V1_SIGNATURE) {
             log::warn!("[{pid}] {peer}: PROXY header from a peer that is not the master, refused");
+            progress.refused(&FtpError::ProxyRefused);
             ctl.send(&FtpError::ProxyRefused.reply())?;
             return Ok("PROXY header refused".into());
         }

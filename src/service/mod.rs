@@ -16,6 +16,8 @@
 
 pub(crate) mod args;
 pub(crate) mod config_file;
+pub(crate) mod exposition;
+pub(crate) mod http;
 pub(crate) mod notify;
 pub(crate) mod pidfile;
 pub(crate) mod sockets;

@@ -44,7 +44,8 @@ pub(crate) fn severity(level: Level) -> u8 {
 pub(crate) fn datagram(level: Level, unix_secs: i64, ident: &str, pid: u32, msg: &str) -> Vec<u8> {
     let (_, mo, d, h, mi, s) = crate::protocol::time::civil(unix_secs);
     let month = crate::protocol::time::MONTHS[mo as usize - 1];
-    let mut out = format!("<{}>{month} {d:>2} {h:02}:{mi:02}:{s:02} {ident}[{pid}]: ", FACILITY_FTP * 8 + severity(level));
+    let mut out =
+        format!("<{}>{month} {d:>2} {h:02}:{mi:02}:{s:02} {ident}[{pid}]: ", FACILITY_FTP * 8 + severity(level));
     for c in msg.chars() {
         if out.len() + c.len_utf8() > SYSLOG_MAX_MESSAGE {
             break;

@@ -31,7 +31,10 @@ fn fields(m: &str) -> (u32, u32, String, i32, String) {
     let rest = &m[m.find('>').unwrap() + 1..];
     // "Mmm dd hh:mm:ss " is 16 characters.
     let stamp = &rest[..15];
-    assert!(stamp.as_bytes()[3] == b' ' && stamp[7..].len() == 8 && &stamp[9..10] == ":", "timestamp {stamp:?} in {m:?}");
+    assert!(
+        stamp.as_bytes()[3] == b' ' && stamp[7..].len() == 8 && &stamp[9..10] == ":",
+        "timestamp {stamp:?} in {m:?}"
+    );
     let rest = &rest[16..];
     let (tag, msg) = rest.split_once("]: ").unwrap();
     let (ident, pid) = tag.split_once('[').unwrap();
@@ -47,10 +50,20 @@ fn syslog_gets_one_datagram_per_line_with_facility_ftp() {
     let root = TempDir::new("root");
     std::fs::write(root.join("hello.txt"), b"hello world\n").unwrap();
     crate::util::give_to_worker_user(root.path());
-    let args: Vec<String> = ["--listen", "127.0.0.1:0", "--root", root.path().to_str().unwrap(), "--syslog", "--syslog-socket", path.to_str().unwrap(), "--user", "alice:secret"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let args: Vec<String> = [
+        "--listen",
+        "127.0.0.1:0",
+        "--root",
+        root.path().to_str().unwrap(),
+        "--syslog",
+        "--syslog-socket",
+        path.to_str().unwrap(),
+        "--user",
+        "alice:secret",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     // The socket is the test's: the directory and the socket writable by
     // the workers' user when the tests run as root.
     crate::util::give_to_worker_user(dir.path());
@@ -83,7 +96,18 @@ fn syslog_gets_one_datagram_per_line_with_facility_ftp() {
 fn an_unreachable_syslog_socket_is_said_at_start() {
     let dir = TempDir::new("syslog");
     let missing = dir.join("no-such.sock");
-    let out = run(FTPSERVER, &["--listen", "127.0.0.1:0", "--root", dir.path().to_str().unwrap(), "--syslog", "--syslog-socket", missing.to_str().unwrap()]);
+    let out = run(
+        FTPSERVER,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--root",
+            dir.path().to_str().unwrap(),
+            "--syslog",
+            "--syslog-socket",
+            missing.to_str().unwrap(),
+        ],
+    );
     assert!(!out.status.success());
     assert!(stderr(&out).contains(&format!("--syslog-socket {}: No such file", missing.display())), "{}", stderr(&out));
     // --syslog and --log-file are one or the other.

@@ -22,18 +22,23 @@ fn socket_activation_serves_on_the_sockets_systemd_hands_over() {
     let root = TempDir::new("activated-root");
     std::fs::write(root.join("hello.txt"), b"hello world\n").unwrap();
     crate::util::give_to_worker_user(root.path());
-    let ports = reserve_ports("127.0.0.1", 1);
-    let port = ports.port(1);
+    let ports = reserve_ports("127.0.0.1", 2);
+    let (port, metrics_port) = (ports.port(1), ports.port(2));
+    let metrics = format!("127.0.0.1:{metrics_port}");
     let args: Vec<String> = [
         "-l",
         &format!("127.0.0.1:{port}"),
-        "--fdname=ftp",
+        "-l",
+        &metrics,
+        "--fdname=ftp:metrics",
         FTPSERVER,
         "--root",
         root.path().to_str().unwrap(),
         // Not used: the socket handed over is.
         "--listen",
         "127.0.0.1:1",
+        "--metrics",
+        &metrics,
     ]
     .iter()
     .map(|s| s.to_string())
@@ -66,6 +71,10 @@ fn socket_activation_serves_on_the_sockets_systemd_hands_over() {
     // The status socket is named after the address systemd bound.
     let status = crate::util::status_command(FTPSERVER, addr);
     assert!(status.starts_with(&format!("forkftp on {addr}:")), "{status}");
+    // The second socket, named "metrics", serves the metrics.
+    let (code, body) = super::metrics::get(metrics.parse().unwrap(), "/health");
+    assert_eq!(code, 200, "{body}");
+    assert!(!d.log_text().contains("is not used; closed"), "{}", d.log_text());
 }
 
 /// The next datagram on `sock`, as text.
@@ -98,4 +107,31 @@ fn readiness_reload_and_stop_are_told_to_notify_socket() {
     abs.set_read_timeout(Some(READY)).unwrap();
     let s = Server::start_program(FTPSERVER, |_| {}, &[], &[("NOTIFY_SOCKET", &format!("@{name}"))]);
     assert!(next_message(&abs).starts_with(&format!("READY=1\nMAINPID={}\n", s.pid())));
+}
+
+#[test]
+fn ftpmaster_takes_its_client_and_registry_sockets_from_systemd() {
+    let ports = reserve_ports("127.0.0.1", 2);
+    let (clients, registry) = (format!("127.0.0.1:{}", ports.port(1)), format!("127.0.0.1:{}", ports.port(2)));
+    let args: Vec<String> = ["-l", &clients, "-l", &registry, "--fdname=ftp:registry", super::FTPMASTER]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut d = Daemon::spawn(ACTIVATE, &args, "activate-master");
+    // Started on the first connection, which waits in the backlog meanwhile.
+    let addr: std::net::SocketAddr = clients.parse().unwrap();
+    let first = std::thread::spawn(move || {
+        for _ in 0..200 {
+            if let Ok(s) = std::net::TcpStream::connect(addr) {
+                return s;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("connect {addr}");
+    });
+    let line = d.wait_for_line("forkftp master: clients on ");
+    assert!(line.contains(&format!("clients on {clients}, slaves register on {registry}")), "{line}");
+    // No slave: the waiting client is told so.
+    let mut f = Ftp::from_stream(first.join().unwrap());
+    assert_eq!(f.reply().code.0, 421);
 }

@@ -65,10 +65,11 @@ fn an_upgrade_under_load_refuses_no_connection_and_loses_no_byte() {
     let s = Server::start_program(
         exe.to_str().unwrap(),
         move |root| std::fs::write(root.join("big.bin"), &big2).unwrap(),
-        &["--workers", "4", "--min-spare", "2"],
+        &["--workers", "4", "--min-spare", "2", "--metrics", "127.0.0.1:0"],
         &[],
     );
     let addr = s.addr;
+    let metrics = super::metrics::metrics_addr(&s.log_text());
     // A session opened before the upgrade, which must go on after it.
     let mut early = Some(s.anon());
 
@@ -148,6 +149,11 @@ fn an_upgrade_under_load_refuses_no_connection_and_loses_no_byte() {
     let status = crate::util::status_command(FTPSERVER, addr);
     assert!(status.starts_with(&format!("forkftp on {addr}:")), "{status}");
     assert_eq!(crate::util::children_of(last).len(), crate::util::status_number(&status, "workers") as usize);
+    // And `/metrics` on the socket handed over, from the last binary.
+    let (code, page) = super::metrics::get(metrics, "/metrics");
+    assert_eq!(code, 200);
+    assert!(page.contains("forkftp_sessions_total "), "{page}");
+    assert_eq!(super::metrics::get(metrics, "/health").0, 200);
 }
 
 #[test]

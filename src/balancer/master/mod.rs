@@ -57,6 +57,7 @@ const T_CLIENTS: u64 = u64::MAX;
 const T_REGISTRY: u64 = u64::MAX - 1;
 const T_STATUS: u64 = u64::MAX - 2;
 const T_SIGNALS: u64 = u64::MAX - 3;
+const T_METRICS: u64 = u64::MAX - 4;
 
 /// The token of one of a slot's two sockets: the front (the client, or a
 /// registration) or the back (towards the slave).
@@ -105,7 +106,8 @@ pub(crate) fn run(mut cfg: MasterConfig, layered: Layered) -> Result<(), String>
     if cfg.key.is_none() && !cfg.registry.ip().is_loopback() {
         log::warn!("no cluster key: the registry on {} accepts only slaves of this host", cfg.registry);
     }
-    Master::new(cfg, clients, registry, Service::new(layered, inherited))?.run()
+    let service = Service::new(layered, inherited, &cfg)?;
+    Master::new(cfg, clients, registry, service)?.run()
 }
 
 /// A slave's registration connection.
@@ -194,6 +196,9 @@ impl Master {
         add(signals.as_fd(), T_SIGNALS).map_err(|e| e.to_string())?;
         if let Some(s) = &status {
             add(s.as_fd(), T_STATUS).map_err(|e| e.to_string())?;
+        }
+        if let Some(m) = &service.metrics {
+            add(m.as_fd(), T_METRICS).map_err(|e| e.to_string())?;
         }
         Ok(Master {
             cfg,
@@ -299,10 +304,13 @@ impl Master {
                         }
                     }
                     T_SIGNALS => self.signals.drain(),
+                    // Served below, on every turn (deadlines too).
+                    T_METRICS => {}
                     _ => self.on_event((t >> 1) as usize, t & 1 == 1, flags),
                 }
             }
             self.free.append(&mut self.released);
+            self.serve_metrics();
             if self.signals.take(libc::SIGTERM) | self.signals.take(libc::SIGINT) {
                 log::info!("stopping");
                 self.service.notifier.stopping("stopping");

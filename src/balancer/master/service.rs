@@ -1,10 +1,12 @@
 //! The master as a service (issue 13): its configuration file, read again
 //! on SIGHUP.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::net::{SocketAddr, TcpListener};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
+use std::time::{Instant, SystemTime};
 
 use clap::CommandFactory;
 
@@ -12,6 +14,8 @@ use super::Master;
 use crate::balancer::config::{MasterCli, MasterConfig};
 use crate::limits::DEFAULT_MASTER_CONFIG;
 use crate::service::config_file::{self, ConfigTool, Layered};
+use crate::service::exposition::{Exposition, CONTENT_TYPE};
+use crate::service::http::HttpServer;
 use crate::service::notify::Notifier;
 use crate::service::pidfile::PidFile;
 use crate::service::sockets::{self, Inherited};
@@ -26,6 +30,13 @@ pub(crate) struct Service {
     inherited: Inherited,
     /// The pid file, once written.
     pid_file: Option<PidFile>,
+    /// The `/metrics` and `/health` server (`--metrics`).
+    pub(super) metrics: Option<HttpServer>,
+    /// Every slave that registered, with its address: one gone is shown
+    /// down.
+    known: BTreeMap<u32, String>,
+    /// When the master started.
+    started: SystemTime,
 }
 
 /// The listening socket `name` systemd handed over, else `addr` bound now;
@@ -68,9 +79,23 @@ pub(crate) fn config_tool(tool: ConfigTool) -> Result<(), String> {
 impl Service {
     /// The service side of a master started from `layered`, with the
     /// sockets handed over that are left.
-    pub(crate) fn new(layered: Layered, mut inherited: Inherited) -> Service {
+    pub(crate) fn new(layered: Layered, mut inherited: Inherited, cfg: &MasterConfig) -> Result<Service, String> {
         let notifier = Notifier::from_env(inherited.upgrade_fd.take());
-        Service { layered, notifier, inherited, pid_file: None }
+        let metrics = match cfg.service.metrics.as_deref() {
+            None => None,
+            Some(addr) => {
+                let want = crate::net::resolve_addr(addr).map_err(|e| format!("--metrics {e}"))?;
+                let server = match inherited.take_tcp(sockets::METRICS).and_then(Result::ok) {
+                    Some(l) => HttpServer::new(l),
+                    None => HttpServer::bind(want),
+                }
+                .map_err(|e| format!("--metrics: cannot listen on {want}: {e}"))?;
+                log::info!("metrics on http://{}/metrics and /health", server.local_addr().map_err(|e| e.to_string())?);
+                Some(server)
+            }
+        };
+        let started = SystemTime::now();
+        Ok(Service { layered, notifier, inherited, pid_file: None, metrics, known: BTreeMap::new(), started })
     }
 
     /// The status socket: handed over, or bound now under `name`; the
@@ -83,6 +108,96 @@ impl Service {
 }
 
 impl Master {
+    /// Answers the metrics clients that are ready (never waits).
+    pub(super) fn serve_metrics(&mut self) {
+        let Some(mut server) = self.service.metrics.take() else { return };
+        for s in self.registry.all() {
+            self.service.known.insert(s.id, s.addr.to_string());
+        }
+        server.serve(&mut |path| match path {
+            "/metrics" => Some((200, CONTENT_TYPE, self.metrics_page())),
+            "/health" => {
+                let live = self.registry.all().filter(|s| s.available(Instant::now())).count();
+                Some(match (self.draining, live) {
+                    (true, _) => (503, "text/plain; charset=utf-8", "stopping\n".to_string()),
+                    (false, 0) => (503, "text/plain; charset=utf-8", "no slave is live\n".to_string()),
+                    (false, n) => (200, "text/plain; charset=utf-8", format!("ok: {n} slaves live\n")),
+                })
+            }
+            _ => None,
+        });
+        self.service.metrics = Some(server);
+    }
+
+    /// The Prometheus page of the master.
+    fn metrics_page(&self) -> String {
+        let st = &self.stats;
+        let now = Instant::now();
+        let mut e = Exposition::default();
+        e.gauge(
+            "forkftp_master_info",
+            "The running ftpmaster: its version and its addresses.",
+            &[(
+                &[
+                    ("version", env!("CARGO_PKG_VERSION")),
+                    ("listen", &self.cfg.listen.to_string()),
+                    ("registry", &self.cfg.registry.to_string()),
+                ],
+                1.0,
+            )],
+        );
+        let started = self.service.started.duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+        e.gauge("forkftp_master_start_time_seconds", "When the master started, Unix seconds.", &[(&[], started)]);
+        e.counter("forkftp_master_clients_accepted_total", "Clients accepted.", &[(&[], st.accepted as f64)]);
+        e.counter(
+            "forkftp_master_clients_total",
+            "Clients handed to a slave, by how: their socket passed, or their control connection relayed.",
+            &[(&[("via", "passed")], st.passed as f64), (&[("via", "relayed")], st.relayed as f64)],
+        );
+        e.counter(
+            "forkftp_master_refused_total",
+            "Clients refused with 421, by cause.",
+            &[(&[("cause", "no_slave")], st.refused as f64)],
+        );
+        e.gauge(
+            "forkftp_master_relayed_connections",
+            "Relayed control connections open now.",
+            &[(&[], st.relaying as f64)],
+        );
+        e.counter(
+            "forkftp_master_relayed_bytes_total",
+            "Control-connection bytes relayed (data connections never pass the master).",
+            &[
+                (&[("direction", "to_slaves")], st.bytes_to_slaves as f64),
+                (&[("direction", "to_clients")], st.bytes_to_clients as f64),
+            ],
+        );
+        let ids: Vec<String> = self.service.known.keys().map(u32::to_string).collect();
+        let mut up = Vec::new();
+        let mut clients = Vec::new();
+        let mut open = Vec::new();
+        for (id, (sid, addr)) in ids.iter().zip(&self.service.known) {
+            let slave = self.registry.all().find(|s| s.id == *sid);
+            let labels = [("slave", id.as_str()), ("address", addr.as_str())];
+            up.push((labels, slave.is_some_and(|s| s.available(now)) as u8 as f64));
+            if let Some(s) = slave {
+                clients.push(([("slave", id.as_str())], s.clients as f64));
+                open.push(([("slave", id.as_str())], s.relaying as f64));
+            }
+        }
+        let up: Vec<(&[(&str, &str)], f64)> = up.iter().map(|(l, n)| (&l[..], *n)).collect();
+        e.gauge(
+            "forkftp_master_slave_up",
+            "1 for a slave that takes clients, 0 for one lost or skipped after a failure.",
+            &up,
+        );
+        let clients: Vec<(&[(&str, &str)], f64)> = clients.iter().map(|(l, n)| (&l[..], *n)).collect();
+        e.counter("forkftp_master_slave_clients_total", "Clients handed to each slave since it registered.", &clients);
+        let open: Vec<(&[(&str, &str)], f64)> = open.iter().map(|(l, n)| (&l[..], *n)).collect();
+        e.gauge("forkftp_master_slave_relayed_connections", "Relayed connections open to each slave.", &open);
+        e.finish()
+    }
+
     /// The master serves: systemd is told, the pid file written.
     pub(super) fn service_ready(&mut self) {
         if let Some(p) = &self.cfg.service.pid_file {
