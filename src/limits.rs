@@ -400,3 +400,9 @@ pub const METRICS_MAX_REQUEST: usize = 8 * 1024;
 
 /// Time a metrics client has for its request and the response, together.
 pub const METRICS_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// After it starts, and until a first slave registers, `ftpmaster` leaves
+/// clients in its socket's backlog for up to this long instead of refusing
+/// them: a restarted master (whose socket systemd kept open) has its slaves
+/// back within [`REGISTER_RETRY_MAX`] and a little more.
+pub const MASTER_START_GRACE: Duration = Duration::from_secs(5);

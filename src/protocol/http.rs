@@ -165,6 +165,30 @@ mod tests {
         assert_eq!(parse_head(&long_header, 64), Err(HttpError::TooLarge));
     }
 
+    proptest::proptest! {
+        /// Whatever bytes arrive, the parser answers within its bound and
+        /// never panics; what it accepts names a path.
+        #[test]
+        fn any_bytes_are_parsed_or_refused(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048), max in 1usize..1024) {
+            if let Ok(Some(r)) = parse_head(&bytes, max) {
+                proptest::prop_assert!(r.path.starts_with('/'));
+            }
+            if bytes.len() >= max {
+                proptest::prop_assert!(parse_head(&bytes, max) != Ok(None));
+            }
+        }
+
+        /// A request arriving in pieces is incomplete until its last byte.
+        #[test]
+        fn a_request_in_pieces_is_complete_at_its_end(path in "/[a-z0-9/._-]{0,40}", host in "[a-z]{1,20}") {
+            let req = format!("GET {path}?q=1 HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            for cut in 0..req.len() {
+                proptest::prop_assert_eq!(parse_head(&req.as_bytes()[..cut], 1024), Ok(None));
+            }
+            proptest::prop_assert_eq!(parse_head(req.as_bytes(), 1024), Ok(Some(get(&path))));
+        }
+    }
+
     #[test]
     fn responses_close_and_head_has_no_body() {
         let r = response(200, "text/plain", b"ok\n", false);

@@ -209,3 +209,30 @@ fn a_new_binary_that_fails_leaves_the_old_one_serving() {
     f.login("anonymous", "x");
     f.quit();
 }
+
+/// `ftpmaster` across its own restart: its slaves register again on their
+/// own, and the clients that arrive meanwhile wait in the backlog (not
+/// refused) until one has; a client passed to a slave before the restart
+/// never notices it.
+#[test]
+fn a_restarted_master_holds_its_first_clients_until_its_slaves_are_back() {
+    use crate::util::{Master, SlaveServer};
+    let (root, _) = crate::util::shared_root(10);
+    let mut m = Master::start_restartable(&[]);
+    let _slave = SlaveServer::start("127.0.0.1", m.registry, 1, root.path(), &[]);
+    m.wait_slaves(&[1], READY);
+    // A client passed to the slave (same host): the master is out of its path.
+    let (mut passed, _) = m.connect();
+    passed.login("anonymous", "x");
+    m.kill();
+    m.restart();
+    // At once, before the slave is back: the client waits, then is served.
+    let (mut f, greeting) = m.connect();
+    assert_eq!(Ftp::slave_id(&greeting), 1);
+    f.login("anonymous", "x");
+    assert_eq!(f.retr("hello.txt"), b"hello world\n");
+    f.quit();
+    assert!(!m.log_text().contains("refused, no slave available"), "{}", m.log_text());
+    assert_eq!(passed.retr("hello.txt"), b"hello world\n", "the passed client never noticed");
+    passed.quit();
+}

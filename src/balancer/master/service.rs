@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime};
@@ -12,7 +13,7 @@ use clap::CommandFactory;
 
 use super::Master;
 use crate::balancer::config::{MasterCli, MasterConfig};
-use crate::limits::DEFAULT_MASTER_CONFIG;
+use crate::limits::{DEFAULT_MASTER_CONFIG, MASTER_START_GRACE, MASTER_TICK};
 use crate::service::config_file::{self, ConfigTool, Layered};
 use crate::service::exposition::{Exposition, CONTENT_TYPE};
 use crate::service::http::HttpServer;
@@ -37,6 +38,9 @@ pub(crate) struct Service {
     known: BTreeMap<u32, String>,
     /// When the master started.
     started: SystemTime,
+    /// Until then, while no slave has registered, clients wait in the
+    /// backlog ([`MASTER_START_GRACE`]).
+    hold_until: Option<Instant>,
 }
 
 /// The listening socket `name` systemd handed over, else `addr` bound now;
@@ -95,7 +99,17 @@ impl Service {
             }
         };
         let started = SystemTime::now();
-        Ok(Service { layered, notifier, inherited, pid_file: None, metrics, known: BTreeMap::new(), started })
+        let hold_until = Some(Instant::now() + MASTER_START_GRACE);
+        Ok(Service {
+            layered,
+            notifier,
+            inherited,
+            pid_file: None,
+            metrics,
+            known: BTreeMap::new(),
+            started,
+            hold_until,
+        })
     }
 
     /// The status socket: handed over, or bound now under `name`; the
@@ -108,6 +122,23 @@ impl Service {
 }
 
 impl Master {
+    /// True while the master has just started and no slave has registered
+    /// yet: clients are left in the listening socket's backlog (it stops
+    /// watching it for a tick) rather than refused, so that a restarted
+    /// master refuses nobody while its slaves come back. Afterwards, never.
+    pub(super) fn holding_clients(&mut self, now: Instant) -> bool {
+        let Some(until) = self.service.hold_until else { return false };
+        if now >= until || self.registry.all().next().is_some() {
+            self.service.hold_until = None;
+            return false;
+        }
+        if let Some(l) = &self.clients {
+            self.unwatch(l.as_fd());
+            self.accept_paused_until = Some(now + MASTER_TICK);
+        }
+        true
+    }
+
     /// Answers the metrics clients that are ready (never waits).
     pub(super) fn serve_metrics(&mut self) {
         let Some(mut server) = self.service.metrics.take() else { return };
