@@ -1,6 +1,7 @@
 //! What it takes to run the long-lived programs (`ftpserver`, `ftpmaster`)
 //! as a service, shared by both:
 //!
+//! - [`args`]: the options they share (pid file, syslog, metrics);
 //! - [`config_file`]: the TOML configuration file, one key for every long
 //!   option of the program, read generically from its clap definition;
 //! - [`notify`]: systemd's readiness protocol (`NOTIFY_SOCKET`, one
