@@ -86,7 +86,7 @@ pub struct ServerArgs {
     #[arg(long)]
     pub no_anonymous: bool,
 
-    /// Fewest idle workers: below this the pool grows, doubling the batch each tick.
+    /// Fewest idle workers: below this the pool grows, doubling the batch each time; clients waiting in the queue get a worker each at once.
     #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MIN_SPARE)]
     pub min_spare: usize,
 

@@ -20,7 +20,7 @@ use super::error::{reply_for, FtpError};
 use super::listing::Listing;
 use super::upload::Upload;
 use super::vpath::VPath;
-use crate::limits::{IO_BUFFER, SENDFILE_CHUNK, SPLICE_PIPE, UPLOAD_EOF_GRACE};
+use crate::limits::{IO_BUFFER, SENDFILE_CHUNK, SPLICE_PIPE, UPLOAD_EOF_GRACE, UPLOAD_LOW_WATER};
 use crate::protocol::ascii::{FromCrlf, ToCrlf};
 use crate::protocol::{self, Command, Reply, ReplyCode, TransferType};
 use crate::sys;
@@ -132,6 +132,11 @@ impl Pump<'_> {
             let (data_ready, ctl_ready) = {
                 let mut fds = [PollFd::new(data, events), PollFd::new(self.ctl.fd(), PollFlags::POLLIN)];
                 match poll(&mut fds, PollTimeout::try_from(self.stall).unwrap_or(PollTimeout::MAX)) {
+                    // An upload's bytes below its low-water mark are
+                    // progress too: read them rather than call it stalled.
+                    Ok(0) if events.contains(PollFlags::POLLIN) && sys::bytes_waiting(data).is_ok_and(|n| n > 0) => {
+                        return Ok(())
+                    }
                     Ok(0) => return Err(Stop::Stalled),
                     Ok(_) => {}
                     Err(Errno::EINTR) => {
@@ -233,6 +238,8 @@ impl Pump<'_> {
 
     /// STOR/APPE/STOU: socket to file; ASCII turns CRLF into LF.
     fn receive(&mut self, data: &mut DataConn, upload: &mut Upload, ttype: TransferType) -> Result<(), Stop> {
+        // Woken once per UPLOAD_LOW_WATER bytes, not per packet (issue 15).
+        let _ = sys::set_recv_low_water(data.as_fd(), UPLOAD_LOW_WATER);
         let spliced = match data.plain() {
             Some(sock) if ttype == TransferType::Image => self.receive_spliced(sock, upload.file())?,
             _ => false,
@@ -420,11 +427,16 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
     // The data connection ends here: the client sees EOF before our 226.
     data.close();
     let ctl = pump.ctl;
+    // The file an upload replaced: freed after the replies (see `upload`).
+    let mut replaced = None;
     // Replies to send, and whether the session ends afterwards.
     let (replies, complete, close): (Vec<Reply>, bool, bool) = match result {
         Ok(()) => match upload_to_commit.map(Upload::commit) {
             Some(Err(e)) => (vec![reply_for(&e, "")], false, false),
-            _ => (vec![Reply::new(ReplyCode::CLOSING_DATA, "Transfer complete.")], true, false),
+            r => {
+                replaced = r.and_then(Result::ok);
+                (vec![Reply::new(ReplyCode::CLOSING_DATA, "Transfer complete.")], true, false)
+            }
         },
         Err(stop) => {
             // Dropping an unfinished upload removes its temporary file.
@@ -447,5 +459,6 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
         }
     };
     let sent = replies.iter().try_for_each(|r| ctl.send(r));
+    drop(replaced);
     Done { bytes, complete, close: close || sent.is_err() }
 }
