@@ -17,7 +17,7 @@ use crate::limits::{ACCEPT_WAKEUP, DEFAULT_SERVER_CONFIG};
 use crate::server::config::{ServerArgs, ServerCli, ServerConfig};
 use crate::service::config_file::{self, ConfigTool, Layered};
 use crate::service::exposition::CONTENT_TYPE;
-use crate::service::http::{Answer, HttpServer};
+use crate::service::http::{metrics_server, Answer, HttpServer};
 use crate::service::notify::Notifier;
 use crate::service::pidfile::PidFile;
 use crate::service::sockets::{self, Inherited};
@@ -63,28 +63,9 @@ pub(crate) fn first_config(layered: &Layered) -> Result<(ServerArgs, ServerConfi
 
 /// `ftpserver config`.
 pub(crate) fn config_tool(tool: ConfigTool) -> Result<(), String> {
-    let intro = "ftpserver's configuration file (TOML): one key for each option of `ftpserver --help`,\n\
-                 named as the option without its dashes. Options given on the command line win over this file.\n\
-                 Read at start and again on SIGHUP; `ftpserver config --print` shows the result.\n\
-                 Every key below is commented out with its default value.";
-    config_file::run_tool::<ServerCli>(ServerCli::command(), tool, DEFAULT_SERVER_CONFIG, intro, |cli| {
+    config_file::run_tool::<ServerCli>(ServerCli::command(), tool, DEFAULT_SERVER_CONFIG, |cli| {
         cli.server.to_config().map(drop)
     })
-}
-
-/// The metrics server of `--metrics ADDR`: on the socket handed over
-/// (an upgrade, or systemd) when it is on that address, else bound now.
-pub(crate) fn metrics_server(inherited: &mut Inherited, addr: Option<&str>) -> Result<Option<HttpServer>, String> {
-    let handed = inherited.take_tcp(sockets::METRICS).and_then(Result::ok);
-    let Some(addr) = addr else { return Ok(None) };
-    let want = crate::net::resolve_addr(addr).map_err(|e| format!("--metrics {e}"))?;
-    let server = match handed {
-        Some(l) if l.local_addr().is_ok_and(|a| a == want || want.port() == 0) => HttpServer::new(l),
-        _ => HttpServer::bind(want),
-    };
-    let server = server.map_err(|e| format!("--metrics: cannot listen on {want}: {e}"))?;
-    log::info!("metrics on http://{}/metrics and /health", server.local_addr().map_err(|e| e.to_string())?);
-    Ok(Some(server))
 }
 
 /// The log (a file, standard error or syslog) and the transfer log.

@@ -520,12 +520,17 @@ pub(crate) fn run_tool<C: FromArgMatches>(
     command: Command,
     tool: ConfigTool,
     default: &str,
-    intro: &str,
     check: impl FnOnce(&C) -> Result<(), String>,
 ) -> Result<(), String> {
     let program = command.get_name().to_string();
     if tool.example {
-        print!("{}", example(&command, intro));
+        let intro = format!(
+            "{program}'s configuration file (TOML): one key for each option of `{program} --help`,\n\
+             named as the option without its dashes. Options given on the command line win over this file.\n\
+             Read at start and again on SIGHUP; `{program} config --print` shows the result.\n\
+             Every key below is commented out with its default value."
+        );
+        print!("{}", example(&command, &intro));
         return Ok(());
     }
     let mut argv = vec![OsString::from(&program)];

@@ -164,6 +164,24 @@ impl AsFd for HttpServer {
     }
 }
 
+/// The metrics server of `--metrics ADDR`: on the socket handed over
+/// (an upgrade, or systemd) when it is on that address, else bound now.
+pub(crate) fn metrics_server(
+    inherited: &mut crate::service::sockets::Inherited,
+    addr: Option<&str>,
+) -> Result<Option<HttpServer>, String> {
+    let handed = inherited.take_tcp(crate::service::sockets::METRICS).and_then(Result::ok);
+    let Some(addr) = addr else { return Ok(None) };
+    let want = crate::net::resolve_addr(addr).map_err(|e| format!("--metrics {e}"))?;
+    let server = match handed {
+        Some(l) if l.local_addr().is_ok_and(|a| a == want || want.port() == 0) => HttpServer::new(l),
+        _ => HttpServer::bind(want),
+    };
+    let server = server.map_err(|e| format!("--metrics: cannot listen on {want}: {e}"))?;
+    log::info!("metrics on http://{}/metrics and /health", server.local_addr().map_err(|e| e.to_string())?);
+    Ok(Some(server))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

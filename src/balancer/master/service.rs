@@ -16,7 +16,7 @@ use crate::balancer::config::{MasterCli, MasterConfig};
 use crate::limits::{DEFAULT_MASTER_CONFIG, MASTER_START_GRACE, MASTER_TICK};
 use crate::service::config_file::{self, ConfigTool, Layered};
 use crate::service::exposition::{Exposition, CONTENT_TYPE};
-use crate::service::http::HttpServer;
+use crate::service::http::{metrics_server, HttpServer};
 use crate::service::notify::Notifier;
 use crate::service::pidfile::PidFile;
 use crate::service::sockets::{self, Inherited};
@@ -71,11 +71,7 @@ pub(crate) fn first_config(layered: &Layered) -> Result<MasterConfig, String> {
 
 /// `ftpmaster config`.
 pub(crate) fn config_tool(tool: ConfigTool) -> Result<(), String> {
-    let intro = "ftpmaster's configuration file (TOML): one key for each option of `ftpmaster --help`,\n\
-                 named as the option without its dashes. Options given on the command line win over this file.\n\
-                 Read at start and again on SIGHUP; `ftpmaster config --print` shows the result.\n\
-                 Every key below is commented out with its default value.";
-    config_file::run_tool::<MasterCli>(MasterCli::command(), tool, DEFAULT_MASTER_CONFIG, intro, |cli| {
+    config_file::run_tool::<MasterCli>(MasterCli::command(), tool, DEFAULT_MASTER_CONFIG, |cli| {
         cli.master.to_config().map(drop)
     })
 }
@@ -85,19 +81,7 @@ impl Service {
     /// sockets handed over that are left.
     pub(crate) fn new(layered: Layered, mut inherited: Inherited, cfg: &MasterConfig) -> Result<Service, String> {
         let notifier = Notifier::from_env(inherited.upgrade_fd.take());
-        let metrics = match cfg.service.metrics.as_deref() {
-            None => None,
-            Some(addr) => {
-                let want = crate::net::resolve_addr(addr).map_err(|e| format!("--metrics {e}"))?;
-                let server = match inherited.take_tcp(sockets::METRICS).and_then(Result::ok) {
-                    Some(l) => HttpServer::new(l),
-                    None => HttpServer::bind(want),
-                }
-                .map_err(|e| format!("--metrics: cannot listen on {want}: {e}"))?;
-                log::info!("metrics on http://{}/metrics and /health", server.local_addr().map_err(|e| e.to_string())?);
-                Some(server)
-            }
-        };
+        let metrics = metrics_server(&mut inherited, cfg.service.metrics.as_deref())?;
         let started = SystemTime::now();
         let hold_until = Some(Instant::now() + MASTER_START_GRACE);
         Ok(Service {
