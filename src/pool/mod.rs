@@ -11,7 +11,8 @@
 //! | SIGTERM, SIGINT | fast stop: clients get 421, workers exit, the parent last |
 //! | SIGQUIT | graceful stop: no new clients, running transfers finish, then exit |
 //! | SIGHUP | reload the configuration; old workers finish their sessions |
-//! | SIGUSR1 | reopen the log file |
+//! | SIGUSR1 | reopen the log file and the xferlog |
+//! | SIGUSR2 | upgrade: start the binary again with the sockets handed over (`upgrade.rs`) |
 
 pub(crate) mod burst;
 mod metrics;
