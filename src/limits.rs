@@ -130,6 +130,11 @@ pub const MIN_ACTIVE_PORT: u16 = 1024;
 /// cut (listings over the data connection stream and have no limit).
 pub const MAX_STAT_ENTRIES: usize = 10_000;
 
+/// Times a path lookup is tried again when the kernel's `openat2` answers
+/// EAGAIN (a rename elsewhere raced with a `..` in the path) before the
+/// symlink-refusing walk is used instead.
+pub const JAIL_RACE_RETRIES: u32 = 8;
+
 /// Attempts to create a unique name for `STOU` or an upload's temporary file.
 pub const UNIQUE_NAME_ATTEMPTS: u32 = 100;
 
