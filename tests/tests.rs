@@ -16,6 +16,7 @@ mod layers;
 mod limits;
 mod pool;
 mod security;
+mod service;
 mod smoke;
 mod transfers;
 mod uploads;

@@ -6,7 +6,8 @@
 //! inside the root; `listing` formats directories; `upload` makes uploads
 //! atomic; `error` maps every failure to its reply; `config` is the
 //! server's command line and configuration; `intake` is how clients reach
-//! a worker. The extensions of issue 14: `hash` (checksums in the worker),
+//! a worker; `xferlog` writes the line of each transfer for the transfer
+//! log. The extensions of issue 14: `hash` (checksums in the worker),
 //! `rate` (the token bucket of rate limits), `quota` (bytes and files per
 //! home), `attrs` (times, modes, free space).
 
@@ -26,3 +27,4 @@ pub(crate) mod session;
 pub(crate) mod transfer;
 pub(crate) mod upload;
 pub mod vpath;
+pub(crate) mod xferlog;
