@@ -17,6 +17,8 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use crate::limits::CLIENT_TLS_TICKETS;
+
 /// How the client speaks TLS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TlsMode {
@@ -96,6 +98,14 @@ impl Tls {
         } else {
             builder.with_root_certificates(roots(opts.ca_file.as_deref())?).with_no_client_auth()
         };
+        let mut config = config;
+        // RFC 9149: a ticket for every data connection, even on servers
+        // (ours) that send none unasked on an upload's connection, since
+        // rustls uses each TLS 1.3 ticket once.
+        config.send_ticket_request = Some(rustls::client::TicketRequest {
+            new_session_count: CLIENT_TLS_TICKETS,
+            resumption_count: 1,
+        });
         Ok(Tls { config: Arc::new(config), name })
     }
 

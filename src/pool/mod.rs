@@ -11,11 +11,15 @@
 //! | SIGTERM, SIGINT | fast stop: clients get 421, workers exit, the parent last |
 //! | SIGQUIT | graceful stop: no new clients, running transfers finish, then exit |
 //! | SIGHUP | reload the configuration; old workers finish their sessions |
-//! | SIGUSR1 | reopen the log file |
+//! | SIGUSR1 | reopen the log file and the xferlog |
+//! | SIGUSR2 | upgrade: start the binary again with the sockets handed over (`upgrade.rs`) |
 
 pub(crate) mod burst;
+mod metrics;
 pub(crate) mod scoreboard;
+mod service;
 pub(crate) mod status;
+mod upgrade;
 pub(crate) mod worker;
 
 use std::io;
@@ -37,8 +41,11 @@ use crate::limits::{
 use crate::net;
 use crate::server::config::{ServerArgs, ServerCli, ServerCommand, ServerConfig, SlaveArgs};
 use crate::server::intake::{Intake, Listening};
+use crate::service::config_file::Layered;
+use crate::service::sockets::{self as handed, Inherited};
 use crate::sys::{self, Forked};
 use scoreboard::{Scoreboard, State};
+use service::Service;
 
 /// Binds the pool's listening socket ([`net::bind_listener`]); a worker
 /// blocked in `accept` wakes up every [`ACCEPT_WAKEUP`] to look at its flags.
@@ -71,6 +78,8 @@ pub(crate) struct Supervisor {
     intake: Box<dyn Intake>,
     /// The implicit-FTPS listening socket (`--implicit-tls-listen`).
     implicit: Option<TcpListener>,
+    /// Configuration file, systemd, upgrade, metrics (`service.rs`).
+    service: Service,
 }
 
 /// Makes the [`Intake`] of a pool that is a slave of an `ftpmaster`, when
@@ -80,11 +89,13 @@ pub(crate) struct Supervisor {
 pub type SlaveIntake = fn(&SlaveArgs, SocketAddr) -> Result<Option<Box<dyn Intake>>, String>;
 
 /// `ftpserver`: runs a pool, or a tool.
-pub fn main(cli: ServerCli, slave: SlaveIntake) -> Result<(), String> {
+pub fn main(cli: ServerCli, argv: Vec<std::ffi::OsString>, slave: SlaveIntake) -> Result<(), String> {
     match cli.command {
+        Some(ServerCommand::Config(tool)) => service::config_tool(tool),
         Some(ServerCommand::Status { listen }) => crate::admin::print_status("server", &listen, status::socket_name),
-        Some(ServerCommand::Passwd { name, home, perms }) => {
+        Some(ServerCommand::Passwd { name, home, perms, limits }) => {
             let perms = crate::accounts::Perms::parse(&perms)?;
+            let limits = crate::accounts::Limits::parse(&limits)?;
             let pw = crate::term::read_password(&format!("Password for {name}: ")).map_err(|e| e.to_string())?;
             if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
                 let again = crate::term::read_password("Again: ").map_err(|e| e.to_string())?;
@@ -92,7 +103,7 @@ pub fn main(cli: ServerCli, slave: SlaveIntake) -> Result<(), String> {
                     return Err("the passwords differ".into());
                 }
             }
-            let line = crate::accounts::users_line(&name, &crate::protocol::Password::new(pw), &home, &perms)?;
+            let line = crate::accounts::users_line(&name, &crate::protocol::Password::new(pw), &home, &perms, &limits)?;
             println!("{line}");
             Ok(())
         }
@@ -110,7 +121,7 @@ pub fn main(cli: ServerCli, slave: SlaveIntake) -> Result<(), String> {
             println!("Clients must trust this certificate (curl --cacert, ftpclient --ca-file) or skip the check.");
             Ok(())
         }
-        None => run(cli.server, slave),
+        None => run(service::layered(argv, cli.config), slave),
     }
 }
 
@@ -131,38 +142,68 @@ pub(crate) fn resolve_run_as(cfg: &ServerConfig) -> Result<Option<(nix::unistd::
     Ok(Some((user.uid, user.gid)))
 }
 
-/// Runs a pool with the options `args` until it is told to stop.
-pub(crate) fn run(args: ServerArgs, slave: SlaveIntake) -> Result<(), String> {
-    let mut cfg = args.to_config()?;
+/// Runs a pool with the options of `layered` (the command line over the
+/// configuration file) until it is told to stop.
+pub(crate) fn run(layered: Layered, slave: SlaveIntake) -> Result<(), String> {
+    let (args, mut cfg) = service::first_config(&layered)?;
+    service::open_logs(&args, &cfg)?;
+    // Sockets from systemd or from the binary this one replaces, if any.
+    let mut inherited = Inherited::from_env()?;
+    let listener = Service::ftp_listener(&mut inherited, &cfg)?;
+    cfg.listen = listener.local_addr().map_err(|e| e.to_string())?;
     let intake = slave(&args.cluster, cfg.listen)?.unwrap_or_else(|| Box::new(Listening));
     if let Some(g) = intake.greeting() {
         cfg.greeting = g;
     }
-    crate::logging::init(cfg.log_level, cfg.log_file.as_deref()).map_err(|e| format!("log file: {e}"))?;
-    let listener = bind_listener(cfg.listen).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
-    cfg.listen = listener.local_addr().map_err(|e| e.to_string())?;
-    let implicit = bind_implicit(&mut cfg, &args, &listener)?;
-    let mut sup = Supervisor::new(args, cfg, listener, intake)?;
+    let implicit = implicit_listener(&mut inherited, &mut cfg, &args)?;
+    if implicit.is_some() {
+        // Workers wait on both sockets with poll and accept without blocking.
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    }
+    let service = Service::new(layered, inherited, &args)?;
+    let mut sup = Supervisor::new(args, cfg, listener, intake, service)?;
     sup.implicit = implicit;
     sup.run()
 }
 
-/// Binds the implicit-FTPS socket of `--implicit-tls-listen`, if any. The
-/// workers then wait on both sockets with `poll`, and accept from either
-/// without blocking. A slave takes explicit FTPS only (its workers also
-/// wait for the master's hand-overs).
-fn bind_implicit(
+/// The implicit-FTPS socket: the one named `ftps` that systemd or the
+/// previous binary handed over, else `--implicit-tls-listen` bound now;
+/// `None` without either. A slave takes explicit FTPS only (its workers also wait
+/// for the master's hand-overs).
+fn implicit_listener(
+    inherited: &mut Inherited,
     cfg: &mut ServerConfig,
     args: &ServerArgs,
-    listener: &TcpListener,
 ) -> Result<Option<TcpListener>, String> {
-    let Some(addr) = cfg.tls.as_ref().and_then(|t| t.implicit_listen) else { return Ok(None) };
+    let handed = inherited.take_tcp(handed::FTPS);
+    let wanted = cfg.tls.as_ref().and_then(|t| t.implicit_listen);
+    if handed.is_none() && wanted.is_none() {
+        return Ok(None);
+    }
+    if cfg.tls.is_none() {
+        return Err(format!(
+            "a socket named {} (implicit FTPS) was handed over, but FTPS needs --tls-cert",
+            handed::FTPS
+        ));
+    }
     if args.cluster.register.is_some() {
         return Err("--implicit-tls-listen is not available with --register: a slave serves explicit FTPS".into());
     }
-    let l = bind_listener(addr).map_err(|e| format!("cannot listen on {addr} (--implicit-tls-listen): {e}"))?;
+    let l = match (handed, wanted) {
+        (Some(l), _) => {
+            let l = l.map_err(|e| format!("inherited FTPS socket: {e}"))?;
+            if let Some(addr) = wanted.filter(|a| a.port() != 0) {
+                log::info!("--implicit-tls-listen {addr} is not used: the socket handed over is");
+            }
+            l
+        }
+        (None, Some(addr)) => {
+            bind_listener(addr).map_err(|e| format!("cannot listen on {addr} (--implicit-tls-listen): {e}"))?
+        }
+        (None, None) => return Ok(None),
+    };
     let bound = l.local_addr().map_err(|e| e.to_string())?;
-    l.set_nonblocking(true).and_then(|()| listener.set_nonblocking(true)).map_err(|e| e.to_string())?;
+    l.set_nonblocking(true).map_err(|e| e.to_string())?;
     if let Some(t) = cfg.tls.as_mut() {
         t.implicit_listen = Some(bound);
     }
@@ -177,6 +218,7 @@ impl Supervisor {
         cfg: ServerConfig,
         listener: TcpListener,
         mut intake: Box<dyn Intake>,
+        mut service: Service,
     ) -> Result<Supervisor, String> {
         sys::ignore_sigpipe().map_err(|e| e.to_string())?;
         // Big buffers (transfers, listings, argon2's 19 MiB per login) are
@@ -190,9 +232,10 @@ impl Supervisor {
         let board = Scoreboard::new(cfg.pool.max_workers).map_err(|e| format!("scoreboard: {e}"))?;
         let alarm = burst::Alarm::new().map_err(|e| format!("alarm pipe: {e}"))?;
         use signal_hook::consts::*;
-        let signals = SignalFlags::register(&[SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1], &[SIGCHLD])
+        let signals = SignalFlags::register(&[SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2], &[SIGCHLD])
             .map_err(|e| format!("signals: {e}"))?;
-        let status = crate::admin::status_listen_or_warn(&status::socket_name(&cfg.listen));
+        let status = service.status_socket(&status::socket_name(&cfg.listen));
+        service.close_unused();
         intake.start(cfg.listen, &listener)?;
         Ok(Supervisor {
             args,
@@ -210,6 +253,7 @@ impl Supervisor {
             drop_to,
             intake,
             implicit: None,
+            service,
         })
     }
 
@@ -269,7 +313,11 @@ impl Supervisor {
     }
 
     fn gone(&mut self, pid: Pid, why: Option<String>) {
+        if self.successor_gone(pid, &why) {
+            return;
+        }
         if let Some(i) = self.board.find(pid.as_raw()) {
+            self.count_exited(i);
             self.board.slots()[i].free();
         }
         match why {
@@ -357,9 +405,10 @@ impl Supervisor {
     }
 
     /// All `max-workers` are busy: the next client is told so at once.
-    fn refuse_overload(&self) {
+    fn refuse_overload(&mut self) {
         if let Ok((stream, peer)) = self.listener.accept() {
             log::warn!("{peer}: refused, all {} workers busy", self.cfg.pool.max_workers);
+            self.service.totals.refused(&crate::server::error::FtpError::TooManyUsers);
             worker::refuse(stream, &crate::server::error::FtpError::TooManyUsers);
         }
     }
@@ -387,6 +436,8 @@ impl Supervisor {
     /// after the grace period.
     fn fast_stop(&mut self) {
         log::info!("stopping (fast)");
+        self.abort_upgrade();
+        self.service_stopping("stopping: clients get 421");
         self.signal_workers(Signal::SIGTERM, false);
         let deadline = Instant::now() + STOP_GRACE;
         while self.workers_left() > 0 && Instant::now() < deadline {
@@ -404,7 +455,7 @@ impl Supervisor {
 
     /// SIGHUP: a new configuration, new workers; old ones finish their sessions.
     fn reload(&mut self) {
-        match self.args.to_config() {
+        match self.reread_config() {
             Ok(mut cfg) => {
                 // The sockets stay bound: the addresses cannot change.
                 cfg.listen = self.cfg.listen;
@@ -456,6 +507,10 @@ impl Supervisor {
         if watch_listener {
             fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
         }
+        // Last: the metrics server (served below, whatever woke us).
+        if let Some(m) = &self.service.metrics {
+            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+        }
         let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
         let (status_ready, listener_ready) =
             match poll(&mut fds, PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)) {
@@ -473,6 +528,7 @@ impl Supervisor {
                 status::answer(st, &self.board, &self.cfg);
             }
         }
+        self.serve_metrics();
         listener_ready
     }
 
@@ -499,6 +555,7 @@ impl Supervisor {
         }
         let mut graceful = false;
         self.maintain(false);
+        self.service_ready();
         loop {
             let (live, idle, total) = self.counts();
             let settled = Instant::now() >= self.settle_until;
@@ -513,6 +570,7 @@ impl Supervisor {
             }
             if !graceful && self.signals.take(libc::SIGQUIT) {
                 log::info!("stopping (graceful): running transfers finish first");
+                self.service_stopping("stopping: running transfers finish first");
                 self.leave_master();
                 graceful = true;
                 self.signal_workers(Signal::SIGQUIT, false);
@@ -521,6 +579,7 @@ impl Supervisor {
                 crate::logging::reopen_or_complain();
                 self.signal_workers(Signal::SIGUSR1, false);
             }
+            self.upgrade_tick(&mut graceful);
             if graceful {
                 if self.workers_left() == 0 {
                     break;

@@ -13,7 +13,7 @@ use super::error::{parse_error_reply, FtpError};
 use super::intake::Via;
 use super::session::{Outcome, Session};
 use super::tls::{Switch, TlsConfig};
-use super::transfer;
+use super::{hash, transfer, xferlog};
 use crate::limits::TLS_HANDSHAKE_TIMEOUT;
 use crate::protocol::{self, Reply, ReplyCode};
 use crate::server::config::ServerConfig;
@@ -31,6 +31,25 @@ pub trait Progress {
     /// How the session is protected now ("no TLS", "TLS on control and
     /// data"...), when it changes.
     fn security(&self, _what: &'static str) {}
+    /// A login failed (a wrong password).
+    fn login_failed(&self) {}
+    /// A file transfer ended (listings are not counted).
+    fn transferred(&self, _done: &Transferred) {}
+    /// The client was refused with this 421.
+    fn refused(&self, _why: &FtpError) {}
+}
+
+/// A file transfer that ended, as the metrics count it.
+#[derive(Clone, Copy, Debug)]
+pub struct Transferred {
+    /// An upload (STOR, STOU, APPE), else a download (RETR).
+    pub incoming: bool,
+    /// Bytes moved over the data connection.
+    pub bytes: u64,
+    /// How long it took.
+    pub secs: f64,
+    /// Every byte moved and the file in place.
+    pub complete: bool,
 }
 
 /// Nobody is told.
@@ -116,6 +135,7 @@ fn serve_inner(
         // it is an attempt to pass for another address.
         if std::mem::take(&mut first_line) && line.starts_with(protocol::proxy::V1_SIGNATURE) {
             log::warn!("[{pid}] {peer}: PROXY header from a peer that is not the master, refused");
+            progress.refused(&FtpError::ProxyRefused);
             ctl.send(&FtpError::ProxyRefused.reply())?;
             return Ok("PROXY header refused".into());
         }
@@ -156,6 +176,7 @@ fn serve_inner(
                 }
             }
             Outcome::Delayed(delay, r, close) => {
+                progress.login_failed();
                 std::thread::sleep(delay);
                 ctl.send(&r)?;
                 if close {
@@ -166,6 +187,12 @@ fn serve_inner(
                 let path = t.path.clone();
                 let verb = shown.split(' ').next().unwrap_or_default();
                 let tls = if t.tls.is_some() { " tls" } else { "" };
+                let file = match t.job {
+                    transfer::Job::Send { .. } => Some(false),
+                    transfer::Job::Receive(_) => Some(true),
+                    transfer::Job::List(_) => None,
+                };
+                let ascii = t.ttype == crate::protocol::TransferType::Ascii;
                 let start = Instant::now();
                 progress.bytes(0);
                 let done = transfer::run(t, &mut ctl, peer.ip(), &cfg.timeouts, &mut |b| progress.bytes(b));
@@ -175,8 +202,43 @@ fn serve_inner(
                     done.bytes,
                     if done.complete { "" } else { " (incomplete)" }
                 );
+                if let Some(incoming) = file {
+                    let t = Transferred { incoming, bytes: done.bytes, secs, complete: done.complete };
+                    progress.transferred(&t);
+                    if let Some(id) = session.identity() {
+                        let end = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs());
+                        crate::logging::xferlog(&xferlog::line(&xferlog::Record {
+                            end: end as i64,
+                            secs,
+                            peer: peer.ip(),
+                            bytes: done.bytes,
+                            path: path.as_str(),
+                            ascii,
+                            incoming,
+                            anonymous: id.anonymous,
+                            user: &id.name,
+                            complete: done.complete,
+                        }));
+                    }
+                }
                 if done.close {
                     return Ok("closed during transfer".into());
+                }
+            }
+            Outcome::Hash(job) => {
+                let start = Instant::now();
+                progress.bytes(0);
+                let done = hash::run(job, &mut ctl, &cfg.timeouts, &mut |b| progress.bytes(b));
+                log::info!(
+                    "[{pid}] {peer}: {shown} {} bytes hashed in {:.3}s{}",
+                    done.bytes,
+                    start.elapsed().as_secs_f64(),
+                    if done.complete { "" } else { " (incomplete)" }
+                );
+                if done.close {
+                    return Ok("closed during a checksum".into());
                 }
             }
         }

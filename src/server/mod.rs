@@ -6,20 +6,28 @@
 //! inside the root; `listing` formats directories; `upload` makes uploads
 //! atomic; `error` maps every failure to its reply; `config` is the
 //! server's command line and configuration; `intake` is how clients reach
-//! a worker; `tls` and `cert` are FTPS (RFC 4217): its options, policy and
-//! state machine, and the certificate.
+//! a worker; `xferlog` writes the line of each transfer for the transfer
+//! log. The extensions of issue 14: `hash` (checksums in the worker),
+//! `rate` (the token bucket of rate limits), `quota` (bytes and files per
+//! home), `attrs` (times, modes, free space). `tls` and `cert` are FTPS
+//! (RFC 4217): its options, policy and state machine, and the certificate.
 
+pub(crate) mod attrs;
 pub(crate) mod cert;
 pub mod config;
 pub(crate) mod connection;
 pub(crate) mod control;
 pub(crate) mod data;
 pub(crate) mod error;
+pub(crate) mod hash;
 pub mod intake;
 pub(crate) mod jail;
 pub(crate) mod listing;
+pub(crate) mod quota;
+pub(crate) mod rate;
 pub(crate) mod session;
 pub mod tls;
 pub(crate) mod transfer;
 pub(crate) mod upload;
 pub mod vpath;
+pub(crate) mod xferlog;

@@ -112,6 +112,9 @@ impl TlsArgs {
         // a client whose transfer was aborted before it read the new ones
         // still has one for its next data connection.
         base.send_tls13_tickets = TLS13_TICKETS;
+        // RFC 9149: a client may ask for fewer, or for some where none
+        // would be sent (an upload's data connection, below).
+        base.max_tls13_tickets = TLS13_TICKETS;
         let implicit_listen = self
             .implicit_tls_listen
             .as_deref()
@@ -144,9 +147,23 @@ impl TlsConfig {
         rustls::ServerConnection::new(Arc::clone(session)).map(rustls::Connection::Server).map_err(|e| e.to_string())
     }
 
-    /// A server connection for a data connection: larger send buffer.
-    pub(crate) fn accept_data(session: &Arc<rustls::ServerConfig>) -> Result<rustls::Connection, String> {
-        let mut c = rustls::ServerConnection::new(Arc::clone(session)).map_err(|e| e.to_string())?;
+    /// A server connection for a data connection: larger send buffer. An
+    /// upload's (`tickets` false) sends no TLS 1.3 session tickets unless
+    /// the client asks for them (RFC 9149, as ours does): a client that only
+    /// writes never reads them (curl), and a socket closed with unread bytes
+    /// is reset, which drops the end of its upload still in its send
+    /// buffer. Such clients resume the next data connection with a ticket
+    /// they already have (this session's cache keeps them, see
+    /// [`SessionCache`]).
+    pub(crate) fn accept_data(session: &Arc<rustls::ServerConfig>, tickets: bool) -> Result<rustls::Connection, String> {
+        let config = if tickets {
+            Arc::clone(session)
+        } else {
+            let mut c = (**session).clone();
+            c.send_tls13_tickets = 0;
+            Arc::new(c)
+        };
+        let mut c = rustls::ServerConnection::new(config).map_err(|e| e.to_string())?;
         c.set_buffer_limit(Some(TLS_DATA_SEND_BUFFER));
         Ok(rustls::Connection::Server(c))
     }
