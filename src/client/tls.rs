@@ -102,10 +102,8 @@ impl Tls {
         // RFC 9149: a ticket for every data connection, even on servers
         // (ours) that send none unasked on an upload's connection, since
         // rustls uses each TLS 1.3 ticket once.
-        config.send_ticket_request = Some(rustls::client::TicketRequest {
-            new_session_count: CLIENT_TLS_TICKETS,
-            resumption_count: 1,
-        });
+        config.send_ticket_request =
+            Some(rustls::client::TicketRequest { new_session_count: CLIENT_TLS_TICKETS, resumption_count: 1 });
         Ok(Tls { config: Arc::new(config), name })
     }
 

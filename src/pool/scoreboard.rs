@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::metrics::Counters;
 use crate::server::connection::{Progress, Transferred};
 use crate::server::error::FtpError;
+use crate::server::tls::Encrypted;
 use crate::sys::SharedSlice;
 
 use crate::limits::SCOREBOARD_RATE_WINDOW;
@@ -118,12 +119,9 @@ pub struct SlotView {
     pub user: String,
     /// Last command.
     pub command: String,
-    /// FTPS: what is encrypted ("-", "ctl", "ctl+data", "data").
-    pub tls: &'static str,
+    /// FTPS: what is encrypted.
+    pub tls: Encrypted,
 }
-
-/// The status table's names of the session's protection.
-const SECURITY: [&str; 4] = ["-", "ctl", "ctl+data", "data"];
 
 impl Slot {
     /// Claims the slot for a new worker (by the supervisor, before fork).
@@ -265,7 +263,7 @@ impl Slot {
             client: read_text(&self.client),
             user: read_text(&self.user),
             command: read_text(&self.command),
-            tls: SECURITY[usize::from(self.security.load(Ordering::Relaxed)).min(SECURITY.len() - 1)],
+            tls: Encrypted::from_u8(self.security.load(Ordering::Relaxed)),
         }
     }
 }
@@ -285,14 +283,12 @@ impl Progress for Slot {
         self.set_bytes(n);
     }
 
-    fn security(&self, what: &'static str) {
-        let code = match what {
-            "TLS on control and data" => 2,
-            "TLS on control, data in clear" => 1,
-            "control in clear (CCC), TLS on data" => 3,
-            _ => 0,
-        };
-        self.security.store(code, Ordering::Relaxed);
+    fn security(&self, now: Encrypted) {
+        self.security.store(now as u8, Ordering::Relaxed);
+    }
+
+    fn tls_handshake(&self, ok: bool) {
+        self.counters.tls_handshake(ok);
     }
 
     fn login_failed(&self) {

@@ -76,7 +76,7 @@ pub fn format_table(views: &[SlotView], cfg: &ServerConfig) -> String {
             &v.sessions,
             &or_dash(&v.client),
             &or_dash(&v.user),
-            &v.tls,
+            &v.tls.name(),
             &v.bytes,
             &rate,
             &or_dash(&v.command),

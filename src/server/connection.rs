@@ -12,7 +12,7 @@ use super::control::{Control, Input};
 use super::error::{parse_error_reply, FtpError};
 use super::intake::Via;
 use super::session::{Outcome, Session};
-use super::tls::{Switch, TlsConfig};
+use super::tls::{Encrypted, Switch, TlsConfig};
 use super::{hash, transfer, xferlog};
 use crate::limits::TLS_HANDSHAKE_TIMEOUT;
 use crate::protocol::{self, Reply, ReplyCode};
@@ -28,9 +28,10 @@ pub trait Progress {
     fn user(&self, name: &str);
     /// Bytes moved so far by the running transfer.
     fn bytes(&self, n: u64);
-    /// How the session is protected now ("no TLS", "TLS on control and
-    /// data"...), when it changes.
-    fn security(&self, _what: &'static str) {}
+    /// What of the session is encrypted now (after each command).
+    fn security(&self, _now: Encrypted) {}
+    /// A TLS handshake on the control connection succeeded, or failed.
+    fn tls_handshake(&self, _ok: bool) {}
     /// A login failed (a wrong password).
     fn login_failed(&self) {}
     /// A file transfer ended (listings are not counted).
@@ -97,10 +98,10 @@ fn serve_inner(
     }
     if via == Via::ImplicitTls {
         session.set_implicit_tls();
-        if let Err(why) = start_tls(&mut ctl, &mut session, peer) {
+        if let Err(why) = start_tls(&mut ctl, &mut session, peer, progress) {
             return Ok(why);
         }
-        progress.security(session.protection());
+        progress.security(session.encrypted());
     }
     ctl.send(&Reply::new(ReplyCode::SERVICE_READY, cfg.greeting.clone()))?;
     let login_deadline = Instant::now() + cfg.timeouts.login;
@@ -162,7 +163,7 @@ fn serve_inner(
                 ctl.send(&r)?;
                 match switch {
                     Switch::StartTls => {
-                        if let Err(why) = start_tls(&mut ctl, &mut session, peer) {
+                        if let Err(why) = start_tls(&mut ctl, &mut session, peer, progress) {
                             return Ok(why);
                         }
                     }
@@ -247,7 +248,7 @@ fn serve_inner(
                 progress.user(&id.name);
             }
         }
-        progress.security(session.protection());
+        progress.security(session.encrypted());
         // QUIT has already ended the session above.
         if sys::draining() {
             ctl.send(&FtpError::ShuttingDown.reply())?;
@@ -260,11 +261,18 @@ fn serve_inner(
 /// thing on the implicit port), logged with its version, cipher suite and
 /// the SNI name. On failure, the reason the session ends (no reply can be
 /// sent: the client is in the middle of a handshake, or not speaking TLS).
-fn start_tls(ctl: &mut Control, session: &mut Session<'_>, peer: SocketAddr) -> Result<(), String> {
+fn start_tls(
+    ctl: &mut Control,
+    session: &mut Session<'_>,
+    peer: SocketAddr,
+    progress: &dyn Progress,
+) -> Result<(), String> {
     let pid = std::process::id();
     let config = session.tls_session().ok_or("TLS is not configured")?;
     let conn = TlsConfig::accept(&config)?;
-    if let Err(e) = ctl.start_tls(conn, Instant::now() + TLS_HANDSHAKE_TIMEOUT) {
+    let done = ctl.start_tls(conn, Instant::now() + TLS_HANDSHAKE_TIMEOUT);
+    progress.tls_handshake(done.is_ok());
+    if let Err(e) = done {
         log::info!("[{pid}] {peer}: TLS handshake failed: {e}");
         return Err(format!("TLS handshake failed: {e}"));
     }

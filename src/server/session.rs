@@ -158,9 +158,9 @@ impl<'c> Session<'c> {
         self.tls_session.clone()
     }
 
-    /// How this session is protected, for the log and STAT.
-    pub fn protection(&self) -> &'static str {
-        self.protection.describe()
+    /// What of this session is encrypted now.
+    pub fn encrypted(&self) -> super::tls::Encrypted {
+        self.protection.encrypted()
     }
 
     /// The control connection is relayed by an `ftpmaster`: EPSV is refused

@@ -155,7 +155,10 @@ impl TlsConfig {
     /// buffer. Such clients resume the next data connection with a ticket
     /// they already have (this session's cache keeps them, see
     /// [`SessionCache`]).
-    pub(crate) fn accept_data(session: &Arc<rustls::ServerConfig>, tickets: bool) -> Result<rustls::Connection, String> {
+    pub(crate) fn accept_data(
+        session: &Arc<rustls::ServerConfig>,
+        tickets: bool,
+    ) -> Result<rustls::Connection, String> {
         let config = if tickets {
             Arc::clone(session)
         } else {
@@ -247,6 +250,41 @@ pub(crate) struct Protection {
     required: bool,
     required_anonymous: bool,
     allow_ccc: bool,
+}
+
+/// What of a session is encrypted now: for `ftpserver status` and the
+/// metrics (the scoreboard keeps it as its `u8`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Encrypted {
+    /// Nothing.
+    None = 0,
+    /// The control connection (data in clear, PROT C).
+    Control = 1,
+    /// Control and data connections (PROT P).
+    Both = 2,
+    /// The data connections only (CCC after PROT P).
+    Data = 3,
+}
+
+impl Encrypted {
+    /// Every value, in the order of their numbers.
+    pub const ALL: [Encrypted; 4] = [Encrypted::None, Encrypted::Control, Encrypted::Both, Encrypted::Data];
+
+    /// The short name of the status table and the metrics' label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encrypted::None => "-",
+            Encrypted::Control => "ctl",
+            Encrypted::Both => "ctl+data",
+            Encrypted::Data => "data",
+        }
+    }
+
+    /// The value of [`Encrypted::ALL`] numbered `n` (`None` past them).
+    pub fn from_u8(n: u8) -> Encrypted {
+        Encrypted::ALL.get(usize::from(n)).copied().unwrap_or(Encrypted::None)
+    }
 }
 
 /// What a security command asks the connection to do after its reply.
@@ -400,6 +438,16 @@ impl Protection {
             ReplyCode::PROT_REQUIRED,
             "Data connections must be encrypted on this server: use PBSZ 0 and PROT P.",
         ))
+    }
+
+    /// What is encrypted now.
+    pub(crate) fn encrypted(&self) -> Encrypted {
+        match (self.control, self.prot) {
+            (true, Prot::Private) => Encrypted::Both,
+            (true, Prot::Clear) => Encrypted::Control,
+            (false, Prot::Private) => Encrypted::Data,
+            (false, Prot::Clear) => Encrypted::None,
+        }
     }
 
     /// What STAT and the log say.
