@@ -371,11 +371,6 @@ pub const CLIENT_MAX_NETRC: u64 = 1024 * 1024;
 /// port); a data connection's handshake has `--data-timeout`.
 pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Encrypted bytes a TLS data connection may hold ahead of its socket:
-/// a download's 256 KiB buffer is encrypted in one go and written with one
-/// `writev` of 16 KiB records (rustls's default, 64 KiB, needs four).
-pub const TLS_DATA_SEND_BUFFER: usize = 512 * 1024;
-
 /// TLS sessions one FTP session keeps for its data connections to resume
 /// (the control connection's, and those of its data connections; each is a
 /// few hundred bytes). The oldest goes first.
@@ -389,6 +384,21 @@ pub const TLS13_TICKETS: usize = 4;
 /// TLS 1.3 session tickets `ftpclient` asks for on a full handshake (RFC
 /// 9149); on a resumed one (a data connection), one, for the next.
 pub const CLIENT_TLS_TICKETS: u8 = 4;
+
+/// Plaintext an encrypted data connection moves per batch: a download
+/// reads this much of the file into its TLS records and writes them with
+/// one call; an upload reads up to this much with one call and writes the
+/// plaintext with one more (`net::records`). 16 records of 16 KiB.
+pub const TLS_DATA_BATCH: usize = 256 * 1024;
+
+/// Empty TLS records a data connection's peer may send in a row (each
+/// costs a decryption and carries nothing); one more ends the connection.
+/// rustls allows as many.
+pub const TLS_MAX_EMPTY_RECORDS: usize = 32;
+
+/// Largest TLS 1.3 post-handshake message taken on a data connection (a
+/// KeyUpdate is 5 bytes, a session ticket a few hundred).
+pub const TLS_MAX_POST_HANDSHAKE: usize = 64 * 1024;
 
 /// Largest certificate or key file read (a chain of a few certificates is
 /// a few KiB).

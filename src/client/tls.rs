@@ -99,6 +99,8 @@ impl Tls {
             builder.with_root_certificates(roots(opts.ca_file.as_deref())?).with_no_client_auth()
         };
         let mut config = config;
+        // Data connections take their keys over after the handshake.
+        config.enable_secret_extraction = true;
         // RFC 9149: a ticket for every data connection, even on servers
         // (ours) that send none unasked on an upload's connection, since
         // rustls uses each TLS 1.3 ticket once.
@@ -107,10 +109,17 @@ impl Tls {
         Ok(Tls { config: Arc::new(config), name })
     }
 
-    /// A new client connection (control or data) to the server.
+    /// A new client connection for the control connection.
     pub fn connect(&self) -> Result<rustls::Connection, String> {
         rustls::ClientConnection::new(Arc::clone(&self.config), self.name.clone())
             .map(rustls::Connection::Client)
+            .map_err(|e| e.to_string())
+    }
+
+    /// A new client connection for a data connection: rustls runs the
+    /// handshake, `net::records` the records (as the server's do).
+    pub fn connect_data(&self) -> Result<rustls::client::UnbufferedClientConnection, String> {
+        rustls::client::UnbufferedClientConnection::new(Arc::clone(&self.config), self.name.clone())
             .map_err(|e| e.to_string())
     }
 }

@@ -149,7 +149,7 @@ impl Pump<'_> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 // A TLS server that closed TCP without its goodbye: the
                 // end all the same (a binary download's size is checked).
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && data.tls().is_some() => break,
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && data.is_encrypted() => break,
                 Err(e) => return Err(Stop::Data(e)),
             };
             last_move = Instant::now();
@@ -238,8 +238,8 @@ impl Pump<'_> {
     /// The end of an upload: what TLS still holds goes out, then its
     /// `close_notify` (RFC 4217 section 10), then TCP's end of data.
     fn end_upload(&self, data: &mut Stream, last_move: Instant) -> Result<(), Stop> {
-        if let Some(t) = data.tls_mut() {
-            let mut r = t.close_notify();
+        if data.is_encrypted() {
+            let mut r = data.close_notify();
             loop {
                 match r {
                     Ok(()) => break,
@@ -256,7 +256,7 @@ impl Pump<'_> {
             }
         }
         let _ = data.socket().shutdown(Shutdown::Write);
-        if data.tls().is_some() {
+        if data.is_encrypted() {
             // Read the server's goodbye: it carries new TLS session tickets
             // for the next data connections, and a socket closed with
             // unread bytes would be reset under the last of the upload.
@@ -399,8 +399,8 @@ impl Session {
         // PROT P: TLS on the data connection, resuming the control
         // connection's session, once the server said 150 (RFC 4217 section 9).
         if let Some(tls) = self.data_tls() {
-            let started = tls.connect().map_err(ClientError::Failed).and_then(|conn| {
-                data.start_tls(conn, Instant::now() + crate::limits::CLIENT_DATA_TIMEOUT)
+            let started = tls.connect_data().map_err(ClientError::Failed).and_then(|conn| {
+                data.connect_records(conn, Instant::now() + crate::limits::CLIENT_DATA_TIMEOUT)
                     .map_err(|e| ClientError::Failed(super::tls::handshake_error(&e, &self.cfg.host)))
             });
             if let Err(e) = started {

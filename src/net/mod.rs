@@ -5,6 +5,7 @@
 //! mine?", the descriptor limit; and [`Stream`], the one stream type of
 //! control and data connections, plain or TLS (`tls::TlsStream`).
 
+pub mod records;
 mod stream;
 mod tls;
 

@@ -16,15 +16,19 @@
 //! - addresses, socket options and blocking mode act on the socket
 //!   ([`Stream::socket`]).
 //!
-//! The encrypted variant is [`TlsStream`] (`net::tls`): a read never waits
-//! twice on the socket, so a blocking control socket keeps its deadlines
-//! (a read may return `WouldBlock` when only part of a record came).
+//! The encrypted variants are [`TlsStream`] (`net::tls`, rustls's own
+//! records, for control connections) and [`RecordStream`] (`net::records`,
+//! records sealed and opened in place, for the bulk of data connections):
+//! a read never waits twice on the socket, so a blocking socket keeps its
+//! deadlines (a read may return `WouldBlock` when only part of a record
+//! came).
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Instant;
 
+use super::records::RecordStream;
 use super::tls::TlsStream;
 
 /// A connected stream: plain TCP, or TLS over it (FTPS, RFC 4217).
@@ -34,6 +38,8 @@ pub enum Stream {
     Plain(TcpStream),
     /// Encrypted (boxed: rustls's state is large, a plain stream is not).
     Tls(Box<TlsStream>),
+    /// Encrypted, records sealed and opened by `net::records`.
+    Records(Box<RecordStream>),
 }
 
 impl From<TcpStream> for Stream {
@@ -48,24 +54,47 @@ impl Stream {
     pub fn plain(&self) -> Option<&TcpStream> {
         match self {
             Stream::Plain(s) => Some(s),
-            Stream::Tls(_) => None,
+            Stream::Tls(_) | Stream::Records(_) => None,
         }
     }
 
-    /// The TLS layer, while there is one.
+    /// The TLS layer, while there is one (rustls's records).
     pub fn tls(&self) -> Option<&TlsStream> {
         match self {
-            Stream::Plain(_) => None,
             Stream::Tls(t) => Some(t),
+            Stream::Plain(_) | Stream::Records(_) => None,
         }
     }
 
-    /// The TLS layer, mutably.
-    pub fn tls_mut(&mut self) -> Option<&mut TlsStream> {
+    /// The record layer of a data connection, while there is one.
+    pub fn records(&self) -> Option<&RecordStream> {
         match self {
-            Stream::Plain(_) => None,
-            Stream::Tls(t) => Some(t),
+            Stream::Records(r) => Some(r),
+            Stream::Plain(_) | Stream::Tls(_) => None,
         }
+    }
+
+    /// The record layer, mutably.
+    pub fn records_mut(&mut self) -> Option<&mut RecordStream> {
+        match self {
+            Stream::Records(r) => Some(r),
+            Stream::Plain(_) | Stream::Tls(_) => None,
+        }
+    }
+
+    /// TLS's goodbye (`close_notify`) as far as the socket takes it now
+    /// (`WouldBlock`: flush again when writable); nothing on a plain one.
+    pub fn close_notify(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(_) => Ok(()),
+            Stream::Tls(t) => t.close_notify(),
+            Stream::Records(r) => r.close_notify(),
+        }
+    }
+
+    /// True when the stream is encrypted, either way.
+    pub fn is_encrypted(&self) -> bool {
+        !matches!(self, Stream::Plain(_))
     }
 
     /// Makes a plain stream encrypted: runs the handshake of `conn` (a
@@ -91,10 +120,58 @@ impl Stream {
         }
     }
 
+    /// Makes a plain data connection encrypted with the record layer: runs
+    /// the handshake of `conn` (rustls's unbuffered server connection, its
+    /// configuration allowing secret extraction) until `deadline`. On
+    /// failure the socket is shut down.
+    pub fn start_records(
+        &mut self,
+        conn: rustls::server::UnbufferedServerConnection,
+        deadline: Instant,
+    ) -> io::Result<()> {
+        let Stream::Plain(sock) = self else {
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "already encrypted"));
+        };
+        let sock = sock.try_clone()?;
+        match RecordStream::accept(conn, sock, deadline) {
+            Ok(r) => {
+                *self = Stream::Records(Box::new(r));
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.socket().shutdown(std::net::Shutdown::Both);
+                Err(e)
+            }
+        }
+    }
+
+    /// The client side of [`Stream::start_records`].
+    pub fn connect_records(
+        &mut self,
+        conn: rustls::client::UnbufferedClientConnection,
+        deadline: Instant,
+    ) -> io::Result<()> {
+        let Stream::Plain(sock) = self else {
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "already encrypted"));
+        };
+        let sock = sock.try_clone()?;
+        match RecordStream::connect(conn, sock, deadline) {
+            Ok(r) => {
+                *self = Stream::Records(Box::new(r));
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.socket().shutdown(std::net::Shutdown::Both);
+                Err(e)
+            }
+        }
+    }
+
     /// Makes an encrypted stream plain again (CCC, RFC 4217 section 6),
     /// after both sides said goodbye to TLS, by `deadline`.
     pub fn end_tls(&mut self, deadline: Instant) -> io::Result<()> {
         let Stream::Tls(_) = self else { return Ok(()) };
+        // (Data connections, the only users of `Records`, never end TLS.)
         let placeholder = Stream::Plain(self.socket().try_clone()?);
         let Stream::Tls(t) = std::mem::replace(self, placeholder) else { unreachable!() };
         let sock = t.into_plain(deadline)?;
@@ -108,6 +185,7 @@ impl Stream {
         match self {
             Stream::Plain(s) => s,
             Stream::Tls(t) => t.socket(),
+            Stream::Records(r) => r.socket(),
         }
     }
 
@@ -118,6 +196,7 @@ impl Stream {
         match self {
             Stream::Plain(_) => false,
             Stream::Tls(t) => t.has_buffered_input(),
+            Stream::Records(r) => r.has_buffered_input(),
         }
     }
 
@@ -132,6 +211,7 @@ impl Read for Stream {
         match self {
             Stream::Plain(s) => s.read(buf),
             Stream::Tls(t) => t.read(buf),
+            Stream::Records(r) => r.read(buf),
         }
     }
 }
@@ -141,6 +221,7 @@ impl Write for Stream {
         match self {
             Stream::Plain(s) => s.write(buf),
             Stream::Tls(t) => t.write(buf),
+            Stream::Records(r) => r.write(buf),
         }
     }
 
@@ -148,6 +229,7 @@ impl Write for Stream {
         match self {
             Stream::Plain(s) => s.flush(),
             Stream::Tls(t) => t.flush(),
+            Stream::Records(r) => r.flush(),
         }
     }
 }

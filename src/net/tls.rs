@@ -25,7 +25,7 @@ use std::os::fd::AsFd;
 use std::time::Instant;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use rustls::{Connection, HandshakeKind};
+use rustls::Connection;
 
 /// An established TLS connection over its TCP socket.
 pub struct TlsStream {
@@ -50,7 +50,7 @@ fn tls_error(e: rustls::Error) -> io::Error {
 }
 
 /// Waits until `sock` is ready for `events`, at most until `deadline`.
-fn wait(sock: &TcpStream, events: PollFlags, deadline: Instant) -> io::Result<()> {
+pub(super) fn wait(sock: &TcpStream, events: PollFlags, deadline: Instant) -> io::Result<()> {
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -136,12 +136,6 @@ impl TlsStream {
     /// The TCP socket under the encryption.
     pub fn socket(&self) -> &TcpStream {
         &self.sock
-    }
-
-    /// Whether this connection resumed an earlier TLS session (RFC 4217
-    /// section 10: a data connection resuming the control connection's).
-    pub fn resumed(&self) -> bool {
-        self.conn.handshake_kind() == Some(HandshakeKind::Resumed)
     }
 
     /// The host name the client asked for (SNI), on the server side.

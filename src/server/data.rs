@@ -10,7 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use rustls::server::UnbufferedServerConnection;
+
 use crate::limits::{DEFAULT_EPHEMERAL_PORTS, PASSIVE_BIND_ATTEMPTS};
+use crate::net::records::RecordStream;
 use crate::net::Stream;
 use crate::protocol::address::canonical;
 
@@ -179,7 +182,8 @@ impl DataSetup {
 /// read and write (RFC 959 section 3.2). Its bytes go through a
 /// [`Stream`], plain or, with FTPS's `PROT P` (RFC 4217), encrypted once
 /// the transfer starts it ([`DataConn::start_tls`]); the transfer code
-/// stays as it is, except that zero-copy moves need [`DataConn::plain`].
+/// stays as it is, except that zero-copy moves need [`DataConn::plain`]
+/// and the encrypted fast paths [`DataConn::records`].
 #[derive(Debug)]
 pub struct DataConn {
     stream: Stream,
@@ -203,33 +207,37 @@ impl DataConn {
     }
 
     /// PROT P: the TLS handshake (we are the TLS server, RFC 4217 section
-    /// 9), by `deadline`.
-    pub fn start_tls(&mut self, conn: rustls::Connection, deadline: Instant) -> io::Result<()> {
-        self.stream.start_tls(conn, deadline)
+    /// 9), by `deadline`; then the records are sealed and opened by
+    /// `net::records`.
+    pub fn start_tls(&mut self, conn: UnbufferedServerConnection, deadline: Instant) -> io::Result<()> {
+        self.stream.start_records(conn, deadline)
     }
 
     /// True when the connection is encrypted.
     pub fn is_tls(&self) -> bool {
-        self.stream.tls().is_some()
+        self.stream.is_encrypted()
+    }
+
+    /// The record layer of an encrypted connection, for the transfers that
+    /// read files into records and records into files.
+    pub fn records(&mut self) -> Option<&mut RecordStream> {
+        self.stream.records_mut()
     }
 
     /// True when its TLS handshake resumed an earlier session.
     pub fn tls_resumed(&self) -> bool {
-        self.stream.tls().is_some_and(|t| t.resumed())
+        self.stream.records().is_some_and(|r| r.resumed())
     }
 
     /// Its TLS version and cipher suite.
     pub fn tls_describe(&self) -> String {
-        self.stream.tls().map_or_else(String::new, |t| t.describe())
+        self.stream.records().map_or_else(String::new, |r| r.describe())
     }
 
     /// TLS's goodbye, as far as the socket takes it (`WouldBlock`: flush
     /// again when writable).
     pub fn close_notify(&mut self) -> io::Result<()> {
-        match self.stream.tls_mut() {
-            Some(t) => t.close_notify(),
-            None => Ok(()),
-        }
+        self.stream.close_notify()
     }
 
     /// Ends the transfer: the client sees the end of the data (an

@@ -16,11 +16,11 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use clap::Args;
-use rustls::server::StoresServerSessions;
+use rustls::server::{StoresServerSessions, UnbufferedServerConnection};
 
 use super::cert;
 use super::error::FtpError;
-use crate::limits::{TLS13_TICKETS, TLS_DATA_SEND_BUFFER, TLS_SESSION_CACHE};
+use crate::limits::{TLS13_TICKETS, TLS_SESSION_CACHE};
 use crate::net::resolve_addr;
 use crate::protocol::{Reply, ReplyCode};
 
@@ -115,6 +115,9 @@ impl TlsArgs {
         // RFC 9149: a client may ask for fewer, or for some where none
         // would be sent (an upload's data connection, below).
         base.max_tls13_tickets = TLS13_TICKETS;
+        // Data connections hand their keys to `net::records` after the
+        // handshake (the control connection's stay in rustls).
+        base.enable_secret_extraction = true;
         let implicit_listen = self
             .implicit_tls_listen
             .as_deref()
@@ -147,7 +150,9 @@ impl TlsConfig {
         rustls::ServerConnection::new(Arc::clone(session)).map(rustls::Connection::Server).map_err(|e| e.to_string())
     }
 
-    /// A server connection for a data connection: larger send buffer. An
+    /// A server connection for a data connection: rustls runs its
+    /// handshake, then `net::records` its records (the session's
+    /// configuration allows it: `enable_secret_extraction`). An
     /// upload's (`tickets` false) sends no TLS 1.3 session tickets unless
     /// the client asks for them (RFC 9149, as ours does): a client that only
     /// writes never reads them (curl), and a socket closed with unread bytes
@@ -158,7 +163,7 @@ impl TlsConfig {
     pub(crate) fn accept_data(
         session: &Arc<rustls::ServerConfig>,
         tickets: bool,
-    ) -> Result<rustls::Connection, String> {
+    ) -> Result<UnbufferedServerConnection, String> {
         let config = if tickets {
             Arc::clone(session)
         } else {
@@ -166,9 +171,7 @@ impl TlsConfig {
             c.send_tls13_tickets = 0;
             Arc::new(c)
         };
-        let mut c = rustls::ServerConnection::new(config).map_err(|e| e.to_string())?;
-        c.set_buffer_limit(Some(TLS_DATA_SEND_BUFFER));
-        Ok(rustls::Connection::Server(c))
+        UnbufferedServerConnection::new(config).map_err(|e| e.to_string())
     }
 }
 

@@ -26,7 +26,8 @@ use super::quota::Charge;
 use super::rate::Throttle;
 use super::upload::Upload;
 use super::vpath::VPath;
-use crate::limits::{IO_BUFFER, SENDFILE_CHUNK, SPLICE_PIPE, UPLOAD_EOF_GRACE, UPLOAD_LOW_WATER};
+use crate::limits::{IO_BUFFER, SENDFILE_CHUNK, SPLICE_PIPE, TLS_DATA_BATCH, UPLOAD_EOF_GRACE, UPLOAD_LOW_WATER};
+use crate::net::records::RecordStream;
 use crate::protocol::ascii::{FromCrlf, ToCrlf};
 use crate::protocol::{self, Command, Reply, ReplyCode, TransferType};
 use crate::sys;
@@ -298,6 +299,57 @@ impl<'a> Pump<'a> {
         Ok(())
     }
 
+    /// RETR in binary mode over TLS (`PROT P`): the file is read straight
+    /// into the TLS records (one `preadv` per batch of
+    /// [`TLS_DATA_BATCH`]), which are sealed in place and written with one
+    /// `write` (`net::records`).
+    fn send_records(&mut self, rec: &mut RecordStream, file: &File, offset: u64, end: u64) -> Result<(), Stop> {
+        let mut off = offset;
+        loop {
+            match rec.flush_records() {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.wait(rec.as_fd(), PollFlags::POLLOUT)?;
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    self.interrupted()?;
+                    continue;
+                }
+                Err(e) => return Err(Stop::DataLost(e)),
+            }
+            self.check_control()?;
+            if off >= end {
+                return Ok(());
+            }
+            self.pace()?;
+            let want = self.limit(usize::try_from(end - off).unwrap_or(usize::MAX));
+            let mut fs_error = None;
+            let r = rec.write_with(want, &mut |iov| loop {
+                match nix::sys::uio::preadv(file.as_fd(), iov, off as i64) {
+                    Ok(n) => return Ok(n),
+                    Err(Errno::EINTR) => continue,
+                    Err(e) => {
+                        fs_error = Some(io::Error::from(e));
+                        return Ok(0);
+                    }
+                }
+            });
+            if let Some(e) = fs_error {
+                return Err(Stop::Fs(e.into()));
+            }
+            match r {
+                // The file shrank while we sent it: what was there is sent.
+                Ok(0) => off = end,
+                Ok(n) => {
+                    off += n as u64;
+                    self.moved(n);
+                }
+                Err(e) => return Err(Stop::DataLost(e)),
+            }
+        }
+    }
+
     /// RETR through a buffer: in ASCII mode, where each bare LF goes out as
     /// CRLF, or in binary mode where the connection cannot take `sendfile`.
     fn send_buffered(
@@ -341,13 +393,20 @@ impl<'a> Pump<'a> {
     /// STOR/APPE/STOU: socket to file; ASCII turns CRLF into LF.
     fn receive(&mut self, data: &mut DataConn, upload: &mut Upload, ttype: TransferType) -> Result<(), Stop> {
         // Woken once per UPLOAD_LOW_WATER bytes, not per packet (issue 15).
-        let _ = sys::set_recv_low_water(data.as_fd(), UPLOAD_LOW_WATER);
+        // Not over TLS: the client's close_notify (24 bytes), after which
+        // it waits for ours before it closes TCP, would stay below the mark
+        // until the stall timeout.
+        if !data.is_tls() {
+            let _ = sys::set_recv_low_water(data.as_fd(), UPLOAD_LOW_WATER);
+        }
         let spliced = match data.plain() {
             Some(sock) if ttype == TransferType::Image => self.receive_spliced(sock, upload.file())?,
             _ => false,
         };
-        if !spliced {
-            self.receive_buffered(data, upload, ttype)?;
+        match data.records() {
+            Some(rec) if ttype == TransferType::Image => self.receive_records(rec, upload)?,
+            _ if !spliced => self.receive_buffered(data, upload, ttype)?,
+            _ => {}
         }
         // A client that died closes both connections: a data EOF with the
         // control connection gone is a cut upload, not a complete one. The
@@ -406,6 +465,34 @@ impl<'a> Pump<'a> {
                     }
                     Err(e) => return Err(Stop::Fs(io::Error::from(e).into())),
                 }
+            }
+        }
+    }
+
+    /// Binary uploads over TLS (`PROT P`): one `read` takes many records,
+    /// which are opened in place, and one `writev` puts their plaintext,
+    /// where it lies, in the file (`net::records`).
+    fn receive_records(&mut self, rec: &mut RecordStream, upload: &mut Upload) -> Result<(), Stop> {
+        loop {
+            self.pace()?;
+            match rec.recv(self.limit(TLS_DATA_BATCH)) {
+                // The client's close_notify: the end of the data.
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    self.moved(n);
+                    // Security: the quota is charged before the bytes reach the file.
+                    self.charge(n)?;
+                    write_all_vectored(upload.file(), &rec.plaintext()).map_err(|e| Stop::Fs(e.into()))?;
+                    rec.consume(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(rec.as_fd(), PollFlags::POLLIN)?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.interrupted()?,
+                // Without close_notify: accepted as the end, as below.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    log::debug!("TLS upload ended without close_notify after {} bytes", self.bytes);
+                    return Ok(());
+                }
+                Err(e) => return Err(Stop::DataLost(e)),
             }
         }
     }
@@ -486,6 +573,30 @@ impl<'a> Pump<'a> {
             }
         }
     }
+}
+
+/// Writes all of `parts` to `file` with as few `writev` calls as it takes.
+fn write_all_vectored(file: &mut File, parts: &[io::IoSlice<'_>]) -> io::Result<()> {
+    let mut rest: Vec<&[u8]> = parts.iter().map(|p| &**p).filter(|p| !p.is_empty()).collect();
+    while !rest.is_empty() {
+        let iov: Vec<io::IoSlice<'_>> = rest.iter().map(|p| io::IoSlice::new(p)).collect();
+        let mut n = match file.write_vectored(&iov) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        while n > 0 {
+            if n >= rest[0].len() {
+                n -= rest[0].len();
+                rest.remove(0);
+            } else {
+                rest[0] = &rest[0][n..];
+                n = 0;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The TLS handshake of a private data connection (RFC 4217 section 9),
@@ -584,8 +695,12 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
     let mut upload_to_commit = None;
     let mut upload_start = None;
     let result = match job {
-        Job::Send { mut file, offset, size } => match data.plain() {
-            Some(sock) if ttype == TransferType::Image => pump.send_file(sock, &file, offset, size),
+        Job::Send { mut file, offset, size } => match (data.plain(), ttype) {
+            (Some(sock), TransferType::Image) => pump.send_file(sock, &file, offset, size),
+            (None, TransferType::Image) if data.is_tls() => match data.records() {
+                Some(rec) => pump.send_records(rec, &file, offset, size),
+                None => pump.send_buffered(&mut data, &mut file, offset, size, false),
+            },
             _ => pump.send_buffered(&mut data, &mut file, offset, size, ttype == TransferType::Ascii),
         },
         Job::List(mut listing) => pump.send_listing(&mut data, &mut listing),

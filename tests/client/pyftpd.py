@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A pyftpdlib server for ftpclient's tests: an FTP server nobody here wrote.
 
-Listens on port 0 of HOST and prints `PORT n` (the port it got) once it listens. Anonymous
+Listens on --port (0: any free one) of HOST and prints `PORT n` (the port it got) once it listens. Anonymous
 users (and --user NAME:PASSWORD) may read and write under --root.
 --no-epsv removes EPSV and EPRT (the client must fall back to PASV and PORT);
 --no-rest removes REST (downloads start over, uploads resume with APPE);
@@ -19,6 +19,7 @@ PERMS = "elradfmwMT"
 
 args = argparse.ArgumentParser()
 args.add_argument("--host", default="127.0.0.1")
+args.add_argument("--port", type=int, default=0, help="port to listen on (0: any free one)")
 args.add_argument("--root", required=True)
 args.add_argument("--user", help="NAME:PASSWORD")
 args.add_argument("--no-epsv", action="store_true")
@@ -60,6 +61,6 @@ if a.long_banner:
     # pyftpdlib sends a banner longer than 75 characters as a multi-line 220.
     Handler.banner = "pyftpdlib test server for ftpclient, with a greeting long enough to span two lines"
 
-server = FTPServer((a.host, 0), Handler)
+server = FTPServer((a.host, a.port), Handler)
 print("PORT", server.address[1], flush=True)
 server.serve_forever()
