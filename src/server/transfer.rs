@@ -403,16 +403,19 @@ impl<'a> Pump<'a> {
             Some(sock) if ttype == TransferType::Image => self.receive_spliced(sock, upload.file())?,
             _ => false,
         };
-        match data.records() {
+        let said_goodbye = match data.records() {
             Some(rec) if ttype == TransferType::Image => self.receive_records(rec, upload)?,
             _ if !spliced => self.receive_buffered(data, upload, ttype)?,
-            _ => {}
-        }
+            _ => false,
+        };
         // A client that died closes both connections: a data EOF with the
         // control connection gone is a cut upload, not a complete one. The
         // dying client's kernel closes the data connection first, so the
         // control connection's end may still be on its way: wait a moment.
-        let _ = self.ctl.wait_input(UPLOAD_EOF_GRACE);
+        // Not after TLS's close_notify: a client sends it on purpose.
+        if !said_goodbye {
+            let _ = self.ctl.wait_input(UPLOAD_EOF_GRACE);
+        }
         self.check_control()
     }
 
@@ -471,13 +474,14 @@ impl<'a> Pump<'a> {
 
     /// Binary uploads over TLS (`PROT P`): one `read` takes many records,
     /// which are opened in place, and one `writev` puts their plaintext,
-    /// where it lies, in the file (`net::records`).
-    fn receive_records(&mut self, rec: &mut RecordStream, upload: &mut Upload) -> Result<(), Stop> {
+    /// where it lies, in the file (`net::records`). True when the data
+    /// ended with the client's `close_notify`.
+    fn receive_records(&mut self, rec: &mut RecordStream, upload: &mut Upload) -> Result<bool, Stop> {
         loop {
             self.pace()?;
             match rec.recv(self.limit(TLS_DATA_BATCH)) {
                 // The client's close_notify: the end of the data.
-                Ok(0) => return Ok(()),
+                Ok(0) => return Ok(true),
                 Ok(n) => {
                     self.moved(n);
                     // Security: the quota is charged before the bytes reach the file.
@@ -490,7 +494,7 @@ impl<'a> Pump<'a> {
                 // Without close_notify: accepted as the end, as below.
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                     log::debug!("TLS upload ended without close_notify after {} bytes", self.bytes);
-                    return Ok(());
+                    return Ok(false);
                 }
                 Err(e) => return Err(Stop::DataLost(e)),
             }
@@ -498,8 +502,15 @@ impl<'a> Pump<'a> {
     }
 
     /// Uploads through a buffer: ASCII (CRLF turned into LF), or binary where
-    /// splicing is not possible.
-    fn receive_buffered(&mut self, data: &mut DataConn, upload: &mut Upload, ttype: TransferType) -> Result<(), Stop> {
+    /// splicing is not possible. True when the data ended with TLS's
+    /// `close_notify`.
+    fn receive_buffered(
+        &mut self,
+        data: &mut DataConn,
+        upload: &mut Upload,
+        ttype: TransferType,
+    ) -> Result<bool, Stop> {
+        let mut said_goodbye = false;
         let mut buf = vec![0u8; IO_BUFFER];
         let mut conv = Vec::new();
         let mut ascii = (ttype == TransferType::Ascii).then(FromCrlf::default);
@@ -507,7 +518,10 @@ impl<'a> Pump<'a> {
             self.pace()?;
             let len = self.limit(buf.len());
             match data.read(&mut buf[..len]) {
-                Ok(0) => break,
+                Ok(0) => {
+                    said_goodbye = data.is_tls();
+                    break;
+                }
                 Ok(n) => {
                     self.moved(n);
                     let chunk = match &mut ascii {
@@ -539,7 +553,7 @@ impl<'a> Pump<'a> {
             self.charge(conv.len())?;
             upload.file().write_all(&conv).map_err(|e| Stop::Fs(e.into()))?;
         }
-        Ok(())
+        Ok(said_goodbye)
     }
 
     /// After the last byte: what an encrypted connection still holds goes
