@@ -114,16 +114,44 @@ struct TlsFtp {
 
 impl TlsFtp {
     fn login(addr: SocketAddr, ca: &Path) -> TlsFtp {
+        TlsFtp::login_as(addr, ca, "anonymous", "x@")
+    }
+
+    fn login_as(addr: SocketAddr, ca: &Path, user: &str, password: &str) -> TlsFtp {
         let mut plain = Ftp::connect(addr);
         assert_eq!(plain.code("AUTH TLS"), 234);
         let config = client_config(ca);
         let tls = tls_over(plain.into_stream(), &config).expect("TLS handshake");
         let mut f = TlsFtp { ctl: BufReader::new(tls), config };
-        assert_eq!(f.cmd("USER anonymous").0, 331);
-        assert_eq!(f.cmd("PASS x@").0, 230);
+        assert_eq!(f.cmd(&format!("USER {user}")).0, 331);
+        assert_eq!(f.cmd(&format!("PASS {password}")).0, 230);
         assert_eq!(f.cmd("PBSZ 0").0, 200);
         assert_eq!(f.cmd("PROT P").0, 200);
         f
+    }
+
+    /// The control connection's own address (its row in `ftpserver status`).
+    fn local_addr(&self) -> SocketAddr {
+        self.ctl.get_ref().sock.local_addr().unwrap()
+    }
+
+    /// STOR (or another upload verb) over a private data connection; the
+    /// final reply. The server may end the data connection early (a
+    /// quota): the rest of the write then fails, and the reply says why.
+    fn stor(&mut self, verb_path: &str, data: &[u8]) -> (u16, String) {
+        let addr = self.pasv();
+        let tcp = TcpStream::connect(addr).unwrap();
+        let (code, text) = self.cmd(verb_path);
+        assert_eq!(code, 150, "{text}");
+        let mut conn = tls_over(tcp, &self.config).expect("data handshake");
+        if conn.write_all(data).and_then(|()| conn.flush()).is_ok() {
+            conn.conn.send_close_notify();
+            let _ = conn.flush();
+            let mut rest = Vec::new();
+            let _ = conn.read_to_end(&mut rest);
+        }
+        drop(conn);
+        self.reply()
     }
 
     fn reply(&mut self) -> (u16, String) {
@@ -582,4 +610,279 @@ fn ftps_through_the_master_same_host_and_relayed() {
     let log = s1.log_text();
     assert!(log.contains("control connection encrypted"), "{log}");
     assert!(log.lines().any(|l| l.contains("RETR /big.bin") && l.ends_with(" tls")), "{log}");
+}
+
+// ---- status, metrics, CCC, limits and the implicit port's life
+
+/// `ftpserver status` has a TLS column (`-`, `ctl`, `ctl+data`) and
+/// `/metrics` counts the handshakes and the encrypted sessions.
+#[test]
+fn status_and_metrics_say_what_each_session_encrypts() {
+    let pair = Pair::new("status-tls");
+    let s = start(&pair, data_tree, &["--metrics", "127.0.0.1:0"]);
+    let ca = pair.cert();
+    let private = TlsFtp::login(s.addr, &ca);
+    let mut control_only = TlsFtp::login(s.addr, &ca);
+    assert_eq!(control_only.cmd("PROT C").0, 200);
+    let mut plain = s.anon();
+    assert_eq!(plain.code("NOOP"), 200);
+    // A client that sends garbage instead of a ClientHello.
+    let mut junk = Ftp::connect(s.addr);
+    assert_eq!(junk.code("AUTH TLS"), 234);
+    let mut raw = junk.into_stream();
+    raw.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+    let _ = raw.read(&mut [0u8; 64]);
+    let table = s.status();
+    let tls_of = |client: SocketAddr| {
+        let me = client.to_string();
+        let row = table.lines().find(|l| l.contains(&me)).unwrap_or_else(|| panic!("no row for {me}:\n{table}"));
+        row.split_whitespace().nth(6).unwrap().to_string()
+    };
+    assert!(table.lines().nth(1).unwrap().split_whitespace().nth(6) == Some("TLS"), "{table}");
+    assert_eq!(tls_of(private.local_addr()), "ctl+data", "{table}");
+    assert_eq!(tls_of(control_only.local_addr()), "ctl", "{table}");
+    assert_eq!(tls_of(plain.stream.local_addr().unwrap()), "-", "{table}");
+    let page = metrics_page(&s.log_text());
+    let sample = |name: &str| {
+        page.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {name} in\n{page}"))
+    };
+    assert_eq!(sample("forkftp_tls_sessions_active{encrypted=\"ctl+data\"}"), 1.0);
+    assert_eq!(sample("forkftp_tls_sessions_active{encrypted=\"ctl\"}"), 1.0);
+    assert!(sample("forkftp_tls_handshakes_total{result=\"ok\"}") >= 2.0, "{page}");
+    assert!(sample("forkftp_tls_handshakes_total{result=\"failed\"}") >= 1.0, "{page}");
+    drop((private, control_only, raw));
+    plain.quit();
+}
+
+/// The `/metrics` page of the server whose log is `log`.
+fn metrics_page(log: &str) -> String {
+    let at = log.find("metrics on http://").unwrap_or_else(|| panic!("no metrics line in:\n{log}"));
+    let addr: SocketAddr = log[at + "metrics on http://".len()..].split('/').next().unwrap().parse().unwrap();
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    let mut page = String::new();
+    s.read_to_string(&mut page).unwrap();
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    page
+}
+
+/// RFC 4217 section 6, with `--allow-ccc`: after login, CCC clears the
+/// control connection (both sides' close_notify, then clear text on the
+/// same socket) while data connections stay private (PROT P).
+#[test]
+fn ccc_when_allowed_clears_the_control_connection_and_data_stays_private() {
+    let pair = Pair::new("ccc");
+    let s = start(&pair, data_tree, &["--allow-ccc"]);
+    let mut f = TlsFtp::login(s.addr, &pair.cert());
+    let feat = f.cmd("FEAT").1;
+    assert!(feat.lines().any(|l| l.trim() == "CCC"), "{feat}");
+    assert_eq!(f.cmd("CCC").0, 200);
+    // Our goodbye, then the server's: TLS ends, TCP goes on.
+    let mut tls = f.ctl.into_inner();
+    tls.conn.send_close_notify();
+    tls.flush().unwrap();
+    let mut rest = Vec::new();
+    tls.read_to_end(&mut rest).unwrap();
+    assert!(rest.is_empty(), "{rest:?}");
+    let me = tls.sock.local_addr().unwrap();
+    let mut clear = Ftp::from_stream(tls.sock);
+    assert_eq!(clear.code("PWD"), 257);
+    let row = s.status().lines().find(|l| l.contains(&me.to_string())).map(String::from).unwrap();
+    assert_eq!(row.split_whitespace().nth(6), Some("data"), "{row}");
+    // A private download: the data connection resumes the session the
+    // control connection had.
+    let data = clear.pasv();
+    assert_eq!(clear.cmd("RETR data.bin").code.0, 150);
+    let mut conn = tls_over(data, &f.config).expect("data handshake after CCC");
+    let mut got = Vec::new();
+    conn.read_to_end(&mut got).unwrap();
+    assert!(got == pseudo_random(3_000_000, 7));
+    assert_eq!(clear.reply().code.0, 226);
+    assert_eq!(clear.code("AUTH TLS"), 503, "TLS does not start again after CCC");
+    clear.quit();
+    assert!(s.log_text().contains("back in clear text (CCC)"), "{}", s.log_text());
+}
+
+/// The encrypted paths keep what the plain ones keep: the account's rate
+/// (downloads and uploads through the record layer), its quota (charged
+/// before the bytes reach the file; a refused upload leaves nothing), and
+/// ASCII's line ends (RFC 959 3.1.1.1) through the buffered path.
+#[test]
+fn encrypted_transfers_keep_rates_quotas_and_ascii_line_ends() {
+    const RATE: f64 = 1024.0 * 1024.0;
+    let pair = Pair::new("tls-limits");
+    let dir = TempDir::new("tls-limits-users");
+    let lines = [
+        crate::util::passwd_line("rita", "pw", &["--home", "rita", "--limits", "down=1M,up=1M"]),
+        crate::util::passwd_line("quin", "pw", &["--home", "quin", "--limits", "quota=100000"]),
+    ];
+    let users = dir.join("users");
+    std::fs::write(&users, lines.join("\n") + "\n").unwrap();
+    let text: Vec<u8> = b"line one\nline two\n".repeat(1000);
+    let big = pseudo_random(2 << 20, 11);
+    let (t2, b2) = (text.clone(), big.clone());
+    let s = start(
+        &pair,
+        move |root| {
+            for home in ["rita", "quin"] {
+                std::fs::create_dir(root.join(home)).unwrap();
+                crate::util::give_to_worker_user(&root.join(home));
+            }
+            std::fs::write(root.join("rita/t.txt"), &t2).unwrap();
+            std::fs::write(root.join("rita/big.bin"), &b2).unwrap();
+        },
+        &["--users", users.to_str().unwrap()],
+    );
+    let ca = pair.cert();
+    let mut f = TlsFtp::login_as(s.addr, &ca, "rita", "pw");
+    let started = std::time::Instant::now();
+    assert!(f.retr("big.bin") == big);
+    let rate = big.len() as f64 / started.elapsed().as_secs_f64();
+    assert!(rate <= RATE * 1.1, "an encrypted download at {rate:.0} bytes/s, over its 1M/s");
+    let started = std::time::Instant::now();
+    assert_eq!(f.stor("STOR up.bin", &big).0, 226);
+    let rate = big.len() as f64 / started.elapsed().as_secs_f64();
+    assert!(rate <= RATE * 1.1, "an encrypted upload at {rate:.0} bytes/s, over its 1M/s");
+    assert!(std::fs::read(s.root.join("rita/up.bin")).unwrap() == big);
+    assert_eq!(f.cmd("TYPE A").0, 200);
+    let crlf: Vec<u8> = b"line one\r\nline two\r\n".repeat(1000);
+    assert!(f.retr("t.txt") == crlf, "LF goes out as CRLF");
+    assert_eq!(f.stor("STOR back.txt", &crlf).0, 226);
+    assert!(std::fs::read(s.root.join("rita/back.txt")).unwrap() == text, "CRLF comes in as LF");
+    let mut q = TlsFtp::login_as(s.addr, &ca, "quin", "pw");
+    assert_eq!(q.stor("STOR fits.bin", &big[..60_000]).0, 226);
+    let (code, text) = q.stor("STOR over.bin", &big[..60_000]);
+    assert_eq!((code, text.as_str()), (552, "Quota exceeded."));
+    let home = s.root.join("quin");
+    let names: Vec<String> =
+        std::fs::read_dir(&home).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert!(names.iter().all(|n| n == "fits.bin" || n == ".forkftp.quota"), "{names:?}");
+}
+
+/// A connection to `addr`, tried again for up to 10 s while it is refused
+/// (a socket systemd-socket-activate has not bound yet).
+fn connect_when_bound(addr: SocketAddr) -> TcpStream {
+    let mut tries = 200;
+    loop {
+        match TcpStream::connect(addr) {
+            Ok(s) => return s,
+            Err(_) if tries > 0 => {
+                tries -= 1;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("connect {addr}: {e}"),
+        }
+    }
+}
+
+/// The first bytes of an implicit-FTPS session: TLS, then the 220.
+fn implicit_greeting(addr: SocketAddr, ca: &Path) -> u16 {
+    let tcp = connect_when_bound(addr);
+    let tls = tls_over(tcp, &client_config(ca)).expect("implicit handshake");
+    let mut f = TlsFtp { ctl: BufReader::new(tls), config: client_config(ca) };
+    f.reply().0
+}
+
+/// The implicit port in the log line `implicit FTPS on ADDR`.
+fn implicit_addr(log: &str) -> SocketAddr {
+    let line = log.lines().find(|l| l.contains("implicit FTPS on ")).expect("implicit listener logged");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// SIGUSR2 hands the implicit-FTPS socket to the new binary (named
+/// `ftps`), which serves it; systemd's socket activation may hand it over
+/// too, by the same name.
+#[test]
+fn the_implicit_port_is_handed_over_by_an_upgrade_and_by_systemd() {
+    use crate::service::{copy_of_ftpserver, install, KillOnDrop, FTPSERVER};
+    let pair = Pair::new("implicit-handover");
+    let ca = pair.cert();
+    let bin = TempDir::new("implicit-upgrade-bin");
+    let exe = copy_of_ftpserver(bin.path());
+    let mut args = pair.args();
+    args.extend(["--implicit-tls-listen".to_string(), "127.0.0.1:0".to_string()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let s = Server::start_program(exe.to_str().unwrap(), data_tree, &args, &[]);
+    let implicit = implicit_addr(&s.log_text());
+    assert_eq!(implicit_greeting(implicit, &ca), 220);
+    install(FTPSERVER, &exe);
+    let mark = s.log_text().len();
+    s.signal(Signal::SIGUSR2);
+    let mut next = None;
+    assert!(
+        wait_until(crate::util::READY, || {
+            let log = s.log_text();
+            next = log.get(mark..).and_then(|t| {
+                let l = t.lines().find(|l| l.contains("upgrade: pid ") && l.contains(" serves"))?;
+                l.split("upgrade: pid ").nth(1)?.split_whitespace().next()?.parse::<i32>().ok()
+            });
+            next.is_some()
+        }),
+        "{}",
+        s.log_text()
+    );
+    let _guard = KillOnDrop(next.unwrap());
+    let tail = s.log_text()[mark..].to_string();
+    assert!(tail.contains(&format!("implicit FTPS on {implicit}")), "the new binary took the socket:\n{tail}");
+    // Old workers are told to leave; the new pool serves the same port.
+    for _ in 0..5 {
+        assert_eq!(implicit_greeting(implicit, &ca), 220);
+    }
+    assert!(!tail.contains("is not used; closed"), "{tail}");
+
+    // systemd-socket-activate: the second socket, named ftps.
+    let ports = crate::util::ports::reserve_ports("127.0.0.1", 2);
+    let (ftp, ftps) = (format!("127.0.0.1:{}", ports.port(1)), format!("127.0.0.1:{}", ports.port(2)));
+    let root = TempDir::new("implicit-activated-root");
+    crate::util::give_to_worker_user(root.path());
+    let mut argv: Vec<String> =
+        ["-l", &ftp, "-l", &ftps, "--fdname=ftp:ftps", FTPSERVER, "--root", root.path().to_str().unwrap()]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    argv.extend(pair.args());
+    let mut d = crate::util::daemon::Daemon::spawn("systemd-socket-activate", &argv, "implicit-activate");
+    // The server starts on the first connection, which waits meanwhile.
+    let ftps_addr: SocketAddr = ftps.parse().unwrap();
+    let ca2 = ca.clone();
+    let first = std::thread::spawn(move || implicit_greeting(ftps_addr, &ca2));
+    drop(connect_when_bound(ftp.parse().unwrap()));
+    d.wait_for_line(&format!("implicit FTPS on {ftps}"));
+    assert_eq!(first.join().unwrap(), 220);
+    assert_eq!(implicit_greeting(ftps_addr, &ca), 220);
+    assert!(!d.log_text().contains("is not used"), "{}", d.log_text());
+}
+
+/// A burst on the implicit port: the supervisor reads that port's accept
+/// queue too (issue 15's burst logic), so the clients waiting there get
+/// their workers in one go, not by a batch doubling per wake-up. The
+/// supervisor is paused while they connect, so that all of them wait in
+/// the queue when it looks.
+#[test]
+fn a_burst_on_the_implicit_port_is_met_in_one_go() {
+    const CLIENTS: usize = 60;
+    let pair = Pair::new("implicit-burst");
+    let s = start(&pair, |_| {}, &["--implicit-tls-listen", "127.0.0.1:0", "-v"]);
+    let implicit = implicit_addr(&s.log_text());
+    assert!(wait_until(Duration::from_secs(5), || s.workers().len() >= 8 && s.busy_workers() == 0));
+    let mark = s.log_text().len();
+    s.signal(Signal::SIGSTOP);
+    // Clients that connect and say nothing: each holds a worker in its TLS
+    // handshake, as a burst of real ones would for a moment.
+    let held: Vec<TcpStream> = (0..CLIENTS).map(|_| TcpStream::connect(implicit).unwrap()).collect();
+    // The idle workers take theirs meanwhile (they say so in the log, the
+    // status socket being the paused supervisor's); the rest wait.
+    let taken = || s.log_text()[mark..].matches("connected (implicit FTPS)").count();
+    assert!(wait_until(Duration::from_secs(10), || taken() >= 8), "{}", s.log_text());
+    s.signal(Signal::SIGCONT);
+    assert!(wait_until(Duration::from_secs(20), || s.busy_workers() >= CLIENTS), "{}", s.status());
+    let log = s.log_text()[mark..].to_string();
+    let forks: Vec<usize> = log.lines().filter_map(|l| l.split("; forked ").nth(1)?.trim().parse().ok()).collect();
+    let waiting = CLIENTS - 8;
+    assert!(forks.first().is_some_and(|&n| n >= waiting), "forks {forks:?} for {waiting} queued clients:\n{log}");
+    drop(held);
 }

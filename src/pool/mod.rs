@@ -399,8 +399,10 @@ impl Supervisor {
     /// batch growing per tick. See [`burst`]. The spare-server rule in
     /// `maintain` still decides in steady state, and retires spares only
     /// while nobody waits.
+    /// The implicit-FTPS port's queue counts too: its clients wait for the
+    /// same workers.
     fn burst_demand(&self, idle: usize) -> (usize, usize) {
-        let queued = burst::queued(&self.listener);
+        let queued = burst::queued(&self.listener) + self.implicit.as_ref().map_or(0, burst::queued);
         (queued, burst::demand(queued, idle, self.cfg.pool.min_spare))
     }
 
@@ -441,13 +443,13 @@ impl Supervisor {
         self.signal_workers(Signal::SIGTERM, false);
         let deadline = Instant::now() + STOP_GRACE;
         while self.workers_left() > 0 && Instant::now() < deadline {
-            self.wait_events(Duration::from_millis(20), false);
+            self.wait_events(Duration::from_millis(20), false, false);
             self.reap();
         }
         if self.workers_left() > 0 {
             self.signal_workers(Signal::SIGKILL, false);
             while self.workers_left() > 0 {
-                self.wait_events(Duration::from_millis(20), false);
+                self.wait_events(Duration::from_millis(20), false, false);
                 self.reap();
             }
         }
@@ -495,8 +497,10 @@ impl Supervisor {
     }
 
     /// Waits for a signal, a status request or (when `watch_listener`) a
-    /// waiting client. Returns true when the listener is readable.
-    fn wait_events(&mut self, timeout: Duration, watch_listener: bool) -> bool {
+    /// waiting client. Returns whether the listener, and the implicit-FTPS
+    /// socket (watched with it while the pool can still grow: its clients
+    /// cannot be told 421 in clear text, so they wait), are readable.
+    fn wait_events(&mut self, timeout: Duration, watch_listener: bool, watch_implicit: bool) -> (bool, bool) {
         let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
         if let Some(st) = &self.status {
             fds.push(PollFd::new(st.as_fd(), PollFlags::POLLIN));
@@ -507,15 +511,24 @@ impl Supervisor {
         if watch_listener {
             fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
         }
+        let iidx = fds.len();
+        let watch_implicit = watch_implicit && self.implicit.is_some();
+        if let Some(l) = self.implicit.as_ref().filter(|_| watch_implicit) {
+            fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
+        }
         // Last: the metrics server (served below, whatever woke us).
         if let Some(m) = &self.service.metrics {
             fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
         }
         let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-        let (status_ready, listener_ready) =
+        let (status_ready, listener_ready, implicit_ready) =
             match poll(&mut fds, PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)) {
-                Ok(n) if n > 0 => (self.status.is_some() && ready(&fds[1]), watch_listener && ready(&fds[lidx])),
-                _ => (false, false),
+                Ok(n) if n > 0 => (
+                    self.status.is_some() && ready(&fds[1]),
+                    watch_listener && ready(&fds[lidx]),
+                    watch_implicit && ready(&fds[iidx]),
+                ),
+                _ => (false, false, false),
             };
         let alarm_rang = ready(&fds[aidx]);
         drop(fds);
@@ -529,7 +542,7 @@ impl Supervisor {
             }
         }
         self.serve_metrics();
-        listener_ready
+        (listener_ready, implicit_ready)
     }
 
     /// A stopping slave tells its master first, so no more clients come.
@@ -560,7 +573,8 @@ impl Supervisor {
             let (live, idle, total) = self.counts();
             let settled = Instant::now() >= self.settle_until;
             let watch = !graceful && idle == 0 && settled;
-            let waiting = self.wait_events(SUPERVISOR_TICK, watch);
+            let can_grow = total < self.cfg.pool.max_workers;
+            let (waiting, implicit_waiting) = self.wait_events(SUPERVISOR_TICK, watch, watch && can_grow);
             self.reap();
             self.intake.tick();
             if self.signals.take(libc::SIGTERM) | self.signals.take(libc::SIGINT) {
@@ -594,7 +608,7 @@ impl Supervisor {
                 continue;
             }
             let _ = live;
-            self.maintain(waiting);
+            self.maintain(waiting || implicit_waiting);
         }
         log::info!("stopped");
         Ok(())
