@@ -282,3 +282,14 @@ pub const BENCH_IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Time the benchmark gives a started server to send its first greeting.
 pub const BENCH_READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+// ---- Hostile clients (issue 10): deadlines, bounded memory, floods, login abuse.
+
+/// Longest a worker waits on a client (read, write, connect, a delay)
+/// without looking at its signal flags: a stop, graceful stop, reload or
+/// reclaim is acted on within this time even if the signal raced the wait.
+pub const SIGNAL_CHECK: Duration = Duration::from_millis(250);
+
+/// Once the worker must leave (SIGQUIT, SIGHUP), a reply that a client does
+/// not read is given up after this long instead of the session's deadline.
+pub const LEAVING_WRITE_GRACE: Duration = Duration::from_secs(1);

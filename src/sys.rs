@@ -138,6 +138,9 @@ static DRAIN: AtomicBool = AtomicBool::new(false);
 static RETIRE: AtomicBool = AtomicBool::new(false);
 /// Set by SIGUSR1: reopen the log file.
 static REOPEN: AtomicBool = AtomicBool::new(false);
+/// Set by SIGUSR2: the supervisor reclaims this worker, if its client has
+/// not logged in yet (see `pool::reclaim`).
+static RECLAIM: AtomicBool = AtomicBool::new(false);
 /// The worker's listening socket, and a descriptor of /dev/null: once the
 /// worker must take no new client, the handler puts the second over the
 /// first (see [`close_listener_on_retire`]).
@@ -151,6 +154,10 @@ extern "C" fn worker_signal(sig: libc::c_int) {
         libc::SIGQUIT => DRAIN.store(true, Ordering::SeqCst),
         libc::SIGUSR1 => {
             REOPEN.store(true, Ordering::SeqCst);
+            return;
+        }
+        libc::SIGUSR2 => {
+            RECLAIM.store(true, Ordering::SeqCst);
             return;
         }
         _ => RETIRE.store(true, Ordering::SeqCst),
@@ -181,7 +188,8 @@ pub fn close_listener_on_retire(listen: RawFd) -> nix::Result<()> {
 
 /// Installs the worker's handlers: SIGTERM/SIGINT ask for a fast stop,
 /// SIGQUIT for a stop once the running transfer is done, SIGHUP for a stop
-/// once the running session is done, SIGUSR1 for reopening the log. They are installed without
+/// once the running session is done, SIGUSR1 for reopening the log, SIGUSR2
+/// for giving up a client that has not logged in. They are installed without
 /// `SA_RESTART`, so a blocked `accept`, `read` or `poll` returns `EINTR` and
 /// the worker notices at once. SIGPIPE is ignored (a vanished client is an
 /// `EPIPE`, not a dead worker); every other handler inherited from the
@@ -193,10 +201,11 @@ pub fn install_worker_signals() -> nix::Result<()> {
     // SAFETY: `worker_signal` only stores to atomics, which is
     // async-signal-safe; the other dispositions install no code.
     unsafe {
-        for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGHUP, Signal::SIGUSR1] {
+        for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2]
+        {
             signal::sigaction(sig, &handler)?;
         }
-        for sig in [Signal::SIGCHLD, Signal::SIGUSR2, Signal::SIGALRM] {
+        for sig in [Signal::SIGCHLD, Signal::SIGALRM] {
             signal::sigaction(sig, &default)?;
         }
         signal::sigaction(Signal::SIGPIPE, &ignore)?;
@@ -250,6 +259,18 @@ pub fn draining() -> bool {
 /// True once the worker must take no new client (SIGHUP, SIGQUIT, SIGTERM).
 pub fn retiring() -> bool {
     RETIRE.load(Ordering::SeqCst) || draining()
+}
+
+/// True when the supervisor asked (SIGUSR2) for this worker's client,
+/// which has not logged in, to be given up for a waiting newcomer.
+pub fn reclaim_requested() -> bool {
+    RECLAIM.load(Ordering::SeqCst)
+}
+
+/// Forgets a reclaim request (a new session begins, or the client logged in
+/// before the request arrived).
+pub fn clear_reclaim() {
+    RECLAIM.store(false, Ordering::SeqCst);
 }
 
 /// Reopens the log file if SIGUSR1 asked for it since the last call.

@@ -10,6 +10,7 @@ mod client;
 mod clients;
 mod commands;
 mod concurrency;
+mod hostile;
 mod pool;
 mod security;
 mod smoke;

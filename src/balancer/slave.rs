@@ -346,7 +346,11 @@ pub fn read_proxy_header(stream: &TcpStream, timeout: Duration) -> Result<ProxyH
         if left.is_zero() {
             break Err("no PROXY header in time".to_string());
         }
-        if let Err(e) = stream.set_read_timeout(Some(left)) {
+        if crate::sys::stop_now() {
+            break Err("server stopping".into());
+        }
+        // Slices of SIGNAL_CHECK: a stop is seen even if its signal raced the read.
+        if let Err(e) = stream.set_read_timeout(Some(left.min(crate::limits::SIGNAL_CHECK))) {
             break Err(e.to_string());
         }
         // One byte at a time: at most 107 small reads, once per relayed client.
@@ -354,9 +358,13 @@ pub fn read_proxy_header(stream: &TcpStream, timeout: Duration) -> Result<ProxyH
         match (&*stream).read(&mut b) {
             Ok(0) => break Err("closed before the PROXY header".into()),
             Ok(_) => buf.push(b[0]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                break Err("no PROXY header in time".into())
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                continue
             }
             Err(e) => break Err(e.to_string()),
         }

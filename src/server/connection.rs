@@ -10,7 +10,9 @@ use super::control::{Control, Input};
 use super::error::parse_error_reply;
 use super::session::{Outcome, Session};
 use super::transfer;
+use super::wait::{self, Watch};
 use crate::config::ServerConfig;
+use crate::limits::SIGNAL_CHECK;
 use crate::pool::scoreboard::Slot;
 use crate::protocol::{self, Reply, ReplyCode};
 use crate::sys;
@@ -45,31 +47,35 @@ fn serve_inner(
     let pid = std::process::id();
     let local = stream.local_addr()?;
     let mut ctl = Control::new(stream)?;
+    let login_deadline = Instant::now() + cfg.timeouts.login;
+    ctl.set_write_limit(login_deadline, true);
     ctl.send(&Reply::new(ReplyCode::SERVICE_READY, cfg.greeting.clone()))?;
     let mut session = Session::new(cfg, peer, local);
     if relayed {
         session.set_relayed();
     }
-    let login_deadline = Instant::now() + cfg.timeouts.login;
+    let mut idle_deadline = Instant::now() + cfg.timeouts.idle;
     let mut first_line = true;
     loop {
-        let timeout = if session.identity().is_some() {
-            cfg.timeouts.idle
-        } else {
-            login_deadline.saturating_duration_since(Instant::now())
-        };
-        let line = match ctl.read(timeout)? {
+        // Security: the deadline covers the replies too, so a client that
+        // does not read them is dropped when it passes; the wait is cut into
+        // SIGNAL_CHECK slices so that signals are never missed for long.
+        let logged_in = session.identity().is_some();
+        let deadline = if logged_in { idle_deadline } else { login_deadline };
+        ctl.set_write_limit(deadline, !logged_in);
+        let slice = deadline.saturating_duration_since(Instant::now()).min(SIGNAL_CHECK);
+        let line = match ctl.read(slice)? {
             Input::Line(l) => l,
             Input::TooLong => {
                 ctl.send(&parse_error_reply(&protocol::ParseError::TooLong))?;
                 continue;
             }
             Input::Eof => return Ok("client closed".into()),
-            Input::Timeout => {
+            Input::Timeout if Instant::now() >= deadline => {
                 ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Timeout."))?;
                 return Ok("timeout".into());
             }
-            Input::Interrupted => {
+            Input::Timeout | Input::Interrupted => {
                 if sys::draining() {
                     ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."))?;
                     return Ok("server stopping".into());
@@ -77,6 +83,9 @@ fn serve_inner(
                 continue;
             }
         };
+        if logged_in {
+            ctl.set_write_limit(Instant::now() + cfg.timeouts.idle, false);
+        }
         // Security: a PROXY header is believed only from the master, before
         // the greeting (`balancer::slave::accept`); as a client's first line
         // it is an attempt to pass for another address.
@@ -105,7 +114,10 @@ fn serve_inner(
                 return Ok("quit".into());
             }
             Outcome::Delayed(delay, r, close) => {
-                std::thread::sleep(delay);
+                if !wait::sleep(delay, Watch::Reply { reclaimable: !logged_in }) && sys::draining() {
+                    ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."))?;
+                    return Ok("server stopping".into());
+                }
                 ctl.send(&r)?;
                 if close {
                     return Ok("too many failed logins".into());
@@ -133,6 +145,7 @@ fn serve_inner(
                 slot.set_user(&id.name);
             }
         }
+        idle_deadline = Instant::now() + cfg.timeouts.idle;
         // QUIT has already ended the session above.
         if sys::draining() {
             ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."))?;

@@ -1,9 +1,11 @@
 //! The control connection: the only code that reads and writes the control
 //! socket. Lines are bounded by [`MAX_COMMAND_LINE`]; a reply is written
-//! with one `write` call.
+//! with one `write` call when the socket has room, and never blocks past the
+//! deadline the connection sets ([`Control::set_write_limit`]): a client
+//! that stops reading its replies is dropped when that deadline passes.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
@@ -11,7 +13,8 @@ use std::time::{Duration, Instant};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{setsockopt, sockopt};
 
-use crate::limits::MAX_COMMAND_LINE;
+use super::wait::{self, Watch};
+use crate::limits::{LOGIN_TIMEOUT, MAX_COMMAND_LINE};
 use crate::protocol::Reply;
 
 /// What reading the control connection gave.
@@ -38,6 +41,10 @@ pub struct Control {
     /// Inputs read during a transfer, to be handled after it.
     pending: VecDeque<Input>,
     out: Vec<u8>,
+    /// Replies must be written by then (the login or idle deadline).
+    write_deadline: Instant,
+    /// What may cut a reply's write short.
+    write_watch: Watch,
 }
 
 impl Control {
@@ -53,7 +60,16 @@ impl Control {
             discarding: false,
             pending: VecDeque::new(),
             out: Vec::with_capacity(512),
+            write_deadline: Instant::now() + LOGIN_TIMEOUT,
+            write_watch: Watch::Reply { reclaimable: true },
         })
+    }
+
+    /// Replies from now on must be written by `deadline`; `reclaimable`
+    /// (the client has not logged in) lets a reclaim cut a blocked reply.
+    pub fn set_write_limit(&mut self, deadline: Instant, reclaimable: bool) {
+        self.write_deadline = deadline;
+        self.write_watch = Watch::Reply { reclaimable };
     }
 
     /// The client's address.
@@ -71,12 +87,13 @@ impl Control {
         self.stream.as_fd()
     }
 
-    /// Sends one reply in one write.
+    /// Sends one reply, in one write when the socket has room, by the
+    /// deadline of [`Control::set_write_limit`].
     pub fn send(&mut self, reply: &Reply) -> io::Result<()> {
         self.out.clear();
         reply.encode_into(&mut self.out);
         log::trace!("-> {}", reply);
-        self.stream.write_all(&self.out)
+        wait::write_all(&self.stream, &self.out, self.write_deadline, self.write_watch)
     }
 
     /// Takes a complete line out of the buffer, if one is there.
@@ -184,6 +201,7 @@ pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
     use std::net::TcpListener;
 
     fn pair() -> (TcpStream, Control) {

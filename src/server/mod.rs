@@ -4,7 +4,8 @@
 //! control socket; `session` maps commands to replies; `data` owns the data
 //! channel; `transfer` moves the bytes; `jail` and `vpath` keep every path
 //! inside the root; `listing` formats directories; `upload` makes uploads
-//! atomic; `error` maps every failure to its reply.
+//! atomic; `error` maps every failure to its reply; `wait` gives every wait
+//! on a client a deadline.
 
 pub mod connection;
 pub mod control;
@@ -16,3 +17,4 @@ pub mod session;
 pub mod transfer;
 pub mod upload;
 pub mod vpath;
+pub mod wait;

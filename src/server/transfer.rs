@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -19,7 +19,7 @@ use super::listing::Listing;
 use super::session::{Job, Transfer};
 use super::upload::Upload;
 use crate::config::Timeouts;
-use crate::limits::{IO_BUFFER, SENDFILE_CHUNK, SPLICE_PIPE, UPLOAD_EOF_GRACE};
+use crate::limits::{IO_BUFFER, SENDFILE_CHUNK, SIGNAL_CHECK, SPLICE_PIPE, UPLOAD_EOF_GRACE};
 use crate::protocol::ascii::{from_crlf, to_crlf};
 use crate::protocol::{self, Command, Reply, ReplyCode, TransferType};
 use crate::sys;
@@ -93,18 +93,20 @@ impl Pump<'_> {
     /// Waits until `data` is ready for `events`, watching the control
     /// connection and the stall timer meanwhile.
     fn wait(&mut self, data: BorrowedFd<'_>, events: PollFlags) -> Result<(), Stop> {
+        // Security: the stall deadline is fixed when the wait begins: what
+        // arrives on the control connection meanwhile never moves it.
+        let deadline = Instant::now() + self.stall;
         loop {
+            if sys::stop_now() {
+                return Err(Stop::Shutdown);
+            }
+            let left = deadline.saturating_duration_since(Instant::now()).min(SIGNAL_CHECK);
             let (data_ready, ctl_ready) = {
                 let mut fds = [PollFd::new(data, events), PollFd::new(self.ctl.fd(), PollFlags::POLLIN)];
-                match poll(&mut fds, PollTimeout::try_from(self.stall).unwrap_or(PollTimeout::MAX)) {
-                    Ok(0) => return Err(Stop::Stalled),
+                match poll(&mut fds, PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)) {
+                    Ok(0) if Instant::now() >= deadline => return Err(Stop::Stalled),
+                    Ok(0) | Err(Errno::EINTR) => continue,
                     Ok(_) => {}
-                    Err(Errno::EINTR) => {
-                        if sys::stop_now() {
-                            return Err(Stop::Shutdown);
-                        }
-                        continue;
-                    }
                     Err(e) => return Err(Stop::DataLost(e.into())),
                 }
                 let r = |f: &PollFd| f.revents().unwrap_or(PollFlags::empty());
@@ -406,6 +408,8 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
             }
         }
     };
+    // The replies get a fresh idle deadline: the transfer may have taken longer.
+    ctl.set_write_limit(Instant::now() + timeouts.idle, false);
     let sent = replies.iter().try_for_each(|r| ctl.send(r));
     Done { bytes, complete, close: close || sent.is_err() }
 }

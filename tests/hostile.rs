@@ -1,0 +1,198 @@
+//! Hostile clients (issue 10): one test per attack, each against the real
+//! server with short limits on its command line. Every flood is bounded in
+//! count and in time and stops by itself.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+use nix::sys::socket::{setsockopt, sockopt};
+
+use crate::util::{wait_until, Server};
+
+/// A TCP connection from `from` to `to` whose receive buffer is tiny
+/// (set before connecting, so the window stays small): a client that
+/// reads nothing fills it after a few replies.
+fn tiny_window_socket(from: &str, to: SocketAddr) -> TcpStream {
+    use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrStorage};
+    let fd = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+    setsockopt(&fd, sockopt::RcvBuf, &2048).unwrap();
+    let src: SocketAddr = format!("{from}:0").parse().unwrap();
+    bind(fd.as_raw_fd(), &SockaddrStorage::from(src)).unwrap();
+    connect(fd.as_raw_fd(), &SockaddrStorage::from(to)).unwrap();
+    TcpStream::from(fd)
+}
+
+/// The send and receive queues of the server's end of the connection whose
+/// client end is `client` (IPv4), from /proc/net/tcp.
+fn server_side_queues(client: SocketAddr) -> Option<(u64, u64)> {
+    let SocketAddr::V4(c) = client else { return None };
+    let want = format!("{:08X}:{:04X}", u32::from_le_bytes(c.ip().octets()), c.port());
+    let table = std::fs::read_to_string("/proc/net/tcp").ok()?;
+    table.lines().skip(1).find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        if f.get(2) != Some(&want.as_str()) {
+            return None;
+        }
+        let (tx, rx) = f.get(4)?.split_once(':')?;
+        Some((u64::from_str_radix(tx, 16).ok()?, u64::from_str_radix(rx, 16).ok()?))
+    })
+}
+
+/// Reads one line of a reply (tests that read only a little).
+fn read_line(r: &mut impl BufRead) -> String {
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    line
+}
+
+/// A client that sends commands over and over and never reads the replies:
+/// HELP before login, or `STAT /` (a listing over the control connection,
+/// so the server's socket buffer fills fast) after logging in as anonymous. Its thread ends when the
+/// server closes the connection (a write fails) or `stop` is set.
+struct NonReader {
+    closed: Arc<AtomicBool>,
+    /// Our end's address, to find the server's end in /proc/net/tcp.
+    local: SocketAddr,
+    thread: JoinHandle<()>,
+}
+
+impl NonReader {
+    fn start(to: SocketAddr, login: bool, stop: Arc<AtomicBool>) -> NonReader {
+        let mut s = tiny_window_socket("127.0.0.1", to);
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        assert!(read_line(&mut r).starts_with("220"));
+        if login {
+            s.write_all(b"USER anonymous\r\nPASS x\r\n").unwrap();
+            assert!(read_line(&mut r).starts_with("331"));
+            assert!(read_line(&mut r).starts_with("230"));
+        }
+        s.set_write_timeout(Some(Duration::from_millis(100))).unwrap();
+        let local = s.local_addr().unwrap();
+        let closed = Arc::new(AtomicBool::new(false));
+        let c = Arc::clone(&closed);
+        let thread = std::thread::spawn(move || {
+            let limit = Instant::now() + Duration::from_secs(60);
+            while !stop.load(Ordering::SeqCst) && Instant::now() < limit {
+                let cmd: &[u8] = if login { b"STAT /\r\n" } else { b"HELP\r\n" };
+                match s.write(&cmd.repeat(100)) {
+                    Ok(_) => {}
+                    Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                    Err(_) => {
+                        c.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                }
+            }
+        });
+        NonReader { closed, local, thread }
+    }
+
+    fn closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+}
+
+/// True when the server has stopped reading the commands of every one of
+/// `clients`: they wait unread in its sockets, and the counts do not move
+/// for 300 ms (it is stuck writing replies they do not read).
+fn all_stalled(clients: &[NonReader]) -> bool {
+    let unread = || clients.iter().map(|c| server_side_queues(c.local).map(|(_, rx)| rx)).collect::<Vec<_>>();
+    let before = unread();
+    std::thread::sleep(Duration::from_millis(300));
+    before.iter().all(|b| b.is_some_and(|n| n > 0)) && unread() == before
+}
+
+/// A root with many entries: each `STAT /` answers about 100 KB.
+fn many_files(root: &std::path::Path) {
+    for i in 0..1000 {
+        std::fs::write(root.join(format!("file-with-a-rather-long-name-{i:04}.txt")), b"x").unwrap();
+    }
+}
+
+/// The reported attack: workers whose clients never read their replies
+/// are held for ever, and ignore SIGTERM (write_all retries EINTR).
+#[test]
+fn clients_that_never_read_their_replies_are_dropped_at_their_deadline() {
+    let s = Server::start_with(
+        many_files,
+        &["--max-workers", "8", "--workers", "8", "--login-timeout", "8", "--idle-timeout", "8"],
+    );
+    assert!(wait_until(Duration::from_secs(5), || s.busy_workers() == 0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    // Before login (login deadline) and after (idle deadline).
+    let hostile: Vec<NonReader> = (0..6).map(|i| NonReader::start(s.addr, i % 2 == 1, Arc::clone(&stop))).collect();
+    assert!(wait_until(Duration::from_secs(5), || s.busy_workers() == 6), "{}", s.status());
+    // Their replies pile up and the workers' writes block (a debug build
+    // needs a few seconds to write the megabytes a socket buffer takes).
+    assert!(wait_until(Duration::from_secs(7), || all_stalled(&hostile)), "{}", s.status());
+    assert!(hostile.iter().all(|h| !h.closed()), "dropped before the deadline");
+    assert!(
+        wait_until(Duration::from_secs(15), || hostile.iter().all(NonReader::closed)),
+        "non-reading clients still held after {:?}:\n{}",
+        started.elapsed(),
+        s.status()
+    );
+    assert!(started.elapsed() >= Duration::from_secs(8), "{:?}", started.elapsed());
+    assert!(wait_until(Duration::from_secs(5), || s.busy_workers() == 0), "{}", s.status());
+    // Every worker is free again: a new client is greeted and served.
+    let mut f = s.anon();
+    assert_eq!(f.retr("hello.txt"), b"hello world\n");
+    f.quit();
+    stop.store(true, Ordering::SeqCst);
+    for h in hostile {
+        h.thread.join().unwrap();
+    }
+    assert!(s.log_text().contains("does not read its replies"), "{}", s.log_text());
+}
+
+/// Workers blocked writing to clients that do not read still stop at once.
+#[test]
+fn sigterm_stops_a_server_whose_clients_do_not_read_within_a_second() {
+    let mut s = Server::start_with(many_files, &["--workers", "4", "--login-timeout", "120", "--idle-timeout", "120"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let hostile: Vec<NonReader> = (0..4).map(|i| NonReader::start(s.addr, i % 2 == 0, Arc::clone(&stop))).collect();
+    assert!(wait_until(Duration::from_secs(5), || s.busy_workers() == 4), "{}", s.status());
+    assert!(wait_until(Duration::from_secs(10), || all_stalled(&hostile)));
+    let workers = s.workers();
+    let t = Instant::now();
+    s.signal(Signal::SIGTERM);
+    let st = s.wait_exit(Duration::from_secs(10)).expect("the server exits");
+    // Before, the workers ignored SIGTERM until the supervisor's SIGKILL
+    // after its 5 s grace.
+    eprintln!("ELAPSED {:?}", t.elapsed());
+    eprintln!("{}", s.log_text());
+    assert!(t.elapsed() < Duration::from_millis(2500), "stopped after {:?}", t.elapsed());
+    assert!(st.success(), "{st:?}");
+    assert!(workers.iter().all(|w| !crate::util::alive(*w)));
+    stop.store(true, Ordering::SeqCst);
+    for h in hostile {
+        h.thread.join().unwrap();
+    }
+}
+
+/// A graceful stop (SIGQUIT) and a reload (SIGHUP) do not wait for clients
+/// that never read either.
+#[test]
+fn sigquit_stops_a_server_whose_clients_do_not_read() {
+    let mut s = Server::start_with(many_files, &["--workers", "2", "--login-timeout", "120", "--idle-timeout", "120"]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let hostile: Vec<NonReader> = (0..2).map(|i| NonReader::start(s.addr, i == 0, Arc::clone(&stop))).collect();
+    assert!(wait_until(Duration::from_secs(5), || s.busy_workers() == 2), "{}", s.status());
+    assert!(wait_until(Duration::from_secs(10), || all_stalled(&hostile)));
+    let t = Instant::now();
+    s.signal(Signal::SIGQUIT);
+    s.wait_exit(Duration::from_secs(10)).expect("the server exits");
+    assert!(t.elapsed() < Duration::from_secs(4), "stopped after {:?}", t.elapsed());
+    stop.store(true, Ordering::SeqCst);
+    for h in hostile {
+        h.thread.join().unwrap();
+    }
+}
