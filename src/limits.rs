@@ -293,3 +293,17 @@ pub const SIGNAL_CHECK: Duration = Duration::from_millis(250);
 /// Once the worker must leave (SIGQUIT, SIGHUP), a reply that a client does
 /// not read is given up after this long instead of the session's deadline.
 pub const LEAVING_WRITE_GRACE: Duration = Duration::from_secs(1);
+
+/// Most commands a session keeps for later while a transfer runs or waits
+/// for its data connection (ABOR and STAT are answered at once). Once this
+/// many wait, the server stops reading the control connection until the
+/// transfer ends: the rest waits in the kernel's socket buffer, and TCP
+/// back-pressure slows the client down (vsftpd does not read at all).
+pub const MAX_PENDING_COMMANDS: usize = 16;
+
+/// The resident memory a worker stays under whatever a client sends (the
+/// tests flood it to check): the program, a 256 KiB transfer buffer or two,
+/// at most [`MAX_PENDING_COMMANDS`] lines of [`MAX_COMMAND_LINE`] bytes, and
+/// argon2's 19 MiB while a password of the users file is checked (with the
+/// parameters `ftpserver passwd` writes).
+pub const WORKER_RSS_BOUND: usize = 32 << 20;

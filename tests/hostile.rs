@@ -15,13 +15,17 @@ use nix::sys::socket::{setsockopt, sockopt};
 
 use crate::util::{wait_until, Server};
 
-/// A TCP connection from `from` to `to` whose receive buffer is tiny
-/// (set before connecting, so the window stays small): a client that
-/// reads nothing fills it after a few replies.
+/// A TCP connection from `from` to `to` whose receive buffer and segments
+/// are tiny (set before connecting): a client that reads nothing fills the
+/// server's socket buffer after a few replies.
 fn tiny_window_socket(from: &str, to: SocketAddr) -> TcpStream {
     use nix::sys::socket::{bind, connect, socket, AddressFamily, SockFlag, SockType, SockaddrStorage};
     let fd = socket(AddressFamily::Inet, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
     setsockopt(&fd, sockopt::RcvBuf, &2048).unwrap();
+    // A small segment size keeps the server's send buffer small too (the
+    // kernel sizes it from the MSS, 64 KiB on loopback): its writes block
+    // after a few dozen replies instead of megabytes.
+    setsockopt(&fd, sockopt::TcpMaxSeg, &536).unwrap();
     let src: SocketAddr = format!("{from}:0").parse().unwrap();
     bind(fd.as_raw_fd(), &SockaddrStorage::from(src)).unwrap();
     connect(fd.as_raw_fd(), &SockaddrStorage::from(to)).unwrap();
@@ -122,7 +126,7 @@ fn many_files(root: &std::path::Path) {
 fn clients_that_never_read_their_replies_are_dropped_at_their_deadline() {
     let s = Server::start_with(
         many_files,
-        &["--max-workers", "8", "--workers", "8", "--login-timeout", "8", "--idle-timeout", "8"],
+        &["--max-workers", "8", "--workers", "8", "--login-timeout", "4", "--idle-timeout", "4"],
     );
     assert!(wait_until(Duration::from_secs(5), || s.busy_workers() == 0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -130,9 +134,8 @@ fn clients_that_never_read_their_replies_are_dropped_at_their_deadline() {
     // Before login (login deadline) and after (idle deadline).
     let hostile: Vec<NonReader> = (0..6).map(|i| NonReader::start(s.addr, i % 2 == 1, Arc::clone(&stop))).collect();
     assert!(wait_until(Duration::from_secs(5), || s.busy_workers() == 6), "{}", s.status());
-    // Their replies pile up and the workers' writes block (a debug build
-    // needs a few seconds to write the megabytes a socket buffer takes).
-    assert!(wait_until(Duration::from_secs(7), || all_stalled(&hostile)), "{}", s.status());
+    // Their replies pile up and the workers' writes block.
+    assert!(wait_until(Duration::from_secs(3), || all_stalled(&hostile)), "{}", s.status());
     assert!(hostile.iter().all(|h| !h.closed()), "dropped before the deadline");
     assert!(
         wait_until(Duration::from_secs(15), || hostile.iter().all(NonReader::closed)),
@@ -140,7 +143,7 @@ fn clients_that_never_read_their_replies_are_dropped_at_their_deadline() {
         started.elapsed(),
         s.status()
     );
-    assert!(started.elapsed() >= Duration::from_secs(8), "{:?}", started.elapsed());
+    assert!(started.elapsed() >= Duration::from_secs(4), "{:?}", started.elapsed());
     assert!(wait_until(Duration::from_secs(5), || s.busy_workers() == 0), "{}", s.status());
     // Every worker is free again: a new client is greeted and served.
     let mut f = s.anon();
@@ -195,4 +198,94 @@ fn sigquit_stops_a_server_whose_clients_do_not_read() {
     for h in hostile {
         h.thread.join().unwrap();
     }
+}
+
+/// Peak resident memory of a process (VmHWM), in bytes.
+fn peak_rss(pid: i32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("VmHWM");
+    kb * 1024
+}
+
+/// Writes `chunk` to `w` over and over, up to `total` bytes or `limit`, or
+/// until `stop` is set or the server closes; returns the bytes sent.
+fn flood(mut w: TcpStream, chunk: Vec<u8>, total: usize, limit: Duration, stop: Arc<AtomicBool>) -> JoinHandle<usize> {
+    w.set_write_timeout(Some(Duration::from_millis(100))).unwrap();
+    std::thread::spawn(move || {
+        let (mut sent, end) = (0, Instant::now() + limit);
+        while sent < total && !stop.load(Ordering::SeqCst) && Instant::now() < end {
+            match w.write(&chunk) {
+                Ok(n) => sent += n,
+                Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(_) => break,
+            }
+        }
+        sent
+    })
+}
+
+/// The reported attack: `PASV`, `LIST`, then 25 MiB of bare newlines made
+/// a worker grow to 1.4 GB in three seconds, and the data timeout never
+/// fired while bytes kept coming.
+#[test]
+fn a_newline_flood_during_a_pending_list_keeps_the_worker_small_and_the_data_timeout_fires() {
+    let s = Server::start(&["--data-timeout", "2"]);
+    let mut f = s.anon();
+    let worker = s.worker_serving(f.stream.local_addr().unwrap()).expect("the worker in status");
+    assert_eq!(f.cmd("PASV").code.0, 227);
+    // The data connection is never made.
+    f.send_raw(b"LIST\r\n");
+    let stop = Arc::new(AtomicBool::new(false));
+    let t = Instant::now();
+    let flooder = flood(
+        f.stream.try_clone().unwrap(),
+        vec![b'\n'; 64 << 10],
+        25 << 20,
+        Duration::from_secs(20),
+        Arc::clone(&stop),
+    );
+    let r = f.reply();
+    let waited = t.elapsed();
+    stop.store(true, Ordering::SeqCst);
+    let sent = flooder.join().unwrap();
+    assert_eq!((r.code.0, r.lines[0].as_str()), (421, "Timeout."), "{r:?}");
+    assert!(waited >= Duration::from_millis(1500) && waited < Duration::from_secs(10), "{waited:?}");
+    assert!(sent > 1 << 20, "the flood did not get going: {sent} bytes");
+    let peak = peak_rss(worker);
+    assert!(peak < forkftp::limits::WORKER_RSS_BOUND, "worker peak RSS {} MiB", peak >> 20);
+}
+
+/// Commands answered during a transfer (STAT) do not hold its timeout off.
+#[test]
+fn status_requests_during_a_pending_transfer_do_not_hold_off_the_data_timeout() {
+    let s = Server::start(&["--data-timeout", "2"]);
+    let mut f = s.anon();
+    assert_eq!(f.cmd("PASV").code.0, 227);
+    f.send_raw(b"RETR hello.txt\r\n");
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let mut w = f.stream.try_clone().unwrap();
+        let stop = Arc::clone(&stop);
+        std::thread::spawn(move || {
+            let end = Instant::now() + Duration::from_secs(15);
+            while !stop.load(Ordering::SeqCst) && Instant::now() < end && w.write_all(b"STAT\r\n").is_ok() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        })
+    };
+    let t = Instant::now();
+    let last = loop {
+        let r = f.reply();
+        if r.code.0 != 211 || t.elapsed() > Duration::from_secs(12) {
+            break r;
+        }
+    };
+    stop.store(true, Ordering::SeqCst);
+    sender.join().unwrap();
+    assert_eq!((last.code.0, last.lines[0].as_str()), (421, "Timeout."), "{last:?}");
+    assert!(t.elapsed() < Duration::from_secs(8), "{:?}", t.elapsed());
 }

@@ -14,7 +14,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::socket::{setsockopt, sockopt};
 
 use super::wait::{self, Watch};
-use crate::limits::{LOGIN_TIMEOUT, MAX_COMMAND_LINE};
+use crate::limits::{LOGIN_TIMEOUT, MAX_COMMAND_LINE, MAX_PENDING_COMMANDS};
 use crate::protocol::Reply;
 
 /// What reading the control connection gave.
@@ -166,26 +166,49 @@ impl Control {
     }
 
     /// During a transfer: reads what has arrived without waiting, and returns
-    /// the inputs that are complete.
+    /// the inputs that are complete, no more than the pending queue has room
+    /// for. Security: once [`MAX_PENDING_COMMANDS`] wait, nothing more is
+    /// read (TCP back-pressure): a client cannot make the session hold more
+    /// than that many lines, however fast it sends them.
     pub fn poll_inputs(&mut self) -> io::Result<Vec<Input>> {
+        let room = MAX_PENDING_COMMANDS.saturating_sub(self.pending.len());
         let mut got = Vec::new();
-        if wait_readable(self.stream.as_fd(), Duration::ZERO).unwrap_or(false) {
-            match self.fill() {
-                Ok(true) => {}
-                Ok(false) => got.push(Input::Eof),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
+        while got.len() < room {
+            match self.take_line() {
+                Some(i) => got.push(i),
+                None => break,
             }
         }
-        let eof = got.pop();
-        while let Some(i) = self.take_line() {
-            got.push(i);
+        // The buffer holds no complete line now: read more only if there is room.
+        if got.len() == room || !wait_readable(self.stream.as_fd(), Duration::ZERO).unwrap_or(false) {
+            return Ok(got);
         }
-        got.extend(eof);
+        let eof = match self.fill() {
+            Ok(true) => false,
+            Ok(false) => true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::WouldBlock => false,
+            Err(e) => return Err(e),
+        };
+        while got.len() < room {
+            match self.take_line() {
+                Some(i) => got.push(i),
+                None => break,
+            }
+        }
+        if eof {
+            got.push(Input::Eof);
+        }
         Ok(got)
     }
 
-    /// Keeps an input read during a transfer for after it.
+    /// False once [`MAX_PENDING_COMMANDS`] wait: the control connection is
+    /// not read until the transfer ends.
+    pub fn accepting_input(&self) -> bool {
+        self.pending.len() < MAX_PENDING_COMMANDS
+    }
+
+    /// Keeps an input read during a transfer for after it (the caller takes
+    /// no more than [`Control::poll_inputs`] gave room for).
     pub fn defer(&mut self, input: Input) {
         self.pending.push_back(input);
     }
@@ -228,6 +251,31 @@ mod tests {
         c.write_all(&long).unwrap();
         assert_eq!(ctl.read(Duration::from_secs(5)).unwrap(), Input::TooLong);
         assert_eq!(ctl.read(Duration::from_secs(5)).unwrap(), Input::Line(b"NOOP".to_vec()));
+    }
+
+    #[test]
+    fn during_a_transfer_at_most_the_pending_limit_is_read() {
+        let (mut c, mut ctl) = pair();
+        c.write_all(&vec![b'\n'; 100_000]).unwrap();
+        let mut kept = 0;
+        for _ in 0..1000 {
+            for input in ctl.poll_inputs().unwrap() {
+                assert_eq!(input, Input::Line(Vec::new()));
+                ctl.defer(input);
+                kept += 1;
+            }
+            if !ctl.accepting_input() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(kept, MAX_PENDING_COMMANDS);
+        assert!(ctl.poll_inputs().unwrap().is_empty());
+        assert!(ctl.buf.len() <= 2 * MAX_COMMAND_LINE);
+        // After the transfer, the queue is served first, then the socket.
+        for _ in 0..MAX_PENDING_COMMANDS + 1 {
+            assert_eq!(ctl.read(Duration::from_secs(5)).unwrap(), Input::Line(Vec::new()));
+        }
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! binary downloads, `splice(2)` through a pipe for binary uploads, buffered
 //! conversion for ASCII (RFC 959 section 3.1.1.1), streamed listings. While bytes move, the
 //! control connection is watched: ABOR aborts (RFC 959 section 4.1.3), STAT
-//! reports progress, anything else waits until the transfer is done.
+//! reports progress, anything else waits until the transfer is done (at
+//! most [`MAX_PENDING_COMMANDS`](crate::limits::MAX_PENDING_COMMANDS) of
+//! them; then the control connection is not read until the end).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -64,6 +66,11 @@ impl Pump<'_> {
     /// Handles what the client said meanwhile: ABOR stops, STAT answers,
     /// the rest is kept for later.
     fn check_control(&mut self) -> Result<(), Stop> {
+        if !self.ctl.accepting_input() {
+            // Back-pressure: nothing more is read until the transfer ends,
+            // but a client that has gone is still noticed.
+            return if peer_closed(self.ctl.fd()) { Err(Stop::ClientGone) } else { Ok(()) };
+        }
         let inputs = self.ctl.poll_inputs().map_err(Stop::Control)?;
         let mut abort = false;
         for input in inputs {
@@ -102,7 +109,10 @@ impl Pump<'_> {
             }
             let left = deadline.saturating_duration_since(Instant::now()).min(SIGNAL_CHECK);
             let (data_ready, ctl_ready) = {
-                let mut fds = [PollFd::new(data, events), PollFd::new(self.ctl.fd(), PollFlags::POLLIN)];
+                // With the pending queue full, the control connection is
+                // watched only for the client leaving.
+                let ctl_events = if self.ctl.accepting_input() { PollFlags::POLLIN } else { POLLRDHUP };
+                let mut fds = [PollFd::new(data, events), PollFd::new(self.ctl.fd(), ctl_events)];
                 match poll(&mut fds, PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)) {
                     Ok(0) if Instant::now() >= deadline => return Err(Stop::Stalled),
                     Ok(0) | Err(Errno::EINTR) => continue,
@@ -298,6 +308,15 @@ impl Pump<'_> {
             }
         }
     }
+}
+
+/// The peer closed its side of the connection (Linux; not in nix's set).
+const POLLRDHUP: PollFlags = PollFlags::from_bits_retain(libc::POLLRDHUP);
+
+/// True when the peer of `fd` has closed its side (or the connection failed).
+fn peer_closed(fd: BorrowedFd<'_>) -> bool {
+    let mut fds = [PollFd::new(fd, POLLRDHUP)];
+    matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
 }
 
 /// Runs `t`: opens the data connection, sends the 150, moves the bytes,
