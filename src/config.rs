@@ -11,6 +11,7 @@ use log::LevelFilter;
 
 use crate::accounts::{self, Account, Accounts, Perms};
 use crate::limits;
+use crate::server::guard::Guard;
 use crate::server::jail::Jail;
 
 /// `ftpserver`: a pre-forked FTP server.
@@ -93,7 +94,7 @@ pub struct ServerArgs {
     pub max_sessions_per_worker: u32,
 
     /// Most simultaneous clients from one IP address (0 = no limit).
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MAX_PER_IP)]
     pub max_per_ip: usize,
 
     /// Add an account with full access (repeatable). Note: visible in `ps`; prefer --users.
@@ -221,6 +222,9 @@ pub struct ServerConfig {
     pub log_level: LevelFilter,
     /// When this pool is a slave of an `ftpmaster` (`--register`).
     pub slave: Option<crate::balancer::SlaveConfig>,
+    /// The defences the workers share (mapped before they fork; a reload
+    /// keeps the running one).
+    pub guard: Arc<Guard>,
 }
 
 /// Parses `MIN-MAX` into an inclusive port range.
@@ -328,6 +332,7 @@ impl ServerArgs {
             log_file: self.log_file.clone(),
             log_level,
             slave,
+            guard: Arc::new(Guard::new().map_err(|e| format!("shared memory: {e}"))?),
         })
     }
 }

@@ -38,15 +38,26 @@ pub const DEFAULT_MIN_SPARE: usize = 4;
 /// Default most idle workers (`--max-spare`): idle workers cost memory.
 pub const DEFAULT_MAX_SPARE: usize = 16;
 
-/// Default most workers (`--max-workers`), as Apache's MaxRequestWorkers.
-pub const DEFAULT_MAX_WORKERS: usize = 256;
+/// Default most workers (`--max-workers`), as Apache's MaxRequestWorkers
+/// (vsftpd's `max_clients` is 2000 too). An idle worker costs about 100 KiB
+/// of memory (PSS) and the kernel about as much again: a pool this size
+/// serves a flood of 1,000 idle and slow connections and its real clients
+/// beside them (see `make bench`).
+pub const DEFAULT_MAX_WORKERS: usize = 2000;
+
+/// Default most clients at once from one address (`--max-per-ip`): 1 % of
+/// the default pool, room for a small office behind one NAT address with
+/// two or three connections per FTP client.
+pub const DEFAULT_MAX_PER_IP: usize = 20;
 
 /// Largest batch of workers forked in one supervisor tick while growing.
 pub const MAX_SPAWN_BATCH: usize = 64;
 
-/// Upper bound of `--max-workers`: each worker is a process, and the scoreboard
-/// is sized once before forking.
-pub const MAX_WORKERS: usize = 4096;
+/// Upper bound of `--max-workers`: each worker is a process, and the
+/// scoreboard (about 250 bytes a slot) is sized once before forking. The
+/// machine's own limits (`kernel.pid_max`, `RLIMIT_NPROC`, memory) usually
+/// come first; the server warns at start when they do.
+pub const MAX_WORKERS: usize = 100_000;
 
 /// Backlog of the listening socket: clients beyond the pool wait here until a
 /// worker is free (the kernel caps it at `net.core.somaxconn`).
@@ -307,3 +318,24 @@ pub const MAX_PENDING_COMMANDS: usize = 16;
 /// argon2's 19 MiB while a password of the users file is checked (with the
 /// parameters `ftpserver passwd` writes).
 pub const WORKER_RSS_BOUND: usize = 32 << 20;
+
+/// Time a client that has not logged in may take once the pool is nearly
+/// full (at least [`PRESSURE_BUSY_PERCENT`] of `--max-workers` busy), instead
+/// of `--login-timeout`: idle and slow connections then make room ten times
+/// sooner, while a client that logs in (a few round trips) is not hurried.
+pub const PRESSURE_LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Share of `--max-workers`, in percent, busy from which the pool is
+/// nearly full ([`PRESSURE_LOGIN_TIMEOUT`]).
+pub const PRESSURE_BUSY_PERCENT: usize = 75;
+
+/// At `--max-workers` with clients waiting in the accept queue, the
+/// supervisor reclaims the workers held longest by clients that have not
+/// logged in (they get `421`), one per waiting client, but only those held
+/// at least this long: enough for any client to log in over a slow link,
+/// short enough that a queue of a few pools' worth passes within seconds.
+pub const RECLAIM_MIN_AGE: Duration = Duration::from_secs(1);
+
+/// After reclaiming workers, the supervisor leaves the listener alone this
+/// long: the reclaimed workers take the waiting clients meanwhile.
+pub const RECLAIM_SETTLE: Duration = Duration::from_millis(20);

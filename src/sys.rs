@@ -100,6 +100,18 @@ pub unsafe trait ZeroedAtomic: Sync {}
 // arrays of atomics, and all-zero bytes are a valid free slot.
 unsafe impl ZeroedAtomic for crate::pool::scoreboard::Slot {}
 
+// SAFETY: plain atomics; all-zero bytes are the value 0.
+unsafe impl ZeroedAtomic for std::sync::atomic::AtomicU32 {}
+// SAFETY: as above.
+unsafe impl ZeroedAtomic for std::sync::atomic::AtomicU64 {}
+
+// SAFETY: the region holds only atomics (`ZeroedAtomic`), which any thread
+// may read and write through `&T`; the pointer is owned by the value and
+// unmapped once, on drop.
+unsafe impl<T: ZeroedAtomic> Send for SharedSlice<T> {}
+// SAFETY: as above; `get` hands out shared references to atomics only.
+unsafe impl<T: ZeroedAtomic> Sync for SharedSlice<T> {}
+
 impl<T: ZeroedAtomic> SharedSlice<T> {
     /// Maps a new zeroed shared region of `len` values.
     pub fn new(len: usize) -> nix::Result<Self> {
@@ -280,4 +292,28 @@ pub fn reopen_log_if_asked() {
             log::error!("reopening the log: {e}");
         }
     }
+}
+
+/// The connections waiting in a listening socket's accept queue, and the
+/// queue's size (`TCP_INFO` of a listener: `tcpi_unacked`, `tcpi_sacked`).
+pub fn accept_queue(listener: &impl std::os::fd::AsFd) -> nix::Result<(u32, u32)> {
+    use std::os::fd::AsRawFd;
+    let mut info = std::mem::MaybeUninit::<libc::tcp_info>::zeroed();
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `info`, which is
+    // that large and zero-initialized (every bit pattern is a valid
+    // tcp_info: it holds only integers).
+    let r = unsafe {
+        libc::getsockopt(
+            listener.as_fd().as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    Errno::result(r)?;
+    // SAFETY: zero-initialized above and possibly filled by the kernel.
+    let info = unsafe { info.assume_init() };
+    Ok((info.tcpi_unacked, info.tcpi_sacked))
 }

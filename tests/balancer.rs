@@ -514,8 +514,13 @@ fn two_hundred_concurrent_clients_through_the_master_all_succeed() {
     // pick free ports.
     let registry = addr("127.0.0.7", free_low_port("127.0.0.7"));
     let m = Master::start_at(addr("127.0.0.7", free_low_port("127.0.0.7")), registry, TempDir::new("m200"), &[]);
-    let _slaves =
-        Slaves::start(m.registry, 2, "127.0.0.7", root.path(), &["--", "--workers", "16", "--min-spare", "8"]);
+    let _slaves = Slaves::start(
+        m.registry,
+        2,
+        "127.0.0.7",
+        root.path(),
+        &["--", "--workers", "16", "--min-spare", "8", "--max-per-ip", "0"],
+    );
     m.wait_slaves(&[1, 2], READY);
     // Everyone holds a session at the same time (bounded: a client that
     // failed to connect does not hold the others forever).

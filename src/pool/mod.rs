@@ -2,8 +2,10 @@
 //! forks workers that each loop on `accept()`, and keeps the pool the right
 //! size: it replaces workers that die, grows the pool when fewer than
 //! `--min-spare` are idle (the batch doubling each tick, as Apache's prefork
-//! does), retires idle workers beyond `--max-spare`, answers `421` itself
-//! when `--max-workers` are all busy, and handles the signals (nginx's set):
+//! does), retires idle workers beyond `--max-spare`; when `--max-workers`
+//! are all busy and clients wait, reclaims the workers held longest by
+//! clients that have not logged in (`reclaim`), and answers `421` itself
+//! only when every client has; and handles the signals (nginx's set):
 //!
 //! | signal | effect |
 //! |---|---|
@@ -12,6 +14,9 @@
 //! | SIGHUP | reload the configuration; old workers finish their sessions |
 //! | SIGUSR1 | reopen the log file |
 
+pub mod children;
+mod preflight;
+mod reclaim;
 pub mod scoreboard;
 pub mod status;
 pub mod worker;
@@ -66,6 +71,10 @@ pub struct Supervisor {
     generation: u32,
     listener: TcpListener,
     board: Scoreboard,
+    /// The pids it forked, by slot (never read from the shared scoreboard).
+    children: children::Children,
+    /// Reclaims in flight (see `reclaim`).
+    reclaims: reclaim::Reclaims,
     status: Option<std::os::unix::net::UnixListener>,
     signals: SignalFlags,
     batch: usize,
@@ -140,6 +149,7 @@ impl Supervisor {
             crate::logging::chown(uid, gid);
         }
         let board = Scoreboard::new(cfg.pool.max_workers).map_err(|e| format!("scoreboard: {e}"))?;
+        preflight::check(&cfg, drop_to);
         use signal_hook::consts::*;
         let signals = SignalFlags::register(&[SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1], &[SIGCHLD])
             .map_err(|e| format!("signals: {e}"))?;
@@ -153,6 +163,8 @@ impl Supervisor {
             cfg,
             generation: 1,
             listener,
+            children: children::Children::new(board.slots().len()),
+            reclaims: reclaim::Reclaims::default(),
             board,
             status,
             signals,
@@ -166,7 +178,7 @@ impl Supervisor {
 
     /// Forks one worker into a free slot.
     fn spawn(&mut self) -> bool {
-        let Some(i) = self.board.free_slot() else { return false };
+        let Some(i) = self.children.free_slot() else { return false };
         let slot = &self.board.slots()[i];
         slot.claim(-1, self.generation);
         match sys::fork() {
@@ -191,6 +203,7 @@ impl Supervisor {
                 // resetting its state to Starting would hide a busy worker
                 // from the pool's arithmetic (so the pool would not grow).
                 slot.set_pid(pid.as_raw());
+                self.children.record(i, pid);
                 true
             }
             Err(e) => {
@@ -220,7 +233,7 @@ impl Supervisor {
     }
 
     fn gone(&mut self, pid: Pid, why: Option<String>) {
-        if let Some(i) = self.board.find(pid.as_raw()) {
+        if let Some(i) = self.children.forget(pid) {
             self.board.slots()[i].free();
         }
         match why {
@@ -272,13 +285,14 @@ impl Supervisor {
         if idle > pool.max_spare && live > pool.workers {
             let extra = (idle - pool.max_spare).min(live - pool.workers);
             let mut retired = 0;
-            for s in self.board.slots() {
+            for (i, pid) in self.children.iter() {
                 if retired == extra {
                     break;
                 }
-                if s.pid() > 0 && s.state() == State::Idle {
+                let s = &self.board.slots()[i];
+                if s.state() == State::Idle {
                     s.set_state(State::Leaving);
-                    let _ = kill(Pid::from_raw(s.pid()), Signal::SIGHUP);
+                    let _ = kill(pid, Signal::SIGHUP);
                     retired += 1;
                 }
             }
@@ -294,11 +308,11 @@ impl Supervisor {
         }
     }
 
+    /// Signals our workers (of older generations only, when `only_old`).
     fn signal_workers(&self, sig: Signal, only_old: bool) {
-        for s in self.board.slots() {
-            let pid = s.pid();
-            if pid > 0 && (!only_old || s.generation() != self.generation) {
-                let _ = kill(Pid::from_raw(pid), sig);
+        for (i, pid) in self.children.iter() {
+            if !only_old || self.board.slots()[i].generation() != self.generation {
+                let _ = kill(pid, sig);
             }
         }
     }
@@ -306,11 +320,12 @@ impl Supervisor {
     /// Workers of an older configuration still waiting in `accept`.
     fn old_idle_workers(&self) -> usize {
         let g = self.generation;
-        self.board.slots().iter().filter(|s| s.pid() > 0 && s.generation() != g && s.state() == State::Idle).count()
+        let slots = self.board.slots();
+        self.children.iter().filter(|&(i, _)| slots[i].generation() != g && slots[i].state() == State::Idle).count()
     }
 
     fn workers_left(&self) -> usize {
-        self.board.slots().iter().filter(|s| s.pid() != 0).count()
+        self.children.len()
     }
 
     /// SIGTERM/SIGINT: every worker stops now; the stragglers are killed
@@ -336,8 +351,10 @@ impl Supervisor {
     fn reload(&mut self) {
         match self.args.to_config() {
             Ok(mut cfg) => {
-                // The socket stays bound: the address cannot change.
+                // The socket stays bound: the address cannot change; the
+                // workers' shared defences (bans, hash permits) carry on.
                 cfg.listen = self.cfg.listen;
+                cfg.guard = std::sync::Arc::clone(&self.cfg.guard);
                 match resolve_run_as(&cfg) {
                     Ok(d) => self.drop_to = d,
                     Err(e) => {
@@ -414,7 +431,7 @@ impl Supervisor {
         self.maintain(false);
         loop {
             let (live, idle, total) = self.counts();
-            let settled = Instant::now() >= self.settle_until;
+            let settled = Instant::now() >= self.settle_until && self.reclaims.settled();
             let watch = !graceful && idle == 0 && settled;
             let waiting = self.wait_events(SUPERVISOR_TICK, watch);
             self.reap();
@@ -447,8 +464,13 @@ impl Supervisor {
             if self.signals.take(libc::SIGHUP) {
                 self.reload();
             }
+            self.publish_pressure();
             if waiting && total >= self.cfg.pool.max_workers && idle == 0 {
-                self.refuse_overload();
+                // Security: a full pool first gives up clients that have not
+                // logged in; a newcomer is refused only when all have.
+                if !self.reclaim_for_waiting() {
+                    self.refuse_overload();
+                }
                 continue;
             }
             let _ = live;

@@ -4,6 +4,7 @@
 //! decide when to fork or retire workers, and `ftpserver status` prints them.
 //! Nothing else is shared between workers.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -61,6 +62,12 @@ pub struct Slot {
     sessions: AtomicU32,
     bytes: AtomicU64,
     since_ms: AtomicU64,
+    /// The client's address as an IPv6 (v4-mapped) number, high and low
+    /// halves (0: none), for the per-address limit.
+    ip: [AtomicU64; 2],
+    /// 1 once the client has logged in (a worker serving a client that has
+    /// not may be reclaimed).
+    logged_in: AtomicU8,
     client: [AtomicU8; TEXT],
     user: [AtomicU8; TEXT],
     command: [AtomicU8; TEXT],
@@ -106,6 +113,16 @@ pub struct SlotView {
     pub user: String,
     /// Last command.
     pub command: String,
+    /// The client has logged in.
+    pub logged_in: bool,
+}
+
+/// An address as the number the scoreboard keeps (IPv4 as v4-mapped IPv6).
+fn ip_number(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
 }
 
 impl Slot {
@@ -156,8 +173,12 @@ impl Slot {
     }
 
     /// The worker starts serving `client`.
-    pub fn begin_session(&self, client: &str) {
-        write_text(&self.client, client);
+    pub fn begin_session(&self, client: SocketAddr) {
+        let ip = ip_number(client.ip());
+        self.ip[0].store((ip >> 64) as u64, Ordering::Relaxed);
+        self.ip[1].store(ip as u64, Ordering::Relaxed);
+        self.logged_in.store(0, Ordering::Relaxed);
+        write_text(&self.client, &client.to_string());
         write_text(&self.user, "");
         write_text(&self.command, "");
         self.bytes.store(0, Ordering::Relaxed);
@@ -168,6 +189,9 @@ impl Slot {
     /// The worker is back in `accept`.
     pub fn end_session(&self) {
         self.bytes.store(0, Ordering::Relaxed);
+        self.ip[0].store(0, Ordering::Relaxed);
+        self.ip[1].store(0, Ordering::Relaxed);
+        self.logged_in.store(0, Ordering::Relaxed);
         write_text(&self.client, "");
         write_text(&self.user, "");
         write_text(&self.command, "");
@@ -182,6 +206,26 @@ impl Slot {
     /// The user logged in.
     pub fn set_user(&self, user: &str) {
         write_text(&self.user, user);
+        self.logged_in.store(1, Ordering::SeqCst);
+    }
+
+    /// True once the client being served has logged in.
+    pub fn logged_in(&self) -> bool {
+        self.logged_in.load(Ordering::SeqCst) != 0
+    }
+
+    /// Milliseconds since the state began (for a busy worker: since its
+    /// client connected).
+    pub fn for_ms(&self) -> u64 {
+        now_ms().saturating_sub(self.since_ms.load(Ordering::Relaxed))
+    }
+
+    /// True while this worker serves a client from `ip`.
+    pub fn serves(&self, ip: IpAddr) -> bool {
+        let n = ip_number(ip);
+        self.state() == State::Busy
+            && self.ip[0].load(Ordering::Relaxed) == (n >> 64) as u64
+            && self.ip[1].load(Ordering::Relaxed) == n as u64
     }
 
     /// The command being served.
@@ -211,6 +255,7 @@ impl Slot {
             client: read_text(&self.client),
             user: read_text(&self.user),
             command: read_text(&self.command),
+            logged_in: self.logged_in.load(Ordering::SeqCst) != 0,
         }
     }
 }
@@ -246,6 +291,11 @@ impl Scoreboard {
         self.slots().iter().position(|s| s.pid() == pid)
     }
 
+    /// Workers other than `except` serving a client from `ip`.
+    pub fn serving(&self, ip: IpAddr, except: usize) -> usize {
+        self.slots().iter().enumerate().filter(|(i, s)| *i != except && s.serves(ip)).count()
+    }
+
     /// Counts workers in `state`.
     pub fn count(&self, state: State) -> usize {
         self.slots().iter().filter(|s| s.pid() != 0 && s.state() == state).count()
@@ -262,7 +312,7 @@ mod tests {
         assert_eq!(sb.free_slot(), Some(0));
         let s = &sb.slots()[0];
         s.claim(1234, 1);
-        s.begin_session("127.0.0.1:5000");
+        s.begin_session("127.0.0.1:5000".parse().unwrap());
         s.set_user("anonymous");
         s.set_command(&"RETR ".repeat(40));
         s.set_bytes(99);
@@ -272,6 +322,11 @@ mod tests {
         assert_eq!(v.command.len(), TEXT);
         assert_eq!(sb.count(State::Busy), 1);
         assert_eq!(sb.find(1234), Some(0));
+        assert!(v.logged_in);
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!((sb.serving(ip, 1), sb.serving(ip, 0)), (1, 0));
+        assert_eq!(sb.serving("::ffff:127.0.0.1".parse().unwrap(), 1), 1);
+        assert_eq!(sb.serving("127.0.0.2".parse().unwrap(), 1), 0);
         s.free();
         assert!(sb.snapshot().is_empty());
     }

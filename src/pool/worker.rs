@@ -2,7 +2,7 @@
 //! one client at a time, recording its state in its scoreboard slot.
 
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 
 use nix::sys::signal::Signal;
 
@@ -42,10 +42,6 @@ fn drop_privileges(uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> nix::Result<
 pub fn refuse(mut stream: TcpStream, text: &str) {
     let _ = stream.set_write_timeout(Some(std::time::Duration::from_secs(1)));
     let _ = stream.write_all(&Reply::new(ReplyCode::NOT_AVAILABLE, text).encode());
-}
-
-fn same_ip(client: &str, ip: IpAddr) -> bool {
-    client.parse::<SocketAddr>().map(|a| canonical(a.ip()) == ip).unwrap_or(false)
 }
 
 /// Accepts one client. Unlike `TcpListener::accept`, which retries on
@@ -113,20 +109,16 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
         let ip = canonical(peer.ip());
         let peer = SocketAddr::new(ip, peer.port());
         if ctx.cfg.pool.max_per_ip > 0 {
-            let others = ctx
-                .board
-                .slots()
-                .iter()
-                .enumerate()
-                .filter(|(i, s)| *i != ctx.slot && s.state() == State::Busy && same_ip(&s.client(), ip))
-                .count();
+            let others = ctx.board.serving(ip, ctx.slot);
             if others >= ctx.cfg.pool.max_per_ip {
                 log::warn!("[{}] {peer}: refused, {others} connections from this address", std::process::id());
                 refuse(stream, "Too many connections from your address, try again later.");
                 continue;
             }
         }
-        slot.begin_session(&peer.to_string());
+        slot.begin_session(peer);
+        // A reclaim meant for the previous client is not for this one.
+        sys::clear_reclaim();
         connection::serve_as(stream, peer, ctx.cfg, slot, via == crate::balancer::slave::Via::Relayed);
         slot.end_session();
         // The session's buffers go back to the kernel, not to an idle worker.

@@ -12,7 +12,7 @@ use super::session::{Outcome, Session};
 use super::transfer;
 use super::wait::{self, Watch};
 use crate::config::ServerConfig;
-use crate::limits::SIGNAL_CHECK;
+use crate::limits::{PRESSURE_LOGIN_TIMEOUT, RECLAIM_MIN_AGE, SIGNAL_CHECK};
 use crate::pool::scoreboard::Slot;
 use crate::protocol::{self, Reply, ReplyCode};
 use crate::sys;
@@ -47,8 +47,14 @@ fn serve_inner(
     let pid = std::process::id();
     let local = stream.local_addr()?;
     let mut ctl = Control::new(stream)?;
-    let login_deadline = Instant::now() + cfg.timeouts.login;
-    ctl.set_write_limit(login_deadline, true);
+    let started = Instant::now();
+    // Security: once the pool is nearly full, a client that has not logged
+    // in has PRESSURE_LOGIN_TIMEOUT, so idle and slow connections make room.
+    let login_deadline = || {
+        let pressure = cfg.guard.under_pressure();
+        started + if pressure { cfg.timeouts.login.min(PRESSURE_LOGIN_TIMEOUT) } else { cfg.timeouts.login }
+    };
+    ctl.set_write_limit(login_deadline(), true);
     ctl.send(&Reply::new(ReplyCode::SERVICE_READY, cfg.greeting.clone()))?;
     let mut session = Session::new(cfg, peer, local);
     if relayed {
@@ -61,7 +67,19 @@ fn serve_inner(
         // does not read them is dropped when it passes; the wait is cut into
         // SIGNAL_CHECK slices so that signals are never missed for long.
         let logged_in = session.identity().is_some();
-        let deadline = if logged_in { idle_deadline } else { login_deadline };
+        if !logged_in && reclaimed(started) {
+            log::info!(
+                "[{pid}] {peer}: not logged in after {:.1}s, reclaimed for a waiting client",
+                started.elapsed().as_secs_f64()
+            );
+            ctl.set_write_limit(Instant::now(), false);
+            let _ = ctl.send(&Reply::new(
+                ReplyCode::NOT_AVAILABLE,
+                "Server full: connections not logged in make room for waiting clients.",
+            ));
+            return Ok("reclaimed".into());
+        }
+        let deadline = if logged_in { idle_deadline } else { login_deadline() };
         ctl.set_write_limit(deadline, !logged_in);
         let slice = deadline.saturating_duration_since(Instant::now()).min(SIGNAL_CHECK);
         let line = match ctl.read(slice)? {
@@ -143,6 +161,8 @@ fn serve_inner(
         if !was_logged_in {
             if let Some(id) = session.identity() {
                 slot.set_user(&id.name);
+                // A reclaim racing the login is not for a logged-in client.
+                sys::clear_reclaim();
             }
         }
         idle_deadline = Instant::now() + cfg.timeouts.idle;
@@ -152,4 +172,16 @@ fn serve_inner(
             return Ok("server stopping".into());
         }
     }
+}
+
+/// True when the supervisor reclaims this worker (SIGUSR2) for a waiting
+/// client, and the request is for this session: one that began at
+/// `started`, held long enough to be chosen (a request that raced the start
+/// of a new session is dropped).
+fn reclaimed(started: Instant) -> bool {
+    if !sys::reclaim_requested() {
+        return false;
+    }
+    sys::clear_reclaim();
+    started.elapsed() >= RECLAIM_MIN_AGE / 2
 }

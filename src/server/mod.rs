@@ -5,12 +5,14 @@
 //! channel; `transfer` moves the bytes; `jail` and `vpath` keep every path
 //! inside the root; `listing` formats directories; `upload` makes uploads
 //! atomic; `error` maps every failure to its reply; `wait` gives every wait
-//! on a client a deadline.
+//! on a client a deadline; `guard` is what the workers share against
+//! abusive clients.
 
 pub mod connection;
 pub mod control;
 pub mod data;
 pub mod error;
+pub mod guard;
 pub mod jail;
 pub mod listing;
 pub mod session;
