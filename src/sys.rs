@@ -115,13 +115,30 @@ unsafe impl<T: ZeroedAtomic> Sync for SharedSlice<T> {}
 impl<T: ZeroedAtomic> SharedSlice<T> {
     /// Maps a new zeroed shared region of `len` values.
     pub fn new(len: usize) -> nix::Result<Self> {
+        Self::map(len, nix::sys::mman::MapFlags::MAP_SHARED)
+    }
+
+    /// Maps a zeroed region of `len` values that this process alone uses:
+    /// private, and not even inherited by the processes it forks
+    /// (`MADV_DONTFORK`). The supervisor keeps its own records there: a page
+    /// it rewrites between two forks would otherwise stay behind, unshared,
+    /// in every worker forked before (copy-on-write works both ways).
+    pub fn parent_only(len: usize) -> nix::Result<Self> {
+        let region = Self::map(len, nix::sys::mman::MapFlags::MAP_PRIVATE)?;
+        let bytes = std::mem::size_of::<T>() * len.max(1);
+        // SAFETY: the range is exactly the mapping just made, which nothing
+        // else uses yet; MADV_DONTFORK changes no content.
+        unsafe { nix::sys::mman::madvise(region.ptr.cast(), bytes, nix::sys::mman::MmapAdvise::MADV_DONTFORK)? };
+        Ok(region)
+    }
+
+    fn map(len: usize, kind: nix::sys::mman::MapFlags) -> nix::Result<Self> {
         let bytes = std::mem::size_of::<T>().checked_mul(len.max(1)).ok_or(Errno::ENOMEM)?;
         let size = std::num::NonZeroUsize::new(bytes).ok_or(Errno::EINVAL)?;
-        use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
+        use nix::sys::mman::{mmap_anonymous, ProtFlags};
         // SAFETY: a fresh anonymous mapping aliases nothing; the kernel
         // zero-fills it, which is a valid `T` by the `ZeroedAtomic` contract.
-        let ptr =
-            unsafe { mmap_anonymous(None, size, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED)? };
+        let ptr = unsafe { mmap_anonymous(None, size, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, kind)? };
         Ok(SharedSlice { ptr: ptr.cast(), len })
     }
 

@@ -405,7 +405,12 @@ fn a_flood_of_silent_slow_and_non_reading_connections_never_locks_a_real_client_
         f.login("anonymous", "x");
         let took = t.elapsed();
         worst = worst.max(took);
-        assert!(took < Duration::from_secs(2), "round {round}: greeted and logged in after {took:?}\n{}", s.status());
+        assert!(
+            took < Duration::from_secs(2),
+            "round {round}: greeted and logged in after {took:?}\n{}\n{}",
+            s.status(),
+            s.log_text().lines().rev().take(60).collect::<Vec<_>>().join("\n")
+        );
         assert!(f.retr("big.bin") == content, "round {round}: the download differs");
         f.quit();
         std::thread::sleep(Duration::from_millis(300));

@@ -163,7 +163,7 @@ impl Supervisor {
             cfg,
             generation: 1,
             listener,
-            children: children::Children::new(board.slots().len()),
+            children: children::Children::new(board.slots().len()).map_err(|e| format!("children table: {e}"))?,
             reclaims: reclaim::Reclaims::default(),
             board,
             status,
@@ -243,18 +243,22 @@ impl Supervisor {
     }
 
     /// Current-generation workers that are not leaving, and how many of them are idle.
+    ///
+    /// Reads the atomics only, allocating nothing: heap pages the supervisor
+    /// rewrites every tick would stay behind in each worker forked before.
     fn counts(&self) -> (usize, usize, usize) {
-        let views = self.board.snapshot();
-        let current =
-            views.iter().filter(|v| v.generation == self.generation && v.state != State::Leaving && v.pid != 0);
-        let (mut live, mut idle) = (0, 0);
-        for v in current {
-            live += 1;
-            if matches!(v.state, State::Idle | State::Starting) {
-                idle += 1;
+        let (mut live, mut idle, mut total) = (0, 0, 0);
+        for s in self.board.slots().iter().filter(|s| s.pid() != 0) {
+            total += 1;
+            let state = s.state();
+            if s.generation() == self.generation && state != State::Leaving {
+                live += 1;
+                if matches!(state, State::Idle | State::Starting) {
+                    idle += 1;
+                }
             }
         }
-        (live, idle, views.len())
+        (live, idle, total)
     }
 
     /// Grows or shrinks the pool (Apache prefork's spare-server rule).

@@ -20,15 +20,21 @@ use nix::unistd::Pid;
 
 use super::scoreboard::State;
 use super::Supervisor;
-use crate::limits::{PRESSURE_BUSY_PERCENT, RECLAIM_MIN_AGE, RECLAIM_SETTLE};
+use crate::limits::{PRESSURE_BUSY_PERCENT, RECLAIM_MIN_AGE, RECLAIM_SETTLE, SIGNAL_CHECK};
 use crate::sys;
+
+/// A reclaimed worker acts within [`SIGNAL_CHECK`]; past twice that, the
+/// request is taken as ignored.
+const PATIENCE: std::time::Duration = SIGNAL_CHECK.saturating_mul(2);
 
 /// The reclaims sent and not yet done.
 #[derive(Debug)]
 pub(super) struct Reclaims {
     /// Worker pid to the session it was asked to give up (its count of
-    /// clients served): done once that count moves or the client logs in.
-    sent: HashMap<Pid, u32>,
+    /// clients served when it was chosen) and when: done once that count
+    /// moves, the client logs in, or [`PATIENCE`] passes (a worker that had
+    /// already moved on to a new client ignores the request).
+    sent: HashMap<Pid, (u32, Instant)>,
     /// The listener is not watched until then: the reclaimed workers take
     /// the waiting clients meanwhile.
     settle_until: Instant,
@@ -63,12 +69,13 @@ impl Supervisor {
         let slots = self.board.slots();
         // Done: the worker moved on to another client, or it logged in, or it is gone.
         let children = &self.children;
-        self.reclaims.sent.retain(|pid, session| {
-            children.slot_of(*pid).is_some_and(|i| {
-                slots[i].sessions() == *session && slots[i].state() == State::Busy && !slots[i].logged_in()
-            })
+        self.reclaims.sent.retain(|pid, (session, at)| {
+            at.elapsed() < PATIENCE
+                && children.slot_of(*pid).is_some_and(|i| {
+                    slots[i].sessions() == *session && slots[i].state() == State::Busy && !slots[i].logged_in()
+                })
         });
-        let mut candidates: Vec<(u64, usize, Pid)> = Vec::new();
+        let mut candidates: Vec<(u64, usize, Pid, u32)> = Vec::new();
         let mut not_logged_in = 0;
         for (i, pid) in self.children.iter() {
             let s = &slots[i];
@@ -76,9 +83,12 @@ impl Supervisor {
                 continue;
             }
             not_logged_in += 1;
+            // The session is named before its age is read: a worker that
+            // moves on meanwhile shows another count, and is left alone.
+            let session = s.sessions();
             let held = s.for_ms();
             if held >= RECLAIM_MIN_AGE.as_millis() as u64 && !self.reclaims.sent.contains_key(&pid) {
-                candidates.push((held, i, pid));
+                candidates.push((held, i, pid, session));
             }
         }
         if not_logged_in == 0 {
@@ -89,9 +99,9 @@ impl Supervisor {
         // The longest held first.
         candidates.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));
         let mut sent = 0;
-        for &(held, i, pid) in candidates.iter().take(wanted) {
+        for &(held, i, pid, session) in candidates.iter().take(wanted) {
             if self.children.signal(i, Signal::SIGUSR2) {
-                self.reclaims.sent.insert(pid, slots[i].sessions());
+                self.reclaims.sent.insert(pid, (session, Instant::now()));
                 log::debug!("pool full, {waiting} waiting: reclaiming worker {pid}, held {held} ms before login");
                 sent += 1;
             }
