@@ -133,9 +133,13 @@ pub struct ServerArgs {
     #[arg(long, value_name = "SECS", default_value_t = limits::STALL_TIMEOUT.as_secs())]
     pub stall_timeout: u64,
 
-    /// Failed logins before the connection is closed.
+    /// Failed logins before the connection is closed, and, counted across connections, before the client's address is banned for --ban-time.
     #[arg(long, value_name = "N", default_value_t = limits::MAX_LOGIN_FAILS)]
     pub max_login_fails: u32,
+
+    /// Seconds an address is banned after --max-login-fails failed logins within as many seconds (0 = no bans).
+    #[arg(long, value_name = "SECS", default_value_t = limits::BAN_TIME.as_secs())]
+    pub ban_time: u64,
 
     /// Milliseconds before answering the first failed login; doubles with each failure.
     #[arg(long, value_name = "MS", default_value_t = limits::LOGIN_FAIL_DELAY.as_millis() as u64)]
@@ -208,8 +212,12 @@ pub struct ServerConfig {
     pub passive_ports: Option<(u16, u16)>,
     /// Session timeouts.
     pub timeouts: Timeouts,
-    /// Failed logins before disconnect.
+    /// Failed logins before disconnect, and (across connections) before a ban.
     pub max_login_fails: u32,
+    /// The window of failed logins, and the length of a ban (zero: no bans).
+    pub ban_time: Duration,
+    /// Password hashes at once in the whole pool.
+    pub hash_permits: usize,
     /// Delay before the first failed-login reply.
     pub login_fail_delay: Duration,
     /// The 220 greeting text.
@@ -317,11 +325,15 @@ impl ServerArgs {
             root,
             root_dir,
             pool,
-            accounts: Accounts { anonymous, users },
+            accounts: Accounts::new(anonymous, users),
             masquerade,
             passive_ports,
             timeouts,
             max_login_fails: self.max_login_fails.max(1),
+            ban_time: Duration::from_secs(self.ban_time),
+            hash_permits: std::thread::available_parallelism()
+                .map_or(1, |n| n.get() * limits::HASHES_PER_CPU)
+                .clamp(1, limits::MAX_HASH_PERMITS),
             login_fail_delay: Duration::from_millis(self.login_fail_delay),
             run_as: self.run_as.clone(),
             // A slave says who it is, as the original client printed it.

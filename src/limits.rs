@@ -118,7 +118,9 @@ pub const SUPERVISOR_TICK: Duration = Duration::from_millis(100);
 /// Time workers get to finish after SIGTERM before the parent sends SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
-/// Failed `PASS` attempts before the connection is closed.
+/// Failed `PASS` attempts before the connection is closed, and from one
+/// address (any connections) within `--ban-time` before it is banned
+/// (`--max-login-fails`).
 pub const MAX_LOGIN_FAILS: u32 = 3;
 
 /// Delay before answering the first failed `PASS`; it doubles on each failure.
@@ -339,3 +341,26 @@ pub const RECLAIM_MIN_AGE: Duration = Duration::from_secs(1);
 /// After reclaiming workers, the supervisor leaves the listener alone this
 /// long: the reclaimed workers take the waiting clients meanwhile.
 pub const RECLAIM_SETTLE: Duration = Duration::from_millis(20);
+
+/// Default `--ban-time`: the window in which `--max-login-fails` failed
+/// logins from one address ban it, and how long the ban lasts (fail2ban's
+/// defaults are 10 minutes for both).
+pub const BAN_TIME: Duration = Duration::from_secs(600);
+
+/// An account is locked for `--ban-time` after this many times
+/// `--max-login-fails` failures within `--ban-time`, from any addresses: a
+/// guesser spread over many addresses is stopped too, while one address's
+/// typos cannot lock its owner out.
+pub const ACCOUNT_FAILS_FACTOR: u32 = 10;
+
+/// Entries of the table of failed logins and bans shared by the workers
+/// (24 bytes each): bounded, whatever the number of addresses.
+pub const BAN_TABLE_ENTRIES: usize = 16_384;
+
+/// Password hashes (argon2id, 19 MiB and ~30 ms each) that may run at once
+/// in the whole pool, per CPU: a flood of PASS lines then waits its turn
+/// instead of exhausting memory and CPU.
+pub const HASHES_PER_CPU: usize = 1;
+
+/// Most hashes at once, whatever the number of CPUs.
+pub const MAX_HASH_PERMITS: usize = 64;

@@ -334,3 +334,40 @@ pub fn accept_queue(listener: &impl std::os::fd::AsFd) -> nix::Result<(u32, u32)
     let info = unsafe { info.assume_init() };
     Ok((info.tcpi_unacked, info.tcpi_sacked))
 }
+
+/// Sleeps while `word` (in memory shared between processes) holds
+/// `expected`, at most `timeout` or until [`futex_wake`] or a signal
+/// (`FUTEX_WAIT`, not private: the word may be in a `SharedSlice`).
+pub fn futex_wait(word: &std::sync::atomic::AtomicU32, expected: u32, timeout: std::time::Duration) {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `word` is a live, aligned u32 for the whole call and `ts` a
+    // valid timespec; FUTEX_WAIT only reads them. Errors (EAGAIN when the
+    // value already changed, EINTR, ETIMEDOUT) all mean "look again".
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, &ts as *const libc::timespec);
+    }
+}
+
+/// Wakes up to `n` processes sleeping in [`futex_wait`] on `word`.
+pub fn futex_wake(word: &std::sync::atomic::AtomicU32, n: i32) {
+    // SAFETY: `word` is a live, aligned u32; FUTEX_WAKE reads nothing else.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, n);
+    }
+}
+
+/// Seconds of `CLOCK_MONOTONIC`: the same clock in every process of the
+/// machine, so a time written to shared memory means the same to all.
+pub fn monotonic_secs() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec into `ts`, which is valid.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if r == 0 {
+        ts.tv_sec as u64
+    } else {
+        0
+    }
+}

@@ -424,3 +424,164 @@ fn a_flood_of_silent_slow_and_non_reading_connections_never_locks_a_real_client_
     assert!(s.log_text().contains("reclaimed"), "{}", s.log_text());
     assert!(pss < 64 << 20, "server PSS {} MiB", pss >> 20);
 }
+
+/// A users file with argon2 accounts `name:password`, in `dir`.
+fn users_file(dir: &crate::util::TempDir, accounts: &[(&str, &str)]) -> String {
+    use forkftp::accounts::{users_line, Perms};
+    use forkftp::protocol::Password;
+    let lines: Vec<String> =
+        accounts.iter().map(|(n, p)| users_line(n, &Password::new(*p), "", &Perms::READ_ONLY).unwrap()).collect();
+    let path = dir.join("users");
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path.display().to_string()
+}
+
+/// The "password checks: N" count of `ftpserver status`.
+fn password_checks(s: &Server) -> u64 {
+    crate::util::status_number(&s.status().replace(':', " "), "(at")
+}
+
+/// The first reply of a connection from `from` (a greeting or a refusal).
+fn first_reply_from(from: &str, to: SocketAddr) -> forkftp::protocol::Reply {
+    let stream = crate::util::connect_from(from, to);
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let reader = BufReader::new(stream.try_clone().unwrap());
+    let mut f = crate::util::Ftp { reader, stream };
+    f.reply()
+}
+
+/// The reported attack: the failure counter lived in the session, so
+/// three guesses, a reconnect and three more went on for ever. Now the
+/// count follows the address across connections and workers; the banned
+/// address is refused at once, without a password check.
+#[test]
+fn the_login_lockout_survives_a_reconnect_and_a_banned_address_gets_421_without_a_hash() {
+    let dir = crate::util::TempDir::new("ban");
+    let users = users_file(&dir, &[("alice", "right-password")]);
+    let s =
+        Server::start(&["--users", &users, "--max-login-fails", "3", "--ban-time", "60", "--login-fail-delay", "1"]);
+    let mut a = s.connect();
+    for _ in 0..2 {
+        assert_eq!(a.code("USER alice"), 331);
+        assert_eq!(a.code("PASS guess"), 530);
+    }
+    a.quit();
+    // A new connection does not start afresh: the third failure bans.
+    let mut b = s.connect();
+    assert_eq!(b.code("USER alice"), 331);
+    assert_eq!(b.code("PASS guess"), 530);
+    assert!(b.try_reply().is_none(), "the connection that reached the limit is closed");
+    let checks = password_checks(&s);
+    let t = Instant::now();
+    let r = first_reply_from("127.0.0.1", s.addr);
+    assert_eq!(r.code.0, 421, "{r:?}");
+    assert!(r.lines[0].contains("failed logins"), "{r:?}");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    assert_eq!(password_checks(&s), checks, "a banned address cost a password check");
+    // Another address is not banned, and the right password works there.
+    let (mut c, _) = crate::util::Ftp::connect_greeting_from("127.0.0.2", s.addr);
+    c.login("alice", "right-password");
+    // One stable line per failure, as the README's fail2ban filter reads it.
+    let log = s.log_text();
+    let failures: Vec<&str> = log.lines().filter(|l| l.contains("login failed from 127.0.0.1 port ")).collect();
+    assert_eq!(failures.len(), 3, "{log}");
+    assert!(failures.iter().all(|l| l.contains("[WARN]") && l.contains("user \"alice\"")), "{failures:?}");
+    assert!(log.contains("address 127.0.0.1 banned for 60 s"), "{log}");
+}
+
+/// Failures from many addresses lock the account they guess.
+#[test]
+fn an_account_guessed_from_many_addresses_is_locked() {
+    let dir = crate::util::TempDir::new("lock");
+    let users = users_file(&dir, &[("alice", "right-password"), ("bob", "bobs-password")]);
+    let s =
+        Server::start(&["--users", &users, "--max-login-fails", "1", "--ban-time", "60", "--login-fail-delay", "1"]);
+    // ACCOUNT_FAILS_FACTOR (10) times --max-login-fails, each from its own address.
+    for i in 0..forkftp::limits::ACCOUNT_FAILS_FACTOR {
+        let (mut f, _) = crate::util::Ftp::connect_greeting_from(&format!("127.0.0.{}", 2 + i), s.addr);
+        assert_eq!(f.code("USER alice"), 331);
+        assert_eq!(f.code("PASS guess"), 530);
+    }
+    assert!(s.log_text().contains("account \"alice\" locked for 60 s"), "{}", s.log_text());
+    let (mut f, _) = crate::util::Ftp::connect_greeting_from("127.0.0.30", s.addr);
+    assert_eq!(f.code("USER alice"), 331);
+    assert_eq!(f.code("PASS right-password"), 530, "a locked account let its password in");
+    let (mut g, _) = crate::util::Ftp::connect_greeting_from("127.0.0.31", s.addr);
+    g.login("bob", "bobs-password");
+}
+
+/// Private anonymous memory (RssAnon) of `pid`'s children, summed, in bytes.
+fn children_anon(pid: i32) -> u64 {
+    crate::util::children_of(pid)
+        .iter()
+        .filter_map(|c| std::fs::read_to_string(format!("/proc/{c}/status")).ok())
+        .filter_map(|st| {
+            st.lines().find_map(|l| l.strip_prefix("RssAnon:"))?.split_whitespace().next()?.parse::<u64>().ok()
+        })
+        .sum::<u64>()
+        * 1024
+}
+
+/// The reported attack: with a users file every PASS costs an argon2 hash
+/// (19 MiB, ~30 ms), so 256 PASS lines at once needed 4.8 GiB. Now at
+/// most one hash per CPU runs at once in the whole pool.
+#[test]
+fn a_flood_of_pass_lines_runs_at_most_one_hash_per_cpu_at_once() {
+    const CLIENTS: usize = 24;
+    let dir = crate::util::TempDir::new("passflood");
+    let users = users_file(&dir, &[("alice", "right-password")]);
+    let s = Server::start(&[
+        "--users",
+        &users,
+        "--max-login-fails",
+        "1000",
+        "--login-fail-delay",
+        "1",
+        "--workers",
+        &(CLIENTS + 4).to_string(),
+        "--max-per-ip",
+        "0",
+    ]);
+    assert!(wait_until(Duration::from_secs(10), || s.workers().len() >= CLIENTS + 4));
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let baseline = children_anon(s.pid());
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (done, pid) = (Arc::clone(&done), s.pid());
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            let end = Instant::now() + Duration::from_secs(60);
+            while !done.load(Ordering::SeqCst) && Instant::now() < end {
+                peak = peak.max(children_anon(pid));
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            peak
+        })
+    };
+    let barrier = Arc::new(std::sync::Barrier::new(CLIENTS));
+    let t = Instant::now();
+    let clients: Vec<JoinHandle<u16>> = (0..CLIENTS)
+        .map(|i| {
+            let (addr, barrier) = (s.addr, Arc::clone(&barrier));
+            std::thread::spawn(move || {
+                let mut f = crate::util::Ftp::connect(addr);
+                assert_eq!(f.code("USER alice"), 331);
+                barrier.wait();
+                // Unknown names cost a hash too (the same as a wrong password).
+                f.code(if i % 2 == 0 { "PASS wrong" } else { "PASS x" })
+            })
+        })
+        .collect();
+    let codes: Vec<u16> = clients.into_iter().map(|h| h.join().unwrap()).collect();
+    let took = t.elapsed();
+    done.store(true, Ordering::SeqCst);
+    let peak = sampler.join().unwrap();
+    assert!(codes.iter().all(|&c| c == 530), "{codes:?}");
+    assert!(took < Duration::from_secs(60), "{took:?}");
+    // Each hash needs 19 MiB: at most one per CPU at once, plus slack for
+    // the sampling and the workers' own memory.
+    let bound = baseline + (cpus as u64 + 1) * (20 << 20) + (CLIENTS as u64) * (1 << 20);
+    eprintln!("{CLIENTS} PASS at once: {took:?}, peak anonymous memory {} MiB (bound {} MiB)", peak >> 20, bound >> 20);
+    assert!(peak <= bound, "peak {} MiB > {} MiB", peak >> 20, bound >> 20);
+    assert!(password_checks(&s) >= CLIENTS as u64);
+}

@@ -235,6 +235,8 @@ impl Supervisor {
     fn gone(&mut self, pid: Pid, why: Option<String>) {
         if let Some(i) = self.children.forget(pid) {
             self.board.slots()[i].free();
+            // A worker killed while checking a password gives its permit back.
+            self.cfg.guard.release_dead(pid.as_raw());
         }
         match why {
             Some(w) => log::warn!("worker {pid} died ({w}); the pool will be refilled"),

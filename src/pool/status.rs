@@ -57,5 +57,10 @@ pub fn format_table(views: &[SlotView], cfg: &ServerConfig) -> String {
             if v.command.is_empty() { "-" } else { &v.command },
         ));
     }
+    let g = cfg.guard.stats();
+    out.push_str(&format!(
+        "logins: {} failed, {} bans, {} banned now; password checks: {} (at most {} at once)\n",
+        g.failed, g.bans, g.banned_now, g.hashes, cfg.hash_permits
+    ));
     out
 }

@@ -39,9 +39,14 @@ fn drop_privileges(uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> nix::Result<
 }
 
 /// Sends a one-line refusal and closes (overload, per-address limit).
-pub fn refuse(mut stream: TcpStream, text: &str) {
+pub fn refuse(stream: TcpStream, text: &str) {
+    refuse_with(stream, &Reply::new(ReplyCode::NOT_AVAILABLE, text));
+}
+
+/// Sends `reply` and closes.
+fn refuse_with(mut stream: TcpStream, reply: &Reply) {
     let _ = stream.set_write_timeout(Some(std::time::Duration::from_secs(1)));
-    let _ = stream.write_all(&Reply::new(ReplyCode::NOT_AVAILABLE, text).encode());
+    let _ = stream.write_all(&reply.encode());
 }
 
 /// Accepts one client. Unlike `TcpListener::accept`, which retries on
@@ -115,6 +120,14 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
                 refuse(stream, "Too many connections from your address, try again later.");
                 continue;
             }
+        }
+        // Security: a banned address is refused at once, before any worker
+        // spends a password check on it (not logged above debug: the failed
+        // logins that led to the ban were).
+        if let Some(left) = ctx.cfg.guard.address_banned(ip) {
+            log::debug!("[{}] {peer}: refused, banned for {left} s more", std::process::id());
+            refuse_with(stream, &crate::server::session::banned_reply(left));
+            continue;
         }
         slot.begin_session(peer);
         // A reclaim meant for the previous client is not for this one.

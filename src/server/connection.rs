@@ -81,6 +81,7 @@ fn serve_inner(
         }
         let deadline = if logged_in { idle_deadline } else { login_deadline() };
         ctl.set_write_limit(deadline, !logged_in);
+        session.set_deadline(deadline);
         let slice = deadline.saturating_duration_since(Instant::now()).min(SIGNAL_CHECK);
         let line = match ctl.read(slice)? {
             Input::Line(l) => l,

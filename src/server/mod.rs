@@ -8,6 +8,7 @@
 //! on a client a deadline; `guard` is what the workers share against
 //! abusive clients.
 
+pub mod bans;
 pub mod connection;
 pub mod control;
 pub mod data;
