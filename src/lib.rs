@@ -20,6 +20,8 @@
 //! - [`bench`](mod@bench): `ftpbench`, the benchmark that drives the release server on
 //!   loopback and prints one table (`make bench`).
 //! - [`config`]: command-line options and the checked configuration.
+//! - [`escape`]: client-supplied text made safe for logs and terminals
+//!   (one function, pure).
 //! - [`limits`]: every limit and default, named in one place.
 //! - [`logging`]: one line per event, never interleaved between workers.
 //! - [`sys`]: the only `unsafe` code (fork, shared memory, signals); the
@@ -36,6 +38,7 @@ pub mod balancer;
 pub mod bench;
 pub mod client;
 pub mod config;
+pub mod escape;
 pub mod limits;
 pub mod logging;
 pub mod pool;

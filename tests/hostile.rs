@@ -585,3 +585,65 @@ fn a_flood_of_pass_lines_runs_at_most_one_hash_per_cpu_at_once() {
     assert!(peak <= bound, "peak {} MiB > {} MiB", peak >> 20, bound >> 20);
     assert!(password_checks(&s) >= CLIENTS as u64);
 }
+
+/// The reported attack: `USER \e]0;PWNED\a\e[2J` reached `ftpserver
+/// status` raw (retitling and clearing the admin's terminal), `-v` logged
+/// every command raw, a `\r` in a STOR name forged a log line, and LIST
+/// printed names and symlink targets raw, targets outside the root
+/// included. Everything a client chose is now a visible escape.
+#[test]
+fn client_text_is_escaped_in_the_log_the_status_table_and_listings() {
+    use std::os::unix::ffi::OsStrExt;
+    let outside = crate::util::TempDir::new("outside");
+    std::fs::write(outside.join("kept-outside"), b"x").unwrap();
+    let out = outside.path().to_path_buf();
+    let s = Server::start_with(
+        move |root| {
+            for name in [
+                &b"evil\x1b]0;PWNED\x07\x1b[2J.txt"[..],
+                "photo\u{202e}gpj.exe".as_bytes(),
+                "one\u{2028}two".as_bytes(),
+            ] {
+                std::fs::write(root.join(std::ffi::OsStr::from_bytes(name)), b"").unwrap();
+            }
+            let link =
+                |target: &std::path::Path, name: &str| std::os::unix::fs::symlink(target, root.join(name)).unwrap();
+            link(std::path::Path::new("hello.txt"), "inside");
+            link(std::path::Path::new("/etc/passwd"), "absolute");
+            link(&out.join("kept-outside"), "outside");
+            link(std::path::Path::new("../../../../etc/passwd"), "climbing");
+        },
+        &["-v", "-w"],
+    );
+    let evil = "\x1b]0;PWNED\x07\x1b[2J";
+    // Before login: the command stays in the status table.
+    let mut f = s.connect();
+    assert_eq!(f.code(&format!("USER {evil}")), 331);
+    let status = s.status();
+    assert!(!status.contains('\x1b') && !status.contains('\x07'), "{status:?}");
+    assert!(status.contains("USER \\x1b]0;PWNED\\x07\\x1b[2J"), "{status}");
+    f.quit();
+    let mut f = s.anon();
+    assert_eq!(f.put_with("STOR a\rforged: RETR secret.txt 1 bytes", b"data").code.0, 226);
+    let list = f.listing("LIST");
+    let nlst = f.listing("NLST");
+    f.quit();
+    for (what, text) in [("LIST", &list), ("NLST", &nlst)] {
+        assert!(!text.contains(['\x1b', '\x07', '\u{202e}', '\u{2028}']), "{what}: {text:?}");
+        assert!(text.contains("evil\\x1b]0;PWNED\\x07\\x1b[2J.txt"), "{what}: {text}");
+        assert!(text.contains("photo\\u{202e}gpj.exe") && text.contains("one\\u{2028}two"), "{what}: {text}");
+        assert!(text.contains("a\\rforged"), "{what}: {text}");
+    }
+    let line =
+        |name: &str| list.lines().find(|l| l.split_whitespace().nth(8) == Some(name)).unwrap_or_default().to_string();
+    assert!(line("inside").ends_with("inside -> hello.txt"), "{list}");
+    for name in ["absolute", "outside", "climbing"] {
+        assert!(line(name).ends_with(&format!(" {name}")), "a target outside the root was shown: {}", line(name));
+    }
+    assert!(!list.contains("passwd") && !list.contains("kept-outside"), "{list}");
+    let log = s.log_text();
+    assert!(!log.contains(['\x1b', '\x07', '\r']), "{log:?}");
+    assert!(log.contains("USER \\x1b]0;PWNED\\x07\\x1b[2J"), "{log}");
+    assert!(log.contains("STOR /a\\rforged: RETR secret.txt 1 bytes"), "{log}");
+    assert!(log.lines().all(|l| l.starts_with("20")), "a forged line: {log}");
+}

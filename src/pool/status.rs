@@ -9,6 +9,7 @@ use std::os::unix::net::UnixListener;
 use super::scoreboard::{Scoreboard, SlotView, State};
 use crate::admin;
 use crate::config::ServerConfig;
+use crate::escape::escape;
 
 /// The abstract socket name of the server listening on `addr`.
 pub fn socket_name(addr: &SocketAddr) -> String {
@@ -45,16 +46,20 @@ pub fn format_table(views: &[SlotView], cfg: &ServerConfig) -> String {
         "PID", "STATE", "FOR", "SERVED", "CLIENT", "USER", "BYTES", "COMMAND"
     ));
     for v in views {
+        // Security: what a client typed (USER names, commands) reaches an
+        // admin's terminal here; escaped (a worker could write anything).
+        let (client, user, command) =
+            (escape(v.client.as_bytes()), escape(v.user.as_bytes()), escape(v.command.as_bytes()));
         out.push_str(&format!(
             "{:<8} {:<9} {:>8} {:>6} {:<40} {:<16} {:>14}  {}\n",
             v.pid,
             v.state.name(),
             human_ms(v.for_ms),
             v.sessions,
-            if v.client.is_empty() { "-" } else { &v.client },
-            if v.user.is_empty() { "-" } else { &v.user },
+            if client.is_empty() { "-" } else { &client },
+            if user.is_empty() { "-" } else { &user },
             v.bytes,
-            if v.command.is_empty() { "-" } else { &v.command },
+            if command.is_empty() { "-" } else { &command },
         ));
     }
     let g = cfg.guard.stats();

@@ -12,6 +12,7 @@ use super::session::{Outcome, Session};
 use super::transfer;
 use super::wait::{self, Watch};
 use crate::config::ServerConfig;
+use crate::escape::Escaped;
 use crate::limits::{PRESSURE_LOGIN_TIMEOUT, RECLAIM_MIN_AGE, SIGNAL_CHECK};
 use crate::pool::scoreboard::Slot;
 use crate::protocol::{self, Reply, ReplyCode};
@@ -123,7 +124,7 @@ fn serve_inner(
         };
         // The command as logs and the scoreboard show it (password hidden).
         let shown = cmd.loggable();
-        log::debug!("[{pid}] {peer}: {shown}");
+        log::debug!("[{pid}] {peer}: {}", Escaped(&shown));
         slot.set_command(&shown);
         let was_logged_in = session.identity().is_some();
         match session.handle(cmd) {
@@ -149,6 +150,7 @@ fn serve_inner(
                 slot.set_bytes(0);
                 let done = transfer::run(t, &mut ctl, peer.ip(), &cfg.timeouts, &mut |b| slot.set_bytes(b));
                 let secs = start.elapsed().as_secs_f64();
+                let path = Escaped(path.as_str());
                 log::info!(
                     "[{pid}] {peer}: {verb} {path} {} bytes in {secs:.3}s{}",
                     done.bytes,

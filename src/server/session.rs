@@ -20,6 +20,7 @@ use super::vpath::VPath;
 use super::wait::Watch;
 use crate::accounts::{is_anonymous_name, Identity, Perms};
 use crate::config::ServerConfig;
+use crate::escape::Escaped;
 use crate::limits::{MAX_STAT_ENTRIES, MIN_ACTIVE_PORT};
 use crate::protocol::command::canonical;
 use crate::protocol::{Command, EpsvArg, ParseError, Reply, ReplyCode, TransferType};
@@ -330,10 +331,11 @@ impl<'c> Session<'c> {
             let f = guard.login_failed(ip, account, self.cfg.ban_time, max);
             // One line per failed login, in a stable form (fail2ban, README).
             log::warn!(
-                "[{}] login failed from {} port {}: user {name:?}, failure {} of {max} from this address",
+                "[{}] login failed from {} port {}: user \"{}\", failure {} of {max} from this address",
                 std::process::id(),
                 canonical(ip),
                 self.peer.port(),
+                Escaped(&name),
                 f.address.count.max(self.failures),
             );
             if f.address.banned {
@@ -345,7 +347,8 @@ impl<'c> Session<'c> {
                 );
             }
             if f.account.is_some_and(|a| a.banned) {
-                log::warn!("[{}] account {name:?} locked for {} s", std::process::id(), self.cfg.ban_time.as_secs());
+                let (pid, secs) = (std::process::id(), self.cfg.ban_time.as_secs());
+                log::warn!("[{pid}] account \"{}\" locked for {secs} s", Escaped(&name));
             }
             // Brute force: each failure waits twice as long as the last;
             // the last allowed one, or a ban, closes the connection.
@@ -569,7 +572,8 @@ impl<'c> Session<'c> {
             return Ok(Listing::single(format, path.file_name(), &st, &self.perms(), &self.facts));
         }
         let dir = jail.open_dir(path)?;
-        Ok(Listing::Dir(listing::DirListing::new(dir, format, self.perms(), self.facts, pattern)?))
+        let within = self.jail.clone().map(|j| (j, path.clone()));
+        Ok(Listing::Dir(listing::DirListing::new(dir, format, self.perms(), self.facts, pattern, within)?))
     }
 
     /// STAT path: the LIST lines over the control connection (RFC 959 4.1.3).
