@@ -246,6 +246,39 @@ pub fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
     Ok((lo, hi))
 }
 
+/// Security: anonymous users read the whole root, so an account's home
+/// inside it (not the root itself: that is the public tree, shared) would
+/// be theirs to read. Refused at start (and on reload), naming the way out.
+fn private_homes_outside(users: &[Account], root: &std::path::Path) -> Result<(), String> {
+    for a in users {
+        let Some(home) = &a.home else { continue };
+        // Symlinks resolved where the home exists; `..` folded where not.
+        let resolved = std::fs::canonicalize(home).unwrap_or_else(|_| {
+            home.components().fold(PathBuf::new(), |mut p, c| {
+                match c {
+                    std::path::Component::ParentDir => {
+                        p.pop();
+                    }
+                    std::path::Component::CurDir => {}
+                    c => p.push(c),
+                }
+                p
+            })
+        });
+        if resolved != root && resolved.starts_with(root) {
+            return Err(format!(
+                "the home {} of user {} is inside the root {}, which anonymous users can read: \
+                 give the account a home outside the root (an absolute path in the users file), \
+                 or turn anonymous logins off with --no-anonymous",
+                resolved.display(),
+                a.name,
+                root.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Resolves `host:port` (or `[v6]:port`) once, at start-up.
 pub fn resolve_addr(s: &str) -> Result<SocketAddr, String> {
     s.to_socket_addrs().map_err(|e| format!("{s}: {e}"))?.next().ok_or_else(|| format!("{s}: no address"))
@@ -292,6 +325,9 @@ impl ServerArgs {
             users.push(acc);
         }
         let anonymous = (!self.no_anonymous).then_some(if self.write { Perms::ALL } else { Perms::READ_ONLY });
+        if anonymous.is_some() {
+            private_homes_outside(&users, &root)?;
+        }
         let masquerade = match &self.masquerade {
             None => None,
             Some(m) => Some(match m.parse::<IpAddr>() {
@@ -359,6 +395,26 @@ mod tests {
         assert!(parse_port_range("5-1").is_err());
         assert!(parse_port_range("0-10").is_err());
         assert!(parse_port_range("x").is_err());
+    }
+
+    #[test]
+    fn a_home_inside_the_anonymous_root_is_refused() {
+        let root = std::path::Path::new("/nonexistent-forkftp/ftp");
+        let mut a = Account::parse_spec("alice:pw").unwrap();
+        for (home, inside) in [
+            ("/nonexistent-forkftp/ftp/alice", true),
+            ("/nonexistent-forkftp/ftp/pub/../alice", true),
+            ("/nonexistent-forkftp/ftp/../users/alice", false),
+            ("/nonexistent-forkftp/ftp", false),
+            ("/nonexistent-forkftp/ftpx", false),
+        ] {
+            a.home = Some(PathBuf::from(home));
+            let r = private_homes_outside(std::slice::from_ref(&a), root);
+            assert_eq!(r.is_err(), inside, "{home}: {r:?}");
+            if let Err(e) = r {
+                assert!(e.contains("--no-anonymous") && e.contains("alice"), "{e}");
+            }
+        }
     }
 
     #[test]

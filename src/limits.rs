@@ -364,3 +364,6 @@ pub const HASHES_PER_CPU: usize = 1;
 
 /// Most hashes at once, whatever the number of CPUs.
 pub const MAX_HASH_PERMITS: usize = 64;
+
+/// Deepest directory the sweep of stale upload temporaries walks into.
+pub const MAX_SWEEP_DEPTH: usize = 64;

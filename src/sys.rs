@@ -371,3 +371,18 @@ pub fn monotonic_secs() -> u64 {
         0
     }
 }
+
+/// In a child that is not a worker (the sweeper of stale uploads): the
+/// supervisor's handlers are replaced by the default dispositions, so that
+/// SIGTERM (from `PR_SET_PDEATHSIG` too) simply ends it.
+pub fn default_signals() -> nix::Result<()> {
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    // SAFETY: SIG_DFL installs no code.
+    unsafe {
+        for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2]
+        {
+            signal::sigaction(sig, &default)?;
+        }
+    }
+    signal::sigprocmask(signal::SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+}

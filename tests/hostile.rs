@@ -647,3 +647,97 @@ fn client_text_is_escaped_in_the_log_the_status_table_and_listings() {
     assert!(log.contains("STOR /a\\rforged: RETR secret.txt 1 bytes"), "{log}");
     assert!(log.lines().all(|l| l.starts_with("20")), "a forged line: {log}");
 }
+
+/// The reported weakness: a users-file home inside the root anonymous
+/// users read was theirs to read. Such a configuration is refused at start.
+#[test]
+fn an_account_home_inside_the_anonymous_root_is_refused_at_start() {
+    let dir = crate::util::TempDir::new("homes");
+    std::fs::create_dir(dir.join("root")).unwrap();
+    std::fs::create_dir(dir.join("root/alice")).unwrap();
+    std::fs::write(dir.join("root/alice/private.txt"), b"alice's").unwrap();
+    let line = |home: &str| {
+        use forkftp::accounts::{users_line, Perms};
+        users_line("alice", &forkftp::protocol::Password::new("pw"), home, &Perms::ALL).unwrap()
+    };
+    std::fs::write(dir.join("users"), line("alice") + "\n").unwrap();
+    let run = |extra: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ftpserver"));
+        c.args(["--listen", "127.0.0.1:0", "--root", &dir.join("root").display().to_string()]);
+        c.args(["--users", &dir.join("users").display().to_string()]).args(extra);
+        crate::util::run_tool(&mut c, Duration::from_secs(30))
+    };
+    let refused = run(&[]);
+    assert!(!refused.status.success());
+    assert!(
+        refused.stderr.contains("inside the root") && refused.stderr.contains("--no-anonymous"),
+        "{}",
+        refused.stderr
+    );
+    // Without anonymous users, the same accounts serve.
+    let s = Server::start_with(
+        |root| {
+            std::fs::create_dir(root.join("alice")).unwrap();
+            std::fs::write(root.join("alice/private.txt"), b"alice's").unwrap();
+        },
+        &["--users", &dir.join("users").display().to_string(), "--no-anonymous"],
+    );
+    let mut f = s.connect();
+    f.login("alice", "pw");
+    assert_eq!(f.retr("private.txt"), b"alice's");
+}
+
+/// The reported weakness: `.forkftp.*` temporaries survived a SIGKILL
+/// and nothing ever removed them, and `STOR .forkftp.x` let a user hide a
+/// file from listings. Stale ones are swept at start and by age; the
+/// names are the server's alone; a live upload is never swept.
+#[test]
+fn stale_upload_temporaries_are_swept_and_their_names_are_the_servers() {
+    let hour_ago = std::time::SystemTime::now() - Duration::from_secs(3600);
+    let old = |p: std::path::PathBuf| {
+        std::fs::write(&p, b"left behind").unwrap();
+        std::fs::File::options().write(true).open(&p).unwrap().set_modified(hour_ago).unwrap();
+    };
+    let s = Server::start_with(
+        |root| {
+            std::fs::create_dir_all(root.join("sub/deeper")).unwrap();
+            old(root.join(".forkftp.4242.0.1a2b.part"));
+            old(root.join("sub/deeper/.forkftp.4243.7.ffff.part"));
+            std::fs::write(root.join("sub/.forkftp.4244.1.abcd.part"), b"fresh").unwrap();
+            old(root.join("sub/not-a-temporary.txt"));
+        },
+        &["--stall-timeout", "1", "-w"],
+    );
+    let root = s.root.path().to_path_buf();
+    // At start: those not written for twice --stall-timeout.
+    assert!(wait_until(Duration::from_secs(10), || !root.join(".forkftp.4242.0.1a2b.part").exists()));
+    assert!(wait_until(Duration::from_secs(10), || !root.join("sub/deeper/.forkftp.4243.7.ffff.part").exists()));
+    assert!(root.join("sub/not-a-temporary.txt").exists());
+    // By age: the fresh one goes once it is stale too.
+    assert!(wait_until(Duration::from_secs(15), || !root.join("sub/.forkftp.4244.1.abcd.part").exists()));
+    assert!(s.log_text().contains("stale upload temporaries"), "{}", s.log_text());
+    // A slow upload, longer than several sweeps, is never swept.
+    let mut f = s.anon();
+    let mut data = f.pasv();
+    assert_eq!(f.code("STOR slow.bin"), 150);
+    for _ in 0..12 {
+        data.write_all(&[b'x'; 1000]).unwrap();
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    drop(data);
+    assert_eq!(f.reply().code.0, 226);
+    assert_eq!(std::fs::read(root.join("slow.bin")).unwrap().len(), 12_000);
+    // The namespace is the server's.
+    std::fs::write(root.join(".forkftp.1.2.3.part"), b"x").unwrap();
+    for cmd in
+        ["RETR .forkftp.1.2.3.part", "SIZE .forkftp.1.2.3.part", "DELE sub/.forkftp.9.part", "RNFR .forkftp.1.2.3.part"]
+    {
+        let _d = f.pasv();
+        assert_eq!(f.code(cmd), 553, "{cmd}");
+    }
+    for cmd in ["STOR .forkftp.hidden", "STOR sub/.forkftp.hidden", "APPE .forkftp.x", "STOU .forkftp.y"] {
+        let _d = f.pasv();
+        assert_eq!(f.code(cmd), 553, "{cmd}");
+    }
+    assert!(!f.listing("NLST").contains(".forkftp."));
+}

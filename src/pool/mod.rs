@@ -19,6 +19,7 @@ mod preflight;
 mod reclaim;
 pub mod scoreboard;
 pub mod status;
+mod sweep;
 pub mod worker;
 
 use std::io;
@@ -75,6 +76,8 @@ pub struct Supervisor {
     children: children::Children,
     /// Reclaims in flight (see `reclaim`).
     reclaims: reclaim::Reclaims,
+    /// The sweeps of stale upload temporaries (see `sweep`).
+    sweeper: sweep::Sweeper,
     status: Option<std::os::unix::net::UnixListener>,
     signals: SignalFlags,
     batch: usize,
@@ -165,6 +168,7 @@ impl Supervisor {
             listener,
             children: children::Children::new(board.slots().len()).map_err(|e| format!("children table: {e}"))?,
             reclaims: reclaim::Reclaims::default(),
+            sweeper: sweep::Sweeper::new(),
             board,
             status,
             signals,
@@ -233,6 +237,9 @@ impl Supervisor {
     }
 
     fn gone(&mut self, pid: Pid, why: Option<String>) {
+        if self.sweeper.reaped(pid) {
+            return;
+        }
         if let Some(i) = self.children.forget(pid) {
             self.board.slots()[i].free();
             // A worker killed while checking a password gives its permit back.
@@ -443,6 +450,9 @@ impl Supervisor {
             self.reap();
             if let Some(s) = &mut self.slave {
                 s.tick();
+            }
+            if !graceful {
+                self.sweeper.tick(&self.cfg, self.drop_to);
             }
             if self.signals.take(libc::SIGTERM) | self.signals.take(libc::SIGINT) {
                 self.leave_master();

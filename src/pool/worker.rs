@@ -32,7 +32,7 @@ pub struct WorkerCtx<'a> {
 }
 
 /// Becomes `uid`/`gid` for good: supplementary groups, group, then user.
-fn drop_privileges(uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> nix::Result<()> {
+pub(super) fn drop_privileges(uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> nix::Result<()> {
     nix::unistd::setgroups(&[gid])?;
     nix::unistd::setresgid(gid, gid, gid)?;
     nix::unistd::setresuid(uid, uid, uid)

@@ -126,7 +126,9 @@ pub fn reply_for(e: &FtpError, subject: &str) -> Reply {
         FtpError::Denied => Reply::new(ReplyCode::FILE_UNAVAILABLE, "Permission denied."),
         FtpError::BadSequence(t) => Reply::new(ReplyCode::BAD_SEQUENCE, *t),
         FtpError::BadPath(PathError::TooLong) => Reply::new(ReplyCode::BAD_FILE_NAME, "Path too long."),
-        FtpError::BadPath(PathError::Empty) => Reply::new(ReplyCode::BAD_FILE_NAME, "File name not allowed."),
+        FtpError::BadPath(PathError::Empty | PathError::Reserved) => {
+            Reply::new(ReplyCode::BAD_FILE_NAME, "File name not allowed.")
+        }
         FtpError::Fs(JailError::Os(n)) => errno_reply(*n, subject),
         FtpError::Fs(JailError::NotRegularFile) => {
             Reply::new(ReplyCode::FILE_UNAVAILABLE, format!("{subject}: Not a regular file."))

@@ -15,8 +15,8 @@ use super::data::{self, DataSetup};
 use super::error::{reply_for, FtpError};
 use super::jail::{is_dir, is_regular, Jail};
 use super::listing::{self, Facts, Format, Listing};
-use super::upload::Upload;
-use super::vpath::VPath;
+use super::upload::{is_temp_name, Upload};
+use super::vpath::{PathError, VPath};
 use super::wait::Watch;
 use crate::accounts::{is_anonymous_name, Identity, Perms};
 use crate::config::ServerConfig;
@@ -447,7 +447,14 @@ impl<'c> Session<'c> {
     }
 
     fn path(&self, arg: &str) -> Result<VPath, FtpError> {
-        Ok(self.cwd.join(arg)?)
+        let path = self.cwd.join(arg)?;
+        // Security: the names of uploads in progress are the server's: a
+        // client can neither read, write, rename nor delete one, nor hide
+        // a file of its own among them (listings do not show them).
+        if path.components().any(|c| is_temp_name(c.as_bytes())) {
+            return Err(FtpError::BadPath(PathError::Reserved));
+        }
+        Ok(path)
     }
 
     fn cwd_to(&mut self, arg: &str) -> Result<Outcome, FtpError> {
@@ -662,6 +669,9 @@ impl<'c> Session<'c> {
         self.need(|p| p.write)?;
         self.need_data()?;
         self.rest = 0;
+        if hint.is_some_and(|h| h.rsplit('/').next().is_some_and(|b| is_temp_name(b.as_bytes()))) {
+            return Err(FtpError::BadPath(PathError::Reserved));
+        }
         let (upload, name) = Upload::unique(self.jail()?, &self.cwd, hint)?;
         let path = self.cwd.join(&name)?;
         // RFC 1123 section 4.1.2.9: the reply names the file.
