@@ -741,3 +741,128 @@ fn stale_upload_temporaries_are_swept_and_their_names_are_the_servers() {
     }
     assert!(!f.listing("NLST").contains(".forkftp."));
 }
+
+/// The reported weakness: without a cluster key, any local user could
+/// register a slave and collect the passwords of the clients sent to it
+/// (the registry checked only that the peer was local). Now a keyless
+/// registration must come from the master's own user.
+#[test]
+fn a_local_registration_from_another_user_is_refused_without_a_key() {
+    use std::os::unix::process::CommandExt;
+    let Some((uid, gid)) = crate::util::worker_ids() else {
+        eprintln!("skipped: needs root, to run the rogue slave as another user");
+        return;
+    };
+    let (root, _) = crate::util::shared_root(1024);
+    let m = crate::util::Master::start(&[]);
+    // The master's own user: registered.
+    let port = crate::util::free_low_port("127.0.0.1");
+    let _ours =
+        crate::util::SlaveServer::start(SocketAddr::from(([127, 0, 0, 1], port)), m.registry, 1, root.path(), &[]);
+    m.wait_slaves(&[1], Duration::from_secs(20));
+    // Another user of the same host: refused.
+    let log = crate::util::TempDir::new("rogue");
+    let port = crate::util::free_low_port("127.0.0.1");
+    let mut rogue = std::process::Command::new(env!("CARGO_BIN_EXE_ftpserver"))
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--register", &m.registry.to_string(), "--slave-id", "9"])
+        .args(["--root", &root.path().display().to_string()])
+        .uid(uid.as_raw())
+        .gid(gid.as_raw())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log.join("rogue.log")).unwrap())
+        .spawn()
+        .unwrap();
+    let rogue_log = || std::fs::read_to_string(log.join("rogue.log")).unwrap_or_default();
+    let refused = wait_until(Duration::from_secs(20), || {
+        m.log_text().contains(&format!("not uid {}", uid.as_raw()))
+            && rogue_log().contains("only slaves run by its own user")
+    });
+    crate::util::stop_child(&mut rogue, Duration::from_secs(5));
+    assert!(refused, "master:\n{}\nrogue:\n{}", m.log_text(), rogue_log());
+    assert_eq!(m.live_slaves(), [1]);
+}
+
+/// The reported weakness: the supervisor, often root, signalled the pids
+/// it read from the scoreboard, which every worker can write. Here a
+/// "compromised worker" puts another process's pid in its slot (written
+/// through /proc/PID/mem of the supervisor, at the start of the shared
+/// mapping holding the slot); SIGTERM must still reach only the worker.
+#[test]
+fn the_supervisor_signals_only_the_workers_it_forked() {
+    use std::io::{Seek, SeekFrom};
+    let mut s = Server::start(&["--workers", "1", "--max-workers", "1", "--min-spare", "0", "--max-spare", "1"]);
+    assert!(wait_until(Duration::from_secs(5), || s.workers().len() == 1));
+    let worker = s.workers()[0];
+    let mut victim = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+    let victim_pid = victim.id() as i32;
+    // The scoreboard: the shared mapping whose first word is the worker's pid.
+    let maps = std::fs::read_to_string(format!("/proc/{}/maps", s.pid())).unwrap();
+    let mut mem = std::fs::OpenOptions::new().read(true).write(true).open(format!("/proc/{}/mem", s.pid())).unwrap();
+    let slot = maps
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some("rw-s"))
+        .filter_map(|l| u64::from_str_radix(l.split('-').next()?, 16).ok())
+        .find(|&start| {
+            let mut w = [0u8; 4];
+            mem.seek(SeekFrom::Start(start)).is_ok()
+                && mem.read_exact(&mut w).is_ok()
+                && i32::from_ne_bytes(w) == worker
+        })
+        .expect("the scoreboard's slot");
+    mem.seek(SeekFrom::Start(slot)).unwrap();
+    mem.write_all(&victim_pid.to_ne_bytes()).unwrap();
+    s.signal(Signal::SIGTERM);
+    let stopped = s.wait_exit(Duration::from_secs(15));
+    let victim_alive = crate::util::alive(victim_pid);
+    let _ = victim.kill();
+    let _ = victim.wait();
+    assert!(stopped.is_some(), "the server did not stop");
+    assert!(victim_alive, "the supervisor signalled a pid it read from the scoreboard");
+    assert!(!crate::util::alive(worker), "its own worker was not stopped");
+}
+
+/// Starts `ftpserver ARGS` on a free port and returns what it logged once
+/// it listens (then stops it).
+fn start_log(args: &[&str]) -> String {
+    let dir = crate::util::TempDir::new("startlog");
+    let log = dir.join("err.log");
+    let port = crate::util::free_port();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ftpserver"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    let up = wait_until(Duration::from_secs(20), || read().contains("listening on"));
+    crate::util::stop_child(&mut child, Duration::from_secs(5));
+    assert!(up, "{}", read());
+    read()
+}
+
+/// Say it before it bites: `make && ./ftpserver -w` as root, and every
+/// upload failed with 550 because `_FTPROOT` belongs to root. The server
+/// now says so at start, with the fix.
+#[test]
+fn started_as_root_with_writes_it_warns_when_the_run_as_user_cannot_write_the_root() {
+    if crate::util::worker_ids().is_none() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let root = crate::util::TempDir::new("rootowned");
+    let root_arg = root.path().display().to_string();
+    let log = start_log(&["--root", &root_arg, "-w"]);
+    assert!(
+        log.contains(&format!("--run-as nobody cannot write {root_arg} (owned by root, mode 755)"))
+            && log.contains("uploads by anonymous users (-w) will fail with 550")
+            && log.contains(&format!("chown -R nobody {root_arg}")),
+        "{log}"
+    );
+    // Read-only: nothing to say; writable by the workers: nothing either.
+    assert!(!start_log(&["--root", &root_arg]).contains("cannot write"));
+    crate::util::give_to_worker_user(root.path());
+    assert!(!start_log(&["--root", &root_arg, "-w"]).contains("cannot write"));
+}

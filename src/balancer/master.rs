@@ -748,6 +748,19 @@ impl Master {
                 if canonical(c.peer.ip()) != canonical(c.local.ip()) {
                     return Err("this master has no cluster key: only slaves of its own host may register".into());
                 }
+                // Security: and only those its own user runs: another local
+                // user's slave would be sent clients, and their passwords.
+                let me = nix::unistd::geteuid().as_raw();
+                match super::peer::tcp_peer_uid(c.local, c.peer) {
+                    Some(uid) if uid == me => {}
+                    Some(uid) => {
+                        return Err(format!(
+                            "this master has no cluster key: only slaves run by its own user (uid {me}) may register, \
+                             not uid {uid}"
+                        ))
+                    }
+                    None => return Err("this master has no cluster key: the user running this slave is unknown".into()),
+                }
             }
         }
         let r = reg.reg;

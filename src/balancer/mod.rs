@@ -17,12 +17,14 @@
 //! - [`status`]: `ftpmaster status`.
 //! - [`config`]: the options of all of these.
 //! - [`net`]: small socket helpers.
+//! - [`peer`]: which user is at the other end of a local TCP connection.
 
 pub mod auth;
 pub mod config;
 pub mod handoff;
 pub mod master;
 pub mod net;
+pub mod peer;
 pub mod registry;
 pub mod relay;
 pub mod slave;

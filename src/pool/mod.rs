@@ -152,6 +152,7 @@ impl Supervisor {
             crate::logging::chown(uid, gid);
         }
         let board = Scoreboard::new(cfg.pool.max_workers).map_err(|e| format!("scoreboard: {e}"))?;
+        // Before the signal handlers: its own child exits as a plain process.
         preflight::check(&cfg, drop_to);
         use signal_hook::consts::*;
         let signals = SignalFlags::register(&[SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1], &[SIGCHLD])
