@@ -85,7 +85,7 @@ pub struct ServerArgs {
     #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MAX_SPARE)]
     pub max_spare: usize,
 
-    /// Most workers, so most clients served at once; the next client gets 421.
+    /// Most workers, so most clients served at once; when all are busy, clients not logged in make room for newcomers, and once all have logged in the next client gets 421.
     #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MAX_WORKERS)]
     pub max_workers: usize,
 
@@ -117,7 +117,7 @@ pub struct ServerArgs {
     #[arg(long, value_name = "MIN-MAX")]
     pub passive_ports: Option<String>,
 
-    /// Seconds a client has to log in.
+    /// Seconds a client has to log in (10 at most while the pool is nearly full).
     #[arg(long, value_name = "SECS", default_value_t = limits::LOGIN_TIMEOUT.as_secs())]
     pub login_timeout: u64,
 

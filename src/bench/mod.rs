@@ -203,9 +203,11 @@ pub fn run(cli: BenchCli) -> Result<(), String> {
 }
 
 /// The server's options: the root, a pool large enough for the biggest
-/// group of clients (kept, never retired), and the accounts.
+/// group of clients (kept, never retired), no per-address limit (every
+/// client of the benchmark comes from 127.0.0.1), and the accounts.
 fn server_args(root: &Path, workers: usize, accounts: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = vec!["--root".into(), root.display().to_string(), "--no-anonymous".into()];
+    let mut args: Vec<String> =
+        vec!["--root".into(), root.display().to_string(), "--no-anonymous".into(), "--max-per-ip".into(), "0".into()];
     for (opt, n) in [("--workers", workers), ("--max-spare", workers), ("--max-workers", workers * 2)] {
         args.extend([opt.to_string(), n.to_string()]);
     }
