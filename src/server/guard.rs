@@ -158,6 +158,7 @@ impl Guard {
     pub fn hash_permit(&self, permits: usize, deadline: Instant, watch: Watch) -> Option<HashPermit<'_>> {
         let me = std::process::id();
         let permits = permits.clamp(1, MAX_HASH_PERMITS);
+        let (mut deadline, mut shrunk) = (deadline, false);
         loop {
             let gen = self.w32(PERMIT_GEN).load(Ordering::Acquire);
             for index in 0..permits {
@@ -166,11 +167,10 @@ impl Guard {
                     return Some(HashPermit { guard: self, index });
                 }
             }
+            // The rules of every wait on a client (server::wait).
+            let stopped = watch.stops(&mut deadline, &mut shrunk);
             let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero()
-                || sys::stop_now()
-                || matches!(watch, Watch::Reply { reclaimable: true } if sys::reclaim_requested())
-            {
+            if stopped || left.is_zero() {
                 return None;
             }
             // Woken when a permit is given back (or a signal comes).

@@ -52,8 +52,10 @@ pub enum Waited {
 }
 
 impl Watch {
-    /// True when the wait must end now; may bring `deadline` closer.
-    fn stops(self, deadline: &mut Instant, shrunk: &mut bool) -> bool {
+    /// True when the wait must end now; may bring `deadline` closer
+    /// (`shrunk` remembers that it did). For waits written elsewhere (the
+    /// turn of a password check).
+    pub(crate) fn stops(self, deadline: &mut Instant, shrunk: &mut bool) -> bool {
         if sys::stop_now() {
             return true;
         }
