@@ -275,6 +275,7 @@ fn a_newline_flood_during_a_pending_list_keeps_the_worker_small_and_the_data_tim
     assert!(waited >= Duration::from_millis(1500) && waited < Duration::from_secs(10), "{waited:?}");
     assert!(sent > 1 << 20, "the flood did not get going: {sent} bytes");
     let peak = peak_rss(worker);
+    eprintln!("newline flood: {sent} bytes sent, worker peak RSS {} KiB", peak >> 10);
     assert!(peak < forkftp::limits::WORKER_RSS_BOUND, "worker peak RSS {} MiB", peak >> 20);
 }
 
