@@ -9,9 +9,10 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener, UnixStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use nix::sys::socket::{getsockopt, sockopt};
+
+use crate::limits::{STATUS_QUERY_TIMEOUT, STATUS_WRITE_TIMEOUT};
 
 /// Signals caught as flags; each also writes to a socket pair whose read
 /// end the loop polls, so a signal wakes it at once.
@@ -82,7 +83,7 @@ pub fn status_listen_or_warn(name: &str) -> Option<UnixListener> {
 pub fn status_answer(listener: &UnixListener, table: impl FnOnce() -> String) {
     let Ok((mut stream, _)) = listener.accept() else { return };
     let _ = stream.set_nonblocking(false);
-    let _ = stream.set_write_timeout(Some(Duration::from_secs(1)));
+    let _ = stream.set_write_timeout(Some(STATUS_WRITE_TIMEOUT));
     // Security: client addresses and user names are for the server's own
     // user (or root) only.
     if peer_is_our_user(&stream) {
@@ -90,6 +91,44 @@ pub fn status_answer(listener: &UnixListener, table: impl FnOnce() -> String) {
     } else {
         let _ = stream.write_all(b"permission denied\n");
     }
+}
+
+/// One column of a status table.
+#[derive(Clone, Copy, Debug)]
+pub struct Col {
+    /// Characters the cells are padded to.
+    pub width: usize,
+    /// Right-aligned (numbers) rather than left-aligned.
+    pub right: bool,
+    /// Spaces before the column (none before the first).
+    pub gap: usize,
+}
+
+impl Col {
+    /// A left-aligned column of `width`, one space after the previous one.
+    pub const fn left(width: usize) -> Col {
+        Col { width, right: false, gap: 1 }
+    }
+
+    /// A right-aligned column of `width`, one space after the previous one.
+    pub const fn right(width: usize) -> Col {
+        Col { width, right: true, gap: 1 }
+    }
+}
+
+/// One line of a status table (`ftpserver status`, `ftpmaster status`):
+/// each cell padded to its column.
+pub fn table_row(cols: &[Col], cells: &[&dyn std::fmt::Display]) -> String {
+    let mut line = String::new();
+    for (i, (col, cell)) in cols.iter().zip(cells).enumerate() {
+        if i > 0 {
+            line.push_str(&" ".repeat(col.gap));
+        }
+        let w = col.width;
+        line.push_str(&if col.right { format!("{cell:>w$}") } else { format!("{cell:<w$}") });
+    }
+    line.push('\n');
+    line
 }
 
 /// The `status` subcommand of `ftpserver` and `ftpmaster`: prints the table
@@ -100,7 +139,7 @@ pub fn print_status(
     listen: &str,
     socket_name: impl Fn(&std::net::SocketAddr) -> String,
 ) -> Result<(), String> {
-    let addr = crate::config::resolve_addr(listen)?;
+    let addr = crate::net::resolve_addr(listen)?;
     let table = status_query(&socket_name(&addr))
         .map_err(|e| format!("no {what} answers on {addr} ({e}); is it running with --listen {addr}?"))?;
     print!("{table}");
@@ -110,7 +149,7 @@ pub fn print_status(
 /// Asks the process listening on the status socket `name` for its table.
 pub fn status_query(name: &str) -> io::Result<String> {
     let mut s = UnixStream::connect_addr(&UnixAddr::from_abstract_name(name)?)?;
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    s.set_read_timeout(Some(STATUS_QUERY_TIMEOUT))?;
     let mut out = String::new();
     s.read_to_string(&mut out)?;
     Ok(out)

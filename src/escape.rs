@@ -88,6 +88,11 @@ pub fn escape(text: &[u8]) -> Cow<'_, str> {
         // Printable ASCII is UTF-8.
         return Cow::Borrowed(std::str::from_utf8(text).unwrap_or_default());
     }
+    if let Ok(s) = std::str::from_utf8(text) {
+        if !s.chars().any(hidden) {
+            return Cow::Borrowed(s);
+        }
+    }
     let mut out = Vec::with_capacity(text.len() + 8);
     escape_into(&mut out, text);
     Cow::Owned(String::from_utf8(out).unwrap_or_default())
@@ -124,6 +129,7 @@ mod tests {
             assert_eq!(escape(kept.as_bytes()), kept);
         }
         assert!(matches!(escape(b"plain ascii"), Cow::Borrowed(_)));
+        assert!(matches!(escape("é ü 日本".as_bytes()), Cow::Borrowed(_)));
     }
 
     #[test]

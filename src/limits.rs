@@ -5,8 +5,10 @@
 
 use std::time::Duration;
 
-/// Longest control line accepted, CRLF included (vsftpd's `VSFTP_MAX_COMMAND_LINE`).
-/// A longer line is answered `500` and discarded; the session goes on.
+/// Longest control line accepted, CRLF included (vsftpd's `VSFTP_MAX_COMMAND_LINE`);
+/// a line ending in a bare LF counts as if it ended in CRLF (see
+/// `protocol::framer`). A longer line is answered `500` and discarded; the
+/// session goes on.
 pub const MAX_COMMAND_LINE: usize = 4096;
 
 /// Longest path argument, in bytes (Linux `PATH_MAX`).
@@ -15,7 +17,7 @@ pub const MAX_PATH: usize = 4096;
 /// Longest user name accepted by `USER`.
 pub const MAX_USER_NAME: usize = 256;
 
-/// Longest line of a reply the client accepts from a server.
+/// Longest line of a reply the client accepts from a server, CRLF included.
 pub const MAX_REPLY_LINE: usize = 8192;
 
 /// Most lines in one multi-line reply the client accepts (a `STAT dir` of a
@@ -181,7 +183,8 @@ pub const REGISTER_RETRY_MAX: Duration = Duration::from_secs(2);
 /// Time a registration connection has to complete the exchange.
 pub const REGISTER_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Longest line of the registration protocol, either way.
+/// Longest line of the registration protocol, either way, counted as if it
+/// ended in CRLF (its lines end in LF).
 pub const MAX_REGISTRY_LINE: usize = 512;
 
 /// Most registration connections the master keeps (registered or not):
@@ -220,7 +223,8 @@ pub const MASTER_EVENTS: usize = 256;
 /// How often the master's loop checks heartbeats and hand-over deadlines.
 pub const MASTER_TICK: Duration = Duration::from_millis(100);
 
-/// Pause before the master accepts again after running out of descriptors.
+/// Pause before the master or a worker accepts again after `accept` failed
+/// (out of descriptors, of buffers): the waiting clients stay in the backlog.
 pub const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// Delay before `ftpslaves` restarts a slave that died; it doubles while the
@@ -295,6 +299,111 @@ pub const BENCH_IO_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Time the benchmark gives a started server to send its first greeting.
 pub const BENCH_READY_TIMEOUT: Duration = Duration::from_secs(20);
+
+// ---- Limits gathered from the modules that used them (pool, admin, balancer)
+
+/// How long a worker blocked in `accept` waits before it looks at its flags
+/// again (closes the race between checking a flag and blocking).
+pub const ACCEPT_WAKEUP: Duration = Duration::from_millis(500);
+
+/// Longest a reload (SIGHUP) waits for the old idle workers to leave `accept`.
+pub const RELOAD_SETTLE: Duration = Duration::from_secs(2);
+
+/// Time a client refused at once (all workers busy, too many from its
+/// address, no slave) has to take its one-line 421 before it is closed.
+pub const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Longest client address, user name and command a scoreboard slot keeps
+/// for `ftpserver status` (longer ones are cut).
+pub const SCOREBOARD_TEXT: usize = 64;
+
+/// Time a status request (`ftpserver status`, `ftpmaster status`) has to
+/// take its table, on the answering side.
+pub const STATUS_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Time `status` waits for the running process's table.
+pub const STATUS_QUERY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Longest hand-over socket name a slave may register.
+pub const MAX_HANDOFF_NAME: usize = 100;
+
+/// Most descriptors a worker makes room for in one hand-over message; a
+/// message with more than one is refused (and all of them closed).
+pub const HANDOFF_MAX_FDS: usize = 4;
+
+/// A slave that ran this long is healthy again: `ftpslaves`' restart delay
+/// starts over from [`SLAVE_RESTART_MIN`].
+pub const SLAVE_HEALTHY_AFTER: Duration = Duration::from_secs(60);
+
+// ---- ftpclient (issue 14): trees, checksums, line editing, and what a
+// hostile server may send (issue 10).
+
+/// Most bytes of one reply, all its lines together, the client accepts.
+/// Without it a multi-line reply could grow to [`MAX_REPLY_LINES`] lines of
+/// [`MAX_REPLY_LINE`] bytes (8 GB). The longest honest reply the client
+/// asks for is FEAT or HELP (a few KiB); 1 MiB leaves room for a `STAT` of
+/// thousands of names.
+pub const CLIENT_MAX_REPLY: usize = 1024 * 1024;
+
+/// Longest line of a listing the client prints or parses at once; longer
+/// ones are printed in pieces (`ls`) or refused (MLSD, NLST, LIST).
+pub const CLIENT_MAX_LISTING_LINE: usize = 64 * 1024;
+
+/// Most bytes of one directory listing read for `mget`, trees and tab
+/// completion (about 100,000 entries of MLSD): a server cannot make the
+/// client allocate without end.
+pub const CLIENT_MAX_LISTING: usize = 16 * 1024 * 1024;
+
+/// Deepest directory a tree transfer descends into, counted from the
+/// tree's top. A server whose tree loops (a symbolic link to `.`) stops
+/// here instead of filling the disk.
+pub const CLIENT_MAX_TREE_DEPTH: usize = 64;
+
+/// Most entries (files and directories) of one tree transfer.
+pub const CLIENT_MAX_TREE_ENTRIES: usize = 1_000_000;
+
+/// Time the client waits for a checksum (HASH, XSHA256...): the server reads
+/// the whole file first, 10 GB at 100 MB/s.
+pub const CLIENT_HASH_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Lines of prompt history kept across runs (in the user's data directory).
+pub const CLIENT_HISTORY_LINES: usize = 1000;
+
+/// Largest `~/.netrc` read.
+pub const CLIENT_MAX_NETRC: u64 = 1024 * 1024;
+
+// ---- burst and overwrite (issue 15)
+
+/// Most workers the supervisor forks in one wake-up for the clients waiting
+/// in the accept queue: forking 256 workers takes it about 50 ms on 2 cores,
+/// after which it looks at signals and the queue again.
+pub const MAX_BURST_FORKS: usize = 256;
+
+/// The batch of workers forked when spares run short doubles each time
+/// they do, and starts again from one only after the pool went this long
+/// without growing: clients arriving one after another (pyftpdlib's
+/// benchmark logs 100 in a row) find the pool ahead of them, not one
+/// worker at a time behind. Idle spares are retired only after as long
+/// without growth, so a burst never retires the workers it just forked.
+pub const SPAWN_BATCH_RESET: Duration = Duration::from_secs(1);
+
+/// A file replaced by an upload and taking this many bytes or more is
+/// freed by a helper thread of the worker after the `226` (ext4 takes 50 to
+/// 190 ms per GiB to free one); a smaller one is freed by the worker itself,
+/// which takes less than a millisecond.
+pub const RELEASE_IN_BACKGROUND: u64 = 16 << 20;
+
+/// An upload's data connection wakes its worker once this many bytes are
+/// waiting (or at its end), not at every packet (`SO_RCVLOWAT`). A client
+/// writing 8 KiB at a time (ftplib, pyftpdlib's benchmark) otherwise pays
+/// for a wake-up of the worker in every `send` (12 % of such a client's
+/// profile): 100 of them uploading 10 MiB each at once took a median of
+/// 2.62 s instead of 1.75 s (pyftpdlib: 1.70 s, same runs).
+/// 64 KiB fits the socket's default receive buffer (`tcp_rmem`: 128 KiB,
+/// half of it for data), so the kernel neither grows the buffer nor clamps
+/// the window for it. Bytes below the mark still count as progress when the
+/// stall timer runs out.
+pub const UPLOAD_LOW_WATER: usize = 64 * 1024;
 
 // ---- Hostile clients (issue 10): deadlines, bounded memory, floods, login abuse.
 

@@ -80,6 +80,14 @@ pub fn reopen() -> io::Result<()> {
     Ok(())
 }
 
+/// Reopens the log file (SIGUSR1, after a rotation); a failure is logged
+/// where the log still goes.
+pub fn reopen_or_complain() {
+    if let Err(e) = reopen() {
+        log::error!("reopening the log: {e}");
+    }
+}
+
 /// Gives the log file (now and after every reopen) to the workers' user,
 /// so that they can reopen it after a rotation.
 pub fn chown(uid: nix::unistd::Uid, gid: nix::unistd::Gid) {

@@ -90,20 +90,51 @@ pub struct SharedSlice<T> {
 
 /// Marker for types that may live in a [`SharedSlice`]: valid as all-zero
 /// bytes, and every field an atomic (so `&T` can be shared across processes).
+/// Implemented here for the atomics and arrays of them; a struct of those
+/// gets it from [`shared_struct!`], which checks every field.
 ///
 /// # Safety
 /// Implement only for `#[repr(C)]` types made of atomics and arrays of
 /// atomics, for which all-zero bytes are a valid value.
 pub unsafe trait ZeroedAtomic: Sync {}
 
-// SAFETY: the scoreboard's `Slot` is `repr(C)`, made only of atomics and
-// arrays of atomics, and all-zero bytes are a valid free slot.
-unsafe impl ZeroedAtomic for crate::pool::scoreboard::Slot {}
-
-// SAFETY: plain atomics; all-zero bytes are the value 0.
+// SAFETY: an atomic integer is its integer's bytes, and 0 is a valid value.
+unsafe impl ZeroedAtomic for std::sync::atomic::AtomicU8 {}
+// SAFETY: as above.
+unsafe impl ZeroedAtomic for std::sync::atomic::AtomicI32 {}
+// SAFETY: as above.
 unsafe impl ZeroedAtomic for std::sync::atomic::AtomicU32 {}
 // SAFETY: as above.
 unsafe impl ZeroedAtomic for std::sync::atomic::AtomicU64 {}
+// SAFETY: an array is its elements side by side, each valid when zeroed.
+unsafe impl<T: ZeroedAtomic, const N: usize> ZeroedAtomic for [T; N] {}
+
+/// Declares a `#[repr(C)]` struct of atomics (and arrays of them) that may
+/// live in a [`SharedSlice`]: it implements [`ZeroedAtomic`] for it, and the
+/// compiler refuses a field that is not `ZeroedAtomic` itself. This keeps
+/// the `unsafe impl` here while the struct lives with its users (the
+/// pool's scoreboard).
+macro_rules! shared_struct {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $($(#[$fmeta:meta])* $fvis:vis $field:ident : $ty:ty),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[repr(C)]
+        $vis struct $name {
+            $($(#[$fmeta])* $fvis $field: $ty),*
+        }
+
+        // SAFETY: `repr(C)`, and every field is `ZeroedAtomic` (the bounds
+        // below), so all-zero bytes (padding included) are a valid value
+        // and every change goes through an atomic.
+        #[allow(unsafe_code)]
+        unsafe impl $crate::sys::ZeroedAtomic for $name where $($ty: $crate::sys::ZeroedAtomic),* {}
+    };
+}
+pub(crate) use shared_struct;
 
 // SAFETY: the region holds only atomics (`ZeroedAtomic`), which any thread
 // may read and write through `&T`; the pointer is owned by the value and
@@ -302,37 +333,78 @@ pub fn clear_reclaim() {
     RECLAIM.store(false, Ordering::SeqCst);
 }
 
-/// Reopens the log file if SIGUSR1 asked for it since the last call.
-pub fn reopen_log_if_asked() {
-    if REOPEN.swap(false, Ordering::SeqCst) {
-        if let Err(e) = crate::logging::reopen() {
-            log::error!("reopening the log: {e}");
-        }
-    }
+/// True (once) if SIGUSR1 asked for the log file to be reopened since the
+/// last call.
+pub fn reopen_asked() -> bool {
+    REOPEN.swap(false, Ordering::SeqCst)
 }
 
-/// The connections waiting in a listening socket's accept queue, and the
-/// queue's size (`TCP_INFO` of a listener: `tcpi_unacked`, `tcpi_sacked`).
-pub fn accept_queue(listener: &impl std::os::fd::AsFd) -> nix::Result<(u32, u32)> {
+/// Clients waiting in the accept queue of the listening TCP socket `fd`:
+/// connections the kernel completed that no `accept` has taken yet. For a
+/// socket in the LISTEN state, Linux's `TCP_INFO` reports that count as
+/// `tcpi_unacked` (and the backlog as `tcpi_sacked`), with no lock taken.
+pub fn accept_queue_len(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<usize> {
     use std::os::fd::AsRawFd;
-    let mut info = std::mem::MaybeUninit::<libc::tcp_info>::zeroed();
+    // SAFETY: all-zero bytes are a valid `tcp_info` (plain integers).
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
-    // SAFETY: getsockopt writes at most `len` bytes into `info`, which is
-    // that large and zero-initialized (every bit pattern is a valid
-    // tcp_info: it holds only integers).
+    // SAFETY: `info` is a writable `tcp_info` of `len` bytes, and the kernel
+    // writes at most `len` bytes into it; `fd` is borrowed, so it stays open.
     let r = unsafe {
         libc::getsockopt(
-            listener.as_fd().as_raw_fd(),
+            fd.as_raw_fd(),
             libc::IPPROTO_TCP,
             libc::TCP_INFO,
-            info.as_mut_ptr().cast(),
+            (&mut info as *mut libc::tcp_info).cast(),
             &mut len,
         )
     };
     Errno::result(r)?;
-    // SAFETY: zero-initialized above and possibly filled by the kernel.
-    let info = unsafe { info.assume_init() };
-    Ok((info.tcpi_unacked, info.tcpi_sacked))
+    // `TCP_LISTEN` of the kernel's `enum tcp_state` (include/net/tcp_states.h).
+    const TCP_LISTEN: u8 = 10;
+    if info.tcpi_state != TCP_LISTEN {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    }
+    Ok(info.tcpi_unacked as usize)
+}
+
+/// Asks the kernel to report the socket `fd` readable only once `bytes`
+/// are waiting (or at its end), not at every packet (`SO_RCVLOWAT`).
+pub fn set_recv_low_water(fd: std::os::fd::BorrowedFd<'_>, bytes: usize) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `v` is a c_int that outlives the call, and its size is given;
+    // `fd` is borrowed, so it stays open.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    Errno::result(r).map(drop).map_err(std::io::Error::from)
+}
+
+/// Bytes waiting to be read on the socket `fd` (`FIONREAD`).
+pub fn bytes_waiting(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which points
+    // to `n`; `fd` is borrowed, so it stays open.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n as *mut libc::c_int) };
+    Errno::result(r)?;
+    Ok(n.max(0) as usize)
+}
+
+/// Starts writing the dirty pages of the file `fd` to disk without waiting
+/// for them (`sync_file_range(SYNC_FILE_RANGE_WRITE)` over the whole file).
+pub fn start_writeback(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: plain integers; `fd` is borrowed, so it stays open.
+    let r = unsafe { libc::sync_file_range(fd.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+    Errno::result(r).map(drop).map_err(std::io::Error::from)
 }
 
 /// Sleeps while `word` (in memory shared between processes) holds

@@ -14,7 +14,7 @@ use forkftp::balancer::wire::{self, MasterLine, Register};
 use nix::sys::signal::Signal;
 
 use crate::util::{
-    alive, children_of, connect_from, free_low_port, key_file, sha256, shared_root, signal_pid, wait_until, Ftp,
+    alive, children_of, connect_from, expect_closed, key_file, sha256, shared_root, signal_pid, wait_until, Ftp,
     Master, SlaveServer, Slaves, TempDir,
 };
 
@@ -33,19 +33,10 @@ fn relayed_cluster(root: &TempDir, extra: &[&str]) -> (Master, SlaveServer, Slav
     let m = Master::start(&["--key-file", key]);
     let mut args = vec!["--key-file", key];
     args.extend_from_slice(extra);
-    let s1 = SlaveServer::start(addr("127.0.0.2", free_low_port("127.0.0.2")), m.registry, 1, root.path(), &args);
-    let s2 = SlaveServer::start(addr("127.0.0.3", free_low_port("127.0.0.3")), m.registry, 2, root.path(), &args);
+    let s1 = SlaveServer::start("127.0.0.2", m.registry, 1, root.path(), &args);
+    let s2 = SlaveServer::start("127.0.0.3", m.registry, 2, root.path(), &args);
     m.wait_slaves(&[1, 2], READY);
     (m, s1, s2, keys)
-}
-
-/// Kills a slave's pool with SIGKILL and waits until it and its workers
-/// (which die with it) are gone.
-fn kill_pool(s: &mut SlaveServer) {
-    let workers = children_of(s.pid());
-    signal_pid(s.pid(), Signal::SIGKILL);
-    let _ = s.child.wait();
-    assert!(wait_until(READY, || workers.iter().all(|w| !alive(*w))), "workers of a killed slave survived");
 }
 
 /// Processes stopped with SIGSTOP, continued when dropped (even when the
@@ -114,9 +105,7 @@ fn same_host_clients_alternate_between_slaves_and_epsv_works() {
 #[test]
 fn ipv6_clients_and_eprt_work_through_a_same_host_master() {
     let (root, big) = shared_root(50_000);
-    let port = free_low_port("::1");
-    let registry = addr("127.0.0.1", free_low_port("127.0.0.1"));
-    let m = Master::start_at(format!("[::1]:{port}").parse().unwrap(), registry, TempDir::new("m6"), &[]);
+    let m = Master::start_on("::1", "127.0.0.1", &[]);
     let _slaves = Slaves::start(m.registry, 2, "127.0.0.1", root.path(), &[]);
     m.wait_slaves(&[1, 2], READY);
     let (mut f, _) = m.connect();
@@ -198,10 +187,10 @@ fn an_upload_through_one_slave_is_downloaded_from_the_other() {
 fn a_killed_slave_is_skipped_and_rejoins_when_started_again() {
     let (root, big) = shared_root(100_000);
     let m = Master::start(&[]);
-    let _s1 = SlaveServer::start(addr("127.0.0.1", free_low_port("127.0.0.1")), m.registry, 1, root.path(), &[]);
-    let mut s2 = SlaveServer::start(addr("127.0.0.1", free_low_port("127.0.0.1")), m.registry, 2, root.path(), &[]);
+    let _s1 = SlaveServer::start("127.0.0.1", m.registry, 1, root.path(), &[]);
+    let mut s2 = SlaveServer::start_restartable("127.0.0.1", m.registry, 2, root.path(), &[]);
     m.wait_slaves(&[1, 2], READY);
-    kill_pool(&mut s2);
+    s2.kill_pool();
     // At once (the master may not even have noticed): every client is served.
     for i in 0..4 {
         let (mut f, g) = m.connect();
@@ -233,8 +222,8 @@ fn a_killed_slave_is_skipped_and_rejoins_when_started_again() {
 fn a_stopped_slave_is_skipped_and_rejoins_when_continued() {
     let (root, _) = shared_root(10);
     let m = Master::start(&[]);
-    let _s1 = SlaveServer::start(addr("127.0.0.1", free_low_port("127.0.0.1")), m.registry, 1, root.path(), &[]);
-    let s2 = SlaveServer::start(addr("127.0.0.1", free_low_port("127.0.0.1")), m.registry, 2, root.path(), &[]);
+    let _s1 = SlaveServer::start("127.0.0.1", m.registry, 1, root.path(), &[]);
+    let s2 = SlaveServer::start("127.0.0.1", m.registry, 2, root.path(), &[]);
     m.wait_slaves(&[1, 2], READY);
     let stopped = Stopped::pool(&s2);
     let started = Instant::now();
@@ -259,21 +248,21 @@ fn a_stopped_slave_is_skipped_and_rejoins_when_continued() {
 fn relayed_slaves_that_die_are_skipped_and_without_any_clients_get_421() {
     let (root, _) = shared_root(10);
     let (m, mut s1, mut s2, _keys) = relayed_cluster(&root, &[]);
-    kill_pool(&mut s1);
+    s1.kill_pool();
     for _ in 0..3 {
         let (mut f, g) = m.connect();
         assert_eq!(Ftp::slave_id(&g), 2);
         f.login("anonymous", "x");
         assert_eq!(f.retr("hello.txt"), b"hello world\n");
     }
-    kill_pool(&mut s2);
+    s2.kill_pool();
     // RFC 959 4.2: 421, service not available, closing control connection.
-    let mut s = TcpStream::connect(m.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut text = String::new();
-    s.read_to_string(&mut text).unwrap();
-    assert!(text.starts_with("421 Service not available"), "{text:?}");
-    assert!(m.count("refused") >= 1);
+    let mut s = Ftp::from_stream(TcpStream::connect(m.addr).unwrap());
+    let r = s.reply();
+    assert_eq!(r.code.0, 421, "{r:?}");
+    assert!(r.text().starts_with("Service not available"), "{r:?}");
+    s.expect_eof();
+    assert_eq!(m.count("refused"), 1);
 }
 
 /// ftpslaves restarts a slave that dies; a restarted master gets its
@@ -282,7 +271,7 @@ fn relayed_slaves_that_die_are_skipped_and_without_any_clients_get_421() {
 #[test]
 fn slaves_come_back_to_a_restarted_master_and_ftpslaves_leaves_no_orphan() {
     let (root, big) = shared_root(20_000);
-    let mut m = Master::start(&[]);
+    let mut m = Master::start_restartable(&[]);
     let mut slaves = Slaves::start(m.registry, 2, "127.0.0.1", root.path(), &[]);
     m.wait_slaves(&[1, 2], READY);
     // A slave killed under ftpslaves is started again.
@@ -300,11 +289,10 @@ fn slaves_come_back_to_a_restarted_master_and_ftpslaves_leaves_no_orphan() {
     m.wait_slaves(&[1, 2], READY);
 
     // The master restarts on the same ports: the slaves register again.
-    let (a, r) = (m.addr, m.registry);
     m.kill();
-    let dir = std::mem::replace(&mut m.dir, TempDir::new("unused"));
     let started = Instant::now();
-    let m2 = Master::start_at(a, r, dir, &[]);
+    m.restart();
+    let m2 = m;
     m2.wait_slaves(&[1, 2], Duration::from_secs(10));
     eprintln!("slaves back {:.1}s after the master restarted", started.elapsed().as_secs_f64());
     for _ in 0..2 {
@@ -317,15 +305,14 @@ fn slaves_come_back_to_a_restarted_master_and_ftpslaves_leaves_no_orphan() {
     let pools = slaves.slave_pids();
     let workers: Vec<i32> = pools.iter().flat_map(|p| children_of(*p)).collect();
     assert!(!workers.is_empty());
-    signal_pid(slaves.pid(), Signal::SIGTERM);
-    assert!(wait_until(Duration::from_secs(15), || matches!(slaves.child.try_wait(), Ok(Some(_)))));
+    slaves.daemon.signal(Signal::SIGTERM);
+    let st = slaves.daemon.wait_exit(Duration::from_secs(15)).expect("ftpslaves exits");
+    assert!(st.success(), "{st:?}");
     assert!(wait_until(Duration::from_secs(10), || pools.iter().chain(&workers).all(|p| !alive(*p))), "orphans left");
     m2.wait_slaves(&[], Duration::from_secs(10));
-    let s = TcpStream::connect(m2.addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let mut line = String::new();
-    BufReader::new(s).read_line(&mut line).unwrap();
-    assert!(line.starts_with("421 "), "{line:?}");
+    let mut s = Ftp::from_stream(TcpStream::connect(m2.addr).unwrap());
+    assert_eq!(s.reply().code.0, 421);
+    s.expect_eof();
 }
 
 /// Reads the registry's challenge from a raw connection.
@@ -339,12 +326,16 @@ fn challenge(registry: SocketAddr, from: &str) -> (TcpStream, [u8; 16]) {
     }
 }
 
-/// Sends a line, returns the master's answer line ("" when it closed).
+/// Sends a line, returns the master's answer line ("" when it closed; no
+/// answer before the read deadline fails the test).
 fn ask(s: &mut TcpStream, line: &str) -> String {
     s.write_all(line.as_bytes()).unwrap();
     let mut answer = String::new();
-    let _ = BufReader::new(s.try_clone().unwrap()).read_line(&mut answer);
-    answer
+    match BufReader::new(s.try_clone().unwrap()).read_line(&mut answer) {
+        Ok(_) => answer,
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => answer,
+        Err(e) => panic!("no answer to {line:.40?}: {e}"),
+    }
 }
 
 #[test]
@@ -371,13 +362,7 @@ fn a_registration_with_a_wrong_key_or_garbage_is_refused() {
     // A real slave with the wrong key is refused too, and says so.
     let wrong_file = key_file(&keys, "another-key-0123456789");
     let (root, _) = shared_root(10);
-    let s = SlaveServer::start(
-        addr("127.0.0.2", free_low_port("127.0.0.2")),
-        m.registry,
-        3,
-        root.path(),
-        &["--key-file", wrong_file.to_str().unwrap()],
-    );
+    let s = SlaveServer::start("127.0.0.2", m.registry, 3, root.path(), &["--key-file", wrong_file.to_str().unwrap()]);
     assert!(wait_until(READY, || s.log_text().contains("refused: authentication failed")), "{}", s.log_text());
     // The right key works, and the master survived all of the above.
     let (mut s, nonce) = challenge(m.registry, "127.0.0.2");
@@ -413,16 +398,14 @@ fn a_proxy_header_from_a_peer_that_is_not_the_master_is_refused() {
     c.write_all(b"PROXY TCP4 203.0.113.9 127.0.0.2 5555 21\r\n").unwrap();
     line.clear();
     r.read_line(&mut line).unwrap();
-    assert!(line.starts_with("421 PROXY header refused"), "{line:?}");
-    line.clear();
-    assert_eq!(r.read_line(&mut line).unwrap(), 0, "connection closed");
+    assert_eq!(line, "421 PROXY header refused: only the master may send one.\r\n");
+    assert!(r.buffer().is_empty(), "{:?}", String::from_utf8_lossy(r.buffer()));
+    expect_closed(&mut c, "a foreign PROXY header");
     // From the master's address, a broken header closes the connection
     // without a greeting.
     let mut c = connect_from("127.0.0.1", s1.addr);
     c.write_all(b"PROXY TCP4 nonsense\r\n").unwrap();
-    let mut rest = Vec::new();
-    let _ = c.read_to_end(&mut rest);
-    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+    expect_closed(&mut c, "a broken PROXY header from the master's address");
     // Through the master, a client cannot smuggle its own header either.
     let (mut f, _) = m.connect();
     assert_eq!(f.code("PROXY TCP4 203.0.113.9 127.0.0.1 5555 21"), 421);
@@ -510,10 +493,10 @@ fn two_hundred_concurrent_clients_through_the_master_all_succeed() {
     const N: usize = 200;
     let (root, big) = shared_root(64 * 1024);
     // On 127.0.0.7 (master, slaves) and 127.0.0.8 (clients): the 600
-    // sockets of this test take no port of 127.0.0.1, where other tests
-    // pick free ports.
-    let registry = addr("127.0.0.7", free_low_port("127.0.0.7"));
-    let m = Master::start_at(addr("127.0.0.7", free_low_port("127.0.0.7")), registry, TempDir::new("m200"), &[]);
+    // sockets of this test take no port of 127.0.0.1, where the other
+    // tests connect. The master relays every client from 127.0.0.7: no
+    // per-address limit on the slaves.
+    let m = Master::start_on("127.0.0.7", "127.0.0.7", &[]);
     let _slaves = Slaves::start(
         m.registry,
         2,
@@ -538,7 +521,7 @@ fn two_hundred_concurrent_clients_through_the_master_all_succeed() {
                     wait_until(Duration::from_secs(60), || connected.load(Ordering::SeqCst) == N);
                     f.login("anonymous", "x");
                     let r = f.cmd("PASV");
-                    let pasv = forkftp::protocol::command::parse_pasv_reply(&r.lines[0]).ok_or(format!("{r:?}"))?;
+                    let pasv = forkftp::protocol::address::parse_pasv_reply(&r.lines[0]).ok_or(format!("{r:?}"))?;
                     let mut data = connect_from("127.0.0.8", pasv);
                     let r = f.cmd("RETR big.bin");
                     if r.code.0 != 150 {
@@ -615,23 +598,26 @@ impl Drop for FakeSlave {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         for t in self.threads.drain(..) {
-            let _ = t.join();
+            let r = t.join();
+            // A failure in its threads fails the test (unless it is failing already).
+            if !std::thread::panicking() {
+                r.expect("a thread of the fake slave failed");
+            }
         }
     }
 }
 
 /// Resident and proportional memory of a process, in KiB (/proc).
 fn memory_kib(pid: i32) -> (u64, u64) {
-    let field = |text: &str, name: &str| {
+    let field = |file: &str, name: &str| -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap_or_else(|e| panic!("{file}: {e}"));
         text.lines()
             .find(|l| l.starts_with(name))
             .and_then(|l| l.split_whitespace().nth(1))
             .and_then(|n| n.parse().ok())
-            .unwrap_or(0)
+            .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/{file}"))
     };
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let rollup = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
-    (field(&status, "VmRSS:"), field(&rollup, "Pss:"))
+    (field("status", "VmRSS:"), field("smaps_rollup", "Pss:"))
 }
 
 /// One process and one thread hold 1000 relayed control connections, each
@@ -645,9 +631,8 @@ fn the_master_holds_a_thousand_relayed_connections_in_little_memory() {
     assert!(hard >= 3 * N as u64, "RLIMIT_NOFILE hard limit {hard} too low for this test");
     // 2000 connections: clients come from 127.0.0.4 and the master relays
     // from 127.0.0.6 (its registry address), so that none of their ports is
-    // taken from 127.0.0.1, where other tests pick free ports.
-    let registry = addr("127.0.0.6", free_low_port("127.0.0.6"));
-    let m = Master::start_at(addr("127.0.0.1", free_low_port("127.0.0.1")), registry, TempDir::new("m1000"), &[]);
+    // taken from 127.0.0.1, where the other tests connect.
+    let m = Master::start_on("127.0.0.1", "127.0.0.6", &[]);
     let slave = FakeSlave::start(m.registry);
     m.wait_slaves(&[1], READY);
     let started = Instant::now();

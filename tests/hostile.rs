@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use nix::sys::socket::{setsockopt, sockopt};
 
+use crate::security::passwd_line;
 use crate::util::{wait_until, Server};
 
 /// A TCP connection from `from` to `to`; with `tiny`, its receive buffer
@@ -428,10 +429,7 @@ fn a_flood_of_silent_slow_and_non_reading_connections_never_locks_a_real_client_
 
 /// A users file with argon2 accounts `name:password`, in `dir`.
 fn users_file(dir: &crate::util::TempDir, accounts: &[(&str, &str)]) -> String {
-    use forkftp::accounts::{users_line, Perms};
-    use forkftp::protocol::Password;
-    let lines: Vec<String> =
-        accounts.iter().map(|(n, p)| users_line(n, &Password::new(*p), "", &Perms::READ_ONLY).unwrap()).collect();
+    let lines: Vec<String> = accounts.iter().map(|(n, p)| passwd_line(n, p, "", "read")).collect();
     let path = dir.join("users");
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     path.display().to_string()
@@ -442,13 +440,12 @@ fn password_checks(s: &Server) -> u64 {
     crate::util::status_number(&s.status().replace(':', " "), "(at")
 }
 
-/// The first reply of a connection from `from` (a greeting or a refusal).
-fn first_reply_from(from: &str, to: SocketAddr) -> forkftp::protocol::Reply {
-    let stream = crate::util::connect_from(from, to);
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let reader = BufReader::new(stream.try_clone().unwrap());
-    let mut f = crate::util::Ftp { reader, stream };
-    f.reply()
+/// The first reply of a connection from `from` (a greeting or a refusal),
+/// and the connection.
+fn first_reply_from(from: &str, to: SocketAddr) -> (crate::util::Ftp, forkftp::protocol::Reply) {
+    let mut f = crate::util::Ftp::from_stream(crate::util::connect_from(from, to));
+    let r = f.reply();
+    (f, r)
 }
 
 /// The reported attack: the failure counter lived in the session, so
@@ -471,12 +468,14 @@ fn the_login_lockout_survives_a_reconnect_and_a_banned_address_gets_421_without_
     let mut b = s.connect();
     assert_eq!(b.code("USER alice"), 331);
     assert_eq!(b.code("PASS guess"), 530);
-    assert!(b.try_reply().is_none(), "the connection that reached the limit is closed");
+    // The connection that reached the limit is closed.
+    b.expect_eof();
     let checks = password_checks(&s);
     let t = Instant::now();
-    let r = first_reply_from("127.0.0.1", s.addr);
+    let (mut refused, r) = first_reply_from("127.0.0.1", s.addr);
     assert_eq!(r.code.0, 421, "{r:?}");
     assert!(r.lines[0].contains("failed logins"), "{r:?}");
+    refused.expect_eof();
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
     assert_eq!(password_checks(&s), checks, "a banned address cost a password check");
     // Another address is not banned, and the right password works there.
@@ -657,10 +656,7 @@ fn an_account_home_inside_the_anonymous_root_is_refused_at_start() {
     std::fs::create_dir(dir.join("root")).unwrap();
     std::fs::create_dir(dir.join("root/alice")).unwrap();
     std::fs::write(dir.join("root/alice/private.txt"), b"alice's").unwrap();
-    let line = |home: &str| {
-        use forkftp::accounts::{users_line, Perms};
-        users_line("alice", &forkftp::protocol::Password::new("pw"), home, &Perms::ALL).unwrap()
-    };
+    let line = |home: &str| passwd_line("alice", "pw", home, "all");
     std::fs::write(dir.join("users"), line("alice") + "\n").unwrap();
     let run = |extra: &[&str]| {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ftpserver"));
@@ -749,38 +745,34 @@ fn stale_upload_temporaries_are_swept_and_their_names_are_the_servers() {
 /// registration must come from the master's own user.
 #[test]
 fn a_local_registration_from_another_user_is_refused_without_a_key() {
-    use std::os::unix::process::CommandExt;
-    let Some((uid, gid)) = crate::util::worker_ids() else {
-        eprintln!("skipped: needs root, to run the rogue slave as another user");
-        return;
+    let Some(ids) = crate::util::worker_ids() else {
+        return crate::util::lacking("root", "the rogue slave runs as another user, which needs root");
     };
     let (root, _) = crate::util::shared_root(1024);
     let m = crate::util::Master::start(&[]);
     // The master's own user: registered.
-    let port = crate::util::free_low_port("127.0.0.1");
-    let _ours =
-        crate::util::SlaveServer::start(SocketAddr::from(([127, 0, 0, 1], port)), m.registry, 1, root.path(), &[]);
+    let _ours = crate::util::SlaveServer::start("127.0.0.1", m.registry, 1, root.path(), &[]);
     m.wait_slaves(&[1], Duration::from_secs(20));
     // Another user of the same host: refused.
-    let log = crate::util::TempDir::new("rogue");
-    let port = crate::util::free_low_port("127.0.0.1");
-    let mut rogue = std::process::Command::new(env!("CARGO_BIN_EXE_ftpserver"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--register", &m.registry.to_string(), "--slave-id", "9"])
-        .args(["--root", &root.path().display().to_string()])
-        .uid(uid.as_raw())
-        .gid(gid.as_raw())
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(log.join("rogue.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let rogue_log = || std::fs::read_to_string(log.join("rogue.log")).unwrap_or_default();
+    let port = crate::util::ports::reserve_ports("127.0.0.1", 1);
+    let args: Vec<String> = [
+        "--listen",
+        &format!("127.0.0.1:{}", port.port(1)),
+        "--register",
+        &m.registry.to_string(),
+        "--slave-id",
+        "9",
+        "--root",
+        &root.path().display().to_string(),
+    ]
+    .map(String::from)
+    .to_vec();
+    let rogue = crate::util::daemon::Daemon::spawn_as(env!("CARGO_BIN_EXE_ftpserver"), &args, "rogue", Some(ids));
+    let uid = ids.0.as_raw();
     let refused = wait_until(Duration::from_secs(20), || {
-        m.log_text().contains(&format!("not uid {}", uid.as_raw()))
-            && rogue_log().contains("only slaves run by its own user")
+        m.log_text().contains(&format!("not uid {uid}")) && rogue.log_text().contains("only slaves run by its own user")
     });
-    crate::util::stop_child(&mut rogue, Duration::from_secs(5));
-    assert!(refused, "master:\n{}\nrogue:\n{}", m.log_text(), rogue_log());
+    assert!(refused, "master:\n{}\nrogue:\n{}", m.log_text(), rogue.log_text());
     assert_eq!(m.live_slaves(), [1]);
 }
 
@@ -823,25 +815,15 @@ fn the_supervisor_signals_only_the_workers_it_forked() {
     assert!(!crate::util::alive(worker), "its own worker was not stopped");
 }
 
-/// Starts `ftpserver ARGS` on a free port and returns what it logged once
-/// it listens (then stops it).
+/// Starts `ftpserver ARGS` on port 0 and returns what it logged once it
+/// listens (then stops it).
 fn start_log(args: &[&str]) -> String {
-    let dir = crate::util::TempDir::new("startlog");
-    let log = dir.join("err.log");
-    let port = crate::util::free_port();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ftpserver"))
-        .args(["--listen", &format!("127.0.0.1:{port}")])
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let read = || std::fs::read_to_string(&log).unwrap_or_default();
-    let up = wait_until(Duration::from_secs(20), || read().contains("listening on"));
-    crate::util::stop_child(&mut child, Duration::from_secs(5));
-    assert!(up, "{}", read());
-    read()
+    let mut all: Vec<String> = vec!["--listen".into(), "127.0.0.1:0".into()];
+    all.extend(args.iter().map(|a| a.to_string()));
+    let mut d = crate::util::daemon::Daemon::spawn(env!("CARGO_BIN_EXE_ftpserver"), &all, "startlog");
+    d.wait_for_line(crate::util::server::LISTENING);
+    d.stop(Duration::from_secs(5));
+    d.log_text()
 }
 
 /// Say it before it bites: `make && ./ftpserver -w` as root, and every
@@ -849,9 +831,8 @@ fn start_log(args: &[&str]) -> String {
 /// now says so at start, with the fix.
 #[test]
 fn started_as_root_with_writes_it_warns_when_the_run_as_user_cannot_write_the_root() {
-    if crate::util::worker_ids().is_none() {
-        eprintln!("skipped: needs root");
-        return;
+    if !crate::util::is_root() {
+        return crate::util::lacking("root", "the warning is about a server started as root");
     }
     let root = crate::util::TempDir::new("rootowned");
     let root_arg = root.path().display().to_string();

@@ -51,7 +51,7 @@ fn killing_a_busy_worker_cuts_only_its_own_client() {
     let a_worker = s.worker_serving(a.stream.local_addr().unwrap()).expect("A's worker");
     kill(Pid::from_raw(a_worker), Signal::SIGKILL).unwrap();
     a.send_raw(b"NOOP\r\n");
-    assert!(a.try_reply().is_none(), "A's connection should be cut");
+    a.expect_eof();
     assert_eq!(b.code("NOOP"), 200);
     assert!(wait_until(Duration::from_secs(5), || s.workers().len() == 3 && !s.workers().contains(&a_worker)));
 }
@@ -64,8 +64,7 @@ fn sigterm_stops_every_worker_and_the_parent_exits() {
     let mut f = s.anon();
     s.signal(Signal::SIGTERM);
     // The connected client is told before the connection closes.
-    let r = f.try_reply();
-    assert!(r.is_none() || r.unwrap().code.0 == 421);
+    f.expect_close_with(421, "Server shutting down.");
     let st = s.wait_exit(Duration::from_secs(10)).expect("supervisor exited");
     assert!(st.success(), "{st:?}");
     for w in workers {
@@ -76,9 +75,13 @@ fn sigterm_stops_every_worker_and_the_parent_exits() {
 #[test]
 fn sigint_stops_the_server_too() {
     let mut s = Server::start(&["--workers", "2"]);
+    assert!(wait_until(Duration::from_secs(5), || s.workers().len() >= 2), "workers: {:?}", s.workers());
     let workers = s.workers();
+    let mut f = s.anon();
     s.signal(Signal::SIGINT);
-    assert!(s.wait_exit(Duration::from_secs(10)).is_some());
+    f.expect_close_with(421, "Server shutting down.");
+    let st = s.wait_exit(Duration::from_secs(10)).expect("supervisor exited");
+    assert!(st.success(), "{st:?}");
     assert!(workers.iter().all(|w| !alive(*w)));
 }
 
@@ -122,13 +125,19 @@ fn greeted_within_a_second(addr: std::net::SocketAddr) -> Ftp {
     f
 }
 
-/// Connects and returns the first reply (a greeting or a refusal).
-fn first_reply(addr: std::net::SocketAddr) -> forkftp::protocol::Reply {
-    let stream = std::net::TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let reader = std::io::BufReader::new(stream.try_clone().unwrap());
-    let mut f = Ftp { reader, stream };
-    f.reply()
+/// Connects and returns the connection with its first reply (a greeting
+/// or a refusal).
+fn first_reply(addr: std::net::SocketAddr) -> (Ftp, forkftp::protocol::Reply) {
+    let mut f = Ftp::from_stream(std::net::TcpStream::connect(addr).unwrap());
+    let r = f.reply();
+    (f, r)
+}
+
+/// A client refused at the door: `421 <text>`, and the connection closed.
+fn refused_with(addr: std::net::SocketAddr, text: &str) {
+    let (mut f, r) = first_reply(addr);
+    assert_eq!((r.code.0, r.text().as_str()), (421, text), "{r:?}");
+    f.expect_eof();
 }
 
 #[test]
@@ -151,25 +160,19 @@ fn at_max_workers_the_next_client_is_told_at_once() {
     let _a = s.anon();
     let _b = s.anon();
     let t = Instant::now();
-    let r = first_reply(s.addr);
-    assert_eq!(r.code.0, 421, "{r:?}");
-    assert!(r.lines[0].contains("Too many users"), "{r:?}");
+    refused_with(s.addr, "Too many users, try again later.");
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
 }
 
 #[test]
 fn the_per_address_limit_refuses_with_its_own_reason() {
     let s = Server::start(&["--max-per-ip", "2"]);
-    // The harness's readiness probe is a client from this address too: wait
-    // until its worker is idle again.
-    assert!(wait_until(Duration::from_secs(5), || s.busy_workers() == 0));
-    let _a = s.anon();
+    let a = s.anon();
     let _b = s.anon();
-    let r = first_reply(s.addr);
-    assert_eq!(r.code.0, 421, "{r:?}");
-    assert!(r.lines[0].contains("your address"), "{r:?}");
-    drop(_a);
-    assert!(wait_until(Duration::from_secs(5), || first_reply(s.addr).code.0 == 220));
+    refused_with(s.addr, "Too many connections from your address, try again later.");
+    // Once A has left, the address has room again.
+    a.quit();
+    assert!(wait_until(Duration::from_secs(5), || first_reply(s.addr).1.code.0 == 220));
 }
 
 #[test]
@@ -184,23 +187,31 @@ fn three_hundred_clients_are_greeted_within_a_second_and_the_next_is_refused() {
         .collect();
     // Every worker serves a logged-in client: nothing to reclaim (see
     // tests/hostile.rs for a full pool of clients that have not logged in).
-    let r = first_reply(s.addr);
-    assert_eq!(r.code.0, 421, "{r:?}");
+    refused_with(s.addr, "Too many users, try again later.");
     drop(crowd);
 }
 
+/// `--max-sessions-per-worker 2`: a worker serves exactly two sessions, one
+/// after the other, then exits and a new worker takes its place.
 #[test]
 fn a_worker_is_recycled_after_its_sessions() {
     let s =
         Server::start(&["--workers", "1", "--min-spare", "0", "--max-spare", "1", "--max-sessions-per-worker", "2"]);
-    let first = s.workers();
-    for _ in 0..2 {
-        s.anon().quit();
+    let mut served = Vec::new();
+    for i in 0..3 {
+        // Each session comes to a pool at rest (one worker, idle), so the
+        // pool has no reason to grow for it.
+        let at_rest = wait_until(Duration::from_secs(10), || {
+            s.workers().len() == 1 && s.idle_workers() == 1 && s.busy_workers() == 0
+        });
+        assert!(at_rest, "session {i}: the pool is not at rest:\n{}", s.status());
+        let f = s.anon();
+        served.push(s.worker_serving(f.stream.local_addr().unwrap()).expect("the session's worker in status"));
+        f.quit();
     }
-    assert!(wait_until(Duration::from_secs(5), || {
-        let now = s.workers();
-        now.len() == 1 && now != first
-    }));
+    assert_eq!(served[0], served[1], "the first worker serves two sessions: {served:?}");
+    assert_ne!(served[1], served[2], "then a new worker serves the third: {served:?}");
+    assert!(wait_until(Duration::from_secs(10), || !alive(served[0])), "the recycled worker is still alive");
 }
 
 #[test]
@@ -211,7 +222,7 @@ fn the_login_timeout_says_421_and_closes() {
     let r = f.reply();
     assert_eq!((r.code.0, r.lines[0].as_str()), (421, "Timeout."));
     assert!(t.elapsed() >= Duration::from_millis(900));
-    assert!(f.try_reply().is_none());
+    f.expect_eof();
     // The worker is back in the pool.
     s.anon().quit();
 }
@@ -243,8 +254,7 @@ fn the_idle_timeout_says_421_but_never_cuts_a_running_transfer() {
     assert_eq!(got, content);
     assert_eq!(f.reply().code.0, 226);
     // Then silence: the idle timer fires.
-    let r = f.reply();
-    assert_eq!((r.code.0, r.lines[0].as_str()), (421, "Timeout."));
+    f.expect_close_with(421, "Timeout.");
 }
 
 #[test]
@@ -254,9 +264,8 @@ fn the_data_connection_timeout_says_421() {
     let r = f.cmd("PASV");
     assert_eq!(r.code.0, 227);
     // Never connect.
-    let r = f.cmd("RETR hello.txt");
-    assert_eq!((r.code.0, r.lines[0].as_str()), (421, "Timeout."));
-    assert!(f.try_reply().is_none());
+    f.send_raw(b"RETR hello.txt\r\n");
+    f.expect_close_with(421, "Timeout.");
 }
 
 #[test]
@@ -276,6 +285,7 @@ fn a_stalled_transfer_times_out_with_421() {
     let r = f.reply();
     assert_eq!((r.code.0, r.lines[0].as_str()), (421, "Timeout."));
     assert!(t.elapsed() < Duration::from_secs(20));
+    f.expect_eof();
     drop(data);
 }
 
@@ -304,6 +314,8 @@ fn sigquit_lets_a_running_download_finish_then_the_server_exits() {
     got.extend_from_slice(&rest);
     assert_eq!(crate::util::sha256(&got), crate::util::sha256(&content));
     assert_eq!(f.reply().code.0, 226);
+    // Then the session ends: the server is stopping.
+    f.expect_close_with(421, "Server shutting down.");
     let st = s.wait_exit(Duration::from_secs(10)).expect("the server exits after the transfer");
     assert!(st.success());
     assert!(workers.iter().all(|w| !alive(*w)));
@@ -357,9 +369,9 @@ fn kill_9_of_the_parent_leaves_no_worker_behind() {
         "surviving workers: {:?}",
         workers.iter().filter(|w| alive(**w)).collect::<Vec<_>>()
     );
-    // The client of a busy worker was told, or at least cut.
-    let r = f.try_reply();
-    assert!(r.is_none() || r.unwrap().code.0 == 421);
+    // The worker died with its parent (PR_SET_PDEATHSIG: SIGTERM), telling
+    // its client first.
+    f.expect_close_with(421, "Server shutting down.");
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Integration tests: the real binaries on free loopback ports, each test
+//! Integration tests: the real binaries on port 0 of loopback addresses, each test
 //! with its own temporary root, driven by raw sockets and real clients.
 
 mod util;
@@ -6,12 +6,15 @@ mod util;
 mod access;
 mod bad_input;
 mod balancer;
+mod burst;
 mod client;
 mod clients;
 mod commands;
 mod concurrency;
 mod hostile;
+mod layers;
 mod pool;
 mod security;
 mod smoke;
 mod transfers;
+mod uploads;

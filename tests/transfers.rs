@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::util::{pseudo_random, sha256, sha256_file, wait_until, Server, TempDir};
+use crate::util::{lacking, pseudo_random, sha256, sha256_file, wait_until, Server, TempDir};
 
 /// 4 GiB and 4 KiB: past every 32-bit size and offset.
 const HUGE: u64 = (4 << 30) + 4096;
@@ -72,8 +72,7 @@ fn a_file_over_4_gib_keeps_its_size_and_its_tail_past_the_32_bit_offsets() {
         &["-w"],
     );
     if let Some(why) = why {
-        eprintln!("skipped: cannot make a sparse file of {HUGE} bytes here: {why}");
-        return;
+        return lacking("sparse", &format!("cannot make a sparse file of {HUGE} bytes here: {why}"));
     }
     let tail = pseudo_random(TAIL_LEN, 4242);
     let mut f = s.anon();

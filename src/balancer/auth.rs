@@ -23,13 +23,13 @@ type HmacSha256 = Hmac<Sha256>;
 
 /// The environment variable holding the cluster key when no `--key-file`
 /// is given.
-pub const KEY_ENV: &str = "FTP_CLUSTER_KEY";
+pub(crate) const KEY_ENV: &str = "FTP_CLUSTER_KEY";
 
 /// Length of a registration nonce, in bytes.
 pub const NONCE_LEN: usize = 16;
 
 /// Length of a MAC, in bytes (SHA-256).
-pub const MAC_LEN: usize = 32;
+pub(crate) const MAC_LEN: usize = 32;
 
 /// The shared secret of a master and its slaves. Its `Debug` prints stars,
 /// and nothing else exposes it.
@@ -59,7 +59,7 @@ impl ClusterKey {
 
     /// The key of `--key-file FILE` if given, else of `FTP_CLUSTER_KEY` if
     /// set, else none.
-    pub fn load(file: Option<&Path>) -> Result<Option<ClusterKey>, String> {
+    pub(crate) fn load(file: Option<&Path>) -> Result<Option<ClusterKey>, String> {
         if let Some(path) = file {
             let mut bytes = Vec::new();
             let mut f = std::fs::File::open(path).map_err(|e| format!("--key-file {}: {e}", path.display()))?;
@@ -84,13 +84,13 @@ impl ClusterKey {
     }
 
     /// The MAC of `msg` under this key.
-    pub fn sign(&self, msg: &[u8]) -> [u8; MAC_LEN] {
+    pub(crate) fn sign(&self, msg: &[u8]) -> [u8; MAC_LEN] {
         hmac_sha256(&self.0, msg)
     }
 
     /// Security: checks a MAC in time independent of where it differs
     /// (`hmac`'s `verify_slice`).
-    pub fn verify(&self, msg: &[u8], mac: &[u8]) -> bool {
+    pub(crate) fn verify(&self, msg: &[u8], mac: &[u8]) -> bool {
         let Ok(mut m) = HmacSha256::new_from_slice(&self.0) else { return false };
         m.update(msg);
         m.verify_slice(mac).is_ok()
@@ -98,20 +98,20 @@ impl ClusterKey {
 }
 
 /// A fresh random nonce from the kernel (`/dev/urandom`).
-pub fn random_nonce() -> io::Result<[u8; NONCE_LEN]> {
+pub(crate) fn random_nonce() -> io::Result<[u8; NONCE_LEN]> {
     let mut n = [0u8; NONCE_LEN];
     std::fs::File::open("/dev/urandom")?.read_exact(&mut n)?;
     Ok(n)
 }
 
 /// Lower-case hexadecimal.
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Parses hexadecimal (either case); `None` unless every character is a
 /// hex digit and there is an even number of them.
-pub fn unhex(s: &str) -> Option<Vec<u8>> {
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
@@ -121,7 +121,7 @@ pub fn unhex(s: &str) -> Option<Vec<u8>> {
 
 /// HMAC-SHA256 (RFC 2104) of `msg` under `key`, by RustCrypto's `hmac` and
 /// `sha2` crates.
-pub fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; MAC_LEN] {
+pub(crate) fn hmac_sha256(key: &[u8], msg: &[u8]) -> [u8; MAC_LEN] {
     // HMAC takes keys of any length (RFC 2104 section 2), so this cannot fail.
     let mut mac = HmacSha256::new_from_slice(key).expect("HMAC accepts any key length");
     mac.update(msg);

@@ -1,6 +1,7 @@
-//! Options of the balancer: `ftpmaster`, `ftpslaves`, and the options that
-//! make an `ftpserver` a slave (`--register`, `--slave-id`, `--key-file`),
-//! each checked once into a configuration.
+//! Options of the balancer: `ftpmaster`, `ftpslaves`, and what the options
+//! that make an `ftpserver` a slave (`--register`, `--slave-id`,
+//! `--key-file`, read by `server::config::SlaveArgs`) mean, each checked
+//! once into a configuration.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
@@ -10,32 +11,15 @@ use log::LevelFilter;
 
 use super::auth::ClusterKey;
 use super::handoff;
-use super::net::is_local_ip;
 use super::wire::Mode;
-use crate::config::resolve_addr;
 use crate::limits::{self, MAX_SLAVES};
-use crate::protocol::command::canonical;
-
-/// The options that make a server pool a slave of an `ftpmaster`.
-#[derive(Args, Debug, Clone, Default)]
-#[command(next_help_heading = "Slave of an ftpmaster")]
-pub struct SlaveArgs {
-    /// Register with the ftpmaster whose registry is at HOST:PORT, and stay registered (heartbeats; registers again when the master restarts).
-    #[arg(long, value_name = "HOST:PORT")]
-    pub register: Option<String>,
-
-    /// This slave's id, 1-1000: the master takes slaves in id order, and clients see it in the greeting [default: 1].
-    #[arg(long, value_name = "N", requires = "register")]
-    pub slave_id: Option<u32>,
-
-    /// File holding the cluster key shared with the master [default: $FTP_CLUSTER_KEY if set].
-    #[arg(long, value_name = "FILE", requires = "register")]
-    pub key_file: Option<PathBuf>,
-}
+use crate::net::{is_local_ip, resolve_addr};
+use crate::protocol::address::canonical;
+use crate::server::config::SlaveArgs;
 
 /// The checked configuration of a slave.
 #[derive(Clone, Debug)]
-pub struct SlaveConfig {
+pub(crate) struct SlaveConfig {
     /// Its id.
     pub id: u32,
     /// The master's registry, every address its name resolved to.
@@ -53,14 +37,14 @@ pub struct SlaveConfig {
 impl SlaveConfig {
     /// Security: a PROXY header is believed only from the master, and only
     /// in relay mode (a same-host master passes sockets and never relays).
-    pub fn trusts_proxy_from(&self, ip: IpAddr) -> bool {
+    pub(crate) fn trusts_proxy_from(&self, ip: IpAddr) -> bool {
         self.mode == Mode::Relay && self.masters.iter().any(|m| canonical(m.ip()) == canonical(ip))
     }
 }
 
 /// Every address of `HOST:PORT`, IPv4 first (a master on `localhost`
 /// usually listens on 127.0.0.1).
-pub fn resolve_all(s: &str) -> Result<Vec<SocketAddr>, String> {
+pub(crate) fn resolve_all(s: &str) -> Result<Vec<SocketAddr>, String> {
     let mut v: Vec<SocketAddr> = s.to_socket_addrs().map_err(|e| format!("{s}: {e}"))?.collect();
     v.sort_by_key(|a| !a.is_ipv4());
     v.dedup();
@@ -72,7 +56,7 @@ pub fn resolve_all(s: &str) -> Result<Vec<SocketAddr>, String> {
 
 /// Hand-over by socket passing when the master's host is ours and our
 /// listening address is all addresses or the master's (pure decision).
-pub fn choose_mode(master_is_local: bool, listen: IpAddr, masters: &[IpAddr]) -> Mode {
+pub(crate) fn choose_mode(master_is_local: bool, listen: IpAddr, masters: &[IpAddr]) -> Mode {
     let same = listen.is_unspecified() || masters.iter().any(|m| canonical(*m) == canonical(listen));
     if master_is_local && same {
         Mode::Pass
@@ -81,10 +65,12 @@ pub fn choose_mode(master_is_local: bool, listen: IpAddr, masters: &[IpAddr]) ->
     }
 }
 
+// `SlaveArgs` is part of `ftpserver`'s command line (`server::config`);
+// what its options mean is the balancer's business, here.
 impl SlaveArgs {
     /// The slave configuration of a pool listening on `listen`, if
     /// `--register` was given.
-    pub fn to_config(&self, listen: SocketAddr) -> Result<Option<SlaveConfig>, String> {
+    pub(crate) fn to_config(&self, listen: SocketAddr) -> Result<Option<SlaveConfig>, String> {
         let Some(register) = &self.register else { return Ok(None) };
         let masters = resolve_all(register).map_err(|e| format!("--register {e}"))?;
         let id = self.slave_id.unwrap_or(1);
@@ -158,7 +144,7 @@ pub struct MasterArgs {
 
 /// The checked configuration of the master.
 #[derive(Clone, Debug)]
-pub struct MasterConfig {
+pub(crate) struct MasterConfig {
     /// Where clients connect.
     pub listen: SocketAddr,
     /// Where slaves register.
@@ -175,7 +161,7 @@ use crate::logging::level as log_level;
 
 impl MasterArgs {
     /// Checks the options.
-    pub fn to_config(&self) -> Result<MasterConfig, String> {
+    pub(crate) fn to_config(&self) -> Result<MasterConfig, String> {
         Ok(MasterConfig {
             listen: resolve_addr(&self.listen).map_err(|e| format!("--listen {e}"))?,
             registry: resolve_addr(&self.registry).map_err(|e| format!("--registry {e}"))?,
@@ -246,7 +232,7 @@ pub struct SlavesCli {
 
 /// One slave `ftpslaves` runs: its id and the `ftpserver` arguments.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SlaveSpec {
+pub(crate) struct SlaveSpec {
     /// Its id.
     pub id: u32,
     /// Its `ftpserver` command line (without the program).
@@ -254,7 +240,7 @@ pub struct SlaveSpec {
 }
 
 /// `MASTER_HOST` as `HOST:PORT` (the registry port added when missing).
-pub fn registry_address(master: &str) -> String {
+pub(crate) fn registry_address(master: &str) -> String {
     if let Ok(ip) = master.parse::<IpAddr>() {
         return SocketAddr::new(ip, limits::DEFAULT_REGISTRY_PORT).to_string();
     }
@@ -267,7 +253,7 @@ pub fn registry_address(master: &str) -> String {
 
 impl SlavesCli {
     /// The slaves to run, checked.
-    pub fn slaves(&self) -> Result<Vec<SlaveSpec>, String> {
+    pub(crate) fn slaves(&self) -> Result<Vec<SlaveSpec>, String> {
         if self.count == 0 || self.count > MAX_SLAVES {
             return Err(format!("-n must be between 1 and {MAX_SLAVES}"));
         }
@@ -312,7 +298,7 @@ impl SlavesCli {
     }
 
     /// Log level of `ftpslaves` itself.
-    pub fn log_level(&self) -> LevelFilter {
+    pub(crate) fn log_level(&self) -> LevelFilter {
         log_level(self.quiet, self.verbose)
     }
 }

@@ -33,7 +33,7 @@ use nix::sys::socket::{
 };
 
 use crate::admin::peer_is_our_user;
-use crate::limits::LISTEN_BACKLOG;
+use crate::limits::{HANDOFF_MAX_FDS, LISTEN_BACKLOG};
 use crate::sys;
 
 /// The master's message: here is a client.
@@ -43,10 +43,6 @@ const TAKEN: u8 = b'A';
 /// The master's confirmation: serve it.
 const GO: u8 = b'G';
 
-/// Most descriptors a worker accepts room for in one message; a message
-/// with more than one is refused (and all of them closed).
-const MAX_FDS: usize = 4;
-
 /// The abstract socket name of the slave listening on `listen`.
 pub fn socket_name(listen: &SocketAddr) -> String {
     format!("forkftp-handoff-{listen}")
@@ -54,6 +50,13 @@ pub fn socket_name(listen: &SocketAddr) -> String {
 
 fn abstract_addr(name: &str) -> io::Result<UnixAddr> {
     Ok(UnixAddr::new_abstract(name.as_bytes())?)
+}
+
+/// A new non-blocking `SOCK_SEQPACKET` Unix socket: one message per
+/// hand-over step, descriptors attached.
+fn seqpacket() -> io::Result<OwnedFd> {
+    let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
+    Ok(socket::socket(AddressFamily::Unix, SockType::SeqPacket, flags, None)?)
 }
 
 /// The slave's hand-over listener, shared by its workers.
@@ -67,20 +70,10 @@ impl HandoffListener {
     /// Listens on the abstract socket `name` (non-blocking: several workers
     /// wait on it, and only one gets each hand-over).
     pub fn bind(name: &str) -> io::Result<HandoffListener> {
-        let fd = socket::socket(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-            None,
-        )?;
+        let fd = seqpacket()?;
         socket::bind(fd.as_raw_fd(), &abstract_addr(name)?)?;
         socket::listen(&fd, Backlog::new(LISTEN_BACKLOG).unwrap_or(Backlog::MAXCONN))?;
         Ok(HandoffListener { fd, name: name.to_string() })
-    }
-
-    /// Its abstract name.
-    pub fn name(&self) -> &str {
-        &self.name
     }
 
     /// For polling.
@@ -142,7 +135,7 @@ impl HandoffListener {
 fn receive_client(conn: &OwnedFd) -> io::Result<Option<TcpStream>> {
     let mut byte = [0u8; 1];
     let mut iov = [IoSliceMut::new(&mut byte)];
-    let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
+    let mut space = nix::cmsg_space!([RawFd; HANDOFF_MAX_FDS]);
     let msg = match socket::recvmsg::<()>(conn.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
         Ok(m) => m,
         Err(Errno::EAGAIN | Errno::ECONNRESET) => return Ok(None),
@@ -203,12 +196,7 @@ pub enum Answer {
 
 /// Connects to the hand-over socket `name` and checks who listens there.
 fn connect(name: &str) -> io::Result<OwnedFd> {
-    let fd = socket::socket(
-        AddressFamily::Unix,
-        SockType::SeqPacket,
-        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-        None,
-    )?;
+    let fd = seqpacket()?;
     // A Unix connect completes at once, or fails (EAGAIN: backlog full).
     socket::connect(fd.as_raw_fd(), &abstract_addr(name)?)?;
     // Security: clients go only to a slave of our own user.
@@ -283,6 +271,16 @@ mod tests {
         (client, accepted)
     }
 
+    /// A slave's hand-over listener named after `tag`, and a client the
+    /// master has just offered it: (listener, client end, accepted end, offer).
+    fn offered(tag: &str) -> (HandoffListener, TcpStream, TcpStream, Offer) {
+        let name = unique(tag);
+        let l = HandoffListener::bind(&name).unwrap();
+        let (client, accepted) = tcp_pair();
+        let offer = Offer::send(&name, &accepted).unwrap();
+        (l, client, accepted, offer)
+    }
+
     fn wait_answer(offer: &Offer) -> Answer {
         for _ in 0..1000 {
             match offer.answer() {
@@ -328,10 +326,7 @@ mod tests {
 
     #[test]
     fn a_withdrawn_offer_is_not_served() {
-        let name = unique("withdraw");
-        let l = HandoffListener::bind(&name).unwrap();
-        let (_client, accepted) = tcp_pair();
-        let offer = Offer::send(&name, &accepted).unwrap();
+        let (l, _client, _accepted, offer) = offered("withdraw");
         // The master gives up before any worker looked (a stopped slave).
         drop(offer);
         assert!(l.take(Duration::from_secs(1)).unwrap().is_none());
@@ -346,10 +341,7 @@ mod tests {
 
     #[test]
     fn a_dead_taker_lets_the_master_keep_the_client() {
-        let name = unique("dead");
-        let l = HandoffListener::bind(&name).unwrap();
-        let (_c, accepted) = tcp_pair();
-        let offer = Offer::send(&name, &accepted).unwrap();
+        let (l, _client, _accepted, offer) = offered("dead");
         // The slave dies with the offer in its queue.
         drop(l);
         assert!(matches!(wait_answer(&offer), Answer::Failed(_)));

@@ -7,7 +7,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::protocol::command::canonical;
+use crate::protocol::address::canonical;
 
 /// `ADDR:PORT` as `/proc/net/tcp` prints it: the address's bytes as one or
 /// four 32-bit numbers in the machine's byte order, the port in hex.

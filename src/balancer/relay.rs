@@ -14,6 +14,8 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::time::Instant;
 
+use crate::net::would_block;
+
 /// Readiness a relay wants to hear about, per socket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Interest {
@@ -44,10 +46,6 @@ pub struct Relay {
     pub bytes_up: u64,
     /// Bytes relayed from the slave to the client.
     pub bytes_down: u64,
-}
-
-fn would_block(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
 }
 
 /// Writes what it can of `pending` to `dst`, keeping the rest.

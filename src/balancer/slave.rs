@@ -7,7 +7,9 @@
 //!   seconds, whenever the master is gone, so a restarted master has its
 //!   slaves back within a few seconds.
 //! - On the master's host, it also listens on the hand-over socket, and its
-//!   workers take passed clients from there ([`accept`]).
+//!   workers take passed clients from there.
+//!
+//! All of it plugs into the pool as its [`Intake`] ([`intake`]).
 //! - On another host, workers read the PROXY header that the master sends
 //!   first on relayed connections, and believe it only from the master.
 
@@ -20,61 +22,76 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
 use super::config::SlaveConfig;
 use super::handoff::HandoffListener;
-use super::net::{connect_done, connect_nonblocking};
 use super::wire::{parse_master_line, LineBuf, MasterLine, Mode, Register};
-use crate::config::ServerConfig;
 use crate::limits::{
     HANDOVER_TIMEOUT, HEARTBEAT_INTERVAL, HEARTBEAT_TIMEOUT, PROXY_HEADER_TIMEOUT, REGISTER_RETRY_MAX,
     REGISTER_RETRY_MIN, REGISTER_TIMEOUT, SLAVE_WORKER_WAKEUP,
 };
-use crate::protocol::command::canonical;
+use crate::net::{connect_done, connect_nonblocking};
+use crate::protocol::address::canonical;
 use crate::protocol::proxy::{parse_v1, Parsed, ProxyHeader, V1_MAX_LEN};
+use crate::server::config::SlaveArgs;
+use crate::server::intake::{Arrival, Intake, Listening, Via};
 
-/// What a slave's supervisor holds: the registration and, on the master's
-/// host, the hand-over socket its workers share.
+/// The slave behaviour of a pool, as its [`Intake`]; `None` without
+/// `--register`. The binary hands this function to the pool.
+pub fn intake(args: &SlaveArgs, listen: SocketAddr) -> Result<Option<Box<dyn Intake>>, String> {
+    Ok(args.to_config(listen)?.map(|cfg| Box::new(SlaveSide::new(cfg)) as Box<dyn Intake>))
+}
+
+/// What a slave pool holds: its configuration, the registration (in the
+/// supervisor) and, on the master's host, the hand-over socket its workers
+/// share.
 #[derive(Debug)]
-pub struct SlaveSide {
+pub(crate) struct SlaveSide {
+    cfg: SlaveConfig,
     handoff: Option<HandoffListener>,
     registrar: Option<Registrar>,
 }
 
 impl SlaveSide {
+    /// A slave not started yet.
+    pub(crate) fn new(cfg: SlaveConfig) -> SlaveSide {
+        SlaveSide { cfg, handoff: None, registrar: None }
+    }
+}
+
+impl Intake for SlaveSide {
+    /// A slave says who it is, as the original client printed it.
+    fn greeting(&self) -> Option<String> {
+        Some(format!("forkftp slave {} ready", self.cfg.id))
+    }
+
     /// Prepares a slave listening on `listener` (before any worker forks).
-    pub fn start(cfg: &SlaveConfig, listen: SocketAddr, listener: &TcpListener) -> Result<SlaveSide, String> {
-        let handoff = match &cfg.handoff {
-            Some(name) => {
-                let h = HandoffListener::bind(name)
-                    .map_err(|e| format!("hand-over socket {name}: {e} (is another slave on {listen}?)"))?;
-                // Workers wait on both sockets with poll, then accept from
-                // the ready one; another worker may have been faster.
-                listener.set_nonblocking(true).map_err(|e| e.to_string())?;
-                Some(h)
-            }
-            None => None,
-        };
+    fn start(&mut self, listen: SocketAddr, listener: &TcpListener) -> Result<(), String> {
+        let cfg = &self.cfg;
+        if let Some(name) = &cfg.handoff {
+            let h = HandoffListener::bind(name)
+                .map_err(|e| format!("hand-over socket {name}: {e} (is another slave on {listen}?)"))?;
+            // Workers wait on both sockets with poll, then accept from
+            // the ready one; another worker may have been faster.
+            listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+            self.handoff = Some(h);
+        }
         let how = match cfg.mode {
             Mode::Pass => "passed to us over a Unix socket",
             Mode::Relay => "relayed, PROXY header first",
         };
         let masters: Vec<String> = cfg.masters.iter().map(|m| m.to_string()).collect();
         log::info!("slave {}: registering with the master at {}; clients {how}", cfg.id, masters.join(" or "));
-        Ok(SlaveSide { handoff, registrar: Some(Registrar::new(cfg.clone(), listen)) })
-    }
-
-    /// The hand-over socket, for the workers.
-    pub fn handoff(&self) -> Option<&HandoffListener> {
-        self.handoff.as_ref()
+        self.registrar = Some(Registrar::new(cfg.clone(), listen));
+        Ok(())
     }
 
     /// Drives the registration (from the supervisor's loop; never blocks).
-    pub fn tick(&mut self) {
+    fn tick(&mut self) {
         if let Some(r) = &mut self.registrar {
             r.tick(Instant::now());
         }
     }
 
     /// The pool stops: tell the master, so it sends no more clients.
-    pub fn withdraw(&mut self) {
+    fn withdraw(&mut self) {
         if let Some(mut r) = self.registrar.take() {
             r.withdraw();
         }
@@ -83,8 +100,12 @@ impl SlaveSide {
     /// In a freshly forked worker: close the worker's copy of the
     /// registration connection (only the supervisor speaks on it, and the
     /// master must see it close when the supervisor dies).
-    pub fn forget_registration(&mut self) {
+    fn forget_in_worker(&mut self) {
         self.registrar = None;
+    }
+
+    fn accept(&self, listener: &TcpListener) -> io::Result<Option<Arrival>> {
+        accept(listener, self.handoff.as_ref(), &self.cfg)
     }
 }
 
@@ -96,7 +117,7 @@ enum Phase {
 }
 
 /// A slave's registration with its master, as a non-blocking state machine.
-pub struct Registrar {
+pub(crate) struct Registrar {
     cfg: SlaveConfig,
     listen: SocketAddr,
     phase: Phase,
@@ -129,7 +150,7 @@ fn read_available(sock: &mut TcpStream, lines: &mut LineBuf) -> io::Result<bool>
 
 impl Registrar {
     /// A registration not yet attempted.
-    pub fn new(cfg: SlaveConfig, listen: SocketAddr) -> Registrar {
+    pub(crate) fn new(cfg: SlaveConfig, listen: SocketAddr) -> Registrar {
         Registrar {
             cfg,
             listen,
@@ -144,13 +165,8 @@ impl Registrar {
         self.cfg.masters[self.target % self.cfg.masters.len()]
     }
 
-    /// True once the master accepted us and heartbeats flow.
-    pub fn registered(&self) -> bool {
-        matches!(self.phase, Phase::Registered { .. })
-    }
-
     /// Makes whatever progress is possible now.
-    pub fn tick(&mut self, now: Instant) {
+    pub(crate) fn tick(&mut self, now: Instant) {
         let phase = std::mem::replace(&mut self.phase, Phase::Idle { at: now });
         let was_registered = matches!(phase, Phase::Registered { .. });
         match self.advance(phase, now) {
@@ -260,7 +276,7 @@ impl Registrar {
     }
 
     /// Says goodbye to the master and stops.
-    pub fn withdraw(&mut self) {
+    pub(crate) fn withdraw(&mut self) {
         if let Phase::Registered { sock, .. } = &mut self.phase {
             let _ = sock.write(b"BYE\n");
             log::info!("slave {}: left the master at {}", self.cfg.id, self.master());
@@ -269,26 +285,15 @@ impl Registrar {
     }
 }
 
-/// How a client reached the worker.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Via {
-    /// It connected to us.
-    Direct,
-    /// The master passed its socket to us.
-    Passed,
-    /// The master relays it; its address came in a PROXY header.
-    Relayed,
-}
-
 /// A worker's `accept`: a client that connected, or (for a slave) one
 /// the master hands over. `Ok(None)` when there is nothing to serve after
 /// all (another worker was faster, the wake-up timer, a refused header).
 /// The address returned is the client's real one.
-pub fn accept(
+fn accept(
     listener: &TcpListener,
     handoff: Option<&HandoffListener>,
-    cfg: &ServerConfig,
-) -> io::Result<Option<(TcpStream, SocketAddr, Via)>> {
+    slave: &SlaveConfig,
+) -> io::Result<Option<Arrival>> {
     if let Some(h) = handoff {
         let (tcp_ready, handoff_ready) = {
             let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN), PollFd::new(h.fd(), PollFlags::POLLIN)];
@@ -303,22 +308,19 @@ pub fn accept(
             if let Some(stream) = h.take(HANDOVER_TIMEOUT)? {
                 let peer = stream.peer_addr()?;
                 log::debug!("[{}] {peer}: handed over by the master", std::process::id());
-                return Ok(Some((stream, peer, Via::Passed)));
+                return Ok(Some(Arrival { stream, peer, via: Via::Passed }));
             }
         }
         if !tcp_ready {
             return Ok(None);
         }
     }
-    let (stream, peer) = crate::pool::worker::accept(listener)?;
-    // Accepted sockets do not inherit O_NONBLOCK on Linux; make sure.
-    stream.set_nonblocking(false)?;
-    let Some(slave) = &cfg.slave else { return Ok(Some((stream, peer, Via::Direct))) };
+    let Some(Arrival { stream, peer, .. }) = Listening.accept(listener)? else { return Ok(None) };
     // Security: a PROXY header is read only from the master; from anyone
     // else the first line is an FTP command (and a PROXY line is refused
     // by the connection, see `server::connection`).
     if !slave.trusts_proxy_from(peer.ip()) {
-        return Ok(Some((stream, peer, Via::Direct)));
+        return Ok(Some(Arrival { stream, peer, via: Via::Direct }));
     }
     let header = read_proxy_header(&stream, PROXY_HEADER_TIMEOUT);
     // Stopping: no greeting, so the master tries another slave.
@@ -326,9 +328,9 @@ pub fn accept(
         return Ok(None);
     }
     match header {
-        Ok(ProxyHeader::Tcp { source, .. }) => Ok(Some((stream, source, Via::Relayed))),
+        Ok(ProxyHeader::Tcp { source, .. }) => Ok(Some(Arrival { stream, peer: source, via: Via::Relayed })),
         // Section 2.1: with UNKNOWN, the connection's own endpoints count.
-        Ok(ProxyHeader::Unknown) => Ok(Some((stream, peer, Via::Relayed))),
+        Ok(ProxyHeader::Unknown) => Ok(Some(Arrival { stream, peer, via: Via::Relayed })),
         Err(e) => {
             log::warn!("[{}] {peer}: connection from the master refused: {e}", std::process::id());
             Ok(None)
@@ -387,11 +389,7 @@ pub fn read_proxy_header(stream: &TcpStream, timeout: Duration) -> Result<ProxyH
 mod tests {
     use super::*;
 
-    fn pair() -> (TcpStream, TcpStream) {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        (c, l.accept().unwrap().0)
-    }
+    use crate::net::loopback_pair as pair;
 
     #[test]
     fn the_header_is_read_and_the_next_bytes_are_left() {

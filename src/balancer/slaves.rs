@@ -22,14 +22,10 @@ use nix::unistd::Pid;
 
 use super::auth::ClusterKey;
 use super::config::{SlaveSpec, SlavesCli};
-use crate::limits::{SLAVE_RESTART_MAX, SLAVE_RESTART_MIN, STOP_GRACE, SUPERVISOR_TICK};
+use crate::limits::{SLAVE_HEALTHY_AFTER, SLAVE_RESTART_MAX, SLAVE_RESTART_MIN, STOP_GRACE, SUPERVISOR_TICK};
 
 /// The exit code of a command-line error (clap): restarting cannot help.
 const USAGE_ERROR: i32 = 2;
-
-/// A slave has run long enough to count as healthy: its restart delay
-/// starts over.
-const HEALTHY_AFTER: Duration = Duration::from_secs(60);
 
 struct Slave {
     spec: SlaveSpec,
@@ -101,7 +97,7 @@ pub fn main(cli: SlavesCli) -> Result<(), String> {
                     refused = true;
                     continue;
                 }
-                if now.duration_since(s.started) > HEALTHY_AFTER {
+                if now.duration_since(s.started) > SLAVE_HEALTHY_AFTER {
                     s.delay = SLAVE_RESTART_MIN;
                 }
                 log::warn!(

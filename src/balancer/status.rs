@@ -8,10 +8,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::registry::Slave;
-use crate::admin;
+use crate::admin::{self, table_row, Col};
 
 /// The abstract socket name of the master listening on `addr`.
-pub fn socket_name(addr: &SocketAddr) -> String {
+pub(crate) fn socket_name(addr: &SocketAddr) -> String {
     format!("forkftp-master-{addr}")
 }
 
@@ -22,7 +22,7 @@ pub fn query(addr: &SocketAddr) -> io::Result<String> {
 
 /// The master's counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// Clients accepted.
     pub accepted: u64,
     /// Clients whose socket was passed to a slave.
@@ -44,7 +44,7 @@ fn secs(d: Duration) -> String {
 }
 
 /// The table: a summary, the counters, then one row per slave.
-pub fn format_table(
+pub(crate) fn format_table(
     listen: SocketAddr,
     registry: SocketAddr,
     up: Duration,
@@ -66,22 +66,29 @@ pub fn format_table(
         "relayed bytes: {} client->slave, {} slave->client (control connections only; data connections never pass the master)\n",
         stats.bytes_to_slaves, stats.bytes_to_clients
     ));
-    out.push_str(&format!(
-        "{:<6} {:<10} {:<6} {:<40} {:>8} {:>7} {:>8} {:>9}\n",
-        "ID", "STATE", "MODE", "ADDRESS", "CLIENTS", "OPEN", "SEEN", "UP"
-    ));
+    const COLS: [Col; 8] = [
+        Col::left(6),
+        Col::left(10),
+        Col::left(6),
+        Col::left(40),
+        Col::right(8),
+        Col::right(7),
+        Col::right(8),
+        Col::right(9),
+    ];
+    out.push_str(&table_row(&COLS, &[&"ID", &"STATE", &"MODE", &"ADDRESS", &"CLIENTS", &"OPEN", &"SEEN", &"UP"]));
     for s in slaves {
-        out.push_str(&format!(
-            "{:<6} {:<10} {:<6} {:<40} {:>8} {:>7} {:>8} {:>9}\n",
-            s.id,
-            if s.available(now) { "live" } else { "suspended" },
-            s.mode.name(),
-            s.addr.to_string(),
-            s.clients,
-            s.relaying,
-            secs(now.duration_since(s.seen)),
-            secs(now.duration_since(s.since)),
-        ));
+        let cells: [&dyn std::fmt::Display; 8] = [
+            &s.id,
+            &if s.available(now) { "live" } else { "suspended" },
+            &s.mode.name(),
+            &s.addr,
+            &s.clients,
+            &s.relaying,
+            &secs(now.duration_since(s.seen)),
+            &secs(now.duration_since(s.since)),
+        ];
+        out.push_str(&table_row(&COLS, &cells));
     }
     out
 }

@@ -20,13 +20,11 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use super::auth::{hex, unhex, ClusterKey, MAC_LEN, NONCE_LEN};
-use crate::limits::{MAX_REGISTRY_LINE, MAX_SLAVES};
+use crate::limits::{MAX_HANDOFF_NAME, MAX_REGISTRY_LINE, MAX_SLAVES};
+use crate::protocol::{Frame, LineFramer};
 
 /// The protocol version spoken here.
-pub const VERSION: u32 = 1;
-
-/// Longest hand-over socket name.
-pub const MAX_HANDOFF_NAME: usize = 100;
+pub(crate) const VERSION: u32 = 1;
 
 /// Why a line was refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -84,7 +82,7 @@ pub struct Register {
 
 /// The text a MAC covers: a context label, the master's nonce, and the
 /// registration line without its `mac` field.
-pub fn signed_text(nonce: &[u8], unsigned_line: &str) -> Vec<u8> {
+pub(crate) fn signed_text(nonce: &[u8], unsigned_line: &str) -> Vec<u8> {
     format!("forkftp-register-v{VERSION}\n{}\n{unsigned_line}", hex(nonce)).into_bytes()
 }
 
@@ -113,7 +111,7 @@ impl Register {
 
 /// A parsed `REGISTER` line, with what its MAC must cover.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SignedRegister {
+pub(crate) struct SignedRegister {
     /// The registration.
     pub reg: Register,
     /// The MAC sent, if any.
@@ -124,7 +122,7 @@ pub struct SignedRegister {
 impl SignedRegister {
     /// Security: true when the MAC is present and right for `nonce` under
     /// `key` (compared in constant time).
-    pub fn verify(&self, nonce: &[u8], key: &ClusterKey) -> bool {
+    pub(crate) fn verify(&self, nonce: &[u8], key: &ClusterKey) -> bool {
         match &self.mac {
             Some(mac) => key.verify(&signed_text(nonce, &self.unsigned), mac),
             None => false,
@@ -134,7 +132,7 @@ impl SignedRegister {
 
 /// A line from a slave.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SlaveLine {
+pub(crate) enum SlaveLine {
     /// `REGISTER ...`.
     Register(SignedRegister),
     /// `PING`: alive.
@@ -157,12 +155,12 @@ pub enum MasterLine {
 }
 
 /// The master's opening line.
-pub fn challenge(nonce: &[u8; NONCE_LEN]) -> String {
+pub(crate) fn challenge(nonce: &[u8; NONCE_LEN]) -> String {
     format!("FORKFTP-REGISTRY {VERSION} {}\n", hex(nonce))
 }
 
 /// The master's refusal: printable ASCII only, bounded.
-pub fn refusal(reason: &str) -> String {
+pub(crate) fn refusal(reason: &str) -> String {
     let clean: String =
         reason.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).take(200).collect();
     format!("ERR {clean}\n")
@@ -170,7 +168,7 @@ pub fn refusal(reason: &str) -> String {
 
 /// Valid hand-over socket names: 1 to [`MAX_HANDOFF_NAME`] characters of
 /// letters, digits and `. _ - : [ ]` (socket addresses fit).
-pub fn valid_handoff_name(s: &str) -> bool {
+pub(crate) fn valid_handoff_name(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= MAX_HANDOFF_NAME
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-:[]".contains(&b))
@@ -185,7 +183,7 @@ fn text(line: &[u8]) -> Result<&str, WireError> {
 }
 
 /// Parses a line from a slave (its LF removed).
-pub fn parse_slave_line(line: &[u8]) -> Result<SlaveLine, WireError> {
+pub(crate) fn parse_slave_line(line: &[u8]) -> Result<SlaveLine, WireError> {
     let s = text(line)?;
     match s {
         "PING" => return Ok(SlaveLine::Ping),
@@ -274,32 +272,31 @@ pub fn parse_master_line(line: &[u8]) -> Result<MasterLine, WireError> {
     }
 }
 
-/// Bytes received, cut into lines of at most [`MAX_REGISTRY_LINE`] bytes.
-#[derive(Debug, Default)]
-pub struct LineBuf {
-    buf: Vec<u8>,
+/// Bytes received, cut into lines of at most [`MAX_REGISTRY_LINE`] bytes
+/// by the protocol's line framer.
+#[derive(Debug)]
+pub(crate) struct LineBuf {
+    lines: LineFramer,
+}
+
+impl Default for LineBuf {
+    fn default() -> Self {
+        LineBuf { lines: LineFramer::new(MAX_REGISTRY_LINE) }
+    }
 }
 
 impl LineBuf {
     /// Adds received bytes.
-    pub fn push(&mut self, bytes: &[u8]) {
-        self.buf.extend_from_slice(bytes);
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        self.lines.push(bytes);
     }
 
     /// The next complete line (LF and a CR before it removed). Security:
     /// bounded; a longer line is an error and the connection ends.
-    pub fn next_line(&mut self) -> Result<Option<Vec<u8>>, WireError> {
-        match self.buf.iter().position(|&b| b == b'\n') {
-            Some(i) if i < MAX_REGISTRY_LINE => {
-                let mut line: Vec<u8> = self.buf.drain(..=i).collect();
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                Ok(Some(line))
-            }
-            Some(_) => Err(WireError::TooLong),
-            None if self.buf.len() >= MAX_REGISTRY_LINE => Err(WireError::TooLong),
+    pub(crate) fn next_line(&mut self) -> Result<Option<Vec<u8>>, WireError> {
+        match self.lines.next_frame() {
+            Some(Frame::Line(l)) => Ok(Some(l.to_vec())),
+            Some(Frame::TooLong) => Err(WireError::TooLong),
             None => Ok(None),
         }
     }
@@ -401,20 +398,14 @@ mod tests {
         assert!(parse_master_line(b"OK maybe").is_err());
     }
 
+    /// The framing and its limit are tested in `protocol::framer`; here,
+    /// that a line over the limit ends the exchange.
     #[test]
-    fn lines_are_bounded() {
+    fn an_overlong_line_is_an_error() {
         let mut b = LineBuf::default();
-        b.push(b"PING\r\nPI");
+        b.push(b"PING\r\n");
+        b.push(&vec![b'x'; MAX_REGISTRY_LINE]);
         assert_eq!(b.next_line(), Ok(Some(b"PING".to_vec())));
-        assert_eq!(b.next_line(), Ok(None));
-        b.push(b"NG\n");
-        assert_eq!(b.next_line(), Ok(Some(b"PING".to_vec())));
-        let mut long = LineBuf::default();
-        long.push(&vec![b'x'; MAX_REGISTRY_LINE]);
-        assert_eq!(long.next_line(), Err(WireError::TooLong));
-        let mut long = LineBuf::default();
-        long.push(&vec![b'x'; MAX_REGISTRY_LINE + 5]);
-        long.push(b"\n");
-        assert_eq!(long.next_line(), Err(WireError::TooLong));
+        assert_eq!(b.next_line(), Err(WireError::TooLong));
     }
 }

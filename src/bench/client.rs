@@ -4,12 +4,11 @@
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::time::Duration;
 
 use super::pattern::{Checksum, Stream, Sum};
 use crate::limits::{BENCH_IO_TIMEOUT, MAX_REPLY_LINE};
-use crate::protocol::command::parse_epsv_reply;
-use crate::protocol::{Command, EpsvArg, Password, Reply, ReplyCode, ReplyParser};
+use crate::protocol::address::parse_epsv_reply;
+use crate::protocol::{Command, EpsvArg, Frame, LineFramer, Password, Reply, ReplyCode, ReplyParser};
 
 /// Size of the buffer bulk data is read into (the raw TCP ceiling uses the same).
 pub const READ_BUFFER: usize = 256 * 1024;
@@ -66,8 +65,7 @@ pub fn pour(data: &mut TcpStream, stream: &mut Stream) -> io::Result<()> {
 /// One control connection.
 pub struct Ftp {
     stream: TcpStream,
-    inbuf: Vec<u8>,
-    start: usize,
+    lines: LineFramer,
     out: Vec<u8>,
 }
 
@@ -76,7 +74,7 @@ impl Ftp {
     pub fn connect(addr: SocketAddr) -> io::Result<Ftp> {
         let stream = connect(addr)?;
         stream.set_nodelay(true)?;
-        let mut f = Ftp { stream, inbuf: Vec::with_capacity(1024), start: 0, out: Vec::with_capacity(128) };
+        let mut f = Ftp { stream, lines: LineFramer::new(MAX_REPLY_LINE), out: Vec::with_capacity(128) };
         f.expect(ReplyCode::SERVICE_READY)?;
         Ok(f)
     }
@@ -94,39 +92,25 @@ impl Ftp {
         self.cmd_expect(&Command::Pass(Password::new(password)), ReplyCode::LOGGED_IN).map(drop)
     }
 
-    /// Reads one line (without its line ending), at most [`MAX_REPLY_LINE`] long.
-    fn line(&mut self) -> io::Result<Vec<u8>> {
-        loop {
-            if let Some(i) = self.inbuf[self.start..].iter().position(|&b| b == b'\n') {
-                let end = self.start + i;
-                let mut line = self.inbuf[self.start..end].to_vec();
-                self.start = end + 1;
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-                return Ok(line);
-            }
-            if self.inbuf.len() - self.start > MAX_REPLY_LINE {
-                return Err(bad("reply line too long"));
-            }
-            self.inbuf.drain(..self.start);
-            self.start = 0;
-            let mut chunk = [0u8; 1024];
-            let n = self.stream.read(&mut chunk)?;
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            self.inbuf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    /// Reads one reply.
+    /// Reads one reply; its lines are at most [`MAX_REPLY_LINE`] long.
     pub fn reply(&mut self) -> io::Result<Reply> {
         let mut p = ReplyParser::new();
         loop {
-            let line = self.line()?;
-            if let Some(r) = p.feed(&line).map_err(|e| bad(e.to_string()))? {
-                return Ok(r);
+            match self.lines.next_frame() {
+                Some(Frame::Line(line)) => {
+                    if let Some(r) = p.feed(line).map_err(|e| bad(e.to_string()))? {
+                        return Ok(r);
+                    }
+                }
+                Some(Frame::TooLong) => return Err(bad("reply line too long")),
+                None => {
+                    let mut chunk = [0u8; 1024];
+                    let n = self.stream.read(&mut chunk)?;
+                    if n == 0 {
+                        return Err(io::ErrorKind::UnexpectedEof.into());
+                    }
+                    self.lines.push(&chunk[..n]);
+                }
             }
         }
     }
@@ -199,10 +183,5 @@ impl Ftp {
         data.shutdown(std::net::Shutdown::Write)?;
         drop(data);
         self.expect(ReplyCode::CLOSING_DATA).map(drop)
-    }
-
-    /// Sets a read timeout on the control connection (for waits that may be long).
-    pub fn set_timeout(&self, t: Duration) -> io::Result<()> {
-        self.stream.set_read_timeout(Some(t))
     }
 }

@@ -54,16 +54,6 @@ impl Stream {
         Stream { seed, len, buf: base()[..n].to_vec() }
     }
 
-    /// Its length.
-    pub fn len(&self) -> u64 {
-        self.len
-    }
-
-    /// True for an empty stream.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Number of chunks of at most [`BLOCK`] bytes.
     pub fn chunks(&self) -> u64 {
         self.len.div_ceil(BLOCK as u64)

@@ -25,14 +25,26 @@ const MAX_PASSWORD_FILE: u64 = 4096;
 
 const AFTER_HELP: &str = "\
 Commands (at the ftp> prompt, after -c, or one per line on standard input):
-  get [-f] REMOTE [LOCAL]  download into the local directory; resumes a partial download (-f: start over)
-  put [-f] LOCAL [REMOTE]  upload; resumes when the server has a shorter copy (-f: send it all again)
+  get [-f] [-c] [-r] REMOTE [LOCAL]  download; resumes a partial download (-f: start over,
+                                     -c: compare checksums afterwards, -r: a whole directory)
+  put [-f] [-r] LOCAL [REMOTE]       upload; resumes when the server has a shorter copy
+  mget PATTERN...  mput PATTERN...   many files by glob (*.txt, dir/*)
+  mirror [-R] [--delete] [--dry-run] [SOURCE [TARGET]]
+                                     copy a remote tree here (-R: a local tree there), moving only
+                                     files whose size or time differ
+  hash [-a ALGO] FILE  verify [-a ALGO] REMOTE [LOCAL]   server checksums (HASH, XSHA256...)
   ls [PATH]  cd PATH  pwd  mkdir DIR  rmdir DIR  rm FILE  rename FROM TO  size FILE
-  lcd PATH  lpwd  ascii  binary  passive  active  reconnect  help [CMD]  bye (quit, exit)
-  Quote names with spaces: get \"my file.txt\". Separate commands with ';'.
+  lcd PATH  lpwd  ascii  binary  passive  active  open HOST [PORT]  user NAME  close
+  reconnect  !COMMAND  help [CMD]  bye (quit, exit)
+  Quote names with spaces: get \"my file.txt\". Separate commands with ';'. At the prompt, Tab
+  completes commands and remote names; the history is kept in $XDG_DATA_HOME/forkftp/history.
 
-Password: from --password-file, else from FTP_PASSWORD, else asked on the terminal without echo
-(never from the command line). Anonymous logins send 'anonymous@' unless one is given.
+Password: from --password-file, else from FTP_PASSWORD, else from ~/.netrc (or $NETRC: machine,
+default, login, password; refused when others may read the file), else asked on the terminal
+without echo (never from the command line). Anonymous logins send 'anonymous@' unless one is given.
+
+URLs: ftp://[USER@]HOST[:PORT]/PATH (port 21 unless given). A PATH naming a file downloads it into
+the current directory (or --local-dir) and exits; a PATH ending in / opens the prompt there.
 
 Exit status: 0 when every command succeeded, 1 when any failed (or the connection or login failed),
 2 for a bad command line, 130 after Ctrl-C at the prompt or during a script.
@@ -41,7 +53,9 @@ Examples:
   ftpclient localhost                               interactive session, anonymous
   ftpclient -u alice ftp.example.org 21             prompts for alice's password
   ftpclient -c 'get welcome.txt; bye' localhost     one download, then exit
-  ftpclient ::1 2121 < commands.txt                 a script on standard input";
+  ftpclient -c 'mirror pub' localhost               copy the remote tree pub into _CLIENTROOT/pub
+  ftpclient ftp://localhost:2121/pub/a.iso          download a.iso here, like curl -O
+  ftpclient --limit-rate 500k ::1 2121 < cmds.txt   a script on standard input, at 500 KiB/s";
 
 /// `ftpclient`: an interactive FTP client.
 #[derive(Parser, Debug, Clone)]
@@ -52,25 +66,31 @@ Examples:
     after_help = AFTER_HELP
 )]
 pub struct ClientCli {
-    /// The server: a host name, an IPv4 or an IPv6 address.
-    #[arg(value_name = "HOST")]
+    /// The server: a host name, an IPv4 or an IPv6 address, or a URL
+    /// (ftp://[USER@]HOST[:PORT]/PATH).
+    #[arg(value_name = "HOST|URL")]
     pub host: String,
 
     /// The server's control port.
-    #[arg(value_name = "PORT", default_value_t = DEFAULT_PORT)]
-    pub port: u16,
+    #[arg(value_name = "PORT")]
+    pub port: Option<u16>,
 
-    /// User name to log in with.
-    #[arg(short, long, value_name = "NAME", default_value = "anonymous")]
-    pub user: String,
+    /// User name to log in with [default: the login of ~/.netrc for the host, else anonymous].
+    #[arg(short, long, value_name = "NAME")]
+    pub user: Option<String>,
+
+    /// Do not read ~/.netrc (or $NETRC).
+    #[arg(long)]
+    pub no_netrc: bool,
 
     /// Read the password from the first line of FILE (instead of FTP_PASSWORD or the terminal).
     #[arg(long, value_name = "FILE")]
     pub password_file: Option<PathBuf>,
 
-    /// Local directory: downloads go there, uploads are read from there (created if missing).
-    #[arg(long, value_name = "DIR", default_value = DEFAULT_CLIENT_ROOT)]
-    pub local_dir: PathBuf,
+    /// Local directory: downloads go there, uploads are read from there (created if missing)
+    /// [default: _CLIENTROOT; for a URL naming a file, the current directory].
+    #[arg(long, value_name = "DIR")]
+    pub local_dir: Option<PathBuf>,
 
     /// Active mode: the server connects back to the client (EPRT, or PORT if refused).
     #[arg(long)]
@@ -80,7 +100,7 @@ pub struct ClientCli {
     #[arg(short = 'c', long = "commands", value_name = "COMMANDS")]
     pub commands: Option<String>,
 
-    /// Limit transfers to RATE bytes per second (suffix k, m or g: 500k, 2m); 0 for no limit.
+    /// Limit transfers to RATE bytes per second, as curl's --limit-rate (suffix k, m or g: 500k, 2m); 0 for no limit.
     #[arg(long, value_name = "RATE", value_parser = parse_rate, default_value = "0")]
     pub limit_rate: u64,
 
@@ -119,6 +139,102 @@ pub enum PasswordSource {
     Ask,
 }
 
+/// What a URL on the command line asks for after the login.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum UrlTarget {
+    /// `ftp://host/dir/`: the prompt (or the commands) start in `dir`.
+    Dir(String),
+    /// `ftp://host/path/file`: download it, then exit.
+    File(String),
+}
+
+/// The parts of an `ftp://` URL (RFC 1738 section 3.2).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FtpUrl {
+    /// The user, if the URL names one.
+    pub user: Option<String>,
+    /// The host, without IPv6 brackets.
+    pub host: String,
+    /// The port, if the URL names one.
+    pub port: Option<u16>,
+    /// The directory or file after the login, if any.
+    pub target: Option<UrlTarget>,
+}
+
+/// The control port of `ftp://` URLs without one (RFC 1738 section 3.2).
+pub const URL_DEFAULT_PORT: u16 = 21;
+
+/// `%XX` escapes decoded (RFC 3986 section 2.1).
+fn percent_decode(s: &str) -> Result<String, String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+            out.push(hex.ok_or_else(|| format!("bad %-escape in '{s}'"))?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("'{s}' is not UTF-8 once decoded"))
+}
+
+/// Parses `ftp://[USER@]HOST[:PORT][/PATH]`. The path is relative to the
+/// login directory (RFC 1738 section 3.2.2; `%2F` makes it absolute); one
+/// that ends in `/` is a directory. Security: a password in the URL is
+/// refused, as it would show in `ps` and in the shell's history.
+pub fn parse_url(url: &str) -> Result<FtpUrl, String> {
+    let rest = match url.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("ftp") => rest,
+        Some((scheme, _)) => return Err(format!("'{scheme}://' URLs are not supported: use ftp://")),
+        None => return Err(format!("'{url}' is not a URL")),
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let (user, hostport) = match authority.rsplit_once('@') {
+        Some((u, h)) => {
+            if u.contains(':') {
+                return Err("a password in the URL would show in ps and in the shell's history: \
+                            use ~/.netrc, FTP_PASSWORD or --password-file"
+                    .into());
+            }
+            (Some(percent_decode(u)?), h)
+        }
+        None => (None, authority),
+    };
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (h, after) = v6.split_once(']').ok_or("unclosed '[' in the URL's host")?;
+        (h.to_string(), after.strip_prefix(':'))
+    } else {
+        match hostport.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (hostport.to_string(), None),
+        }
+    };
+    let port = match port {
+        None | Some("") => None,
+        Some(p) => Some(p.parse::<u16>().ok().filter(|&n| n > 0).ok_or_else(|| format!("'{p}' is not a port"))?),
+    };
+    if host.is_empty() {
+        return Err("the URL names no host".into());
+    }
+    let target = match path.map(percent_decode).transpose()? {
+        None => None,
+        Some(p) if p.is_empty() => None,
+        Some(p) if p.contains(['\r', '\n', '\0']) => return Err("the URL's path holds a line break or NUL".into()),
+        Some(p) => match p.strip_suffix('/') {
+            Some(dir) => Some(UrlTarget::Dir(if dir.is_empty() { "/".into() } else { dir.to_string() })),
+            None => Some(UrlTarget::File(p)),
+        },
+    };
+    Ok(FtpUrl { user: user.filter(|u| !u.is_empty()), host, port, target })
+}
+
 /// The checked configuration of one client run.
 #[derive(Clone, Debug)]
 pub struct ClientConfig {
@@ -128,6 +244,13 @@ pub struct ClientConfig {
     pub port: u16,
     /// User name.
     pub user: String,
+    /// The user name was chosen (`-u`, the URL, `user`): ~/.netrc does not
+    /// replace it.
+    pub user_given: bool,
+    /// ~/.netrc, unless `--no-netrc`.
+    pub netrc: Option<super::netrc::Netrc>,
+    /// What the URL asks for after the login.
+    pub url_target: Option<UrlTarget>,
     /// Where the password comes from.
     pub password: PasswordSource,
     /// The local directory (created if missing).
@@ -147,6 +270,14 @@ pub fn is_anonymous(user: &str) -> bool {
     user.eq_ignore_ascii_case("anonymous") || user.eq_ignore_ascii_case("ftp")
 }
 
+/// Checks a user name: 1 to [`MAX_USER_NAME`] bytes on one line.
+pub fn check_user(user: &str) -> Result<(), String> {
+    if user.is_empty() || user.len() > MAX_USER_NAME || user.contains(['\r', '\n', '\0']) {
+        return Err(format!("the user name must be 1 to {MAX_USER_NAME} bytes on one line"));
+    }
+    Ok(())
+}
+
 /// The first line of a password file, without its line end.
 fn read_password_file(path: &std::path::Path) -> Result<Password, String> {
     let file = std::fs::File::open(path).map_err(|e| format!("{}: {}", path.display(), super::error::io_text(&e)))?;
@@ -162,17 +293,37 @@ impl ClientConfig {
     /// Checks the command line; `env_password` is the value of
     /// [`PASSWORD_ENV`], if set.
     pub fn from_cli(cli: ClientCli, env_password: Option<String>) -> Result<ClientConfig, String> {
-        let host = cli.host.trim();
-        let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host).to_string();
-        if host.is_empty() {
-            return Err("the host name is empty".into());
-        }
-        if cli.user.is_empty() || cli.user.len() > MAX_USER_NAME || cli.user.contains(['\r', '\n']) {
-            return Err(format!("the user name must be 1 to {MAX_USER_NAME} bytes on one line"));
-        }
-        if cli.port == 0 {
+        let arg = cli.host.trim();
+        let (host, port, url_user, url_target) = if arg.contains("://") {
+            if cli.port.is_some() {
+                return Err("give the port inside the URL (ftp://host:port/), not after it".into());
+            }
+            let u = parse_url(arg)?;
+            (u.host, u.port.unwrap_or(URL_DEFAULT_PORT), u.user, u.target)
+        } else {
+            let host = arg.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(arg).to_string();
+            if host.is_empty() {
+                return Err("the host name is empty".into());
+            }
+            (host, cli.port.unwrap_or(DEFAULT_PORT), None, None)
+        };
+        if port == 0 {
             return Err("port 0 is not a port".into());
         }
+        if matches!(url_target, Some(UrlTarget::File(_))) && cli.commands.is_some() {
+            return Err("a URL naming a file downloads it and exits: -c cannot be used with it".into());
+        }
+        let netrc = if cli.no_netrc { None } else { super::netrc::Netrc::load()? };
+        let user_given = cli.user.is_some() || url_user.is_some();
+        let user = match cli.user.or(url_user) {
+            Some(u) => u,
+            None => netrc
+                .as_ref()
+                .and_then(|n| n.find(&host, None))
+                .and_then(|m| m.login.clone())
+                .unwrap_or_else(|| "anonymous".into()),
+        };
+        check_user(&user)?;
         let password = match (&cli.password_file, env_password) {
             (Some(path), _) => PasswordSource::Given(read_password_file(path)?),
             (None, Some(p)) => PasswordSource::Given(Password::new(p)),
@@ -183,12 +334,19 @@ impl ClientConfig {
                 return Err("the password must be on one line".into());
             }
         }
+        let local_dir = cli.local_dir.unwrap_or_else(|| match url_target {
+            Some(UrlTarget::File(_)) => PathBuf::from("."),
+            _ => PathBuf::from(DEFAULT_CLIENT_ROOT),
+        });
         Ok(ClientConfig {
             host,
-            port: cli.port,
-            user: cli.user,
+            port,
+            user,
+            user_given,
+            netrc,
+            url_target,
             password,
-            local_dir: cli.local_dir,
+            local_dir,
             passive: !cli.active,
             commands: cli.commands,
             limit_rate: cli.limit_rate,
@@ -207,7 +365,7 @@ mod tests {
 
     #[test]
     fn defaults_port_user_directory_and_passive() {
-        let c = ClientConfig::from_cli(cli(&["localhost"]), None).unwrap();
+        let c = ClientConfig::from_cli(cli(&["--no-netrc", "localhost"]), None).unwrap();
         assert_eq!(c.port, DEFAULT_PORT);
         assert_eq!(c.user, "anonymous");
         assert_eq!(c.local_dir, PathBuf::from(DEFAULT_CLIENT_ROOT));
@@ -216,14 +374,32 @@ mod tests {
     }
 
     #[test]
+    fn urls_give_user_host_port_and_what_to_do() {
+        let u = parse_url("ftp://bob@example.org:2121/pub/my%20file.txt").unwrap();
+        assert_eq!((u.user.as_deref(), u.host.as_str(), u.port), (Some("bob"), "example.org", Some(2121)));
+        assert_eq!(u.target, Some(UrlTarget::File("pub/my file.txt".into())));
+        let u = parse_url("FTP://[::1]/dir/").unwrap();
+        assert_eq!((u.host.as_str(), u.port, u.target), ("::1", None, Some(UrlTarget::Dir("dir".into()))));
+        assert_eq!(parse_url("ftp://h").unwrap().target, None);
+        assert_eq!(parse_url("ftp://h/%2Fetc/").unwrap().target, Some(UrlTarget::Dir("/etc".into())));
+        assert!(parse_url("ftp://u:secret@h/").unwrap_err().contains("password"));
+        assert!(parse_url("http://h/").is_err());
+        assert!(parse_url("ftp://h:99999/").is_err());
+        assert!(parse_url("ftp://h/a%0d%0aDELE%20x").is_err());
+        let c = ClientConfig::from_cli(cli(&["--no-netrc", "ftp://h:2121/f.txt"]), None).unwrap();
+        assert_eq!((c.port, c.local_dir), (2121, PathBuf::from(".")));
+        assert!(ClientConfig::from_cli(cli(&["ftp://h/f", "21"]), None).is_err());
+    }
+
+    #[test]
     fn ipv6_hosts_lose_their_brackets() {
-        assert_eq!(ClientConfig::from_cli(cli(&["[::1]", "21"]), None).unwrap().host, "::1");
-        assert_eq!(ClientConfig::from_cli(cli(&["::1"]), None).unwrap().host, "::1");
+        assert_eq!(ClientConfig::from_cli(cli(&["--no-netrc", "[::1]", "21"]), None).unwrap().host, "::1");
+        assert_eq!(ClientConfig::from_cli(cli(&["--no-netrc", "::1"]), None).unwrap().host, "::1");
     }
 
     #[test]
     fn the_password_comes_from_the_environment_but_never_from_argv() {
-        let c = ClientConfig::from_cli(cli(&["-u", "alice", "h"]), Some("pw".into())).unwrap();
+        let c = ClientConfig::from_cli(cli(&["--no-netrc", "-u", "alice", "h"]), Some("pw".into())).unwrap();
         assert!(matches!(c.password, PasswordSource::Given(ref p) if p.expose() == "pw"));
         assert!(ClientCli::try_parse_from(["ftpclient", "--password", "x", "h"]).is_err());
         assert!(!format!("{c:?}").contains("pw\""));

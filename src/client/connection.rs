@@ -3,7 +3,7 @@
 //! 3.2, RFC 2428).
 //!
 //! Replies are read through the shared [`ReplyParser`], bounded by
-//! [`MAX_REPLY_LINE`]; every wait is a `poll` in ticks, so Ctrl-C is seen.
+//! [`MAX_REPLY_LINE`] per line and [`CLIENT_MAX_REPLY`] in all; every wait is a `poll` in ticks, so Ctrl-C is seen.
 //! Data connections are passive by default (EPSV, then PASV if the server
 //! refuses EPSV) or active (EPRT, then PORT if refused).
 
@@ -17,17 +17,19 @@ use nix::poll::{PollFd, PollFlags};
 use super::error::{io_text, ClientError};
 use super::terminal::{poll_tick, Interrupt};
 use super::{reply_text, say};
-use crate::limits::{CLIENT_CONNECT_TIMEOUT, CLIENT_DATA_TIMEOUT, CLIENT_POLL_TICK, MAX_REPLY_LINE};
-use crate::protocol::command::canonical;
-use crate::protocol::command::{parse_epsv_reply, parse_pasv_reply};
-use crate::protocol::{Command, EpsvArg, Reply, ReplyCode, ReplyParser};
+use crate::limits::{CLIENT_CONNECT_TIMEOUT, CLIENT_DATA_TIMEOUT, CLIENT_MAX_REPLY, CLIENT_POLL_TICK, MAX_REPLY_LINE};
+use crate::protocol::address::canonical;
+use crate::protocol::address::{parse_epsv_reply, parse_pasv_reply};
+use crate::protocol::{Command, EpsvArg, Frame, LineFramer, Reply, ReplyCode, ReplyParser};
 
 /// The control connection to one server.
 #[derive(Debug)]
 pub struct Control {
     stream: TcpStream,
-    buf: Vec<u8>,
+    lines: LineFramer,
     parser: ReplyParser,
+    /// Bytes of the reply being read so far (bounded by [`CLIENT_MAX_REPLY`]).
+    reply_bytes: usize,
     peer: SocketAddr,
     local: SocketAddr,
     verbose: bool,
@@ -77,8 +79,9 @@ impl Control {
         let _ = stream.set_nodelay(true);
         Ok(Control {
             stream,
-            buf: Vec::new(),
+            lines: LineFramer::new(MAX_REPLY_LINE),
             parser: ReplyParser::new(),
+            reply_bytes: 0,
             peer,
             local,
             verbose,
@@ -106,19 +109,44 @@ impl Control {
         self.stream.write_all(&cmd.encode()).map_err(|e| ClientError::Lost(io_text(&e)))
     }
 
+    /// Sends a command the shared [`Command`] type does not have yet (MFMT,
+    /// HASH, XSHA256...): `VERB ARG`. Security: an argument holding CR, LF
+    /// or NUL would smuggle a second command, and is refused.
+    pub fn send_extension(&mut self, verb: &str, arg: &str) -> Result<(), ClientError> {
+        if arg.contains(['\r', '\n', '\0']) || verb.contains(['\r', '\n', '\0', ' ']) {
+            return Err(ClientError::Usage("Names cannot hold line breaks or NUL.".into()));
+        }
+        let line = if arg.is_empty() { verb.to_string() } else { format!("{verb} {arg}") };
+        if self.verbose {
+            say(format!("---> {line}"));
+        }
+        self.stream.write_all(format!("{line}\r\n").as_bytes()).map_err(|e| ClientError::Lost(io_text(&e)))
+    }
+
+    /// Turns the protocol dialogue display on or off (off while tab
+    /// completion lists a directory under the user's cursor).
+    pub fn set_verbose(&mut self, verbose: bool) -> bool {
+        std::mem::replace(&mut self.verbose, verbose)
+    }
+
     /// Takes one complete reply out of the bytes received so far.
     fn parse_buffered(&mut self) -> Result<Option<Reply>, ClientError> {
-        while let Some(pos) = self.buf.iter().position(|&b| b == b'\n') {
-            let mut line: Vec<u8> = self.buf.drain(..=pos).collect();
-            line.pop();
-            if line.last() == Some(&b'\r') {
-                line.pop();
+        while let Some(frame) = self.lines.next_frame() {
+            let Frame::Line(line) = frame else {
+                return Err(ClientError::Lost(format!("a reply line is longer than {MAX_REPLY_LINE} bytes")));
+            };
+            // Security: a reply of a million lines of 8 KiB each is
+            // well-formed; the client takes at most CLIENT_MAX_REPLY bytes.
+            self.reply_bytes += line.len() + 2;
+            if self.reply_bytes > CLIENT_MAX_REPLY {
+                return Err(ClientError::Lost(format!("the server's reply is longer than {CLIENT_MAX_REPLY} bytes")));
             }
             let reply = self
                 .parser
-                .feed(&line)
+                .feed(line)
                 .map_err(|e| ClientError::Lost(format!("the server does not speak FTP ({e})")))?;
             if let Some(r) = reply {
+                self.reply_bytes = 0;
                 if self.verbose {
                     say(reply_text(&r));
                 }
@@ -128,9 +156,6 @@ impl Control {
                 }
                 return Ok(Some(r));
             }
-        }
-        if self.buf.len() > MAX_REPLY_LINE + 2 {
-            return Err(ClientError::Lost(format!("a reply line is longer than {MAX_REPLY_LINE} bytes")));
         }
         Ok(None)
     }
@@ -142,7 +167,7 @@ impl Control {
             return match self.stream.read(&mut chunk) {
                 Ok(0) => Err(ClientError::Lost("the server closed the connection".into())),
                 Ok(n) => {
-                    self.buf.extend_from_slice(&chunk[..n]);
+                    self.lines.push(&chunk[..n]);
                     Ok(())
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -359,6 +384,24 @@ mod tests {
         let (mut c, _server) = pair(b"HTTP/1.1 400 Bad Request\r\n");
         let e = c.reply(&Interrupt::inert(), Duration::from_secs(5)).unwrap_err();
         assert!(e.is_lost(), "{e}");
+    }
+
+    /// Security (issue 10): a multi-line reply that never ends is cut at
+    /// CLIENT_MAX_REPLY bytes, not read into memory until the end.
+    #[test]
+    fn an_endless_reply_is_cut_at_the_limit() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let _ = s.write_all(b"211-start\r\n");
+            let line = [b"x".repeat(1000), b"\r\n".to_vec()].concat();
+            while s.write_all(&line).is_ok() {}
+        });
+        let mut c = Control::over(TcpStream::connect(addr).unwrap(), false).unwrap();
+        let e = c.reply(&Interrupt::inert(), Duration::from_secs(20)).unwrap_err();
+        assert!(e.to_string().contains(&format!("longer than {CLIENT_MAX_REPLY} bytes")), "{e}");
+        assert!(c.lines.buffered() <= 64 * 1024, "{} bytes kept", c.lines.buffered());
     }
 
     #[test]

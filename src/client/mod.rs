@@ -17,23 +17,40 @@
 //!   directories, the simple commands.
 //! - [`transfer`]: `get`, `put` and `ls`: data connections, resume, the byte
 //!   loops, abort.
+//! - [`tree`]: `get -r`, `put -r`, `mirror`, `mget`, `mput`: a plan, then
+//!   the transfers under one progress line, and a summary.
+//! - [`listing`]: MLSD and `ls -l` lines, and the times of MDTM and MFMT.
+//! - [`names`]: the checks between server names and local paths.
+//! - [`features`]: the server's FEAT reply.
+//! - [`netrc`]: logins from `~/.netrc`.
+//! - [`hash`]: checksums (HASH, XSHA256...) for `hash`, `verify`, `get -c`.
 //! - [`shell`]: the command line: tokenizing with quotes, the commands, help,
 //!   dispatch, exit codes.
 //! - [`progress`]: the progress line and the statistics line.
 //! - [`terminal`]: Ctrl-C, reading lines, the password without echo.
+//! - [`editor`]: the prompt's line editing, history and tab completion.
 //! - [`error`]: why a command failed, as the user reads it.
+//! - [`escape`]: server text made harmless before it reaches the terminal.
 
 use std::fmt::Display;
 use std::io::Write;
 
-pub mod config;
-pub mod connection;
-pub mod error;
-pub mod progress;
-pub mod session;
-pub mod shell;
-pub mod terminal;
-pub mod transfer;
+pub(crate) mod config;
+pub(crate) mod connection;
+pub(crate) mod editor;
+pub(crate) mod error;
+pub(crate) mod escape;
+pub(crate) mod features;
+pub(crate) mod hash;
+pub(crate) mod listing;
+pub(crate) mod names;
+pub(crate) mod netrc;
+pub(crate) mod progress;
+pub(crate) mod session;
+pub(crate) mod shell;
+pub(crate) mod terminal;
+pub(crate) mod transfer;
+pub(crate) mod tree;
 
 pub use config::{ClientCli, ClientConfig};
 
@@ -51,14 +68,21 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 
 /// Writes a line on standard output. A closed output (`| head`) is not an
 /// error worth dying for: the line is dropped.
+///
+/// Security: the text often holds server text (replies, names); its control
+/// characters are escaped ([`escape::visible`]) here, where every line of
+/// the client passes.
 pub fn say(text: impl Display) {
-    let _ = writeln!(std::io::stdout(), "{text}");
+    let text = text.to_string();
+    let _ = writeln!(std::io::stdout(), "{}", escape::visible(&text));
 }
 
-/// Writes a line on standard error, after what standard output holds.
+/// Writes a line on standard error, after what standard output holds
+/// (escaped as [`say`] does).
 pub fn complain(text: impl Display) {
+    let text = text.to_string();
     let _ = std::io::stdout().flush();
-    let _ = writeln!(std::io::stderr(), "{text}");
+    let _ = writeln!(std::io::stderr(), "{}", escape::visible(&text));
 }
 
 /// A reply as the server sent it: `220 text`, or for a multi-line reply
@@ -115,9 +139,34 @@ pub fn run(cfg: ClientConfig) -> u8 {
             return EXIT_FAILED;
         }
     };
+    let url_target = session.cfg.url_target.clone();
     if let Err(e) = session.connect() {
         complain(&e);
         return if matches!(e, error::ClientError::Interrupted) { EXIT_INTERRUPTED } else { EXIT_FAILED };
+    }
+    match url_target {
+        // `ftpclient ftp://host/path/file`: download it and leave, as curl.
+        Some(config::UrlTarget::File(path)) => {
+            let r = session.get(&path, None, false, false);
+            let code = match &r {
+                Ok(()) => EXIT_OK,
+                Err(error::ClientError::Interrupted) => EXIT_INTERRUPTED,
+                Err(_) => EXIT_FAILED,
+            };
+            if let Err(e) = r {
+                complain(e);
+            }
+            session.quit();
+            return code;
+        }
+        Some(config::UrlTarget::Dir(dir)) => {
+            if let Err(e) = session.cd(&dir) {
+                complain(e);
+                session.quit();
+                return EXIT_FAILED;
+            }
+        }
+        None => {}
     }
     shell::Shell::new(session).run()
 }

@@ -7,16 +7,21 @@
 //! during such a wait lets the reply arrive (a second Ctrl-C quits), so the
 //! replies never fall out of step with the commands.
 
+use std::cell::RefCell;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::time::Duration;
 
 use super::config::{is_anonymous, ClientConfig, PasswordSource, ANONYMOUS_PASSWORD};
 use super::connection::Control;
 use super::error::ClientError;
+use super::features::Features;
+use super::hash::{self, Algo};
+use super::progress::TreeProgress;
 use super::terminal::{self, Input, InputEvent, Interrupt};
 use super::{reply_text, say};
-use crate::limits::CLIENT_REPLY_TIMEOUT;
+use crate::limits::{CLIENT_HASH_TIMEOUT, CLIENT_REPLY_TIMEOUT};
 use crate::protocol::reply::parse_quoted_path;
 use crate::protocol::{Command, Password, Reply, ReplyCode, TransferType};
 
@@ -41,6 +46,12 @@ pub struct Session {
     pub(super) local_dir: PathBuf,
     /// Show the progress line (standard output is a terminal).
     pub(super) show_progress: bool,
+    /// The server's FEAT reply, asked for when first needed.
+    features: Option<Features>,
+    /// The HASH algorithm the server has selected, once OPTS HASH chose it.
+    hash_selected: Option<Algo>,
+    /// The tree transfer running, if any: its progress line and counts.
+    pub(super) tree: Option<Rc<RefCell<TreeProgress>>>,
 }
 
 impl Session {
@@ -61,6 +72,9 @@ impl Session {
             remote_dir: None,
             local_dir,
             show_progress: terminal::stdout_is_tty(),
+            features: None,
+            hash_selected: None,
+            tree: None,
         })
     }
 
@@ -78,6 +92,8 @@ impl Session {
     pub fn disconnect(&mut self) {
         self.ctl = None;
         self.wire_type = None;
+        self.features = None;
+        self.hash_selected = None;
     }
 
     /// Shows a reply (unless verbose mode already did).
@@ -164,6 +180,11 @@ impl Session {
         if let Some(p) = &self.password {
             return Ok(p.clone());
         }
+        if let (PasswordSource::Ask, Some(netrc)) = (&self.cfg.password, &self.cfg.netrc) {
+            if let Some(p) = netrc.password(&self.cfg.host, &self.cfg.user).map_err(ClientError::Failed)? {
+                return Ok(p);
+            }
+        }
         match &self.cfg.password {
             PasswordSource::Given(p) => Ok(p.clone()),
             PasswordSource::Ask if is_anonymous(&self.cfg.user) => Ok(Password::new(ANONYMOUS_PASSWORD)),
@@ -203,6 +224,124 @@ impl Session {
     pub(super) fn exchange(&mut self, cmd: Command) -> Result<Reply, ClientError> {
         self.ctl_mut()?.send(&cmd)?;
         self.await_reply()
+    }
+
+    /// Sends `VERB ARG` (a command of an extension, see
+    /// [`Control::send_extension`]) and waits `timeout` for its reply.
+    pub(super) fn exchange_ext(&mut self, verb: &str, arg: &str, timeout: Duration) -> Result<Reply, ClientError> {
+        self.ctl_mut()?.send_extension(verb, arg)?;
+        self.await_reply_for(timeout)
+    }
+
+    /// The server's features (FEAT, RFC 2389), asked once per connection.
+    /// A server that lists UTF8 is told `OPTS UTF8 ON` (RFC 2640 section
+    /// 3.2), which some servers need before they take UTF-8 names.
+    pub(super) fn features(&mut self) -> Result<Features, ClientError> {
+        if let Some(f) = &self.features {
+            return Ok(f.clone());
+        }
+        let r = self.exchange(Command::Feat)?;
+        let f = Features::parse(&r);
+        if f.has("UTF8") {
+            self.exchange(Command::Opts("UTF8".into(), Some("ON".into())))?;
+        }
+        self.features = Some(f.clone());
+        Ok(f)
+    }
+
+    /// Sets the modification time of a remote file (MFMT,
+    /// draft-somers-ftp-mfxx) when the server lists MFMT. Returns false
+    /// when it cannot.
+    pub(super) fn set_remote_mtime(&mut self, path: &str, mtime: i64) -> Result<bool, ClientError> {
+        if !self.features()?.has("MFMT") {
+            return Ok(false);
+        }
+        let arg = format!("{} {path}", super::listing::format_time(mtime));
+        let r = self.exchange_ext("MFMT", &arg, CLIENT_REPLY_TIMEOUT)?;
+        Ok(r.code == ReplyCode::FILE_STATUS)
+    }
+
+    /// The checksum of a remote file: with HASH when the server lists it
+    /// (choosing the algorithm with `OPTS HASH`), else with the first of
+    /// XSHA256, XSHA512, XSHA1, XMD5, XCRC its FEAT lists. `wanted` limits
+    /// the choice to one algorithm.
+    pub(super) fn remote_hash(&mut self, path: &str, wanted: Option<Algo>) -> Result<(Algo, String), ClientError> {
+        let feats = self.features()?;
+        let offered = |a: Algo| wanted.map_or(true, |w| w == a);
+        if feats.has("HASH") {
+            let listed = feats.hash_algorithms();
+            let pick = hash::PREFERENCE
+                .into_iter()
+                .filter(|&a| offered(a))
+                .find_map(|a| listed.iter().find(|(n, _)| Algo::from_name(n) == Some(a)).map(|(_, sel)| (a, *sel)));
+            if let Some((algo, starred)) = pick {
+                // FEAT's star is the selection when FEAT was answered; an
+                // OPTS HASH since changed it.
+                let selected = self.hash_selected.map_or(starred, |s| s == algo);
+                if !selected {
+                    // draft-bryan-ftpext-hash section 4: OPTS HASH selects.
+                    let r = self.exchange(Command::Opts("HASH".into(), Some(algo.name().into())))?;
+                    if !r.code.is_completion() {
+                        return Err(ClientError::Refused(r));
+                    }
+                }
+                self.hash_selected = Some(algo);
+                let r = self.exchange_ext("HASH", path, CLIENT_HASH_TIMEOUT)?;
+                if r.code != ReplyCode::FILE_STATUS {
+                    return Err(ClientError::Refused(r));
+                }
+                return hash::digest_in_reply(algo, &r.text())
+                    .map(|d| (algo, d))
+                    .ok_or_else(|| ClientError::Failed(format!("No {} checksum in the reply: {r}", algo.name())));
+            }
+        }
+        for algo in hash::PREFERENCE.into_iter().filter(|&a| offered(a)) {
+            if feats.has(algo.x_verb()) {
+                let r = self.exchange_ext(algo.x_verb(), path, CLIENT_HASH_TIMEOUT)?;
+                if !r.code.is_completion() {
+                    return Err(ClientError::Refused(r));
+                }
+                return hash::digest_in_reply(algo, &r.text())
+                    .map(|d| (algo, d))
+                    .ok_or_else(|| ClientError::Failed(format!("No {} checksum in the reply: {r}", algo.name())));
+            }
+        }
+        Err(no_checksum(wanted))
+    }
+
+    /// Fails with the reason when the server has no checksum command.
+    pub(super) fn checksum_available(&mut self) -> Result<(), ClientError> {
+        let f = self.features()?;
+        let hash = f.hash_algorithms().iter().any(|(n, _)| Algo::from_name(n).is_some());
+        if hash || hash::PREFERENCE.iter().any(|a| f.has(a.x_verb())) {
+            Ok(())
+        } else {
+            Err(no_checksum(None))
+        }
+    }
+
+    /// `hash [-a ALGO] FILE`: shows the server's checksum of FILE.
+    pub fn hash(&mut self, path: &str, algo: Option<Algo>) -> Result<(), ClientError> {
+        let (algo, digest) = self.remote_hash(path, algo)?;
+        say(format!("{} {digest}  {path}", algo.name()));
+        Ok(())
+    }
+
+    /// `verify [-a ALGO] REMOTE [LOCAL]`: compares the server's checksum of
+    /// REMOTE with the local file's.
+    pub fn verify(&mut self, remote: &str, local: &Path, algo: Option<Algo>) -> Result<(), ClientError> {
+        let mut file = std::fs::File::open(local).map_err(|e| ClientError::local(local.display(), e))?;
+        let (algo, theirs) = self.remote_hash(remote, algo)?;
+        let ours = hash::digest(algo, &mut file).map_err(|e| ClientError::local(local.display(), e))?;
+        if ours != theirs {
+            return Err(ClientError::Failed(format!(
+                "{}: {} differs from the server's: local {ours}, remote {theirs}.",
+                local.display(),
+                algo.name()
+            )));
+        }
+        say(format!("{remote}: {} matches ({ours}).", algo.name()));
+        Ok(())
     }
 
     /// Sends `cmd`; its reply must be a completion (2yz), which is shown.
@@ -326,6 +465,11 @@ impl Session {
         }
     }
 
+    /// The local directory.
+    pub fn local_dir(&self) -> &Path {
+        &self.local_dir
+    }
+
     /// A local path as the user wrote it: `~` is the home directory, a
     /// relative path is relative to the local directory.
     pub fn local_path(&self, p: &str) -> PathBuf {
@@ -360,11 +504,6 @@ impl Session {
         say(format!("Local directory: {}", self.local_dir.display()));
     }
 
-    /// The local directory.
-    pub fn local_dir(&self) -> &Path {
-        &self.local_dir
-    }
-
     /// Reads the next command line. At the prompt the control connection
     /// is watched too, so that a server closing it is noticed at once.
     pub fn read_line(&mut self, watch_server: bool) -> io::Result<InputEvent> {
@@ -385,6 +524,76 @@ impl Session {
         }
     }
 
+    /// A duplicate of the control connection's descriptor, for the prompt's
+    /// watcher (which only peeks at it).
+    pub fn control_fd(&self) -> Option<std::os::fd::OwnedFd> {
+        self.ctl.as_ref().and_then(|c| c.fd().try_clone_to_owned().ok())
+    }
+
+    /// True when the server has said something unasked (or closed).
+    pub fn server_spoke(&self) -> bool {
+        use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+        let Some(ctl) = &self.ctl else { return false };
+        let mut fds = [PollFd::new(ctl.fd(), PollFlags::POLLIN)];
+        poll(&mut fds, PollTimeout::ZERO).unwrap_or(0) > 0
+    }
+
+    /// Runs `f` without showing the dialogue or progress (tab completion
+    /// lists a directory under the user's cursor).
+    pub fn quietly<T>(&mut self, f: impl FnOnce(&mut Session) -> T) -> T {
+        let verbose = self.ctl.as_mut().map(|c| c.set_verbose(false));
+        let progress = std::mem::replace(&mut self.show_progress, false);
+        let r = f(self);
+        self.show_progress = progress;
+        if let (Some(v), Some(c)) = (verbose, self.ctl.as_mut()) {
+            c.set_verbose(v);
+        }
+        r
+    }
+
+    /// `open HOST [PORT]`: ends this session (QUIT) and connects to HOST.
+    /// The user is the one chosen (`-u`, `user`), else the login of
+    /// ~/.netrc for HOST, else anonymous.
+    pub fn open(&mut self, host: &str, port: Option<u16>) -> Result<(), ClientError> {
+        self.quit();
+        let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
+        self.cfg.host = host.to_string();
+        self.cfg.port = port.unwrap_or(crate::limits::DEFAULT_PORT);
+        self.password = None;
+        self.remote_dir = None;
+        if !self.cfg.user_given {
+            let login = self.cfg.netrc.as_ref().and_then(|n| n.find(host, None)).and_then(|m| m.login.clone());
+            self.cfg.user = login.unwrap_or_else(|| "anonymous".into());
+        }
+        self.connect()
+    }
+
+    /// `user NAME`: logs in again as NAME on this connection (RFC 959
+    /// section 4.1.1 allows USER at any time). The password comes from
+    /// ~/.netrc, or is asked.
+    pub fn relogin(&mut self, name: &str) -> Result<(), ClientError> {
+        super::config::check_user(name).map_err(ClientError::Usage)?;
+        self.ctl_mut()?;
+        self.cfg.user = name.to_string();
+        self.cfg.user_given = true;
+        self.cfg.password = PasswordSource::Ask;
+        self.password = None;
+        self.features = None;
+        self.wire_type = None;
+        self.login()?;
+        self.ensure_type(self.ttype).map(drop)
+    }
+
+    /// `close`: ends the session (QUIT) and stays at the prompt.
+    pub fn close(&mut self) {
+        if self.connected() {
+            self.quit();
+        } else {
+            say("Not connected.");
+        }
+        self.remote_dir = None;
+    }
+
     /// `bye`: QUIT, shows the goodbye, closes. Ctrl-C meanwhile ends the
     /// client at once.
     pub fn quit(&mut self) {
@@ -397,6 +606,15 @@ impl Session {
         }
         self.disconnect();
     }
+}
+
+/// Why `hash`, `verify` and `get -c` cannot work with this server.
+fn no_checksum(wanted: Option<Algo>) -> ClientError {
+    let which = wanted.map_or_else(|| "a checksum".to_string(), |a| format!("{} checksums", a.name()));
+    ClientError::Failed(format!(
+        "The server cannot compute {which}: its FEAT reply lists no HASH (draft-bryan-ftpext-hash) \
+         and none of XSHA256, XSHA512, XSHA1, XMD5, XCRC."
+    ))
 }
 
 /// `ascii` or `binary`, as the user says it.

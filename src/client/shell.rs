@@ -6,11 +6,16 @@
 //! script), or from the `ftp> ` prompt. The exit status is non-zero when any
 //! command failed, so that scripts can rely on it.
 
+use std::cell::RefCell;
 use std::io::Write;
+use std::rc::Rc;
 
+use super::editor::{LineEditor, PROMPT};
 use super::error::ClientError;
+use super::hash::Algo;
 use super::session::Session;
 use super::terminal::{self, InputEvent};
+use super::tree::TreeOptions;
 use super::{complain, say, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK};
 use crate::limits::CLIENT_MAX_INPUT_LINE;
 use crate::protocol::TransferType;
@@ -18,24 +23,51 @@ use crate::protocol::TransferType;
 /// One command of the client, parsed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Cmd {
-    /// `get [-f] REMOTE [LOCAL]`.
+    /// `get [-f] [-c] [-r] REMOTE [LOCAL]`.
     Get {
-        /// The remote file.
+        /// The remote file (a directory with `-r`).
         remote: String,
         /// The local name, if given.
         local: Option<String>,
         /// `-f`: start over instead of resuming.
         force: bool,
+        /// `-c`: compare checksums after the download.
+        verify: bool,
+        /// `-r`: a whole directory.
+        recursive: bool,
     },
-    /// `put [-f] LOCAL [REMOTE]`.
+    /// `put [-f] [-r] LOCAL [REMOTE]`.
     Put {
-        /// The local file.
+        /// The local file (a directory with `-r`).
         local: String,
         /// The remote name, if given.
         remote: Option<String>,
         /// `-f`: send it all instead of resuming.
         force: bool,
+        /// `-r`: a whole directory.
+        recursive: bool,
     },
+    /// `mget PATTERN...`.
+    Mget(Vec<String>),
+    /// `mput PATTERN...`.
+    Mput(Vec<String>),
+    /// `mirror [-R] [--delete] [--dry-run] [SOURCE [TARGET]]`.
+    Mirror {
+        /// `-R`: upload (local to remote).
+        reverse: bool,
+        /// `--delete`: remove from the target what the source lacks.
+        delete: bool,
+        /// `--dry-run`: only say what would be done.
+        dry_run: bool,
+        /// The source directory (remote, or local with `-R`).
+        source: Option<String>,
+        /// The target directory.
+        target: Option<String>,
+    },
+    /// `hash [-a ALGO] FILE`.
+    Hash(String, Option<Algo>),
+    /// `verify [-a ALGO] REMOTE [LOCAL]`.
+    Verify(String, Option<String>, Option<Algo>),
     /// `ls [PATH]`.
     Ls(Option<String>),
     /// `cd PATH`.
@@ -60,8 +92,16 @@ pub enum Cmd {
     Type(TransferType),
     /// `passive` (true) or `active` (false).
     Passive(bool),
+    /// `open HOST [PORT]`.
+    Open(String, Option<u16>),
+    /// `user NAME`.
+    User(String),
+    /// `close`.
+    Close,
     /// `reconnect`.
     Reconnect,
+    /// `!COMMAND`: a local shell command (`!` alone: a shell).
+    Local(String),
     /// `help [CMD]`.
     Help(Option<String>),
     /// `bye`, `quit`, `exit`.
@@ -78,13 +118,42 @@ struct Spec {
 const SPECS: &[Spec] = &[
     Spec {
         names: &["get", "recv"],
-        usage: "get [-f] REMOTE [LOCAL]",
-        about: "download REMOTE into the local directory (into LOCAL if given); a partial download is resumed, -f starts over",
+        usage: "get [-f] [-c] [-r] REMOTE [LOCAL]",
+        about: "download REMOTE into the local directory (into LOCAL if given); a partial download is resumed, \
+                -f starts over, -c compares checksums afterwards, -r downloads a whole directory",
     },
     Spec {
         names: &["put", "send"],
-        usage: "put [-f] LOCAL [REMOTE]",
-        about: "upload LOCAL; when the server has a shorter copy (an interrupted upload) it is resumed, -f sends it all",
+        usage: "put [-f] [-r] LOCAL [REMOTE]",
+        about: "upload LOCAL; when the server has a shorter copy (an interrupted upload) it is resumed, -f sends it \
+                all, -r uploads a whole directory",
+    },
+    Spec {
+        names: &["mget"],
+        usage: "mget PATTERN...",
+        about: "download the remote files matching each pattern (*.txt, dir/*) into the local directory",
+    },
+    Spec {
+        names: &["mput"],
+        usage: "mput PATTERN...",
+        about: "upload the local files matching each pattern (*.txt, dir/*) into the remote directory",
+    },
+    Spec {
+        names: &["mirror"],
+        usage: "mirror [-R] [--delete] [--dry-run] [SOURCE [TARGET]]",
+        about: "make TARGET a copy of the remote directory SOURCE (with -R: of the local one), moving only files \
+                whose size or time differ; --delete removes what SOURCE lacks, --dry-run only says what it would do",
+    },
+    Spec {
+        names: &["hash", "checksum"],
+        usage: "hash [-a ALGO] FILE",
+        about: "show the server's checksum of FILE (HASH, or XSHA256/XSHA1/XMD5/XCRC); ALGO: sha256, sha512, sha1, \
+                md5, crc32",
+    },
+    Spec {
+        names: &["verify"],
+        usage: "verify [-a ALGO] REMOTE [LOCAL]",
+        about: "compare the server's checksum of REMOTE with the local copy's",
     },
     Spec { names: &["ls", "dir"], usage: "ls [PATH]", about: "list a remote directory" },
     Spec { names: &["cd", "cwd"], usage: "cd PATH", about: "change the remote directory" },
@@ -104,10 +173,30 @@ const SPECS: &[Spec] = &[
         about: "the client opens data connections: EPSV, or PASV if refused (the default)",
     },
     Spec { names: &["active"], usage: "active", about: "the server connects back for data: EPRT, or PORT if refused" },
-    Spec { names: &["reconnect", "open"], usage: "reconnect", about: "connect and log in again after a lost connection" },
+    Spec { names: &["open"], usage: "open HOST [PORT]", about: "close this connection and connect to another server" },
+    Spec { names: &["user"], usage: "user NAME", about: "log in again as NAME (password from ~/.netrc or asked)" },
+    Spec {
+        names: &["close", "disconnect"],
+        usage: "close",
+        about: "end the session with the server, stay at the prompt",
+    },
+    Spec { names: &["reconnect"], usage: "reconnect", about: "connect and log in again after a lost connection" },
+    Spec { names: &["!"], usage: "!COMMAND", about: "run COMMAND in a local shell (! alone starts a shell)" },
     Spec { names: &["help", "?"], usage: "help [CMD]", about: "list the commands, or show how to use CMD" },
     Spec { names: &["bye", "quit", "exit"], usage: "bye", about: "end the session (also quit, exit, end of input)" },
 ];
+
+/// The names of every command, for tab completion.
+pub fn command_names() -> impl Iterator<Item = &'static str> {
+    SPECS.iter().flat_map(|s| s.names.iter().copied()).filter(|n| *n != "!" && *n != "?")
+}
+
+/// True when the command takes remote names as arguments (tab completion
+/// lists the remote directory for them, local files for the others).
+pub fn takes_remote_names(name: &str) -> bool {
+    let local = ["lcd", "put", "mput", "!", "open", "user", "help", "bye"];
+    spec(name).is_some_and(|s| !local.contains(&s.names[0]))
+}
 
 fn spec(name: &str) -> Option<&'static Spec> {
     let name = name.to_ascii_lowercase();
@@ -206,6 +295,38 @@ fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A command's options: its flags, the algorithm of `-a`, and the words
+/// after the options.
+type Options<'a> = (Vec<String>, Option<Algo>, &'a [String]);
+
+/// The options of a command (before its names; `--` ends them) and the
+/// rest. `-a ALGO` takes a value.
+fn options<'a>(args: &'a [String], allowed: &[&str]) -> Result<Options<'a>, String> {
+    let mut flags = Vec::new();
+    let mut algo = None;
+    let mut rest = args;
+    while let Some((first, tail)) = rest.split_first() {
+        match first.as_str() {
+            "--" => return Ok((flags, algo, tail)),
+            "-a" if allowed.contains(&"-a") => {
+                let (name, tail) =
+                    tail.split_first().ok_or("-a needs an algorithm: sha256, sha512, sha1, md5, crc32.")?;
+                algo =
+                    Some(Algo::from_name(name).ok_or_else(|| {
+                        format!("Unknown algorithm '{name}': use sha256, sha512, sha1, md5 or crc32.")
+                    })?);
+                rest = tail;
+                continue;
+            }
+            o if allowed.contains(&o) => flags.push(o.to_string()),
+            o if o.starts_with('-') && o.len() > 1 => return Err(format!("Unknown option {o}.")),
+            _ => break,
+        }
+        rest = tail;
+    }
+    Ok((flags, algo, rest))
+}
+
 /// Parses the words of one command.
 pub fn parse_command(words: &[String]) -> Result<Cmd, String> {
     let Some((name, args)) = words.split_first() else {
@@ -215,27 +336,15 @@ pub fn parse_command(words: &[String]) -> Result<Cmd, String> {
         return Err(format!("Unknown command '{name}'. Type 'help' for the list of commands."));
     };
     let usage = || format!("Usage: {}", s.usage);
-    // `-f` before the names of get and put; `--` ends the options.
-    let (force, args) = match s.names[0] {
-        "get" | "put" => {
-            let mut force = false;
-            let mut rest = args;
-            while let Some((first, tail)) = rest.split_first() {
-                match first.as_str() {
-                    "-f" => force = true,
-                    "--" => {
-                        rest = tail;
-                        break;
-                    }
-                    o if o.starts_with('-') && o.len() > 1 => return Err(format!("Unknown option {o}. {}", usage())),
-                    _ => break,
-                }
-                rest = tail;
-            }
-            (force, rest)
-        }
-        _ => (false, args),
+    let allowed: &[&str] = match s.names[0] {
+        "get" => &["-f", "-c", "-r"],
+        "put" => &["-f", "-r"],
+        "mirror" => &["-R", "--delete", "--dry-run"],
+        "hash" | "verify" => &["-a"],
+        _ => &[],
     };
+    let (flags, algo, args) = options(args, allowed).map_err(|e| format!("{e} {}", usage()))?;
+    let flag = |f: &str| flags.iter().any(|x| x == f);
     for a in args {
         check_name(a)?;
     }
@@ -244,17 +353,43 @@ pub fn parse_command(words: &[String]) -> Result<Cmd, String> {
         _ => Err(usage()),
     };
     let none = |cmd: Cmd| if args.is_empty() { Ok(cmd) } else { Err(usage()) };
+    let one_or_two = || match args {
+        [a] => Ok((a.clone(), None)),
+        [a, b] => Ok((a.clone(), Some(b.clone()))),
+        _ => Err(usage()),
+    };
+    let some = || if args.is_empty() { Err(usage()) } else { Ok(args.to_vec()) };
     match s.names[0] {
-        "get" => match args {
-            [r] => Ok(Cmd::Get { remote: r.clone(), local: None, force }),
-            [r, l] => Ok(Cmd::Get { remote: r.clone(), local: Some(l.clone()), force }),
-            _ => Err(usage()),
-        },
-        "put" => match args {
-            [l] => Ok(Cmd::Put { local: l.clone(), remote: None, force }),
-            [l, r] => Ok(Cmd::Put { local: l.clone(), remote: Some(r.clone()), force }),
-            _ => Err(usage()),
-        },
+        "get" => {
+            let (remote, local) = one_or_two()?;
+            if flag("-r") && flag("-c") {
+                return Err(format!("-c checks one file: use 'verify' after 'get -r'. {}", usage()));
+            }
+            Ok(Cmd::Get { remote, local, force: flag("-f"), verify: flag("-c"), recursive: flag("-r") })
+        }
+        "put" => {
+            let (local, remote) = one_or_two()?;
+            Ok(Cmd::Put { local, remote, force: flag("-f"), recursive: flag("-r") })
+        }
+        "mget" => some().map(Cmd::Mget),
+        "mput" => some().map(Cmd::Mput),
+        "mirror" => {
+            let (source, target) = match args {
+                [] => (None, None),
+                [a] => (Some(a.clone()), None),
+                [a, b] => (Some(a.clone()), Some(b.clone())),
+                _ => return Err(usage()),
+            };
+            Ok(Cmd::Mirror {
+                reverse: flag("-R"),
+                delete: flag("--delete"),
+                dry_run: flag("--dry-run"),
+                source,
+                target,
+            })
+        }
+        "hash" => one().map(|f| Cmd::Hash(f, algo)),
+        "verify" => one_or_two().map(|(r, l)| Cmd::Verify(r, l, algo)),
         "ls" => match args {
             [] => Ok(Cmd::Ls(None)),
             [p] => Ok(Cmd::Ls(Some(p.clone()))),
@@ -276,7 +411,21 @@ pub fn parse_command(words: &[String]) -> Result<Cmd, String> {
         "binary" => none(Cmd::Type(TransferType::Image)),
         "passive" => none(Cmd::Passive(true)),
         "active" => none(Cmd::Passive(false)),
+        "open" => {
+            let (host, port) = one_or_two()?;
+            let port = match port {
+                None => None,
+                Some(p) => match p.parse::<u16>() {
+                    Ok(n) if n > 0 => Some(n),
+                    _ => return Err(format!("'{p}' is not a port. {}", usage())),
+                },
+            };
+            Ok(Cmd::Open(host, port))
+        }
+        "user" => one().map(Cmd::User),
+        "close" => none(Cmd::Close),
         "reconnect" => none(Cmd::Reconnect),
+        "!" => Ok(Cmd::Local(args.join(" "))),
         "help" => match args {
             [] => Ok(Cmd::Help(None)),
             [c] => Ok(Cmd::Help(Some(c.clone()))),
@@ -311,6 +460,25 @@ pub fn help_text(topic: Option<&str>) -> Result<String, String> {
     }
 }
 
+/// `!COMMAND`: runs COMMAND with `sh -c` (`!` alone: the user's shell),
+/// its input and output the terminal's. A non-zero exit fails the command.
+fn run_local(command: &str) -> Result<(), ClientError> {
+    let mut cmd = if command.trim().is_empty() {
+        std::process::Command::new(std::env::var_os("SHELL").unwrap_or_else(|| "/bin/sh".into()))
+    } else {
+        let mut c = std::process::Command::new("/bin/sh");
+        c.arg("-c").arg(command);
+        c
+    };
+    let _ = std::io::stdout().flush();
+    let status = cmd.status().map_err(|e| ClientError::local("/bin/sh", e))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(ClientError::Failed(format!("!{command}: {status}")))
+    }
+}
+
 /// What the shell does after a command.
 enum Flow {
     Continue,
@@ -319,17 +487,23 @@ enum Flow {
 
 /// The shell: reads commands, runs them, keeps the exit status.
 pub struct Shell {
-    session: Session,
+    /// Shared with the line editor's completion, which lists remote
+    /// directories while the user types (never while a command runs).
+    session: Rc<RefCell<Session>>,
     interactive: bool,
+    editor: Option<LineEditor>,
     failed: bool,
 }
 
 impl Shell {
     /// A shell over a connected session. It is interactive (a prompt) when
-    /// there is no `-c` and standard input is a terminal.
+    /// there is no `-c` and standard input is a terminal; the prompt edits
+    /// lines (history, completion) when standard output is one too.
     pub fn new(session: Session) -> Shell {
         let interactive = session.cfg.commands.is_none() && terminal::stdin_is_tty();
-        Shell { session, interactive, failed: false }
+        let session = Rc::new(RefCell::new(session));
+        let editor = if interactive && terminal::stdout_is_tty() { LineEditor::new(Rc::clone(&session)) } else { None };
+        Shell { session, interactive, editor, failed: false }
     }
 
     fn status(&self) -> u8 {
@@ -340,31 +514,58 @@ impl Shell {
         }
     }
 
+    /// The next event of the input: the line editor's, or the plain
+    /// reader's (a script, or a prompt without line editing).
+    fn next_event(&mut self, prompt: bool) -> InputEvent {
+        if let Some(editor) = &mut self.editor {
+            let watch = self.session.borrow().control_fd();
+            let (event, announced) = editor.read_line(watch);
+            // The watcher told the user already: forget the connection quietly.
+            if announced || self.session.borrow().server_spoke() {
+                let r = self.session.borrow_mut().check_server();
+                match r {
+                    Err(e) if announced => {
+                        if e.is_lost() {
+                            self.failed = true;
+                            self.session.borrow_mut().disconnect();
+                        }
+                    }
+                    Err(e) => self.report(e),
+                    Ok(_) => {}
+                }
+            }
+            return event;
+        }
+        if self.interactive && prompt {
+            let mut out = std::io::stdout();
+            let _ = out.write_all(PROMPT.as_bytes()).and_then(|_| out.flush());
+        }
+        let interactive = self.interactive;
+        match self.session.borrow_mut().read_line(interactive) {
+            Ok(e) => e,
+            Err(e) => {
+                complain(format!("ftpclient: standard input: {e}"));
+                self.failed = true;
+                InputEvent::Eof
+            }
+        }
+    }
+
     /// Runs until `bye`, the end of input, Ctrl-C at the prompt, or (in a
     /// script) a lost connection. Returns the exit status.
     pub fn run(mut self) -> u8 {
-        if let Some(script) = self.session.cfg.commands.clone() {
+        let script = self.session.borrow().cfg.commands.clone();
+        if let Some(script) = script {
             if let Some(code) = self.run_line(&script) {
                 return code;
             }
-            self.session.quit();
+            self.session.borrow_mut().quit();
             return self.status();
         }
         let mut prompt = true;
         loop {
-            if self.interactive && prompt {
-                let mut out = std::io::stdout();
-                let _ = out.write_all(b"ftp> ").and_then(|_| out.flush());
-            }
+            let event = self.next_event(prompt);
             prompt = true;
-            let event = match self.session.read_line(self.interactive) {
-                Ok(e) => e,
-                Err(e) => {
-                    complain(format!("ftpclient: standard input: {e}"));
-                    self.failed = true;
-                    InputEvent::Eof
-                }
-            };
             match event {
                 InputEvent::Line(line) => {
                     if let Some(code) = self.run_line(&line) {
@@ -375,14 +576,14 @@ impl Shell {
                     if self.interactive {
                         say("");
                     }
-                    self.session.quit();
+                    self.session.borrow_mut().quit();
                     return self.status();
                 }
                 InputEvent::Interrupted => {
                     if self.interactive {
                         say("");
                     }
-                    self.session.quit();
+                    self.session.borrow_mut().quit();
                     return EXIT_INTERRUPTED;
                 }
                 InputEvent::TooLong => {
@@ -391,7 +592,8 @@ impl Shell {
                 }
                 InputEvent::Watched => {
                     // The server spoke unasked: a 421, or it closed the connection.
-                    match self.session.check_server() {
+                    let r = self.session.borrow_mut().check_server();
+                    match r {
                         Ok(shown) => prompt = shown,
                         Err(e) => {
                             say("");
@@ -406,6 +608,13 @@ impl Shell {
     /// Runs the commands of one line. Returns the exit status when the
     /// shell must stop.
     fn run_line(&mut self, line: &str) -> Option<u8> {
+        // `!COMMAND` hands the rest of the line to the shell as it is.
+        if let Some(command) = line.trim_start().strip_prefix('!') {
+            if let Err(e) = run_local(command) {
+                self.report(e);
+            }
+            return None;
+        }
         let commands = match tokenize(line) {
             Ok(c) => c,
             Err(e) => {
@@ -431,17 +640,18 @@ impl Shell {
                         return Some(EXIT_FAILED);
                     }
                     if !self.interactive && interrupted {
-                        self.session.quit();
+                        self.session.borrow_mut().quit();
                         return Some(EXIT_INTERRUPTED);
                     }
                 }
             }
-            if !self.interactive && self.session.intr.is_set() {
-                self.session.quit();
+            let mut session = self.session.borrow_mut();
+            if !self.interactive && session.intr.is_set() {
+                session.quit();
                 return Some(EXIT_INTERRUPTED);
             }
             // A Ctrl-C that came while nothing could be interrupted is forgotten.
-            self.session.intr.clear();
+            session.intr.clear();
         }
         None
     }
@@ -452,7 +662,7 @@ impl Shell {
         let lost = e.is_lost();
         complain(&e);
         if lost {
-            self.session.disconnect();
+            self.session.borrow_mut().disconnect();
             if self.interactive {
                 complain("Type 'reconnect' to connect again, or 'bye'.");
             }
@@ -460,10 +670,35 @@ impl Shell {
     }
 
     fn execute(&mut self, cmd: Cmd) -> Result<Flow, ClientError> {
-        let s = &mut self.session;
+        let mut guard = self.session.borrow_mut();
+        let s = &mut *guard;
         match cmd {
-            Cmd::Get { remote, local, force } => s.get(&remote, local.as_deref(), force)?,
-            Cmd::Put { local, remote, force } => s.put(&local, remote.as_deref(), force)?,
+            Cmd::Get { remote, local, recursive: true, .. } => {
+                s.get_tree(&remote, local.as_deref(), TreeOptions::default())?
+            }
+            Cmd::Get { remote, local, force, verify, .. } => s.get(&remote, local.as_deref(), force, verify)?,
+            Cmd::Put { local, remote, recursive: true, .. } => {
+                s.put_tree(&local, remote.as_deref(), TreeOptions::default())?
+            }
+            Cmd::Put { local, remote, force, .. } => s.put(&local, remote.as_deref(), force)?,
+            Cmd::Mget(patterns) => s.mget(&patterns)?,
+            Cmd::Mput(patterns) => s.mput(&patterns)?,
+            Cmd::Mirror { reverse, delete, dry_run, source, target } => {
+                let opts = TreeOptions { compare: true, delete, dry_run };
+                s.mirror(reverse, source.as_deref(), target.as_deref(), opts)?
+            }
+            Cmd::Hash(path, algo) => s.hash(&path, algo)?,
+            Cmd::Verify(remote, local, algo) => {
+                let local = match local {
+                    Some(l) => s.local_path(&l),
+                    None => s.local_path(super::transfer::remote_basename(&remote).unwrap_or(&remote)),
+                };
+                s.verify(&remote, &local, algo)?
+            }
+            Cmd::Open(host, port) => s.open(&host, port)?,
+            Cmd::User(name) => s.relogin(&name)?,
+            Cmd::Close => s.close(),
+            Cmd::Local(command) => run_local(&command)?,
             Cmd::Ls(path) => s.ls(path.as_deref())?,
             Cmd::Cd(p) => s.cd(&p)?,
             Cmd::Pwd => s.pwd()?,
@@ -533,10 +768,43 @@ mod tests {
 
     #[test]
     fn commands_parse_with_their_arguments() {
-        assert_eq!(cmd("get a.txt"), Ok(Cmd::Get { remote: "a.txt".into(), local: None, force: false }));
-        assert_eq!(cmd("GET -f a b"), Ok(Cmd::Get { remote: "a".into(), local: Some("b".into()), force: true }));
-        assert_eq!(cmd("get -- -f"), Ok(Cmd::Get { remote: "-f".into(), local: None, force: false }));
-        assert_eq!(cmd("put x"), Ok(Cmd::Put { local: "x".into(), remote: None, force: false }));
+        let get = |remote: &str, local: Option<&str>, force, verify, recursive| {
+            Ok(Cmd::Get { remote: remote.into(), local: local.map(Into::into), force, verify, recursive })
+        };
+        assert_eq!(cmd("get a.txt"), get("a.txt", None, false, false, false));
+        assert_eq!(cmd("GET -f a b"), get("a", Some("b"), true, false, false));
+        assert_eq!(cmd("get -- -f"), get("-f", None, false, false, false));
+        assert_eq!(
+            cmd("get -c -r d"),
+            Err("-c checks one file: use 'verify' after 'get -r'. Usage: get [-f] [-c] [-r] REMOTE [LOCAL]".into())
+        );
+        assert_eq!(cmd("get -r d l"), get("d", Some("l"), false, false, true));
+        assert_eq!(cmd("get -c f"), get("f", None, false, true, false));
+        assert_eq!(cmd("put x"), Ok(Cmd::Put { local: "x".into(), remote: None, force: false, recursive: false }));
+        assert_eq!(cmd("put -r d"), Ok(Cmd::Put { local: "d".into(), remote: None, force: false, recursive: true }));
+        assert_eq!(cmd("mget *.txt 'a b/*'"), Ok(Cmd::Mget(vec!["*.txt".into(), "a b/*".into()])));
+        assert_eq!(cmd("mput"), Err("Usage: mput PATTERN...".into()));
+        assert_eq!(
+            cmd("mirror -R --delete --dry-run src dst"),
+            Ok(Cmd::Mirror {
+                reverse: true,
+                delete: true,
+                dry_run: true,
+                source: Some("src".into()),
+                target: Some("dst".into())
+            })
+        );
+        assert_eq!(
+            cmd("mirror"),
+            Ok(Cmd::Mirror { reverse: false, delete: false, dry_run: false, source: None, target: None })
+        );
+        assert_eq!(cmd("hash -a md5 f"), Ok(Cmd::Hash("f".into(), Some(Algo::Md5))));
+        assert!(cmd("hash -a rot13 f").unwrap_err().starts_with("Unknown algorithm"));
+        assert_eq!(cmd("verify r l"), Ok(Cmd::Verify("r".into(), Some("l".into()), None)));
+        assert_eq!(cmd("open h 21"), Ok(Cmd::Open("h".into(), Some(21))));
+        assert!(cmd("open h x").is_err());
+        assert_eq!(cmd("user bob"), Ok(Cmd::User("bob".into())));
+        assert_eq!(cmd("close"), Ok(Cmd::Close));
         assert_eq!(cmd("rename a b"), Ok(Cmd::Rename("a".into(), "b".into())));
         assert_eq!(cmd("quit"), Ok(Cmd::Bye));
         assert_eq!(cmd("exit"), Ok(Cmd::Bye));
@@ -547,10 +815,11 @@ mod tests {
 
     #[test]
     fn wrong_use_says_how_to_use() {
-        assert_eq!(cmd("get"), Err("Usage: get [-f] REMOTE [LOCAL]".into()));
+        assert_eq!(cmd("get"), Err("Usage: get [-f] [-c] [-r] REMOTE [LOCAL]".into()));
         assert_eq!(cmd("cd a b"), Err("Usage: cd PATH".into()));
         assert_eq!(cmd("pwd x"), Err("Usage: pwd".into()));
         assert!(cmd("get -x a").unwrap_err().starts_with("Unknown option -x."));
+        assert!(cmd("mirror -r").unwrap_err().starts_with("Unknown option -r."));
     }
 
     #[test]

@@ -31,9 +31,10 @@ use super::say;
 use super::session::Session;
 use super::terminal::{poll_tick, Interrupt};
 use crate::limits::{
-    CLIENT_ABORT_TIMEOUT, CLIENT_POLL_TICK, CLIENT_STALL_TIMEOUT, IO_BUFFER, PARTIAL_SUFFIX, RESUME_CHECK_BYTES,
+    CLIENT_ABORT_TIMEOUT, CLIENT_MAX_LISTING, CLIENT_POLL_TICK, CLIENT_STALL_TIMEOUT, IO_BUFFER, PARTIAL_SUFFIX,
+    RESUME_CHECK_BYTES,
 };
-use crate::protocol::ascii::{from_crlf, to_crlf};
+use crate::protocol::ascii::{FromCrlf, ToCrlf};
 use crate::protocol::reply::parse_size_hint;
 use crate::protocol::{Command, Reply, ReplyCode, TransferType};
 
@@ -129,7 +130,7 @@ impl Pump<'_> {
         data.set_nonblocking(true).map_err(Stop::Data)?;
         let mut buf = vec![0u8; self.chunk_size()];
         let mut conv = Vec::new();
-        let mut pending_cr = false;
+        let mut from_crlf = FromCrlf::default();
         let mut checked = 0usize;
         let mut moved = 0u64;
         let mut last_move = Instant::now();
@@ -160,7 +161,7 @@ impl Pump<'_> {
             }
             let out = if ascii {
                 conv.clear();
-                pending_cr = from_crlf(chunk, &mut conv, pending_cr);
+                from_crlf.convert(chunk, &mut conv);
                 &conv[..]
             } else {
                 chunk
@@ -169,9 +170,9 @@ impl Pump<'_> {
             self.progress.update(moved);
             self.throttle(moved)?;
         }
-        if pending_cr {
-            sink.write_all(b"\r").map_err(Stop::Local)?;
-        }
+        conv.clear();
+        from_crlf.finish(&mut conv);
+        sink.write_all(&conv).map_err(Stop::Local)?;
         if checked < expect.len() {
             // The server's file ends inside our partial file.
             return Err(Stop::Mismatch);
@@ -185,7 +186,7 @@ impl Pump<'_> {
         data.set_nonblocking(true).map_err(Stop::Data)?;
         let mut buf = vec![0u8; self.chunk_size()];
         let mut conv = Vec::new();
-        let mut last_cr = false;
+        let mut to_crlf = ToCrlf::default();
         let mut moved = 0u64;
         let mut last_move = Instant::now();
         loop {
@@ -200,7 +201,7 @@ impl Pump<'_> {
             };
             let mut out = if ascii {
                 conv.clear();
-                last_cr = to_crlf(&buf[..n], &mut conv, last_cr);
+                to_crlf.convert(&buf[..n], &mut conv);
                 &conv[..]
             } else {
                 &buf[..n]
@@ -284,6 +285,22 @@ fn kept_note(part: &Path, remote: &str) -> String {
 }
 
 impl Session {
+    /// The progress of a transfer: its own line, or its part of the tree's.
+    fn new_progress(&self, dir: Direction, offset: u64, total: Option<u64>) -> Progress {
+        match &self.tree {
+            Some(tree) => Progress::within(tree.clone(), dir, offset),
+            None => Progress::new(dir, offset, total, self.show_progress),
+        }
+    }
+
+    /// A message about one transfer (resuming, statistics): shown for a
+    /// single transfer, not inside a tree, whose line and summary say it.
+    fn inform(&self, text: impl std::fmt::Display) {
+        if self.tree.is_none() {
+            say(text);
+        }
+    }
+
     fn pump<'a>(&self, progress: &'a mut Progress, intr: &'a Interrupt) -> Pump<'a> {
         Pump { intr, progress, limit: self.cfg.limit_rate }
     }
@@ -377,21 +394,46 @@ impl Session {
         }
     }
 
-    /// `get [-f] REMOTE [LOCAL]`.
-    pub fn get(&mut self, remote: &str, local: Option<&str>, force: bool) -> Result<(), ClientError> {
+    /// `get [-f] [-c] REMOTE [LOCAL]`; with `verify`, the download is
+    /// checked against the server's checksum afterwards.
+    pub fn get(&mut self, remote: &str, local: Option<&str>, force: bool, verify: bool) -> Result<(), ClientError> {
         self.ctl_mut()?;
+        if verify {
+            // Fail before the download when the server cannot tell a checksum.
+            self.checksum_available()?;
+        }
         let target = self.download_target(remote, local)?;
-        let part = partial_path(&target);
+        self.download(remote, &target, force, None)?;
+        if verify {
+            self.verify(remote, &target, None)?;
+        }
+        Ok(())
+    }
+
+    /// Downloads `remote` into `target` (through `target.part`). `size` is
+    /// the remote size when a listing already gave it; otherwise SIZE asks.
+    pub(super) fn download(
+        &mut self,
+        remote: &str,
+        target: &Path,
+        force: bool,
+        size: Option<u64>,
+    ) -> Result<(), ClientError> {
+        let part = partial_path(target);
         let binary = self.ttype == TransferType::Image;
-        let size = if binary { self.remote_size(remote)? } else { None };
+        let size = match (binary, size) {
+            (false, _) => None,
+            (true, Some(s)) => Some(s),
+            (true, None) => self.remote_size(remote)?,
+        };
         self.ensure_type(self.ttype)?;
         let mut force = force;
         // The second attempt starts from zero, so it cannot ask for a third.
         for _ in 0..2 {
-            match self.get_once(remote, &target, &part, size, force)? {
+            match self.get_once(remote, target, &part, size, force)? {
                 Fetched::Done => return Ok(()),
                 Fetched::StartOver(why) => {
-                    say(why);
+                    self.inform(why);
                     force = true;
                 }
             }
@@ -432,7 +474,10 @@ impl Session {
         let mut offset = existing;
         if let Some(rs) = size {
             if offset > rs {
-                say(format!("The partial file {} is larger than the remote file: starting over.", part.display()));
+                self.inform(format!(
+                    "The partial file {} is larger than the remote file: starting over.",
+                    part.display()
+                ));
                 offset = 0;
             }
         }
@@ -466,10 +511,10 @@ impl Session {
             }
         };
         if offset > 0 {
-            say(format!("Resuming {remote} at byte {offset}."));
+            self.inform(format!("Resuming {remote} at byte {offset}."));
         }
         let total = size.or_else(|| if check_from == 0 { parse_size_hint(&prelim.text()) } else { None });
-        let mut progress = Progress::new(Direction::Received, check_from, total, self.show_progress);
+        let mut progress = self.new_progress(Direction::Received, check_from, total);
         let intr = self.intr.clone();
         let result = {
             let mut sink = BufWriter::with_capacity(IO_BUFFER, &mut file);
@@ -502,7 +547,7 @@ impl Session {
                 if offset > 0 {
                     stats.push_str(&format!(", resumed at byte {offset}"));
                 }
-                say(stats);
+                self.inform(stats);
                 Ok(Fetched::Done)
             }
             Err(Stop::Mismatch) => {
@@ -517,6 +562,9 @@ impl Session {
                 self.abort(Some(data))?;
                 drop(file);
                 remove_if_empty(part);
+                if let Some(t) = &self.tree {
+                    t.borrow_mut().clear_line();
+                }
                 say(format!("Transfer aborted; {}.", kept_note(part, remote)));
                 Err(ClientError::Interrupted)
             }
@@ -583,19 +631,26 @@ impl Session {
     pub fn put(&mut self, local: &str, remote: Option<&str>, force: bool) -> Result<(), ClientError> {
         self.ctl_mut()?;
         let path = self.local_path(local);
-        let local_err = |e: io::Error| ClientError::local(path.display(), e);
-        let mut file = File::open(&path).map_err(local_err)?;
-        let meta = file.metadata().map_err(local_err)?;
-        if !meta.is_file() {
-            return Err(local_err(io::Error::other("not a regular file")));
-        }
-        let len = meta.len();
         let remote = match remote {
             Some(r) => r.to_string(),
             None => path.file_name().map(|n| n.to_string_lossy().into_owned()).ok_or_else(|| {
                 ClientError::Usage(format!("Cannot name a remote file after '{local}': use put LOCAL REMOTE."))
             })?,
         };
+        self.upload(&path, &remote, force)
+    }
+
+    /// Uploads the local file `path` as `remote`, resuming an interrupted
+    /// upload unless `force`.
+    pub(super) fn upload(&mut self, path: &Path, remote: &str, force: bool) -> Result<(), ClientError> {
+        let local_err = |e: io::Error| ClientError::local(path.display(), e);
+        let mut file = File::open(path).map_err(local_err)?;
+        let meta = file.metadata().map_err(local_err)?;
+        if !meta.is_file() {
+            return Err(local_err(io::Error::other("not a regular file")));
+        }
+        let len = meta.len();
+        let remote = remote.to_string();
         let binary = self.ttype == TransferType::Image;
         let mut offset = 0;
         if binary && !force {
@@ -619,9 +674,9 @@ impl Session {
         };
         file.seek(SeekFrom::Start(offset)).map_err(local_err)?;
         if offset > 0 {
-            say(format!("Resuming the upload of {remote} at byte {offset}."));
+            self.inform(format!("Resuming the upload of {remote} at byte {offset}."));
         }
-        let mut progress = Progress::new(Direction::Sent, offset, Some(len), self.show_progress);
+        let mut progress = self.new_progress(Direction::Sent, offset, Some(len));
         let intr = self.intr.clone();
         let result = self.pump(&mut progress, &intr).send(&mut data, &mut file, !binary);
         progress.finish();
@@ -647,11 +702,14 @@ impl Session {
                 if offset > 0 {
                     stats.push_str(&format!(", resumed at byte {offset}"));
                 }
-                say(stats);
+                self.inform(stats);
                 Ok(())
             }
             Err(Stop::Interrupted) => {
                 self.abort(Some(data))?;
+                if let Some(t) = &self.tree {
+                    t.borrow_mut().clear_line();
+                }
                 say(format!(
                     "Upload aborted after {} bytes; 'put' again resumes it if the server kept them.",
                     offset + progress.moved()
@@ -681,6 +739,48 @@ impl Session {
         }
     }
 
+    /// The bytes of a listing (MLSD, NLST or LIST), read whole, at most
+    /// [`CLIENT_MAX_LISTING`]: a server cannot make the client allocate
+    /// without end.
+    pub(super) fn fetch_listing(&mut self, cmd: Command) -> Result<Vec<u8>, ClientError> {
+        let mut data = match self.open_transfer(None, cmd)? {
+            Opening::Open(data, _) => data,
+            Opening::Finished(_) => return Ok(Vec::new()),
+            Opening::RestRefused(r) => return Err(ClientError::Refused(r)),
+        };
+        let mut progress = Progress::new(Direction::Received, 0, None, false);
+        let intr = self.intr.clone();
+        let mut sink = Capped { buf: Vec::new(), cap: CLIENT_MAX_LISTING };
+        match self.pump(&mut progress, &intr).receive(&mut data, &mut sink, false, &[]) {
+            Ok(()) => {
+                drop(data);
+                let r = self.transfer_reply()?;
+                if r.code.is_completion() {
+                    Ok(sink.buf)
+                } else {
+                    Err(ClientError::Refused(r))
+                }
+            }
+            Err(Stop::Interrupted) => {
+                self.abort(Some(data))?;
+                Err(ClientError::Interrupted)
+            }
+            Err(Stop::Local(_)) => {
+                self.abort(Some(data))?;
+                Err(ClientError::Failed(format!("A listing longer than {CLIENT_MAX_LISTING} bytes: refused.")))
+            }
+            Err(Stop::Data(e)) => {
+                drop(data);
+                let r = self.transfer_reply()?;
+                Err(ClientError::Failed(format!("Data connection failed ({}); {r}", io_text(&e))))
+            }
+            Err(Stop::Stalled | Stop::Mismatch) => {
+                self.abort(Some(data))?;
+                Err(ClientError::Failed("The listing stalled: abandoned.".into()))
+            }
+        }
+    }
+
     /// `ls [PATH]`: LIST, written to standard output as it arrives.
     pub fn ls(&mut self, path: Option<&str>) -> Result<(), ClientError> {
         let mut data = match self.open_transfer(None, Command::List(path.map(str::to_string)))? {
@@ -691,7 +791,8 @@ impl Session {
         let mut progress = Progress::new(Direction::Received, 0, None, false);
         let intr = self.intr.clone();
         let stdout = io::stdout();
-        let mut out = stdout.lock();
+        // Security: listing lines are server text (names with escapes).
+        let mut out = super::escape::EscapingWriter::new(stdout.lock());
         let result = self.pump(&mut progress, &intr).receive(&mut data, &mut out, true, &[]);
         let _ = out.flush();
         drop(out);

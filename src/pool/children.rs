@@ -127,11 +127,6 @@ impl Children {
         get(&self.counts, 1) as usize
     }
 
-    /// True when no worker is left.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Sends `sig` to the worker in `slot`, if there is one of ours.
     pub fn signal(&self, slot: usize, sig: Signal) -> bool {
         match self.by_slot.get().get(slot).map(|p| p.load(Ordering::Relaxed)) {

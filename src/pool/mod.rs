@@ -1,11 +1,13 @@
 //! The process pool: the supervisor (the parent) binds the listening socket,
 //! forks workers that each loop on `accept()`, and keeps the pool the right
 //! size: it replaces workers that die, grows the pool when fewer than
-//! `--min-spare` are idle (the batch doubling each tick, as Apache's prefork
-//! does), retires idle workers beyond `--max-spare`; when `--max-workers`
-//! are all busy and clients wait, reclaims the workers held longest by
-//! clients that have not logged in (`reclaim`), and answers `421` itself
-//! only when every client has; and handles the signals (nginx's set):
+//! `--min-spare` are idle (the batch doubling each time, as Apache's prefork
+//! does) and at once for every client waiting in the accept queue
+//! ([`burst`]), retires idle workers beyond `--max-spare`; when
+//! `--max-workers` are all busy and clients wait, reclaims the workers held
+//! longest by clients that have not logged in (`reclaim`), and answers
+//! `421` itself only when every client has; and handles the signals
+//! (nginx's set):
 //!
 //! | signal | effect |
 //! |---|---|
@@ -14,59 +16,47 @@
 //! | SIGHUP | reload the configuration; old workers finish their sessions |
 //! | SIGUSR1 | reopen the log file |
 
-pub mod children;
+pub(crate) mod burst;
+pub(crate) mod children;
 mod preflight;
 mod reclaim;
-pub mod scoreboard;
-pub mod status;
+pub(crate) mod scoreboard;
+pub(crate) mod status;
 mod sweep;
-pub mod worker;
+pub(crate) mod worker;
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{kill, Signal};
-use nix::sys::socket::{self, sockopt, AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
 use crate::admin::SignalFlags;
-use crate::config::{ServerArgs, ServerConfig};
-use crate::limits::{LISTEN_BACKLOG, MALLOC_MMAP_THRESHOLD, MAX_SPAWN_BATCH, STOP_GRACE, SUPERVISOR_TICK};
+use crate::limits::{
+    ACCEPT_WAKEUP, MALLOC_MMAP_THRESHOLD, MAX_SPAWN_BATCH, RELOAD_SETTLE, SPAWN_BATCH_RESET, STOP_GRACE,
+    SUPERVISOR_TICK,
+};
+use crate::net;
+use crate::server::config::{ServerArgs, ServerCli, ServerCommand, ServerConfig, SlaveArgs};
+use crate::server::intake::{Intake, Listening};
 use crate::sys::{self, Forked};
 use scoreboard::{Scoreboard, State};
 
-/// How long a blocked `accept` waits before the worker looks at its flags
-/// again (closes the race between checking a flag and blocking).
-const ACCEPT_WAKEUP: Duration = Duration::from_millis(500);
-
-/// Longest a reload waits for the old idle workers to leave `accept`.
-const RELOAD_SETTLE: Duration = Duration::from_secs(2);
-
-/// Binds the listening socket: SO_REUSEADDR, a deep backlog (clients beyond
-/// the pool wait there), close-on-exec.
-pub fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
-    let family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
-    let fd = socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
-    socket::setsockopt(&fd, sockopt::ReuseAddr, &true)?;
-    socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
-    socket::listen(&fd, Backlog::new(LISTEN_BACKLOG).unwrap_or(Backlog::MAXCONN))?;
-    let listener = TcpListener::from(fd);
-    // accept() honours SO_RCVTIMEO: a worker wakes up now and then.
-    socket::setsockopt(
-        &listener,
-        sockopt::ReceiveTimeout,
-        &nix::sys::time::TimeVal::new(0, ACCEPT_WAKEUP.as_micros() as i64),
-    )?;
+/// Binds the pool's listening socket ([`net::bind_listener`]); a worker
+/// blocked in `accept` wakes up every [`ACCEPT_WAKEUP`] to look at its flags.
+pub(crate) fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let listener = net::bind_listener(addr)?;
+    net::wake_accept_every(&listener, ACCEPT_WAKEUP)?;
     Ok(listener)
 }
 
 /// The parent of the pool.
-pub struct Supervisor {
+pub(crate) struct Supervisor {
     args: ServerArgs,
     cfg: ServerConfig,
     generation: u32,
@@ -81,22 +71,30 @@ pub struct Supervisor {
     status: Option<std::os::unix::net::UnixListener>,
     signals: SignalFlags,
     batch: usize,
+    /// When the pool last grew because spares ran short.
+    last_growth: Instant,
     /// Until then, a readable listener is not a reason to grow again.
     settle_until: Instant,
+    /// Rung by workers when spares run short.
+    alarm: burst::Alarm,
     parent_pid: Pid,
     /// Who the workers become (when started as root).
     drop_to: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
-    /// As a slave of an ftpmaster: the registration and hand-over socket.
-    slave: Option<crate::balancer::slave::SlaveSide>,
+    /// Where the workers take their clients from.
+    intake: Box<dyn Intake>,
 }
 
+/// Makes the [`Intake`] of a pool that is a slave of an `ftpmaster`, when
+/// `--register` asks for one (`None` otherwise), for a pool that will
+/// listen on the address given. The binary passes the balancer's
+/// (`balancer::slave::intake`); the pool does not know the balancer.
+pub type SlaveIntake = fn(&SlaveArgs, SocketAddr) -> Result<Option<Box<dyn Intake>>, String>;
+
 /// `ftpserver`: runs a pool, or a tool.
-pub fn main(cli: crate::config::ServerCli) -> Result<(), String> {
+pub fn main(cli: ServerCli, slave: SlaveIntake) -> Result<(), String> {
     match cli.command {
-        Some(crate::config::ServerCommand::Status { listen }) => {
-            crate::admin::print_status("server", &listen, status::socket_name)
-        }
-        Some(crate::config::ServerCommand::Passwd { name, home, perms }) => {
+        Some(ServerCommand::Status { listen }) => crate::admin::print_status("server", &listen, status::socket_name),
+        Some(ServerCommand::Passwd { name, home, perms }) => {
             let perms = crate::accounts::Perms::parse(&perms)?;
             let pw = crate::term::read_password(&format!("Password for {name}: ")).map_err(|e| e.to_string())?;
             if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
@@ -109,7 +107,7 @@ pub fn main(cli: crate::config::ServerCli) -> Result<(), String> {
             println!("{line}");
             Ok(())
         }
-        None => run(cli.server),
+        None => run(cli.server, slave),
     }
 }
 
@@ -117,7 +115,7 @@ pub fn main(cli: crate::config::ServerCli) -> Result<(), String> {
 ///
 /// Security: a server started as root (to bind port 21) never serves a
 /// client as root; `--run-as` must name an unprivileged user.
-pub fn resolve_run_as(cfg: &ServerConfig) -> Result<Option<(nix::unistd::Uid, nix::unistd::Gid)>, String> {
+pub(crate) fn resolve_run_as(cfg: &ServerConfig) -> Result<Option<(nix::unistd::Uid, nix::unistd::Gid)>, String> {
     if !nix::unistd::geteuid().is_root() {
         return Ok(None);
     }
@@ -131,17 +129,26 @@ pub fn resolve_run_as(cfg: &ServerConfig) -> Result<Option<(nix::unistd::Uid, ni
 }
 
 /// Runs a pool with the options `args` until it is told to stop.
-pub fn run(args: ServerArgs) -> Result<(), String> {
+pub(crate) fn run(args: ServerArgs, slave: SlaveIntake) -> Result<(), String> {
     let mut cfg = args.to_config()?;
+    let intake = slave(&args.cluster, cfg.listen)?.unwrap_or_else(|| Box::new(Listening));
+    if let Some(g) = intake.greeting() {
+        cfg.greeting = g;
+    }
     crate::logging::init(cfg.log_level, cfg.log_file.as_deref()).map_err(|e| format!("log file: {e}"))?;
     let listener = bind_listener(cfg.listen).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
     cfg.listen = listener.local_addr().map_err(|e| e.to_string())?;
-    Supervisor::new(args, cfg, listener)?.run()
+    Supervisor::new(args, cfg, listener, intake)?.run()
 }
 
 impl Supervisor {
     /// A supervisor for an already bound listener.
-    pub fn new(args: ServerArgs, cfg: ServerConfig, listener: TcpListener) -> Result<Supervisor, String> {
+    pub(crate) fn new(
+        args: ServerArgs,
+        cfg: ServerConfig,
+        listener: TcpListener,
+        mut intake: Box<dyn Intake>,
+    ) -> Result<Supervisor, String> {
         sys::ignore_sigpipe().map_err(|e| e.to_string())?;
         // Big buffers (transfers, listings, argon2's 19 MiB per login) are
         // unmapped when freed, never kept for the rest of an idle session.
@@ -152,16 +159,14 @@ impl Supervisor {
             crate::logging::chown(uid, gid);
         }
         let board = Scoreboard::new(cfg.pool.max_workers).map_err(|e| format!("scoreboard: {e}"))?;
+        let alarm = burst::Alarm::new().map_err(|e| format!("alarm pipe: {e}"))?;
         // Before the signal handlers: its own child exits as a plain process.
         preflight::check(&cfg, drop_to);
         use signal_hook::consts::*;
         let signals = SignalFlags::register(&[SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1], &[SIGCHLD])
             .map_err(|e| format!("signals: {e}"))?;
         let status = crate::admin::status_listen_or_warn(&status::socket_name(&cfg.listen));
-        let slave = match &cfg.slave {
-            Some(sc) => Some(crate::balancer::slave::SlaveSide::start(sc, cfg.listen, &listener)?),
-            None => None,
-        };
+        intake.start(cfg.listen, &listener)?;
         Ok(Supervisor {
             args,
             cfg,
@@ -174,10 +179,12 @@ impl Supervisor {
             status,
             signals,
             batch: 1,
+            last_growth: Instant::now(),
             settle_until: Instant::now(),
+            alarm,
             parent_pid: nix::unistd::getpid(),
             drop_to,
-            slave,
+            intake,
         })
     }
 
@@ -188,17 +195,16 @@ impl Supervisor {
         slot.claim(-1, self.generation);
         match sys::fork() {
             Ok(Forked::Child) => {
-                if let Some(s) = &mut self.slave {
-                    s.forget_registration();
-                }
+                self.intake.forget_in_worker();
                 let ctx = worker::WorkerCtx {
                     listener: &self.listener,
                     cfg: &self.cfg,
                     board: &self.board,
+                    alarm: &self.alarm,
                     slot: i,
                     parent: self.parent_pid,
                     drop_to: self.drop_to,
-                    handoff: self.slave.as_ref().and_then(|s| s.handoff()),
+                    intake: &*self.intake,
                 };
                 let code = worker::run(ctx);
                 std::process::exit(code);
@@ -280,10 +286,15 @@ impl Supervisor {
         if idle < pool.min_spare || (backlog_waiting && idle == 0) {
             want = want.max(pool.min_spare.saturating_sub(idle)).max(self.batch);
             self.batch = (self.batch * 2).min(MAX_SPAWN_BATCH);
-        } else {
+            self.last_growth = Instant::now();
+        } else if self.last_growth.elapsed() >= SPAWN_BATCH_RESET {
+            // Clients arriving one after another run the spares short
+            // again and again: the batch keeps doubling until the pool
+            // has gone a while without growing (issue 15).
             self.batch = 1;
         }
-        let want = want.min(room);
+        let (queued, burst) = self.burst_demand(idle);
+        let want = want.max(burst).min(room);
         if want > 0 {
             let mut spawned = 0;
             for _ in 0..want {
@@ -296,7 +307,12 @@ impl Supervisor {
             self.settle_until = Instant::now() + Duration::from_millis(50);
             return;
         }
-        if idle > pool.max_spare && live > pool.workers {
+        // Spares are retired lazily: only once the pool has gone a while
+        // without growing and nobody waits in the accept queue. A worker
+        // told to leave while it takes a client from an ftpmaster hands it
+        // back, and the master then skips this slave for a while.
+        let calm = self.last_growth.elapsed() >= SPAWN_BATCH_RESET && queued == 0;
+        if idle > pool.max_spare && live > pool.workers && calm {
             let extra = (idle - pool.max_spare).min(live - pool.workers);
             let mut retired = 0;
             for (i, pid) in self.children.iter() {
@@ -314,11 +330,22 @@ impl Supervisor {
         }
     }
 
+    /// The clients waiting in the accept queue, and the workers to fork at
+    /// once for them (issue 15): one for every waiting client, plus
+    /// `--min-spare`, beyond the `idle` (or starting) workers, instead of a
+    /// batch growing per tick. See [`burst`]. The spare-server rule in
+    /// `maintain` still decides in steady state, and retires spares only
+    /// while nobody waits.
+    fn burst_demand(&self, idle: usize) -> (usize, usize) {
+        let queued = burst::queued(&self.listener);
+        (queued, burst::demand(queued, idle, self.cfg.pool.min_spare))
+    }
+
     /// All `max-workers` are busy: the next client is told so at once.
     fn refuse_overload(&self) {
         if let Ok((stream, peer)) = self.listener.accept() {
             log::warn!("{peer}: refused, all {} workers busy", self.cfg.pool.max_workers);
-            worker::refuse(stream, "Too many users, try again later.");
+            worker::refuse(stream, &crate::server::error::FtpError::TooManyUsers);
         }
     }
 
@@ -369,6 +396,9 @@ impl Supervisor {
                 // workers' shared defences (bans, hash permits) carry on.
                 cfg.listen = self.cfg.listen;
                 cfg.guard = std::sync::Arc::clone(&self.cfg.guard);
+                if let Some(g) = self.intake.greeting() {
+                    cfg.greeting = g;
+                }
                 match resolve_run_as(&cfg) {
                     Ok(d) => self.drop_to = d,
                     Err(e) => {
@@ -405,6 +435,8 @@ impl Supervisor {
         if let Some(st) = &self.status {
             fds.push(PollFd::new(st.as_fd(), PollFlags::POLLIN));
         }
+        let aidx = fds.len();
+        fds.push(PollFd::new(self.alarm.fd(), PollFlags::POLLIN));
         let lidx = fds.len();
         if watch_listener {
             fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
@@ -415,8 +447,12 @@ impl Supervisor {
                 Ok(n) if n > 0 => (self.status.is_some() && ready(&fds[1]), watch_listener && ready(&fds[lidx])),
                 _ => (false, false),
             };
+        let alarm_rang = ready(&fds[aidx]);
         drop(fds);
         self.signals.drain();
+        if alarm_rang {
+            self.alarm.drain();
+        }
         if status_ready {
             if let Some(st) = &self.status {
                 status::answer(st, &self.board, &self.cfg);
@@ -427,13 +463,11 @@ impl Supervisor {
 
     /// A stopping slave tells its master first, so no more clients come.
     fn leave_master(&mut self) {
-        if let Some(s) = &mut self.slave {
-            s.withdraw();
-        }
+        self.intake.withdraw();
     }
 
     /// The supervisor's loop.
-    pub fn run(mut self) -> Result<(), String> {
+    pub(crate) fn run(mut self) -> Result<(), String> {
         log::info!(
             "forkftp listening on {}, serving {}, {} workers (max {})",
             self.cfg.listen,
@@ -449,9 +483,7 @@ impl Supervisor {
             let watch = !graceful && idle == 0 && settled;
             let waiting = self.wait_events(SUPERVISOR_TICK, watch);
             self.reap();
-            if let Some(s) = &mut self.slave {
-                s.tick();
-            }
+            self.intake.tick();
             if !graceful {
                 self.sweeper.tick(&self.cfg, self.drop_to);
             }
@@ -467,9 +499,7 @@ impl Supervisor {
                 self.signal_workers(Signal::SIGQUIT, false);
             }
             if self.signals.take(libc::SIGUSR1) {
-                if let Err(e) = crate::logging::reopen() {
-                    log::error!("reopening the log: {e}");
-                }
+                crate::logging::reopen_or_complain();
                 self.signal_workers(Signal::SIGUSR1, false);
             }
             if graceful {

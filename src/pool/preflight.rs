@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use nix::unistd::{AccessFlags, Gid, Uid};
 
-use crate::config::ServerConfig;
+use crate::server::config::ServerConfig;
 use crate::server::vpath::VPath;
 use crate::sys::{self, Forked};
 

@@ -21,7 +21,6 @@ use nix::unistd::Pid;
 use super::scoreboard::State;
 use super::Supervisor;
 use crate::limits::{PRESSURE_BUSY_PERCENT, RECLAIM_MIN_AGE, RECLAIM_SETTLE, SIGNAL_CHECK};
-use crate::sys;
 
 /// A reclaimed worker acts within [`SIGNAL_CHECK`]; past twice that, the
 /// request is taken as ignored.
@@ -94,7 +93,7 @@ impl Supervisor {
         if not_logged_in == 0 {
             return false;
         }
-        let waiting = sys::accept_queue(&self.listener).map_or(1, |(q, _)| q as usize).max(1);
+        let waiting = super::burst::queued(&self.listener).max(1);
         let wanted = waiting.saturating_sub(self.reclaims.sent.len());
         // The longest held first.
         candidates.sort_unstable_by_key(|c| std::cmp::Reverse(c.0));

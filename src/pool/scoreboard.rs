@@ -8,10 +8,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use crate::server::connection::Progress;
 use crate::sys::SharedSlice;
 
-/// Longest text kept for the client address, user and command.
-const TEXT: usize = 64;
+use crate::limits::SCOREBOARD_TEXT as TEXT;
 
 /// What a worker is doing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,25 +52,26 @@ impl State {
     }
 }
 
-/// One worker's slot. Text fields may tear while being rewritten; they are
-/// for display only. Decisions use the atomics.
-#[repr(C)]
-pub struct Slot {
-    pid: AtomicI32,
-    state: AtomicU8,
-    generation: AtomicU32,
-    sessions: AtomicU32,
-    bytes: AtomicU64,
-    since_ms: AtomicU64,
-    /// The client's address as an IPv6 (v4-mapped) number, high and low
-    /// halves (0: none), for the per-address limit.
-    ip: [AtomicU64; 2],
-    /// 1 once the client has logged in (a worker serving a client that has
-    /// not may be reclaimed).
-    logged_in: AtomicU8,
-    client: [AtomicU8; TEXT],
-    user: [AtomicU8; TEXT],
-    command: [AtomicU8; TEXT],
+crate::sys::shared_struct! {
+    /// One worker's slot. Text fields may tear while being rewritten; they
+    /// are for display only. Decisions use the atomics.
+    pub struct Slot {
+        pid: AtomicI32,
+        state: AtomicU8,
+        generation: AtomicU32,
+        sessions: AtomicU32,
+        bytes: AtomicU64,
+        since_ms: AtomicU64,
+        /// The client's address as an IPv6 (v4-mapped) number, high and
+        /// low halves (0: none), for the per-address limit.
+        ip: [AtomicU64; 2],
+        /// 1 once the client has logged in (a worker serving a client that
+        /// has not may be reclaimed).
+        logged_in: AtomicU8,
+        client: [AtomicU8; TEXT],
+        user: [AtomicU8; TEXT],
+        command: [AtomicU8; TEXT],
+    }
 }
 
 fn now_ms() -> u64 {
@@ -90,17 +91,14 @@ fn read_text(field: &[AtomicU8; TEXT]) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// A copy of one slot, for display and decisions.
+/// A copy of one slot, for display (`ftpserver status`; decisions read
+/// the atomics).
 #[derive(Clone, Debug)]
 pub struct SlotView {
-    /// Index in the scoreboard.
-    pub index: usize,
     /// Worker pid.
     pub pid: i32,
     /// Its state.
     pub state: State,
-    /// Configuration generation it was forked with.
-    pub generation: u32,
     /// Clients served so far.
     pub sessions: u32,
     /// Bytes moved by the current or last transfer.
@@ -113,8 +111,6 @@ pub struct SlotView {
     pub user: String,
     /// Last command.
     pub command: String,
-    /// The client has logged in.
-    pub logged_in: bool,
 }
 
 /// An address as the number the scoreboard keeps (IPv4 as v4-mapped IPv6).
@@ -238,25 +234,32 @@ impl Slot {
         self.bytes.store(n, Ordering::Relaxed);
     }
 
-    /// The client address being served (empty when idle).
-    pub fn client(&self) -> String {
-        read_text(&self.client)
-    }
-
-    fn view(&self, index: usize) -> SlotView {
+    fn view(&self) -> SlotView {
         SlotView {
-            index,
             pid: self.pid(),
             state: self.state(),
-            generation: self.generation.load(Ordering::Relaxed),
             sessions: self.sessions(),
             bytes: self.bytes.load(Ordering::Relaxed),
             for_ms: now_ms().saturating_sub(self.since_ms.load(Ordering::Relaxed)),
             client: read_text(&self.client),
             user: read_text(&self.user),
             command: read_text(&self.command),
-            logged_in: self.logged_in.load(Ordering::SeqCst) != 0,
         }
+    }
+}
+
+/// A worker's session reports into its slot (`ftpserver status`).
+impl Progress for Slot {
+    fn command(&self, shown: &str) {
+        self.set_command(shown);
+    }
+
+    fn user(&self, name: &str) {
+        self.set_user(name);
+    }
+
+    fn bytes(&self, n: u64) {
+        self.set_bytes(n);
     }
 }
 
@@ -278,17 +281,7 @@ impl Scoreboard {
 
     /// Copies of the slots in use.
     pub fn snapshot(&self) -> Vec<SlotView> {
-        self.slots().iter().enumerate().filter(|(_, s)| s.pid() != 0).map(|(i, s)| s.view(i)).collect()
-    }
-
-    /// Index of a free slot.
-    pub fn free_slot(&self) -> Option<usize> {
-        self.slots().iter().position(|s| s.pid() == 0)
-    }
-
-    /// Index of the slot of `pid`.
-    pub fn find(&self, pid: i32) -> Option<usize> {
-        self.slots().iter().position(|s| s.pid() == pid)
+        self.slots().iter().enumerate().filter(|(_, s)| s.pid() != 0).map(|(_, s)| s.view()).collect()
     }
 
     /// Workers other than `except` serving a client from `ip`.
@@ -296,7 +289,7 @@ impl Scoreboard {
         self.slots().iter().enumerate().filter(|(i, s)| *i != except && s.serves(ip)).count()
     }
 
-    /// Counts workers in `state`.
+    /// Counts workers in `state` (atomics only, no allocation).
     pub fn count(&self, state: State) -> usize {
         self.slots().iter().filter(|s| s.pid() != 0 && s.state() == state).count()
     }
@@ -309,7 +302,6 @@ mod tests {
     #[test]
     fn slots_record_and_read_back() {
         let sb = Scoreboard::new(4).unwrap();
-        assert_eq!(sb.free_slot(), Some(0));
         let s = &sb.slots()[0];
         s.claim(1234, 1);
         s.begin_session("127.0.0.1:5000".parse().unwrap());
@@ -321,8 +313,7 @@ mod tests {
         assert_eq!(v.client, "127.0.0.1:5000");
         assert_eq!(v.command.len(), TEXT);
         assert_eq!(sb.count(State::Busy), 1);
-        assert_eq!(sb.find(1234), Some(0));
-        assert!(v.logged_in);
+        assert!(s.logged_in());
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
         assert_eq!((sb.serving(ip, 1), sb.serving(ip, 0)), (1, 0));
         assert_eq!(sb.serving("::ffff:127.0.0.1".parse().unwrap(), 1), 1);

@@ -7,9 +7,9 @@ use std::net::SocketAddr;
 use std::os::unix::net::UnixListener;
 
 use super::scoreboard::{Scoreboard, SlotView, State};
-use crate::admin;
-use crate::config::ServerConfig;
+use crate::admin::{self, table_row, Col};
 use crate::escape::escape;
+use crate::server::config::ServerConfig;
 
 /// The abstract socket name of the server listening on `addr`.
 pub fn socket_name(addr: &SocketAddr) -> String {
@@ -41,26 +41,34 @@ pub fn format_table(views: &[SlotView], cfg: &ServerConfig) -> String {
         cfg.pool.max_spare,
         cfg.pool.max_workers
     );
-    out.push_str(&format!(
-        "{:<8} {:<9} {:>8} {:>6} {:<40} {:<16} {:>14}  {}\n",
-        "PID", "STATE", "FOR", "SERVED", "CLIENT", "USER", "BYTES", "COMMAND"
-    ));
+    const COLS: [Col; 8] = [
+        Col::left(8),
+        Col::left(9),
+        Col::right(8),
+        Col::right(6),
+        Col::left(40),
+        Col::left(16),
+        Col::right(14),
+        Col { width: 0, right: false, gap: 2 },
+    ];
+    out.push_str(&table_row(&COLS, &[&"PID", &"STATE", &"FOR", &"SERVED", &"CLIENT", &"USER", &"BYTES", &"COMMAND"]));
+    let or_dash = |s: &str| if s.is_empty() { "-".to_string() } else { s.to_string() };
     for v in views {
         // Security: what a client typed (USER names, commands) reaches an
         // admin's terminal here; escaped (a worker could write anything).
         let (client, user, command) =
             (escape(v.client.as_bytes()), escape(v.user.as_bytes()), escape(v.command.as_bytes()));
-        out.push_str(&format!(
-            "{:<8} {:<9} {:>8} {:>6} {:<40} {:<16} {:>14}  {}\n",
-            v.pid,
-            v.state.name(),
-            human_ms(v.for_ms),
-            v.sessions,
-            if client.is_empty() { "-" } else { &client },
-            if user.is_empty() { "-" } else { &user },
-            v.bytes,
-            if command.is_empty() { "-" } else { &command },
-        ));
+        let cells: [&dyn std::fmt::Display; 8] = [
+            &v.pid,
+            &v.state.name(),
+            &human_ms(v.for_ms),
+            &v.sessions,
+            &or_dash(&client),
+            &or_dash(&user),
+            &v.bytes,
+            &or_dash(&command),
+        ];
+        out.push_str(&table_row(&COLS, &cells));
     }
     let g = cfg.guard.stats();
     out.push_str(&format!(
@@ -68,4 +76,22 @@ pub fn format_table(views: &[SlotView], cfg: &ServerConfig) -> String {
         g.failed, g.bans, g.banned_now, g.hashes, cfg.hash_permits
     ));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::admin::table_row;
+
+    /// The columns line up as they always did: numbers right, text left,
+    /// two spaces before the command.
+    #[test]
+    fn rows_keep_their_columns() {
+        let row = table_row(
+            &[Col::left(8), Col::right(6), Col::right(14), Col { width: 0, right: false, gap: 2 }],
+            &[&"4242", &3, &123456, &"RETR a b"],
+        );
+        assert_eq!(row, format!("{:<8} {:>6} {:>14}  {}\n", "4242", 3, 123456, "RETR a b"));
+        assert_eq!(human_ms(61_000), "1m01s");
+    }
 }

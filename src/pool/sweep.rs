@@ -21,8 +21,8 @@ use nix::fcntl::{AtFlags, OFlag};
 use nix::sys::stat::{fstatat, Mode, SFlag};
 use nix::unistd::{Gid, Pid, Uid, UnlinkatFlags};
 
-use crate::config::ServerConfig;
 use crate::limits::MAX_SWEEP_DEPTH;
+use crate::server::config::ServerConfig;
 use crate::server::jail::Jail;
 use crate::server::upload::is_temp_name;
 use crate::server::vpath::VPath;

@@ -7,10 +7,12 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use nix::sys::signal::Signal;
 
 use super::scoreboard::{Scoreboard, State};
-use crate::config::ServerConfig;
-use crate::protocol::command::canonical;
-use crate::protocol::{Reply, ReplyCode};
+use crate::limits::{ACCEPT_PAUSE, REFUSAL_WRITE_TIMEOUT};
+use crate::protocol::address::canonical;
+use crate::server::config::ServerConfig;
 use crate::server::connection;
+use crate::server::error::FtpError;
+use crate::server::intake::{Arrival, Intake, Via};
 use crate::sys;
 
 /// Everything a worker needs, inherited from the supervisor at fork.
@@ -21,12 +23,14 @@ pub struct WorkerCtx<'a> {
     pub cfg: &'a ServerConfig,
     /// The scoreboard.
     pub board: &'a Scoreboard,
+    /// Wakes the supervisor when spares run short (issue 15).
+    pub alarm: &'a super::burst::Alarm,
     /// Its own slot.
     pub slot: usize,
     /// The supervisor's pid (to notice if it died before PR_SET_PDEATHSIG).
     pub parent: nix::unistd::Pid,
-    /// As a slave on the master's host: where the master hands clients over.
-    pub handoff: Option<&'a crate::balancer::handoff::HandoffListener>,
+    /// Where clients come from: the listener, or the master too.
+    pub intake: &'a dyn Intake,
     /// The user and group to become before serving anyone (started as root).
     pub drop_to: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
 }
@@ -39,25 +43,9 @@ pub(super) fn drop_privileges(uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> n
 }
 
 /// Sends a one-line refusal and closes (overload, per-address limit).
-pub fn refuse(stream: TcpStream, text: &str) {
-    refuse_with(stream, &Reply::new(ReplyCode::NOT_AVAILABLE, text));
-}
-
-/// Sends `reply` and closes.
-fn refuse_with(mut stream: TcpStream, reply: &Reply) {
-    let _ = stream.set_write_timeout(Some(std::time::Duration::from_secs(1)));
-    let _ = stream.write_all(&reply.encode());
-}
-
-/// Accepts one client. Unlike `TcpListener::accept`, which retries on
-/// `EINTR`, a signal (SIGHUP, SIGQUIT, SIGTERM) ends the wait at once so the
-/// worker can look at its flags.
-pub fn accept(listener: &TcpListener) -> std::io::Result<(TcpStream, SocketAddr)> {
-    use std::os::fd::AsRawFd;
-    let fd = sys::adopt(nix::sys::socket::accept4(listener.as_raw_fd(), nix::sys::socket::SockFlag::SOCK_CLOEXEC))?;
-    let stream = TcpStream::from(fd);
-    let peer = stream.peer_addr()?;
-    Ok((stream, peer))
+pub fn refuse(mut stream: TcpStream, why: &FtpError) {
+    let _ = stream.set_write_timeout(Some(REFUSAL_WRITE_TIMEOUT));
+    let _ = stream.write_all(&why.reply().encode());
 }
 
 /// The worker's life. Returns the exit code.
@@ -91,13 +79,15 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
         if sys::retiring() || (max_sessions > 0 && slot.sessions() >= max_sessions) {
             break;
         }
-        sys::reopen_log_if_asked();
+        if sys::reopen_asked() {
+            crate::logging::reopen_or_complain();
+        }
         if slot.state() != State::Idle {
             slot.set_state(State::Idle);
         }
         // A client that connected, or one the master hands over (for a
         // slave); `peer` is the client's real address either way.
-        let (stream, peer, via) = match crate::balancer::slave::accept(ctx.listener, ctx.handoff, ctx.cfg) {
+        let Arrival { stream, peer, via } = match ctx.intake.accept(ctx.listener) {
             Ok(Some(a)) => a,
             Ok(None) => continue,
             // Told to retire (the listener is gone), interrupted by a signal,
@@ -107,7 +97,7 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
             Err(e) => {
                 // EMFILE, ENOBUFS...: this client is lost, the worker goes on.
                 log::error!("[{}] accept: {e}", std::process::id());
-                std::thread::sleep(std::time::Duration::from_millis(100));
+                std::thread::sleep(ACCEPT_PAUSE);
                 continue;
             }
         };
@@ -117,7 +107,7 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
             let others = ctx.board.serving(ip, ctx.slot);
             if others >= ctx.cfg.pool.max_per_ip {
                 log::warn!("[{}] {peer}: refused, {others} connections from this address", std::process::id());
-                refuse(stream, "Too many connections from your address, try again later.");
+                refuse(stream, &FtpError::TooManyFromAddress);
                 continue;
             }
         }
@@ -126,13 +116,14 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
         // logins that led to the ban were).
         if let Some(left) = ctx.cfg.guard.address_banned(ip) {
             log::debug!("[{}] {peer}: refused, banned for {left} s more", std::process::id());
-            refuse_with(stream, &crate::server::session::banned_reply(left));
+            refuse(stream, &FtpError::Banned(left));
             continue;
         }
         slot.begin_session(peer);
         // A reclaim meant for the previous client is not for this one.
         sys::clear_reclaim();
-        connection::serve_as(stream, peer, ctx.cfg, slot, via == crate::balancer::slave::Via::Relayed);
+        ctx.alarm.after_accept(ctx.board, ctx.cfg.pool.min_spare);
+        connection::serve(stream, peer, ctx.cfg, slot, via == Via::Relayed);
         slot.end_session();
         // The session's buffers go back to the kernel, not to an idle worker.
         sys::release_free_memory();

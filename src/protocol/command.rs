@@ -7,8 +7,10 @@
 //! not an error.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::SocketAddr;
 
+use super::address::{self, EprtError};
+use super::framer::fits;
 use crate::limits::{MAX_COMMAND_LINE, MAX_PATH, MAX_USER_NAME};
 
 /// A password, kept out of logs: its `Debug` and `Display` print stars.
@@ -187,6 +189,14 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+/// Every verb [`parse`] knows, for HELP (the others are [`Command::Unknown`]).
+pub const VERBS: &[&str] = &[
+    "ABOR", "ACCT", "ALLO", "APPE", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP", "LIST", "MDTM", "MKD",
+    "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT", "PWD", "QUIT", "REST", "RETR", "RMD",
+    "RNFR", "RNTO", "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD",
+    "XRMD",
+];
+
 /// Telnet "interpret as command" byte (RFC 854).
 const IAC: u8 = 0xFF;
 
@@ -221,12 +231,16 @@ pub fn strip_telnet(line: &[u8]) -> std::borrow::Cow<'_, [u8]> {
 }
 
 /// Parses one control line (with or without its CRLF or LF) into a command.
+///
+/// The line may be [`MAX_COMMAND_LINE`] bytes long with a CRLF, whichever
+/// terminator it has: the framer's limit ([`super::framer::fits`]), so that
+/// every line accepted is re-encoded by [`Command::encode`] within it.
 pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
-    if line.len() > MAX_COMMAND_LINE {
-        return Err(ParseError::TooLong);
-    }
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if !fits(line.len(), MAX_COMMAND_LINE) {
+        return Err(ParseError::TooLong);
+    }
     let line = strip_telnet(line);
     if line.contains(&0) {
         return Err(ParseError::Nul);
@@ -397,81 +411,17 @@ fn parse_epsv(arg: Option<&str>) -> Result<EpsvArg, ParseError> {
 
 /// `PORT h1,h2,h3,h4,p1,p2` (RFC 959 section 4.1.2).
 fn parse_port(arg: &str) -> Result<SocketAddr, ParseError> {
-    let bad = ParseError::BadArgument("PORT", "expected h1,h2,h3,h4,p1,p2");
-    let mut n = [0u8; 6];
-    let mut parts = arg.trim().split(',');
-    for slot in n.iter_mut() {
-        let p = parts.next().ok_or(bad.clone())?.trim();
-        if p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(bad);
-        }
-        *slot = p.parse().map_err(|_| bad.clone())?;
-    }
-    if parts.next().is_some() {
-        return Err(bad);
-    }
-    let ip = Ipv4Addr::new(n[0], n[1], n[2], n[3]);
-    Ok(SocketAddr::new(IpAddr::V4(ip), u16::from(n[4]) << 8 | u16::from(n[5])))
+    address::parse_host_port(arg).ok_or(ParseError::BadArgument("PORT", "expected h1,h2,h3,h4,p1,p2"))
 }
 
 /// `EPRT <d>proto<d>addr<d>port<d>` (RFC 2428 section 2). Returns
 /// `Unsupported` for a protocol other than 1 or 2, which the server answers
 /// with 522.
 fn parse_eprt(arg: &str) -> Result<SocketAddr, ParseError> {
-    let bad = ParseError::BadArgument("EPRT", "expected |proto|address|port|");
-    let arg = arg.trim();
-    let d = arg.chars().next().ok_or(bad.clone())?;
-    if !(33..=126).contains(&(d as u32)) {
-        return Err(bad);
-    }
-    let fields: Vec<&str> = arg.split(d).collect();
-    if fields.len() != 5 || !fields[0].is_empty() || !fields[4].is_empty() {
-        return Err(bad);
-    }
-    let port: u16 = fields[3].parse().map_err(|_| bad.clone())?;
-    let ip: IpAddr = match fields[1] {
-        "1" => IpAddr::V4(fields[2].parse::<Ipv4Addr>().map_err(|_| bad.clone())?),
-        "2" => IpAddr::V6(fields[2].parse::<Ipv6Addr>().map_err(|_| bad.clone())?),
-        _ => return Err(ParseError::Unsupported("EPRT")),
-    };
-    Ok(SocketAddr::new(ip, port))
-}
-
-/// The address without the IPv4-mapped IPv6 disguise (`::ffff:1.2.3.4`).
-pub fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4),
-        v4 => v4,
-    }
-}
-
-/// `h1,h2,h3,h4,p1,p2` of an IPv4 socket address, for PORT and the 227 reply.
-pub fn format_host_port(ip: Ipv4Addr, port: u16) -> String {
-    let o = ip.octets();
-    format!("{},{},{},{},{},{}", o[0], o[1], o[2], o[3], port >> 8, port & 0xFF)
-}
-
-/// Reads the address out of a 227 reply text such as
-/// `Entering Passive Mode (127,0,0,1,195,80).` (RFC 959 4.1.2; the
-/// parentheses are optional in practice, so the first six numbers count).
-pub fn parse_pasv_reply(text: &str) -> Option<SocketAddr> {
-    let start = text.find(|c: char| c.is_ascii_digit())?;
-    let tail = &text[start..];
-    let end = tail.find(|c: char| !(c.is_ascii_digit() || c == ',' || c == ' ')).unwrap_or(tail.len());
-    parse_port(tail[..end].trim_end_matches([',', ' '])).ok()
-}
-
-/// Reads the port out of a 229 reply text `(|||port|)` (RFC 2428 section 3).
-pub fn parse_epsv_reply(text: &str) -> Option<u16> {
-    let open = text.find('(')?;
-    let close = text[open..].find(')')? + open;
-    let inner = &text[open + 1..close];
-    let d = inner.chars().next()?;
-    let fields: Vec<&str> = inner.split(d).collect();
-    if fields.len() != 5 {
-        return None;
-    }
-    fields[3].parse().ok()
+    address::parse_eprt(arg).map_err(|e| match e {
+        EprtError::Malformed => ParseError::BadArgument("EPRT", "expected |proto|address|port|"),
+        EprtError::UnknownProtocol => ParseError::Unsupported("EPRT"),
+    })
 }
 
 impl Command {
@@ -505,12 +455,8 @@ impl Command {
             C::Epsv(EpsvArg::Any) => "EPSV".into(),
             C::Epsv(EpsvArg::All) => "EPSV ALL".into(),
             C::Epsv(EpsvArg::Protocol(p)) => format!("EPSV {p}"),
-            C::Port(SocketAddr::V4(a)) => with("PORT", &format_host_port(*a.ip(), a.port())),
-            C::Port(SocketAddr::V6(a)) => format!("EPRT |2|{}|{}|", a.ip(), a.port()),
-            C::Eprt(a) => {
-                let proto = if a.is_ipv4() { 1 } else { 2 };
-                format!("EPRT |{proto}|{}|{}|", a.ip(), a.port())
-            }
+            C::Port(SocketAddr::V4(a)) => with("PORT", &address::format_host_port(*a.ip(), a.port())),
+            C::Port(a) | C::Eprt(a) => with("EPRT", &address::format_eprt(*a)),
             C::List(p) => opt("LIST", p),
             C::Nlst(p) => opt("NLST", p),
             C::Mlsd(p) => opt("MLSD", p),
@@ -556,158 +502,4 @@ impl Command {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn verbs_are_case_insensitive() {
-        assert_eq!(parse(b"noop\r\n"), Ok(Command::Noop));
-        assert_eq!(parse(b"NoOp"), Ok(Command::Noop));
-        assert_eq!(parse(b"retr a.txt\r\n"), Ok(Command::Retr("a.txt".into())));
-    }
-
-    /// RFC 959 4.1: lines end in CRLF; a bare LF is accepted as well.
-    #[test]
-    fn crlf_and_lf_both_end_a_line() {
-        assert_eq!(parse(b"PWD\r\n"), parse(b"PWD\n"));
-    }
-
-    #[test]
-    fn paths_keep_their_spaces() {
-        assert_eq!(parse(b"RETR my file .txt\r\n"), Ok(Command::Retr("my file .txt".into())));
-        assert_eq!(parse(b"CWD  two\r\n"), Ok(Command::Cwd(" two".into())));
-    }
-
-    #[test]
-    fn unknown_verbs_are_values() {
-        assert_eq!(parse(b"SITE CHMOD 777 x"), Ok(Command::Unknown("SITE".into())));
-        assert_eq!(parse(b"XYZZY"), Ok(Command::Unknown("XYZZY".into())));
-    }
-
-    #[test]
-    fn garbage_is_an_error_not_a_panic() {
-        assert_eq!(parse(b""), Err(ParseError::Empty));
-        assert_eq!(parse(b"\r\n"), Err(ParseError::Empty));
-        assert_eq!(parse(b"RETR a\0b"), Err(ParseError::Nul));
-        assert_eq!(parse(b"RETR \xc3\x28"), Err(ParseError::NotUtf8));
-        assert_eq!(parse(b"12345"), Err(ParseError::BadVerb));
-        assert_eq!(parse(&[b'A'; MAX_COMMAND_LINE + 1]), Err(ParseError::TooLong));
-    }
-
-    #[test]
-    fn argument_rules() {
-        assert_eq!(parse(b"NOOP x"), Err(ParseError::UnexpectedArgument("NOOP")));
-        assert_eq!(parse(b"RETR"), Err(ParseError::MissingArgument("RETR")));
-        assert_eq!(parse(b"REST -1"), Err(ParseError::BadArgument("REST", "offset must be a decimal number")));
-        assert_eq!(parse(b"REST 4294967296000"), Ok(Command::Rest(4_294_967_296_000)));
-        assert_eq!(parse(b"USER"), Err(ParseError::MissingArgument("USER")));
-    }
-
-    #[test]
-    fn type_mode_stru() {
-        assert_eq!(parse(b"TYPE A"), Ok(Command::Type(TransferType::Ascii)));
-        assert_eq!(parse(b"TYPE a n"), Ok(Command::Type(TransferType::Ascii)));
-        assert_eq!(parse(b"TYPE I"), Ok(Command::Type(TransferType::Image)));
-        assert_eq!(parse(b"TYPE L 8"), Ok(Command::Type(TransferType::Image)));
-        assert_eq!(parse(b"TYPE E"), Err(ParseError::Unsupported("TYPE")));
-        assert_eq!(parse(b"TYPE Q"), Err(ParseError::BadArgument("TYPE", "unknown type")));
-        assert_eq!(parse(b"MODE s"), Ok(Command::Mode('S')));
-        assert_eq!(parse(b"MODE B"), Err(ParseError::Unsupported("MODE")));
-        assert_eq!(parse(b"STRU R"), Err(ParseError::Unsupported("STRU")));
-    }
-
-    /// RFC 959 4.1.2: PORT h1,h2,h3,h4,p1,p2.
-    #[test]
-    fn port_argument() {
-        assert_eq!(parse(b"PORT 127,0,0,1,4,1"), Ok(Command::Port("127.0.0.1:1025".parse().unwrap())));
-        assert!(parse(b"PORT 127,0,0,1,4").is_err());
-        assert!(parse(b"PORT 256,0,0,1,4,1").is_err());
-        assert!(parse(b"PORT 1,2,3,4,5,6,7").is_err());
-    }
-
-    /// RFC 2428 section 2: EPRT with any delimiter, IPv4 and IPv6.
-    #[test]
-    fn eprt_argument() {
-        assert_eq!(parse(b"EPRT |1|132.235.1.2|6275|"), Ok(Command::Eprt("132.235.1.2:6275".parse().unwrap())));
-        assert_eq!(parse(b"EPRT !2!::1!5282!"), Ok(Command::Eprt("[::1]:5282".parse().unwrap())));
-        assert_eq!(parse(b"EPRT |3|x|1|"), Err(ParseError::Unsupported("EPRT")));
-        assert!(parse(b"EPRT |1|::1|1|").is_err());
-        assert!(parse(b"EPRT |1|1.2.3.4|99999|").is_err());
-    }
-
-    /// RFC 2428 section 3: EPSV, EPSV 1|2, EPSV ALL.
-    #[test]
-    fn epsv_argument() {
-        assert_eq!(parse(b"EPSV"), Ok(Command::Epsv(EpsvArg::Any)));
-        assert_eq!(parse(b"epsv all"), Ok(Command::Epsv(EpsvArg::All)));
-        assert_eq!(parse(b"EPSV 2"), Ok(Command::Epsv(EpsvArg::Protocol(2))));
-        assert!(parse(b"EPSV x").is_err());
-    }
-
-    /// RFC 959 4.1.3: ABOR preceded by Telnet IP and Synch (IAC IP IAC DM).
-    #[test]
-    fn abor_after_telnet_interrupt() {
-        assert_eq!(parse(b"\xff\xf4\xff\xf2ABOR\r\n"), Ok(Command::Abor));
-        // DM taken out of band: a stray IAC remains.
-        assert_eq!(parse(b"\xff\xf4\xffABOR\r\n"), Ok(Command::Abor));
-        assert_eq!(strip_telnet(b"a\xff\xffb").as_ref(), b"a\xffb");
-    }
-
-    #[test]
-    fn ls_options_are_removed() {
-        assert_eq!(parse(b"LIST -la"), Ok(Command::List(None)));
-        assert_eq!(parse(b"LIST -a -l dir"), Ok(Command::List(Some("dir".into()))));
-        assert_eq!(parse(b"NLST -"), Ok(Command::Nlst(Some("-".into()))));
-        assert_eq!(parse(b"LIST dir"), Ok(Command::List(Some("dir".into()))));
-    }
-
-    /// Found by the fuzzer: blanks alone are no argument.
-    #[test]
-    fn blank_arguments_are_missing_arguments() {
-        assert_eq!(parse(b"OPTS   "), Err(ParseError::MissingArgument("OPTS")));
-        assert_eq!(parse(b"HELP   "), Ok(Command::Help(None)));
-    }
-
-    #[test]
-    fn opts_names_are_upper_cased() {
-        assert_eq!(parse(b"OPTS utf8 on"), Ok(Command::Opts("UTF8".into(), Some("on".into()))));
-        assert_eq!(parse(b"OPTS MLST type;size;"), Ok(Command::Opts("MLST".into(), Some("type;size;".into()))));
-    }
-
-    #[test]
-    fn passwords_never_print() {
-        let c = parse(b"PASS hunter2").unwrap();
-        assert!(!format!("{c:?}").contains("hunter2"));
-        assert_eq!(c.loggable(), "PASS ****");
-    }
-
-    #[test]
-    fn encode_then_parse_round_trips() {
-        let cmds = [
-            Command::Retr("a b".into()),
-            Command::Port("10.0.0.1:2000".parse().unwrap()),
-            Command::Eprt("[::1]:3000".parse().unwrap()),
-            Command::Rest(77),
-            Command::Type(TransferType::Ascii),
-            Command::Epsv(EpsvArg::All),
-            Command::List(Some("dir".into())),
-        ];
-        for c in cmds {
-            assert_eq!(parse(&c.encode()), Ok(c));
-        }
-    }
-
-    #[test]
-    fn passive_reply_addresses() {
-        assert_eq!(
-            parse_pasv_reply("Entering Passive Mode (127,0,0,1,195,80)."),
-            Some("127.0.0.1:50000".parse().unwrap())
-        );
-        assert_eq!(
-            parse_pasv_reply("Entering Passive Mode 127,0,0,1,195,80"),
-            Some("127.0.0.1:50000".parse().unwrap())
-        );
-        assert_eq!(parse_epsv_reply("Entering Extended Passive Mode (|||6446|)"), Some(6446));
-        assert_eq!(parse_epsv_reply("nothing"), None);
-    }
-}
+mod tests;

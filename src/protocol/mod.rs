@@ -2,8 +2,10 @@
 //! [`Command`] and [`Reply`] values out, and back; and [`proxy`], the PROXY
 //! protocol header a relaying `ftpmaster` sends before the client's bytes.
 
+pub mod address;
 pub mod ascii;
 pub mod command;
+pub mod framer;
 pub mod proxy;
 pub mod reply;
 
@@ -11,4 +13,5 @@ pub mod reply;
 mod proptests;
 
 pub use command::{parse, Command, EpsvArg, ParseError, Password, TransferType};
+pub use framer::{Frame, LineFramer};
 pub use reply::{Reply, ReplyCode, ReplyError, ReplyParser};

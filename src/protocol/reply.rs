@@ -7,6 +7,7 @@
 
 use std::fmt;
 
+use super::framer::fits;
 use crate::limits::{MAX_REPLY_LINE, MAX_REPLY_LINES};
 
 /// A three-digit FTP reply code (RFC 959 section 4.2.1).
@@ -201,6 +202,13 @@ impl fmt::Display for Reply {
     }
 }
 
+/// A path as a `257` reply (to PWD or MKD) names it: between double quotes,
+/// a quote inside doubled (RFC 959 Appendix II). [`parse_quoted_path`]
+/// reads it back.
+pub fn quote_path(path: &str) -> String {
+    format!("\"{}\"", path.replace('"', "\"\""))
+}
+
 /// The path in a `257` reply (to PWD or MKD): the text between the first
 /// double quote and its closing quote, with `""` standing for one quote
 /// (RFC 959 Appendix II). `None` when the reply holds no quoted path.
@@ -237,7 +245,7 @@ pub fn parse_size_hint(text: &str) -> Option<u64> {
 pub enum ReplyError {
     /// A line did not start with three digits where a reply had to start.
     Malformed(String),
-    /// A line was longer than [`MAX_REPLY_LINE`].
+    /// A line was longer than [`MAX_REPLY_LINE`] (CRLF included).
     LineTooLong,
     /// A multi-line reply went on past [`MAX_REPLY_LINES`].
     TooManyLines,
@@ -280,7 +288,7 @@ impl ReplyParser {
     /// Feeds one line (CRLF or LF already removed). Returns the reply when
     /// this line completes one.
     pub fn feed(&mut self, line: &[u8]) -> Result<Option<Reply>, ReplyError> {
-        if line.len() > MAX_REPLY_LINE {
+        if !fits(line.len(), MAX_REPLY_LINE) {
             return Err(ReplyError::LineTooLong);
         }
         let text = |from: usize| String::from_utf8_lossy(line.get(from..).unwrap_or(&[])).into_owned();
@@ -378,6 +386,7 @@ mod tests {
     /// RFC 959 Appendix II: a quote inside the path is doubled.
     #[test]
     fn quoted_path_of_257_replies() {
+        assert_eq!(quote_path("/say \"hi\""), "\"/say \"\"hi\"\"\"");
         assert_eq!(parse_quoted_path(r#""/docs" is the current directory."#), Some("/docs".into()));
         assert_eq!(parse_quoted_path(r#""/a ""b"" c" created."#), Some(r#"/a "b" c"#.into()));
         assert_eq!(parse_quoted_path("no quotes"), None);

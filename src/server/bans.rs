@@ -28,7 +28,7 @@ pub const PROBE: usize = 16;
 
 /// The key of a client address: IPv4 whole, IPv6 by its /64 prefix.
 pub fn address_key(seed: u64, ip: IpAddr) -> u64 {
-    let bytes: Vec<u8> = match crate::protocol::command::canonical(ip) {
+    let bytes: Vec<u8> = match crate::protocol::address::canonical(ip) {
         IpAddr::V4(v4) => v4.octets().to_vec(),
         IpAddr::V6(v6) => v6.octets()[..8].to_vec(),
     };

@@ -1,37 +1,53 @@
 //! One client from greeting to goodbye: reads commands from the control
 //! connection, lets the session answer them, runs transfers, enforces the
 //! login and idle timeouts, and logs the connection, login, each transfer
-//! and the disconnect with the client's address and the worker's pid.
+//! and the disconnect with the client's address and the worker's pid. What
+//! the session is doing is reported through [`Progress`] (the pool shows it
+//! in its scoreboard).
 
 use std::net::{SocketAddr, TcpStream};
 use std::time::Instant;
 
 use super::control::{Control, Input};
-use super::error::parse_error_reply;
+use super::error::{parse_error_reply, FtpError};
 use super::session::{Outcome, Session};
 use super::transfer;
 use super::wait::{self, Watch};
-use crate::config::ServerConfig;
 use crate::escape::Escaped;
 use crate::limits::{PRESSURE_LOGIN_TIMEOUT, RECLAIM_MIN_AGE, SIGNAL_CHECK};
-use crate::pool::scoreboard::Slot;
 use crate::protocol::{self, Reply, ReplyCode};
+use crate::server::config::ServerConfig;
 use crate::sys;
 
-/// Serves one client until it quits, times out or the worker must stop.
-/// Every failure stays inside this client's session.
-pub fn serve(stream: TcpStream, peer: SocketAddr, cfg: &ServerConfig, slot: &Slot) {
-    serve_as(stream, peer, cfg, slot, false)
+/// What a session reports as it goes. Called by the worker serving it;
+/// must not block.
+pub trait Progress {
+    /// The command being served, as the log shows it (password hidden).
+    fn command(&self, shown: &str);
+    /// The client logged in as `name`: from now on it holds its worker by
+    /// right (a full pool reclaims only workers whose client has not).
+    fn user(&self, name: &str);
+    /// Bytes moved so far by the running transfer.
+    fn bytes(&self, n: u64);
 }
 
-/// [`serve`], for a client whose control connection an `ftpmaster` relays
-/// (`relayed`): `peer` came from the master's PROXY header, and EPSV is
-/// refused (its port would be opened on the master).
-pub fn serve_as(stream: TcpStream, peer: SocketAddr, cfg: &ServerConfig, slot: &Slot, relayed: bool) {
+/// Nobody is told.
+impl Progress for () {
+    fn command(&self, _: &str) {}
+    fn user(&self, _: &str) {}
+    fn bytes(&self, _: u64) {}
+}
+
+/// Serves one client until it quits, times out or the worker must stop.
+/// Every failure stays inside this client's session. For a client whose
+/// control connection an `ftpmaster` relays (`relayed`), `peer` came from
+/// the master's PROXY header, and EPSV is refused (its port would be
+/// opened on the master).
+pub fn serve(stream: TcpStream, peer: SocketAddr, cfg: &ServerConfig, progress: &dyn Progress, relayed: bool) {
     let pid = std::process::id();
     let started = Instant::now();
     log::info!("[{pid}] {peer}: connected{}", if relayed { " (relayed by the master)" } else { "" });
-    let reason = match serve_inner(stream, peer, cfg, slot, relayed) {
+    let reason = match serve_inner(stream, peer, cfg, progress, relayed) {
         Ok(reason) => reason,
         Err(e) => format!("error: {e}"),
     };
@@ -42,7 +58,7 @@ fn serve_inner(
     stream: TcpStream,
     peer: SocketAddr,
     cfg: &ServerConfig,
-    slot: &Slot,
+    progress: &dyn Progress,
     relayed: bool,
 ) -> std::io::Result<String> {
     let pid = std::process::id();
@@ -74,10 +90,7 @@ fn serve_inner(
                 started.elapsed().as_secs_f64()
             );
             ctl.set_write_limit(Instant::now(), false);
-            let _ = ctl.send(&Reply::new(
-                ReplyCode::NOT_AVAILABLE,
-                "Server full: connections not logged in make room for waiting clients.",
-            ));
+            let _ = ctl.send(&FtpError::Reclaimed.reply());
             return Ok("reclaimed".into());
         }
         let deadline = if logged_in { idle_deadline } else { login_deadline() };
@@ -92,12 +105,12 @@ fn serve_inner(
             }
             Input::Eof => return Ok("client closed".into()),
             Input::Timeout if Instant::now() >= deadline => {
-                ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Timeout."))?;
+                ctl.send(&FtpError::Timeout.reply())?;
                 return Ok("timeout".into());
             }
             Input::Timeout | Input::Interrupted => {
                 if sys::draining() {
-                    ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."))?;
+                    ctl.send(&FtpError::ShuttingDown.reply())?;
                     return Ok("server stopping".into());
                 }
                 continue;
@@ -111,7 +124,7 @@ fn serve_inner(
         // it is an attempt to pass for another address.
         if std::mem::take(&mut first_line) && line.starts_with(protocol::proxy::V1_SIGNATURE) {
             log::warn!("[{pid}] {peer}: PROXY header from a peer that is not the master, refused");
-            ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "PROXY header refused: only the master may send one."))?;
+            ctl.send(&FtpError::ProxyRefused.reply())?;
             return Ok("PROXY header refused".into());
         }
         let cmd = match protocol::parse(&line) {
@@ -125,7 +138,7 @@ fn serve_inner(
         // The command as logs and the scoreboard show it (password hidden).
         let shown = cmd.loggable();
         log::debug!("[{pid}] {peer}: {}", Escaped(&shown));
-        slot.set_command(&shown);
+        progress.command(&shown);
         let was_logged_in = session.identity().is_some();
         match session.handle(cmd) {
             Outcome::Reply(r) => ctl.send(&r)?,
@@ -135,7 +148,7 @@ fn serve_inner(
             }
             Outcome::Delayed(delay, r, close) => {
                 if !wait::sleep(delay, Watch::Reply { reclaimable: !logged_in }) && sys::draining() {
-                    ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."))?;
+                    ctl.send(&FtpError::ShuttingDown.reply())?;
                     return Ok("server stopping".into());
                 }
                 ctl.send(&r)?;
@@ -147,8 +160,8 @@ fn serve_inner(
                 let path = t.path.clone();
                 let verb = shown.split(' ').next().unwrap_or_default();
                 let start = Instant::now();
-                slot.set_bytes(0);
-                let done = transfer::run(t, &mut ctl, peer.ip(), &cfg.timeouts, &mut |b| slot.set_bytes(b));
+                progress.bytes(0);
+                let done = transfer::run(t, &mut ctl, peer.ip(), &cfg.timeouts, &mut |b| progress.bytes(b));
                 let secs = start.elapsed().as_secs_f64();
                 let path = Escaped(path.as_str());
                 log::info!(
@@ -163,7 +176,7 @@ fn serve_inner(
         }
         if !was_logged_in {
             if let Some(id) = session.identity() {
-                slot.set_user(&id.name);
+                progress.user(&id.name);
                 // A reclaim racing the login is not for a logged-in client.
                 sys::clear_reclaim();
             }
@@ -171,7 +184,7 @@ fn serve_inner(
         idle_deadline = Instant::now() + cfg.timeouts.idle;
         // QUIT has already ended the session above.
         if sys::draining() {
-            ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."))?;
+            ctl.send(&FtpError::ShuttingDown.reply())?;
             return Ok("server stopping".into());
         }
     }

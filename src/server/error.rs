@@ -1,5 +1,8 @@
 //! The one place where a failure becomes a reply. Each error kind documents
-//! the reply it turns into.
+//! the reply it turns into; the ones that end the connection (421, RFC 959
+//! section 4.2: "service not available, closing control connection") are
+//! values here like the others, whoever sends them (a session, the pool
+//! refusing a client, the master with no slave).
 
 use std::fmt;
 use std::io;
@@ -33,6 +36,47 @@ pub enum FtpError {
     NoSpace,
     /// Another failure on our side: 451 with the text.
     Local(String),
+    /// The client was silent too long (login, idle, data connection or
+    /// stalled transfer): 421 "Timeout.", and the connection closes.
+    Timeout,
+    /// The worker must stop (SIGTERM, or SIGQUIT once the transfer is
+    /// done): 421, and the connection closes.
+    ShuttingDown,
+    /// A client's first line was a PROXY header, which only the master may
+    /// send: 421, and the connection closes.
+    ProxyRefused,
+    /// The account's home directory cannot be opened: 421, and the
+    /// connection closes.
+    HomeUnavailable,
+    /// Every worker of the pool is busy (`--max-workers`): 421.
+    TooManyUsers,
+    /// The client's address has `--max-per-ip` sessions already: 421.
+    TooManyFromAddress,
+    /// The master has no slave that can take the client: 421.
+    NoServerReady,
+    /// Security: the pool is full and clients wait; this client had not
+    /// logged in, and its worker is reclaimed for them: 421.
+    Reclaimed,
+    /// Security: too many failed logins from the client's address within
+    /// `--ban-time`; the seconds the ban has left: 421.
+    Banned(u64),
+    /// Security: the client waited past its deadline for its turn among
+    /// the pool's password checks: 421.
+    TooManyLogins,
+    /// The data connection broke, or ABOR stopped the transfer: 426.
+    TransferAborted,
+    /// PASV, PORT or EPRT after `EPSV ALL` (RFC 2428 section 4): 503.
+    EpsvAllOnly,
+    /// EPSV on a control connection relayed by the master, whose port
+    /// would be opened on the master: 502, so that the client falls back
+    /// to PASV.
+    EpsvRelayed,
+    /// EPSV, EPRT or PORT naming a network protocol we cannot use here:
+    /// 522 with the ones we can, `(1,2)` when `None` (RFC 2428 section 2).
+    ProtocolNotSupported(Option<u8>),
+    /// Security: PORT or EPRT (the verb) naming another host or a
+    /// privileged port (FTP bounce, RFC 2577): 500.
+    IllegalActive(&'static str),
 }
 
 impl From<JailError> for FtpError {
@@ -79,9 +123,7 @@ impl fmt::Display for FtpError {
 pub fn parse_error_reply(e: &ParseError) -> Reply {
     let code = match e {
         ParseError::TooLong | ParseError::Empty | ParseError::BadVerb => ReplyCode::SYNTAX_ERROR,
-        ParseError::Unsupported("EPRT") => {
-            return Reply::new(ReplyCode::PROTOCOL_NOT_SUPPORTED, "Network protocol not supported, use (1,2).")
-        }
+        ParseError::Unsupported("EPRT") => return reply_for(&FtpError::ProtocolNotSupported(None), ""),
         ParseError::Unsupported(_) => ReplyCode::NOT_IMPLEMENTED_FOR_PARAMETER,
         ParseError::ArgumentTooLong("USER") => ReplyCode::SYNTAX_ERROR_ARGS,
         ParseError::ArgumentTooLong(_) => ReplyCode::BAD_FILE_NAME,
@@ -140,6 +182,45 @@ pub fn reply_for(e: &FtpError, subject: &str) -> Reply {
         }
         FtpError::NoSpace => Reply::new(ReplyCode::INSUFFICIENT_STORAGE, "Insufficient storage space."),
         FtpError::Local(t) => Reply::new(ReplyCode::LOCAL_ERROR, format!("Local error: {t}.")),
+        FtpError::Timeout => Reply::new(ReplyCode::NOT_AVAILABLE, "Timeout."),
+        FtpError::ShuttingDown => Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."),
+        FtpError::ProxyRefused => {
+            Reply::new(ReplyCode::NOT_AVAILABLE, "PROXY header refused: only the master may send one.")
+        }
+        FtpError::HomeUnavailable => Reply::new(ReplyCode::NOT_AVAILABLE, "Home directory unavailable."),
+        FtpError::TooManyUsers => Reply::new(ReplyCode::NOT_AVAILABLE, "Too many users, try again later."),
+        FtpError::TooManyFromAddress => {
+            Reply::new(ReplyCode::NOT_AVAILABLE, "Too many connections from your address, try again later.")
+        }
+        FtpError::NoServerReady => {
+            Reply::new(ReplyCode::NOT_AVAILABLE, "Service not available: no server ready, try again later.")
+        }
+        FtpError::Reclaimed => Reply::new(
+            ReplyCode::NOT_AVAILABLE,
+            "Server full: connections not logged in make room for waiting clients.",
+        ),
+        FtpError::Banned(left) => Reply::new(
+            ReplyCode::NOT_AVAILABLE,
+            format!("Too many failed logins from your address, try again in {left} s."),
+        ),
+        FtpError::TooManyLogins => Reply::new(ReplyCode::NOT_AVAILABLE, "Too many logins at once, try again later."),
+        FtpError::TransferAborted => Reply::new(ReplyCode::TRANSFER_ABORTED, "Connection closed; transfer aborted."),
+        FtpError::EpsvAllOnly => Reply::new(ReplyCode::BAD_SEQUENCE, "Only EPSV is allowed after EPSV ALL."),
+        FtpError::EpsvRelayed => {
+            Reply::new(ReplyCode::NOT_IMPLEMENTED, "EPSV is not available through the load balancer; use PASV.")
+        }
+        FtpError::ProtocolNotSupported(family) => {
+            let families = family.map_or("1,2".to_string(), |f| f.to_string());
+            Reply::new(ReplyCode::PROTOCOL_NOT_SUPPORTED, format!("Network protocol not supported, use ({families})."))
+        }
+        FtpError::IllegalActive(verb) => Reply::new(ReplyCode::SYNTAX_ERROR, format!("Illegal {verb} command.")),
+    }
+}
+
+impl FtpError {
+    /// The reply, when no path is concerned.
+    pub fn reply(&self) -> Reply {
+        reply_for(self, "")
     }
 }
 
@@ -167,5 +248,34 @@ mod tests {
         assert_eq!(parse_error_reply(&ParseError::Unsupported("MODE")).code, ReplyCode::NOT_IMPLEMENTED_FOR_PARAMETER);
         assert_eq!(parse_error_reply(&ParseError::Unsupported("EPRT")).code, ReplyCode::PROTOCOL_NOT_SUPPORTED);
         assert_eq!(parse_error_reply(&ParseError::ArgumentTooLong("RETR")).code, ReplyCode::BAD_FILE_NAME);
+    }
+
+    /// RFC 2428 section 2: 522 names the protocols the server can use.
+    #[test]
+    fn network_protocol_refusals_name_the_usable_ones() {
+        assert_eq!(
+            parse_error_reply(&ParseError::Unsupported("EPRT")).text(),
+            "Network protocol not supported, use (1,2)."
+        );
+        assert_eq!(FtpError::ProtocolNotSupported(Some(2)).reply().text(), "Network protocol not supported, use (2).");
+    }
+
+    /// RFC 959 4.2: every reply that closes the connection is a 421.
+    #[test]
+    fn closing_failures_are_421() {
+        for e in [
+            FtpError::Timeout,
+            FtpError::ShuttingDown,
+            FtpError::ProxyRefused,
+            FtpError::HomeUnavailable,
+            FtpError::TooManyUsers,
+            FtpError::TooManyFromAddress,
+            FtpError::NoServerReady,
+            FtpError::Reclaimed,
+            FtpError::Banned(60),
+            FtpError::TooManyLogins,
+        ] {
+            assert_eq!(e.reply().code, ReplyCode::NOT_AVAILABLE, "{e:?}");
+        }
     }
 }

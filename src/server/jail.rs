@@ -229,14 +229,23 @@ impl Jail {
         fcntl::renameat(Some(dir.as_raw_fd()), from, Some(dir.as_raw_fd()), to)
     }
 
+    /// Swaps the names `a` and `b` in `dir` in one step
+    /// (`renameat2(RENAME_EXCHANGE)`): an upload that replaces a file.
+    pub fn exchange_in(dir: &OwnedFd, a: &str, b: &str) -> Result<(), Errno> {
+        let d = Some(dir.as_raw_fd());
+        fcntl::renameat2(d, a, d, b, fcntl::RenameFlags::RENAME_EXCHANGE)
+    }
+
+    /// A descriptor that keeps `name` in `dir` from being freed, without
+    /// opening it for I/O (`O_PATH`; a symlink itself, never its target).
+    pub fn hold_in(dir: &OwnedFd, name: &str) -> Result<OwnedFd, Errno> {
+        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        adopt(fcntl::openat(Some(dir.as_raw_fd()), name, flags, Mode::empty()))
+    }
+
     /// Removes the file `name` from `dir` (cleaning up a failed upload).
     pub fn unlink_in(dir: &OwnedFd, name: &str) -> Result<(), Errno> {
         unistd::unlinkat(Some(dir.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir)
-    }
-
-    /// The target of the symlink `name` in `dir`.
-    pub fn readlink_in(dir: &OwnedFd, name: &str) -> Option<String> {
-        fcntl::readlinkat(Some(dir.as_raw_fd()), name).ok().map(|s| s.to_string_lossy().into_owned())
     }
 }
 

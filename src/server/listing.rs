@@ -226,31 +226,14 @@ pub fn list_line(out: &mut Vec<u8>, name: &[u8], st: &Stat, link_target: Option<
 
 /// The perm= fact of an entry for a user with `perms` (RFC 3659 section 7.5.5).
 pub fn perm_fact(st: &Stat, perms: &Perms) -> String {
-    let mut p = String::new();
-    if is_dir(st) {
-        if perms.read {
-            p.push_str("el");
-        }
-        if perms.write {
-            p.push('c');
-        }
-        if perms.mkdir {
-            p.push('m');
-        }
-        if perms.delete {
-            p.push_str("dp");
-        }
+    // Each right of the account gives these letters, on a directory or on
+    // a file; renaming gives `f` on both.
+    let letters: [(bool, &str); 4] = if is_dir(st) {
+        [(perms.read, "el"), (perms.write, "c"), (perms.mkdir, "m"), (perms.delete, "dp")]
     } else {
-        if perms.read {
-            p.push('r');
-        }
-        if perms.write {
-            p.push_str("aw");
-        }
-        if perms.delete {
-            p.push('d');
-        }
-    }
+        [(perms.read, "r"), (perms.write, "aw"), (perms.delete, "d"), (false, "")]
+    };
+    let mut p: String = letters.iter().filter(|(on, _)| *on).map(|(_, l)| *l).collect();
     if perms.rename {
         p.push('f');
     }

@@ -5,9 +5,8 @@
 //! transfer for the connection to run, or the end of the session. It never
 //! reads or writes the control socket.
 
-use std::fs::File;
 use std::io::{Seek, SeekFrom};
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,15 +14,17 @@ use super::data::{self, DataSetup};
 use super::error::{reply_for, FtpError};
 use super::jail::{is_dir, is_regular, Jail};
 use super::listing::{self, Facts, Format, Listing};
+use super::transfer::{Job, Transfer};
 use super::upload::{is_temp_name, Upload};
 use super::vpath::{PathError, VPath};
 use super::wait::Watch;
 use crate::accounts::{is_anonymous_name, Identity, Perms};
-use crate::config::ServerConfig;
 use crate::escape::Escaped;
 use crate::limits::{MAX_STAT_ENTRIES, MIN_ACTIVE_PORT};
-use crate::protocol::command::canonical;
+use crate::protocol::address::{self, canonical};
+use crate::protocol::command::VERBS;
 use crate::protocol::{Command, EpsvArg, ParseError, Reply, ReplyCode, TransferType};
+use crate::server::config::ServerConfig;
 
 /// What the connection does after a command.
 pub enum Outcome {
@@ -35,37 +36,6 @@ pub enum Outcome {
     Delayed(Duration, Reply, bool),
     /// Send this reply and close the connection.
     Close(Reply),
-}
-
-/// A transfer the session has prepared: file opened, rights checked.
-pub struct Transfer {
-    /// How to reach the client.
-    pub setup: DataSetup,
-    /// What to move.
-    pub job: Job,
-    /// ASCII or binary.
-    pub ttype: TransferType,
-    /// The path, for the log.
-    pub path: VPath,
-    /// The 150 reply to send once the data connection is open.
-    pub start: Reply,
-}
-
-/// The bytes a transfer moves.
-pub enum Job {
-    /// RETR: `len` bytes of `file` from `offset`.
-    Send {
-        /// The open file.
-        file: File,
-        /// Where to start (REST).
-        offset: u64,
-        /// Its size.
-        size: u64,
-    },
-    /// STOR, STOU, APPE.
-    Receive(Upload),
-    /// LIST, NLST, MLSD.
-    List(Listing),
 }
 
 enum Login {
@@ -103,13 +73,6 @@ fn allowed_before_login(c: &Command) -> bool {
     use Command::*;
     matches!(c, User(_) | Pass(_) | Acct(_) | Quit | Noop | Syst | Feat | Opts(..) | Help(_) | Abor | Stat(None))
 }
-
-const HELP_COMMANDS: &[&str] = &[
-    "ABOR", "ACCT", "ALLO", "APPE", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP", "LIST", "MDTM", "MKD",
-    "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT", "PWD", "QUIT", "REST", "RETR", "RMD",
-    "RNFR", "RNTO", "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD",
-    "XRMD",
-];
 
 fn ok(code: ReplyCode, text: impl Into<String>) -> Result<Outcome, FtpError> {
     Ok(Outcome::Reply(Reply::new(code, text)))
@@ -156,11 +119,6 @@ impl<'c> Session<'c> {
             Login::LoggedIn(id) => Some(id),
             _ => None,
         }
-    }
-
-    /// The current directory.
-    pub fn cwd(&self) -> &VPath {
-        &self.cwd
     }
 
     /// Handles one command.
@@ -303,19 +261,14 @@ impl<'c> Session<'c> {
         // Security: a banned address gets no password check at all.
         if let Some(left) = guard.address_banned(ip) {
             log::info!("[{}] {}: PASS refused, address banned for {left} s more", std::process::id(), self.peer);
-            return Outcome::Close(banned_reply(left));
+            return Outcome::Close(FtpError::Banned(left).reply());
         }
         // Security: at most `hash_permits` password hashes at once in the
         // pool (each is 19 MiB of argon2 memory); the others wait their turn.
         let permit = if self.cfg.accounts.needs_hash(&name) {
             match guard.hash_permit(self.cfg.hash_permits, self.deadline, Watch::Reply { reclaimable: true }) {
                 Some(p) => Some(p),
-                None => {
-                    return Outcome::Close(Reply::new(
-                        ReplyCode::NOT_AVAILABLE,
-                        "Too many logins at once, try again later.",
-                    ))
-                }
+                None => return Outcome::Close(FtpError::TooManyLogins.reply()),
             }
         } else {
             None
@@ -366,7 +319,7 @@ impl<'c> Session<'c> {
             Ok(jail) => self.jail = Some(jail),
             Err((home, e)) => {
                 log::error!("{}: home {} of {} unusable: {e}", self.peer, home.display(), id.name);
-                return Outcome::Close(Reply::new(ReplyCode::NOT_AVAILABLE, "Home directory unavailable."));
+                return Outcome::Close(FtpError::HomeUnavailable.reply());
             }
         }
         log::info!("{}: login ok, user {}", self.peer, id.name);
@@ -474,60 +427,54 @@ impl<'c> Session<'c> {
 
     fn pasv(&mut self) -> Result<Outcome, FtpError> {
         if self.epsv_all {
-            return Err(FtpError::BadSequence("Only EPSV is allowed after EPSV ALL."));
+            return Err(FtpError::EpsvAllOnly);
         }
         let announce = self.cfg.masquerade.map(canonical).unwrap_or_else(|| self.passive_ip());
         let IpAddr::V4(v4) = announce else {
-            return ok(ReplyCode::CANT_OPEN_DATA, "PASV is IPv4 only; use EPSV.");
+            return Err(FtpError::NoData("PASV is IPv4 only; use EPSV.".into()));
         };
         let listener = data::listen_passive(self.passive_ip(), self.cfg.passive_ports)
             .map_err(|e| FtpError::NoData(format!("Can't open passive connection: {e}.")))?;
         let port = listener.local_addr()?.port();
         self.data = DataSetup::Passive(listener);
-        let hp = crate::protocol::command::format_host_port(v4, port);
-        ok(ReplyCode::PASSIVE_MODE, format!("Entering Passive Mode ({hp})."))
+        ok(ReplyCode::PASSIVE_MODE, address::format_pasv_reply(SocketAddrV4::new(v4, port)))
     }
 
     /// RFC 2428 section 3.
     fn epsv(&mut self, arg: EpsvArg) -> Result<Outcome, FtpError> {
         if self.relayed {
             // Clients (curl, lftp, ftplib) fall back to PASV.
-            return ok(ReplyCode::NOT_IMPLEMENTED, "EPSV is not available through the load balancer; use PASV.");
+            return Err(FtpError::EpsvRelayed);
         }
         let ip = self.passive_ip();
-        let family = if ip.is_ipv4() { 1 } else { 2 };
+        let family = address::family(ip);
         match arg {
             EpsvArg::All => {
                 self.epsv_all = true;
                 return ok(ReplyCode::COMMAND_OK, "EPSV ALL ok.");
             }
-            EpsvArg::Protocol(p) if p != family => {
-                return ok(
-                    ReplyCode::PROTOCOL_NOT_SUPPORTED,
-                    format!("Network protocol not supported, use ({family})."),
-                );
-            }
+            EpsvArg::Protocol(p) if p != family => return Err(FtpError::ProtocolNotSupported(Some(family))),
             _ => {}
         }
         let listener = data::listen_passive(ip, self.cfg.passive_ports)
             .map_err(|e| FtpError::NoData(format!("Can't open passive connection: {e}.")))?;
         let port = listener.local_addr()?.port();
         self.data = DataSetup::Passive(listener);
-        ok(ReplyCode::EXTENDED_PASSIVE_MODE, format!("Entering Extended Passive Mode (|||{port}|)."))
+        ok(ReplyCode::EXTENDED_PASSIVE_MODE, address::format_epsv_reply(port))
     }
 
-    fn active(&mut self, addr: SocketAddr, verb: &str) -> Result<Outcome, FtpError> {
+    fn active(&mut self, addr: SocketAddr, verb: &'static str) -> Result<Outcome, FtpError> {
         if self.epsv_all {
-            return Err(FtpError::BadSequence("Only EPSV is allowed after EPSV ALL."));
+            return Err(FtpError::EpsvAllOnly);
         }
-        if canonical(addr.ip()).is_ipv4() != canonical(self.peer.ip()).is_ipv4() {
-            let family = if canonical(self.peer.ip()).is_ipv4() { 1 } else { 2 };
-            return ok(ReplyCode::PROTOCOL_NOT_SUPPORTED, format!("Network protocol not supported, use ({family})."));
+        let family = address::family(self.peer.ip());
+        if address::family(addr.ip()) != family {
+            return Err(FtpError::ProtocolNotSupported(Some(family)));
         }
         // Security: no FTP bounce (RFC 2577), see `active_target_allowed`.
         if !data::active_target_allowed(addr, self.peer.ip(), MIN_ACTIVE_PORT) {
             log::warn!("{}: refused {verb} to {addr}", self.peer);
-            return ok(ReplyCode::SYNTAX_ERROR, format!("Illegal {verb} command."));
+            return Err(FtpError::IllegalActive(verb));
         }
         self.data = DataSetup::Active(addr);
         ok(ReplyCode::COMMAND_OK, format!("{verb} command successful. Consider using PASV."))
@@ -679,24 +626,20 @@ impl<'c> Session<'c> {
     }
 }
 
-/// The reply to a client whose address is banned (`ban` seconds left).
-pub fn banned_reply(left: u64) -> Reply {
-    Reply::new(ReplyCode::NOT_AVAILABLE, format!("Too many failed logins from your address, try again in {left} s."))
-}
-
 /// HELP [command] (RFC 959 4.1.3).
 fn help(topic: Option<&str>) -> Reply {
     match topic {
         None | Some("") => {
-            let body = HELP_COMMANDS
-                .chunks(8)
-                .map(|c| c.iter().map(|v| format!("{v:<5}")).collect::<Vec<_>>().join(" "))
-                .collect();
+            let body =
+                VERBS.chunks(8).map(|c| c.iter().map(|v| format!("{v:<5}")).collect::<Vec<_>>().join(" ")).collect();
             Reply::multi(ReplyCode::HELP, "The following commands are recognized:", body, "Help OK.")
         }
-        Some(t) if HELP_COMMANDS.contains(&t) => {
+        Some(t) if VERBS.contains(&t) => {
             Reply::new(ReplyCode::HELP, format!("{t} is supported; see RFC 959, 2389, 2428 and 3659."))
         }
         Some(t) => Reply::new(ReplyCode::NOT_IMPLEMENTED, format!("Unknown command {t}.")),
     }
 }
+
+#[cfg(test)]
+mod tests;

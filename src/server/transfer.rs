@@ -15,16 +15,48 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use super::control::{wait_readable, Control, Input};
+use super::config::Timeouts;
+use super::control::{Control, Input};
+use super::data::{DataConn, DataSetup};
 use super::error::{reply_for, FtpError};
 use super::listing::Listing;
-use super::session::{Job, Transfer};
 use super::upload::Upload;
-use crate::config::Timeouts;
-use crate::limits::{IO_BUFFER, SENDFILE_CHUNK, SIGNAL_CHECK, SPLICE_PIPE, UPLOAD_EOF_GRACE};
-use crate::protocol::ascii::{from_crlf, to_crlf};
+use super::vpath::VPath;
+use crate::limits::{IO_BUFFER, SENDFILE_CHUNK, SIGNAL_CHECK, SPLICE_PIPE, UPLOAD_EOF_GRACE, UPLOAD_LOW_WATER};
+use crate::protocol::ascii::{FromCrlf, ToCrlf};
 use crate::protocol::{self, Command, Reply, ReplyCode, TransferType};
 use crate::sys;
+
+/// A transfer the session has prepared: file opened, rights checked.
+pub struct Transfer {
+    /// How to reach the client.
+    pub setup: DataSetup,
+    /// What to move.
+    pub job: Job,
+    /// ASCII or binary.
+    pub ttype: TransferType,
+    /// The path, for the log.
+    pub path: VPath,
+    /// The 150 reply to send once the data connection is open.
+    pub start: Reply,
+}
+
+/// The bytes a transfer moves.
+pub enum Job {
+    /// RETR: `len` bytes of `file` from `offset`.
+    Send {
+        /// The open file.
+        file: File,
+        /// Where to start (REST).
+        offset: u64,
+        /// Its size.
+        size: u64,
+    },
+    /// STOR, STOU, APPE.
+    Receive(Upload),
+    /// LIST, NLST, MLSD.
+    List(Listing),
+}
 
 /// How a transfer ended.
 pub struct Done {
@@ -107,6 +139,9 @@ impl Pump<'_> {
             if sys::stop_now() {
                 return Err(Stop::Shutdown);
             }
+            if self.ctl.has_buffered_input() {
+                self.check_control()?;
+            }
             let left = deadline.saturating_duration_since(Instant::now()).min(SIGNAL_CHECK);
             let (data_ready, ctl_ready) = {
                 // With the pending queue full, the control connection is
@@ -114,6 +149,15 @@ impl Pump<'_> {
                 let ctl_events = if self.ctl.accepting_input() { PollFlags::POLLIN } else { POLLRDHUP };
                 let mut fds = [PollFd::new(data, events), PollFd::new(self.ctl.fd(), ctl_events)];
                 match poll(&mut fds, PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)) {
+                    // An upload's bytes below its low-water mark are
+                    // progress too: read them rather than call it stalled.
+                    Ok(0)
+                        if Instant::now() >= deadline
+                            && events.contains(PollFlags::POLLIN)
+                            && sys::bytes_waiting(data).is_ok_and(|n| n > 0) =>
+                    {
+                        return Ok(())
+                    }
                     Ok(0) if Instant::now() >= deadline => return Err(Stop::Stalled),
                     Ok(0) | Err(Errno::EINTR) => continue,
                     Ok(_) => {}
@@ -136,8 +180,8 @@ impl Pump<'_> {
         (self.progress)(self.bytes);
     }
 
-    /// Writes all of `buf` to the non-blocking data socket.
-    fn write_all(&mut self, data: &mut TcpStream, mut buf: &[u8]) -> Result<(), Stop> {
+    /// Writes all of `buf` to the non-blocking data connection.
+    fn write_all(&mut self, data: &mut DataConn, mut buf: &[u8]) -> Result<(), Stop> {
         while !buf.is_empty() {
             match data.write(buf) {
                 Ok(0) => return Err(Stop::DataLost(io::ErrorKind::WriteZero.into())),
@@ -161,8 +205,9 @@ impl Pump<'_> {
         }
     }
 
-    /// RETR in binary mode: the kernel copies file to socket (`sendfile`).
-    fn send_file(&mut self, data: &mut TcpStream, file: &File, offset: u64, size: u64) -> Result<(), Stop> {
+    /// RETR in binary mode over a plain connection: the kernel copies file
+    /// to socket (`sendfile`).
+    fn send_file(&mut self, data: &TcpStream, file: &File, offset: u64, size: u64) -> Result<(), Stop> {
         let mut off = offset as i64;
         let end = size as i64;
         while off < end {
@@ -182,13 +227,14 @@ impl Pump<'_> {
         Ok(())
     }
 
-    /// RETR in ASCII mode: each bare LF goes out as CRLF.
-    fn send_ascii(&mut self, data: &mut TcpStream, file: &mut File, offset: u64) -> Result<(), Stop> {
+    /// RETR through a buffer: in ASCII mode, where each bare LF goes out as
+    /// CRLF, or in binary mode where the connection cannot take `sendfile`.
+    fn send_buffered(&mut self, data: &mut DataConn, file: &mut File, offset: u64, ascii: bool) -> Result<(), Stop> {
         use std::io::{Seek, SeekFrom};
         file.seek(SeekFrom::Start(offset)).map_err(|e| Stop::Fs(e.into()))?;
         let mut inbuf = vec![0u8; IO_BUFFER];
         let mut out = Vec::with_capacity(IO_BUFFER * 2);
-        let mut last_cr = false;
+        let mut to_crlf = ToCrlf::default();
         loop {
             let n = match file.read(&mut inbuf) {
                 Ok(0) => return Ok(()),
@@ -196,15 +242,24 @@ impl Pump<'_> {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Stop::Fs(e.into())),
             };
-            out.clear();
-            last_cr = to_crlf(&inbuf[..n], &mut out, last_cr);
-            self.write_all(data, &out)?;
+            if ascii {
+                out.clear();
+                to_crlf.convert(&inbuf[..n], &mut out);
+                self.write_all(data, &out)?;
+            } else {
+                self.write_all(data, &inbuf[..n])?;
+            }
         }
     }
 
     /// STOR/APPE/STOU: socket to file; ASCII turns CRLF into LF.
-    fn receive(&mut self, data: &mut TcpStream, upload: &mut Upload, ttype: TransferType) -> Result<(), Stop> {
-        let spliced = ttype == TransferType::Image && self.receive_spliced(data, upload.file())?;
+    fn receive(&mut self, data: &mut DataConn, upload: &mut Upload, ttype: TransferType) -> Result<(), Stop> {
+        // Woken once per UPLOAD_LOW_WATER bytes, not per packet (issue 15).
+        let _ = sys::set_recv_low_water(data.as_fd(), UPLOAD_LOW_WATER);
+        let spliced = match data.plain() {
+            Some(sock) if ttype == TransferType::Image => self.receive_spliced(sock, upload.file())?,
+            _ => false,
+        };
         if !spliced {
             self.receive_buffered(data, upload, ttype)?;
         }
@@ -212,7 +267,7 @@ impl Pump<'_> {
         // control connection gone is a cut upload, not a complete one. The
         // dying client's kernel closes the data connection first, so the
         // control connection's end may still be on its way: wait a moment.
-        let _ = wait_readable(self.ctl.fd(), UPLOAD_EOF_GRACE);
+        let _ = self.ctl.wait_input(UPLOAD_EOF_GRACE);
         self.check_control()
     }
 
@@ -268,21 +323,22 @@ impl Pump<'_> {
 
     /// Uploads through a buffer: ASCII (CRLF turned into LF), or binary where
     /// splicing is not possible.
-    fn receive_buffered(&mut self, data: &mut TcpStream, upload: &mut Upload, ttype: TransferType) -> Result<(), Stop> {
+    fn receive_buffered(&mut self, data: &mut DataConn, upload: &mut Upload, ttype: TransferType) -> Result<(), Stop> {
         let mut buf = vec![0u8; IO_BUFFER];
         let mut conv = Vec::new();
-        let mut pending_cr = false;
+        let mut ascii = (ttype == TransferType::Ascii).then(FromCrlf::default);
         loop {
             match data.read(&mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
                     self.moved(n);
-                    let chunk = if ttype == TransferType::Ascii {
-                        conv.clear();
-                        pending_cr = from_crlf(&buf[..n], &mut conv, pending_cr);
-                        &conv[..]
-                    } else {
-                        &buf[..n]
+                    let chunk = match &mut ascii {
+                        Some(from_crlf) => {
+                            conv.clear();
+                            from_crlf.convert(&buf[..n], &mut conv);
+                            &conv[..]
+                        }
+                        None => &buf[..n],
                     };
                     upload.file().write_all(chunk).map_err(|e| Stop::Fs(e.into()))?;
                 }
@@ -291,13 +347,15 @@ impl Pump<'_> {
                 Err(e) => return Err(Stop::DataLost(e)),
             }
         }
-        if pending_cr {
-            upload.file().write_all(b"\r").map_err(|e| Stop::Fs(e.into()))?;
+        if let Some(from_crlf) = ascii {
+            conv.clear();
+            from_crlf.finish(&mut conv);
+            upload.file().write_all(&conv).map_err(|e| Stop::Fs(e.into()))?;
         }
         Ok(())
     }
 
-    fn send_listing(&mut self, data: &mut TcpStream, listing: &mut Listing) -> Result<(), Stop> {
+    fn send_listing(&mut self, data: &mut DataConn, listing: &mut Listing) -> Result<(), Stop> {
         let mut out = Vec::with_capacity(IO_BUFFER);
         loop {
             out.clear();
@@ -319,6 +377,12 @@ fn peer_closed(fd: BorrowedFd<'_>) -> bool {
     matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0)
 }
 
+/// What ABOR during a transfer gets (RFC 959 section 4.1.3): 426 for the
+/// transfer, then 226 for the ABOR itself.
+fn aborted() -> [Reply; 2] {
+    [FtpError::TransferAborted.reply(), Reply::new(ReplyCode::CLOSING_DATA, "ABOR successful.")]
+}
+
 /// Runs `t`: opens the data connection, sends the 150, moves the bytes,
 /// and sends the final reply(ies). `progress` is told the byte count. A
 /// control connection that fails on the way ends the session (`close`).
@@ -335,17 +399,15 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
             // Connected, or a poll failure that connect() below reports.
             Ok(()) | Err(Stop::DataLost(_) | Stop::Fs(_)) => {}
             Err(Stop::Abort) => {
-                let sent = ctl
-                    .send(&Reply::new(ReplyCode::TRANSFER_ABORTED, "Connection closed; transfer aborted."))
-                    .and_then(|()| ctl.send(&Reply::new(ReplyCode::CLOSING_DATA, "ABOR successful.")));
+                let sent = aborted().iter().try_for_each(|r| ctl.send(r));
                 return Done { close: sent.is_err(), ..failed };
             }
             Err(Stop::Stalled) => {
-                let _ = ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Timeout."));
+                let _ = ctl.send(&FtpError::Timeout.reply());
                 return failed;
             }
             Err(Stop::Shutdown) => {
-                let _ = ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."));
+                let _ = ctl.send(&FtpError::ShuttingDown.reply());
                 return failed;
             }
             Err(Stop::ClientGone | Stop::Control(_)) => return failed,
@@ -355,17 +417,17 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
         Ok(d) => d,
         Err(e) => {
             if sys::stop_now() {
-                let _ = ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."));
+                let _ = ctl.send(&FtpError::ShuttingDown.reply());
                 return failed;
             }
             log::info!("data connection failed: {e}");
             // No data connection within --data-timeout: the session ends,
             // like the other timeouts; a refused connection is only a 425.
             if e.kind() == std::io::ErrorKind::TimedOut {
-                let _ = ctl.send(&Reply::new(ReplyCode::NOT_AVAILABLE, "Timeout."));
+                let _ = ctl.send(&FtpError::Timeout.reply());
                 return failed;
             }
-            let sent = ctl.send(&Reply::new(ReplyCode::CANT_OPEN_DATA, "Failed to establish connection."));
+            let sent = ctl.send(&FtpError::NoData("Failed to establish connection.".into()).reply());
             return Done { close: sent.is_err(), ..failed };
         }
     };
@@ -375,10 +437,10 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
     let mut pump = Pump { ctl, stall: timeouts.stall, bytes: 0, progress };
     let mut upload_to_commit = None;
     let result = match job {
-        Job::Send { file, offset, size } if ttype == TransferType::Image => {
-            pump.send_file(&mut data, &file, offset, size)
-        }
-        Job::Send { mut file, offset, .. } => pump.send_ascii(&mut data, &mut file, offset),
+        Job::Send { mut file, offset, size } => match data.plain() {
+            Some(sock) if ttype == TransferType::Image => pump.send_file(sock, &file, offset, size),
+            _ => pump.send_buffered(&mut data, &mut file, offset, ttype == TransferType::Ascii),
+        },
         Job::List(mut listing) => pump.send_listing(&mut data, &mut listing),
         Job::Receive(mut upload) => {
             let r = pump.receive(&mut data, &mut upload, ttype);
@@ -388,37 +450,31 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
     };
     let bytes = pump.bytes;
     // The data connection ends here: the client sees EOF before our 226.
-    drop(data);
+    data.close();
     let ctl = pump.ctl;
+    // The file an upload replaced: freed after the replies (see `upload`).
+    let mut replaced = None;
     // Replies to send, and whether the session ends afterwards.
     let (replies, complete, close): (Vec<Reply>, bool, bool) = match result {
         Ok(()) => match upload_to_commit.map(Upload::commit) {
             Some(Err(e)) => (vec![reply_for(&e, "")], false, false),
-            _ => (vec![Reply::new(ReplyCode::CLOSING_DATA, "Transfer complete.")], true, false),
+            r => {
+                replaced = r.and_then(Result::ok);
+                (vec![Reply::new(ReplyCode::CLOSING_DATA, "Transfer complete.")], true, false)
+            }
         },
         Err(stop) => {
             // Dropping an unfinished upload removes its temporary file.
             drop(upload_to_commit);
             match stop {
-                Stop::Abort => (
-                    vec![
-                        Reply::new(ReplyCode::TRANSFER_ABORTED, "Connection closed; transfer aborted."),
-                        Reply::new(ReplyCode::CLOSING_DATA, "ABOR successful."),
-                    ],
-                    false,
-                    false,
-                ),
+                Stop::Abort => (aborted().to_vec(), false, false),
                 Stop::DataLost(e) => {
                     log::info!("data connection lost after {bytes} bytes: {e}");
-                    (
-                        vec![Reply::new(ReplyCode::TRANSFER_ABORTED, "Connection closed; transfer aborted.")],
-                        false,
-                        false,
-                    )
+                    (vec![FtpError::TransferAborted.reply()], false, false)
                 }
-                Stop::Fs(e) => (vec![reply_for(&e, "")], false, false),
-                Stop::Stalled => (vec![Reply::new(ReplyCode::NOT_AVAILABLE, "Timeout.")], false, true),
-                Stop::Shutdown => (vec![Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down.")], false, true),
+                Stop::Fs(e) => (vec![e.reply()], false, false),
+                Stop::Stalled => (vec![FtpError::Timeout.reply()], false, true),
+                Stop::Shutdown => (vec![FtpError::ShuttingDown.reply()], false, true),
                 Stop::ClientGone => (Vec::new(), false, true),
                 Stop::Control(e) => {
                     log::info!("control connection failed during the transfer: {e}");
@@ -430,5 +486,6 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
     // The replies get a fresh idle deadline: the transfer may have taken longer.
     ctl.set_write_limit(Instant::now() + timeouts.idle, false);
     let sent = replies.iter().try_for_each(|r| ctl.send(r));
+    drop(replaced);
     Done { bytes, complete, close: close || sent.is_err() }
 }

@@ -103,9 +103,9 @@ impl VPath {
         &self.0
     }
 
-    /// RFC 959 appendix II: in a 257 reply, a `"` in the path is doubled.
+    /// The path as a 257 reply names it (RFC 959 appendix II).
     pub fn quoted(&self) -> String {
-        format!("\"{}\"", self.0.replace('"', "\"\""))
+        crate::protocol::reply::quote_path(&self.0)
     }
 }
 
@@ -155,6 +155,15 @@ mod tests {
     fn limits_and_quotes() {
         assert_eq!(VPath::root().join(""), Err(PathError::Empty));
         assert_eq!(VPath::root().join(&"a".repeat(MAX_PATH + 1)), Err(PathError::TooLong));
-        assert_eq!(at("/say \"hi\"").quoted(), "\"/say \"\"hi\"\"\"");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn client_paths_never_leave_the_root(cwd in "(/[a-z.]{1,5}){1,4}", arg in "[a-z./]{1,40}") {
+            let base = VPath::root().join(&cwd).unwrap();
+            let p = base.join(&arg).unwrap();
+            proptest::prop_assert!(p.as_str().starts_with('/'));
+            proptest::prop_assert!(p.components().all(|c| c != ".." && c != "." && !c.is_empty()));
+        }
     }
 }

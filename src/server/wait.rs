@@ -16,14 +16,14 @@
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{self, sockopt, AddressFamily, MsgFlags, SockFlag, SockType, SockaddrStorage};
 
 use crate::limits::{LEAVING_WRITE_GRACE, SIGNAL_CHECK};
+use crate::net::{self, Stream};
 use crate::sys;
 
 /// What may cut a wait short, besides its deadline.
@@ -107,22 +107,24 @@ pub fn ready(fd: BorrowedFd<'_>, events: PollFlags, deadline: Instant, watch: Wa
 /// `write` (a client that stops reading fills its socket buffer, and a
 /// blocking write would wait for ever, deaf to signals). Errors: `TimedOut`
 /// at the deadline, `Interrupted` when `watch` gives up.
-pub fn write_all(stream: &TcpStream, mut buf: &[u8], deadline: Instant, watch: Watch) -> io::Result<()> {
+pub fn write_all(stream: &mut Stream, mut buf: &[u8], deadline: Instant, watch: Watch) -> io::Result<()> {
     while !buf.is_empty() {
-        match socket::send(stream.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL) {
+        match stream.write_now(buf) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => buf = &buf[n..],
-            Err(Errno::EAGAIN) => match ready(stream.as_fd(), PollFlags::POLLOUT, deadline, watch)? {
-                Waited::Ready => {}
-                // Security: a client that does not read its replies holds the
-                // worker only until its deadline.
-                Waited::Deadline => {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "the client does not read its replies"))
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                match ready(stream.as_fd(), PollFlags::POLLOUT, deadline, watch)? {
+                    Waited::Ready => {}
+                    // Security: a client that does not read its replies holds
+                    // the worker only until its deadline.
+                    Waited::Deadline => {
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, "the client does not read its replies"))
+                    }
+                    Waited::Stopped => return Err(watch.error()),
                 }
-                Waited::Stopped => return Err(watch.error()),
-            },
-            Err(Errno::EINTR) => {}
-            Err(e) => return Err(e.into()),
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
     }
     Ok(())
@@ -144,25 +146,16 @@ pub fn sleep(d: Duration, watch: Watch) -> bool {
 }
 
 /// Connects to `addr` by `deadline` (active data connections): the client
-/// may drop our SYNs, so the connect is non-blocking and watched. Errors:
-/// `TimedOut` at the deadline, `Interrupted` on a fast stop.
+/// may drop our SYNs, so the connect is non-blocking ([`net`]) and watched.
+/// Errors: `TimedOut` at the deadline, `Interrupted` on a fast stop.
 pub fn connect(addr: SocketAddr, deadline: Instant) -> io::Result<TcpStream> {
-    let family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
-    let fd = socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)?;
-    match socket::connect(fd.as_raw_fd(), &SockaddrStorage::from(addr)) {
-        Ok(()) | Err(Errno::EINPROGRESS) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let stream = TcpStream::from(fd);
+    let stream = net::connect_nonblocking(addr, None)?;
     match ready(stream.as_fd(), PollFlags::POLLOUT, deadline, Watch::Stop)? {
         Waited::Ready => {}
         Waited::Deadline => return Err(io::Error::new(io::ErrorKind::TimedOut, "data connection timed out")),
         Waited::Stopped => return Err(Watch::Stop.error()),
     }
-    match socket::getsockopt(&stream, sockopt::SocketError)? {
-        0 => {}
-        e => return Err(io::Error::from_raw_os_error(e)),
-    }
+    net::connect_error(&stream)?;
     stream.set_nonblocking(false)?;
     Ok(stream)
 }
@@ -173,19 +166,16 @@ mod tests {
     use std::io::Read;
     use std::net::TcpListener;
 
-    fn pair() -> (TcpStream, TcpStream) {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        (c, l.accept().unwrap().0)
-    }
+    use crate::net::loopback_pair as pair;
 
     #[test]
     fn a_write_to_a_client_that_never_reads_ends_at_its_deadline() {
         let (_client, server) = pair();
+        let mut server = Stream::from(server);
         let big = vec![b'x'; 64 << 20];
         let t = Instant::now();
-        let e =
-            write_all(&server, &big, t + Duration::from_millis(300), Watch::Reply { reclaimable: false }).unwrap_err();
+        let e = write_all(&mut server, &big, t + Duration::from_millis(300), Watch::Reply { reclaimable: false })
+            .unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);
         assert!(t.elapsed() >= Duration::from_millis(300) && t.elapsed() < Duration::from_secs(5));
     }
@@ -199,7 +189,8 @@ mod tests {
             got.len()
         });
         let big = vec![b'y'; 8 << 20];
-        write_all(&server, &big, Instant::now() + Duration::from_secs(30), Watch::Stop).unwrap();
+        let mut server = Stream::from(server);
+        write_all(&mut server, &big, Instant::now() + Duration::from_secs(30), Watch::Stop).unwrap();
         drop(server);
         assert_eq!(reader.join().unwrap(), 8 << 20);
     }

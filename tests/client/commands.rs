@@ -114,11 +114,13 @@ fn get_and_put_take_names_with_spaces_when_quoted() {
     assert_eq!(read(&s.root.join("remote name.txt")), b"ab");
 }
 
-/// RFC 959 3.1.1.1: ASCII mode sends CRLF on the wire; each side keeps its
-/// own line ends. Binary mode keeps every byte.
+/// RFC 959 3.1.1.1: `ascii` says TYPE A, and text crosses the wire with
+/// CRLF line ends (one byte more per line than in the file: both sides
+/// count the bytes on the wire), each side keeping its own line ends;
+/// `binary` says TYPE I and every byte is kept.
 #[test]
 fn ascii_mode_converts_line_ends_and_binary_keeps_bytes() {
-    let text = b"line one\nline two\n";
+    let text = b"line one\nline two\n"; // 18 bytes; 20 on the wire
     let crlf = b"dos\r\nbytes\r\n";
     let s = Server::start_with(
         |root| {
@@ -129,10 +131,20 @@ fn ascii_mode_converts_line_ends_and_binary_keeps_bytes() {
     );
     let d = Dirs::new("cl-ascii");
     std::fs::create_dir_all(&d.local).unwrap();
-    std::fs::write(d.local.join("up.txt"), b"a\nb\n").unwrap();
-    let o = run_c(s.addr, &d.local, "ascii; get text.txt; put up.txt; binary; get crlf.bin", &[]);
+    std::fs::write(d.local.join("up.txt"), b"a\nb\n").unwrap(); // 4 bytes; 6 on the wire
+    let o = run_c(s.addr, &d.local, "ascii; get text.txt; put up.txt; binary; get crlf.bin", &["-v"]);
     assert_eq!(o.code(), Some(0), "{o}");
-    assert!(o.stdout.contains("200 "), "TYPE replies shown:\n{o}");
+    let ascii = o.stdout.find("---> TYPE A\n200 ").unwrap_or_else(|| panic!("ascii says TYPE A:\n{o}"));
+    let get = o.stdout.find("---> RETR text.txt").unwrap();
+    let binary = o.stdout.rfind("---> TYPE I\n200 ").unwrap_or_else(|| panic!("binary says TYPE I:\n{o}"));
+    let get_bin = o.stdout.find("---> RETR crlf.bin").unwrap();
+    assert!(ascii < get && get < binary && binary < get_bin, "{o}");
+    assert!(o.stdout.contains("20 bytes received in "), "CRLF on the wire:\n{o}");
+    assert!(o.stdout.contains("6 bytes sent in "), "CRLF on the wire:\n{o}");
+    let log = s.log_text();
+    for line in ["RETR /text.txt 20 bytes", "STOR /up.txt 6 bytes", "RETR /crlf.bin 12 bytes"] {
+        assert!(log.contains(line), "the server counts the bytes on the wire: no {line:?} in\n{log}");
+    }
     assert_eq!(read(&d.local.join("text.txt")), text);
     assert_eq!(read(&s.root.join("up.txt")), b"a\nb\n");
     assert_eq!(read(&d.local.join("crlf.bin")), crlf);
@@ -166,7 +178,7 @@ fn help_lists_the_commands_and_explains_one() {
     {
         assert!(o.stdout.contains(&format!("\n  {c}")), "{c} missing:\n{o}");
     }
-    assert!(o.stdout.contains("Usage: get [-f] REMOTE [LOCAL]"), "{o}");
+    assert!(o.stdout.contains("Usage: get [-f] [-c] [-r] REMOTE [LOCAL]"), "{o}");
     let o = run_c(s.addr, &d.local, "help nothing", &[]);
     assert_eq!(o.code(), Some(1), "{o}");
 }
@@ -231,9 +243,8 @@ fn host_may_be_a_name_or_an_ipv6_address() {
     let o = Proc::spawn(&args, None, &[], d.base.path()).finish();
     assert_eq!(o.code(), Some(0), "{o}");
 
-    if std::net::TcpListener::bind("[::1]:0").is_err() {
-        eprintln!("no IPv6 loopback here: the IPv6 part is skipped");
-        return;
+    if let Err(e) = std::net::TcpListener::bind("[::1]:0") {
+        return crate::util::lacking("ipv6", &format!("no IPv6 loopback here ({e})"));
     }
     let s6 = Server::start_on("::1", |_| {}, &[]);
     let o = run_c(s6.addr, &d.local, "get hello.txt h6.txt; ls", &["-v"]);

@@ -4,13 +4,16 @@
 //! on a pseudo-terminal.
 //!
 //! The harness here runs the client with a time limit, its output in files,
-//! starts pyftpdlib on a free loopback port, and drives a pseudo-terminal.
+//! starts pyftpdlib on port 0 of 127.0.0.1, and drives a pseudo-terminal.
 
 mod commands;
+mod extensions;
+mod fake;
 mod pyftpdlib;
 mod scripting;
 mod terminal;
 mod transfers;
+mod trees;
 
 use std::fmt;
 use std::fs::File;
@@ -22,7 +25,8 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::util::{wait_until, TempDir};
+use crate::util::daemon::Daemon;
+use crate::util::TempDir;
 
 /// Longest run of one client in a test: every test ends well before.
 pub const RUN_LIMIT: Duration = Duration::from_secs(60);
@@ -79,6 +83,9 @@ impl Proc {
         cmd.args(args)
             .current_dir(dir)
             .env_remove("FTP_PASSWORD")
+            // Hermetic: no ~/.netrc of the machine, no history of its user.
+            .env("NETRC", dir.join(".no-netrc"))
+            .env("XDG_DATA_HOME", dir.join(".data"))
             .stdin(input)
             .stdout(File::create(&out).unwrap())
             .stderr(File::create(&err).unwrap());
@@ -168,13 +175,13 @@ pub fn assert_same_bytes(got: &[u8], want: &[u8], what: &str) {
     }
 }
 
-/// A pyftpdlib server (tests/client/pyftpd.py) on a free port of
-/// 127.0.0.1, serving its own temporary root (which holds `hello.txt`).
+/// A pyftpdlib server (tests/client/pyftpd.py) on port 0 of 127.0.0.1,
+/// serving its own temporary root (which holds `hello.txt`). The script
+/// prints `PORT n` once its socket listens.
 pub struct PyFtpd {
-    child: Child,
+    daemon: Daemon,
     pub addr: SocketAddr,
     pub root: TempDir,
-    log: PathBuf,
 }
 
 impl PyFtpd {
@@ -182,68 +189,21 @@ impl PyFtpd {
         let root = TempDir::new("pyroot");
         std::fs::write(root.join("hello.txt"), b"hello world\n").unwrap();
         setup(root.path());
-        let log = root.path().with_extension("pylog");
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/client/pyftpd.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .arg("--root")
-            .arg(root.path())
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .expect("python3 (pyftpdlib: .ci/run installs it)");
-        // The script prints `PORT n` once it listens; read it on a thread so
-        // that a server that never says it cannot hang the test.
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = tx.send(line);
-        });
-        let line = rx.recv_timeout(Duration::from_secs(20)).unwrap_or_default();
-        let port: u16 = match line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok()) {
-            Some(p) => p,
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("pyftpdlib did not start: {line:?}\n{}", std::fs::read_to_string(&log).unwrap_or_default());
-            }
-        };
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let s = PyFtpd { child, addr, root, log };
-        // Readiness: a connection gets its 220 greeting.
-        let ready = wait_until(Duration::from_secs(20), || {
-            TcpStream::connect(addr)
-                .ok()
-                .and_then(|s| {
-                    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-                    let mut l = String::new();
-                    BufReader::new(s).read_line(&mut l).ok()?;
-                    Some(l.starts_with("220"))
-                })
-                .unwrap_or(false)
-        });
-        assert!(ready, "pyftpdlib does not greet; log:\n{}", s.log_text());
-        s
+        let mut args = vec![script.to_string(), "--root".into(), root.path().display().to_string()];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut daemon = Daemon::spawn("python3", &args, "pyftpd");
+        let line = daemon.wait_for_line("PORT ");
+        let port: u16 = line.trim().strip_prefix("PORT ").and_then(|p| p.parse().ok()).expect("PORT n");
+        PyFtpd { daemon, addr: SocketAddr::from(([127, 0, 0, 1], port)), root }
     }
 
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        self.daemon.log_text()
     }
 }
 
-impl Drop for PyFtpd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
-    }
-}
-
-/// A fake server on a free loopback port: `serve` gets the first
+/// A fake server on port 0 of 127.0.0.1: `serve` gets the first
 /// connection (with a read timeout) and plays a scripted dialogue.
 pub fn fake_server(serve: impl FnOnce(TcpStream) + Send + 'static) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -284,6 +244,12 @@ pub struct Pty {
 
 impl Pty {
     pub fn spawn(args: &[String], dir: &Path) -> Pty {
+        Pty::spawn_env(args, dir, &[])
+    }
+
+    /// Like `spawn`, with environment variables (the history's
+    /// `XDG_DATA_HOME` is `dir/.data` unless given).
+    pub fn spawn_env(args: &[String], dir: &Path, env: &[(&str, &Path)]) -> Pty {
         let pty = nix::pty::openpty(None::<&nix::pty::Winsize>, None::<&nix::sys::termios::Termios>).unwrap();
         let slave = pty.slave;
         let child = Command::new("setsid")
@@ -291,6 +257,9 @@ impl Pty {
             .args(args)
             .current_dir(dir)
             .env_remove("FTP_PASSWORD")
+            .env("NETRC", dir.join(".no-netrc"))
+            .env("XDG_DATA_HOME", dir.join(".data"))
+            .envs(env.iter().map(|(k, v)| (*k, *v)))
             .stdin(Stdio::from(slave.try_clone().unwrap()))
             .stdout(Stdio::from(slave.try_clone().unwrap()))
             .stderr(Stdio::from(slave))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A pyftpdlib server for ftpclient's tests: an FTP server nobody here wrote.
 
-Listens on a free port of HOST and prints `PORT n` once it listens. Anonymous
+Listens on port 0 of HOST and prints `PORT n` (the port it got) once it listens. Anonymous
 users (and --user NAME:PASSWORD) may read and write under --root.
 --no-epsv removes EPSV and EPRT (the client must fall back to PASV and PORT);
 --no-rest removes REST (downloads start over, uploads resume with APPE);

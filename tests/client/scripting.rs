@@ -3,9 +3,10 @@
 //! input, dropped connections and servers that do not speak FTP.
 
 use std::io::{BufRead, Write};
+use std::time::Duration;
 
 use super::{fake_login, fake_server, host_port, read, run_c, run_stdin, Dirs, Proc};
-use crate::util::{free_port, Server};
+use crate::util::{refusing_port, Server};
 
 #[test]
 fn commands_from_standard_input_run_in_order_and_exit_zero() {
@@ -54,7 +55,7 @@ fn unknown_commands_and_bad_arguments_point_to_help_and_fail() {
     let o = run_stdin(s.addr, &d.local, "frobnicate now\nget\ncd a b\nget 'unclosed\npwd\n", &[]);
     assert_eq!(o.code(), Some(1), "{o}");
     assert!(o.stderr.contains("Unknown command 'frobnicate'. Type 'help' for the list of commands."), "{o}");
-    assert!(o.stderr.contains("Usage: get [-f] REMOTE [LOCAL]"), "{o}");
+    assert!(o.stderr.contains("Usage: get [-f] [-c] [-r] REMOTE [LOCAL]"), "{o}");
     assert!(o.stderr.contains("Usage: cd PATH"), "{o}");
     assert!(o.stderr.contains("Unclosed quote"), "{o}");
     assert!(o.stdout.contains("257 "), "the session went on:\n{o}");
@@ -74,7 +75,7 @@ fn an_over_long_input_line_is_refused_and_the_script_goes_on() {
 #[test]
 fn a_refused_connection_is_one_clear_line_and_exit_one() {
     let d = Dirs::new("cl-refused");
-    let port = free_port();
+    let (_held, port) = refusing_port("127.0.0.1");
     let args: Vec<String> =
         ["-c", "pwd", "127.0.0.1"].iter().map(|s| s.to_string()).chain([port.to_string()]).collect();
     let o = Proc::spawn(&args, None, &[], d.base.path()).finish();
@@ -96,15 +97,18 @@ fn a_bad_command_line_exits_two() {
 /// run, the exit status is 1.
 #[test]
 fn a_dropped_connection_says_so_and_stops_the_script() {
-    let addr = fake_server(|s| {
+    let (heard, rx) = std::sync::mpsc::channel();
+    let addr = fake_server(move |s| {
         if let Some(mut r) = fake_login(&s) {
             // Read the next command, then hang up without a word.
             let mut line = String::new();
             let _ = r.read_line(&mut line);
+            let _ = heard.send(line);
         }
     });
     let d = Dirs::new("cl-dropped");
     let o = run_c(addr, &d.local, "pwd; get hello.txt; ls", &[]);
+    assert_eq!(rx.try_recv().as_deref(), Ok("PWD\r\n"), "the server hangs up after the client's PWD:\n{o}");
     assert_eq!(o.code(), Some(1), "{o}");
     assert!(o.stderr.contains("Connection lost: the server closed the connection"), "{o}");
     assert!(o.stderr.contains("the remaining commands are not run"), "{o}");
@@ -113,15 +117,26 @@ fn a_dropped_connection_says_so_and_stops_the_script() {
 /// RFC 959 4.2: 421 closes the session, whatever the command was.
 #[test]
 fn a_421_reply_is_a_lost_connection() {
-    let addr = fake_server(|s| {
+    let (heard, rx) = std::sync::mpsc::channel();
+    let addr = fake_server(move |s| {
         if let Some(mut r) = fake_login(&s) {
             let mut line = String::new();
             let _ = r.read_line(&mut line);
-            let _ = (&s).write_all(b"421 Too many users, closing.\r\n");
+            let _ = heard.send(line);
+            (&s).write_all(b"421 Too many users, closing.\r\n").unwrap();
+            // What comes next: the end, or at most a QUIT; never the next PWD.
+            let mut more = String::new();
+            let _ = heard.send(match r.read_line(&mut more) {
+                Ok(_) => more,
+                Err(e) => format!("{e}"),
+            });
         }
     });
     let d = Dirs::new("cl-421");
     let o = run_c(addr, &d.local, "pwd; pwd", &[]);
+    assert_eq!(rx.try_recv().as_deref(), Ok("PWD\r\n"), "{o}");
+    let after = rx.recv_timeout(Duration::from_secs(20)).unwrap();
+    assert!(after.is_empty() || after == "QUIT\r\n", "after 421 the client leaves, it sent {after:?}:\n{o}");
     assert_eq!(o.code(), Some(1), "{o}");
     assert!(o.stderr.contains("Connection lost: 421 Too many users, closing."), "{o}");
 }

@@ -1,16 +1,72 @@
-//! Small socket helpers of the balancer: non-blocking connects from a
-//! chosen source address, "is this address mine?", the peer-user check of
-//! Unix sockets, and the descriptor limit.
+//! Small socket helpers at the bottom of the crate, shared by the server,
+//! the pool and the balancer: resolving and binding addresses, an `accept`
+//! that a signal interrupts, readiness waits with a deadline, would-block,
+//! non-blocking connects from a chosen source address, "is this address
+//! mine?", the descriptor limit; and [`Stream`], the one stream type of
+//! control and data connections.
+
+mod stream;
+
+pub use stream::Stream;
 
 use std::io;
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, AsRawFd};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sys::socket::{self, sockopt, AddressFamily, SockFlag, SockType, SockaddrStorage};
+use nix::sys::socket::{self, sockopt, AddressFamily, Backlog, SockFlag, SockType, SockaddrStorage};
 
-use crate::protocol::command::canonical;
+use crate::limits::LISTEN_BACKLOG;
+use crate::protocol::address::canonical;
+
+/// Resolves `host:port` (or `[v6]:port`) once, at start-up.
+pub fn resolve_addr(s: &str) -> Result<SocketAddr, String> {
+    s.to_socket_addrs().map_err(|e| format!("{s}: {e}"))?.next().ok_or_else(|| format!("{s}: no address"))
+}
+
+/// Binds a listening socket: SO_REUSEADDR, a deep backlog (clients beyond
+/// the pool wait there, see [`LISTEN_BACKLOG`]), close-on-exec.
+pub fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let family = if addr.is_ipv4() { AddressFamily::Inet } else { AddressFamily::Inet6 };
+    let fd = socket::socket(family, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+    socket::setsockopt(&fd, sockopt::ReuseAddr, &true)?;
+    socket::bind(fd.as_raw_fd(), &SockaddrStorage::from(addr))?;
+    socket::listen(&fd, Backlog::new(LISTEN_BACKLOG).unwrap_or(Backlog::MAXCONN))?;
+    Ok(TcpListener::from(fd))
+}
+
+/// Makes a blocking `accept` on `listener` return (`EAGAIN`) after `every`
+/// at the latest (`SO_RCVTIMEO`, which `accept` honours).
+pub fn wake_accept_every(listener: &TcpListener, every: Duration) -> io::Result<()> {
+    let tv = nix::sys::time::TimeVal::new(every.as_secs() as i64, every.subsec_micros() as i64);
+    Ok(socket::setsockopt(listener, sockopt::ReceiveTimeout, &tv)?)
+}
+
+/// Accepts one connection. Unlike `TcpListener::accept`, which retries on
+/// `EINTR`, a signal ends the wait at once, so that the caller can look at
+/// its flags.
+pub fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
+    let fd = crate::sys::adopt(socket::accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC))?;
+    let stream = TcpStream::from(fd);
+    let peer = stream.peer_addr()?;
+    Ok((stream, peer))
+}
+
+/// Waits until `fd` is readable; false on timeout. A signal is an
+/// `Interrupted` error.
+pub fn wait_readable(fd: BorrowedFd<'_>, timeout: Duration) -> io::Result<bool> {
+    let mut fds = [PollFd::new(fd, PollFlags::POLLIN)];
+    let t = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+    Ok(poll(&mut fds, t).map_err(io::Error::from)? > 0)
+}
+
+/// True for the errors of a non-blocking socket that mean "not now"
+/// (would block, or interrupted by a signal).
+pub fn would_block(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted)
+}
 
 /// Starts a non-blocking TCP connection to `to`, from `from` (any port)
 /// when given and of the same family. The connection completes later: see
@@ -65,6 +121,15 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
         setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
     }
     Ok(hard.max(soft))
+}
+
+/// A connected pair of loopback sockets (client end, server end), for
+/// unit tests.
+#[cfg(test)]
+pub(crate) fn loopback_pair() -> (TcpStream, TcpStream) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    (c, l.accept().unwrap().0)
 }
 
 #[cfg(test)]

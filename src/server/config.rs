@@ -1,7 +1,9 @@
-//! The server's configuration: command-line options (clap) and the checked
-//! [`ServerConfig`] built from them once, before the workers fork.
+//! The server's configuration: `ftpserver`'s command line (clap) and the
+//! checked [`ServerConfig`] built from it once, before the workers fork.
+//! The options that make a pool a slave of an `ftpmaster` ([`SlaveArgs`])
+//! are read here and interpreted by the balancer (`balancer::config`).
 
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,10 +11,11 @@ use std::time::Duration;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use log::LevelFilter;
 
+use super::guard::Guard;
+use super::jail::Jail;
 use crate::accounts::{self, Account, Accounts, Perms};
 use crate::limits;
-use crate::server::guard::Guard;
-use crate::server::jail::Jail;
+use crate::net::resolve_addr;
 
 /// `ftpserver`: a pre-forked FTP server.
 #[derive(Parser, Debug, Clone)]
@@ -77,7 +80,7 @@ pub struct ServerArgs {
     #[arg(long)]
     pub no_anonymous: bool,
 
-    /// Fewest idle workers: below this the pool grows, doubling the batch each tick.
+    /// Fewest idle workers: below this the pool grows, doubling the batch each time; clients waiting in the queue get a worker each at once.
     #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MIN_SPARE)]
     pub min_spare: usize,
 
@@ -159,12 +162,29 @@ pub struct ServerArgs {
 
     /// Slave of an ftpmaster: --register, --slave-id, --key-file.
     #[command(flatten)]
-    pub cluster: crate::balancer::SlaveArgs,
+    pub cluster: SlaveArgs,
+}
+
+/// The options that make a server pool a slave of an `ftpmaster`.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Slave of an ftpmaster")]
+pub struct SlaveArgs {
+    /// Register with the ftpmaster whose registry is at HOST:PORT, and stay registered (heartbeats; registers again when the master restarts).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub register: Option<String>,
+
+    /// This slave's id, 1-1000: the master takes slaves in id order, and clients see it in the greeting [default: 1].
+    #[arg(long, value_name = "N", requires = "register")]
+    pub slave_id: Option<u32>,
+
+    /// File holding the cluster key shared with the master [default: $FTP_CLUSTER_KEY if set].
+    #[arg(long, value_name = "FILE", requires = "register")]
+    pub key_file: Option<PathBuf>,
 }
 
 /// Timeouts of a session.
 #[derive(Clone, Copy, Debug)]
-pub struct Timeouts {
+pub(crate) struct Timeouts {
     /// From connect to a successful login.
     pub login: Duration,
     /// Between two commands once logged in.
@@ -177,7 +197,7 @@ pub struct Timeouts {
 
 /// How the pool grows and shrinks (Apache prefork's model).
 #[derive(Clone, Copy, Debug)]
-pub struct PoolConfig {
+pub(crate) struct PoolConfig {
     /// Workers forked at start, and the fewest kept.
     pub workers: usize,
     /// Fewest idle workers.
@@ -194,7 +214,7 @@ pub struct PoolConfig {
 
 /// The checked configuration of one server pool.
 #[derive(Clone, Debug)]
-pub struct ServerConfig {
+pub(crate) struct ServerConfig {
     /// Listening address.
     pub listen: SocketAddr,
     /// The served root, absolute.
@@ -228,15 +248,13 @@ pub struct ServerConfig {
     pub log_file: Option<PathBuf>,
     /// Log level.
     pub log_level: LevelFilter,
-    /// When this pool is a slave of an `ftpmaster` (`--register`).
-    pub slave: Option<crate::balancer::SlaveConfig>,
     /// The defences the workers share (mapped before they fork; a reload
     /// keeps the running one).
     pub guard: Arc<Guard>,
 }
 
 /// Parses `MIN-MAX` into an inclusive port range.
-pub fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
+pub(crate) fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
     let (a, b) = s.split_once('-').ok_or("expected MIN-MAX, e.g. 50000-50100")?;
     let lo: u16 = a.trim().parse().map_err(|_| format!("bad port '{a}'"))?;
     let hi: u16 = b.trim().parse().map_err(|_| format!("bad port '{b}'"))?;
@@ -279,14 +297,9 @@ fn private_homes_outside(users: &[Account], root: &std::path::Path) -> Result<()
     Ok(())
 }
 
-/// Resolves `host:port` (or `[v6]:port`) once, at start-up.
-pub fn resolve_addr(s: &str) -> Result<SocketAddr, String> {
-    s.to_socket_addrs().map_err(|e| format!("{s}: {e}"))?.next().ok_or_else(|| format!("{s}: no address"))
-}
-
 impl ServerArgs {
     /// Checks the options and builds the configuration.
-    pub fn to_config(&self) -> Result<ServerConfig, String> {
+    pub(crate) fn to_config(&self) -> Result<ServerConfig, String> {
         let listen = resolve_addr(&self.listen).map_err(|e| format!("--listen {e}"))?;
         let root = std::fs::canonicalize(&self.root).map_err(|e| format!("--root {}: {e}", self.root.display()))?;
         if !root.is_dir() {
@@ -355,7 +368,6 @@ impl ServerArgs {
             stall: secs(self.stall_timeout, "stall-timeout")?,
         };
         let log_level = crate::logging::level(self.quiet, self.verbose);
-        let slave = self.cluster.to_config(listen)?;
         Ok(ServerConfig {
             listen,
             root,
@@ -372,14 +384,10 @@ impl ServerArgs {
                 .clamp(1, limits::MAX_HASH_PERMITS),
             login_fail_delay: Duration::from_millis(self.login_fail_delay),
             run_as: self.run_as.clone(),
-            // A slave says who it is, as the original client printed it.
-            greeting: match &slave {
-                Some(sl) => format!("forkftp slave {} ready", sl.id),
-                None => "forkftp ready.".to_string(),
-            },
+            // A slave changes it (`server::intake::Intake::greeting`).
+            greeting: "forkftp ready.".to_string(),
             log_file: self.log_file.clone(),
             log_level,
-            slave,
             guard: Arc::new(Guard::new().map_err(|e| format!("shared memory: {e}"))?),
         })
     }

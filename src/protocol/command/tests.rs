@@ -1,0 +1,146 @@
+//! Unit tests of the command parser and encoder (property tests are in
+//! `protocol::proptests`).
+
+use super::*;
+
+#[test]
+fn verbs_are_case_insensitive() {
+    assert_eq!(parse(b"noop\r\n"), Ok(Command::Noop));
+    assert_eq!(parse(b"NoOp"), Ok(Command::Noop));
+    assert_eq!(parse(b"retr a.txt\r\n"), Ok(Command::Retr("a.txt".into())));
+}
+
+/// RFC 959 4.1: lines end in CRLF; a bare LF is accepted as well.
+#[test]
+fn crlf_and_lf_both_end_a_line() {
+    assert_eq!(parse(b"PWD\r\n"), parse(b"PWD\n"));
+}
+
+#[test]
+fn paths_keep_their_spaces() {
+    assert_eq!(parse(b"RETR my file .txt\r\n"), Ok(Command::Retr("my file .txt".into())));
+    assert_eq!(parse(b"CWD  two\r\n"), Ok(Command::Cwd(" two".into())));
+}
+
+/// HELP names exactly the verbs the parser knows.
+#[test]
+fn every_listed_verb_is_known() {
+    for v in VERBS {
+        let known = |line: &str| !matches!(parse(line.as_bytes()), Ok(Command::Unknown(_)));
+        assert!(known(v) && known(&format!("{v} x")), "{v}");
+    }
+    for v in ["SITE", "XYZZY", "AUTH", "PROT"] {
+        assert!(!VERBS.contains(&v) && parse(v.as_bytes()) == Ok(Command::Unknown(v.into())));
+    }
+}
+
+#[test]
+fn unknown_verbs_are_values() {
+    assert_eq!(parse(b"SITE CHMOD 777 x"), Ok(Command::Unknown("SITE".into())));
+    assert_eq!(parse(b"XYZZY"), Ok(Command::Unknown("XYZZY".into())));
+}
+
+#[test]
+fn garbage_is_an_error_not_a_panic() {
+    assert_eq!(parse(b""), Err(ParseError::Empty));
+    assert_eq!(parse(b"\r\n"), Err(ParseError::Empty));
+    assert_eq!(parse(b"RETR a\0b"), Err(ParseError::Nul));
+    assert_eq!(parse(b"RETR \xc3\x28"), Err(ParseError::NotUtf8));
+    assert_eq!(parse(b"12345"), Err(ParseError::BadVerb));
+    assert_eq!(parse(&[b'A'; MAX_COMMAND_LINE + 1]), Err(ParseError::TooLong));
+}
+
+#[test]
+fn argument_rules() {
+    assert_eq!(parse(b"NOOP x"), Err(ParseError::UnexpectedArgument("NOOP")));
+    assert_eq!(parse(b"RETR"), Err(ParseError::MissingArgument("RETR")));
+    assert_eq!(parse(b"REST -1"), Err(ParseError::BadArgument("REST", "offset must be a decimal number")));
+    assert_eq!(parse(b"REST 4294967296000"), Ok(Command::Rest(4_294_967_296_000)));
+    assert_eq!(parse(b"USER"), Err(ParseError::MissingArgument("USER")));
+}
+
+#[test]
+fn type_mode_stru() {
+    assert_eq!(parse(b"TYPE A"), Ok(Command::Type(TransferType::Ascii)));
+    assert_eq!(parse(b"TYPE a n"), Ok(Command::Type(TransferType::Ascii)));
+    assert_eq!(parse(b"TYPE I"), Ok(Command::Type(TransferType::Image)));
+    assert_eq!(parse(b"TYPE L 8"), Ok(Command::Type(TransferType::Image)));
+    assert_eq!(parse(b"TYPE E"), Err(ParseError::Unsupported("TYPE")));
+    assert_eq!(parse(b"TYPE Q"), Err(ParseError::BadArgument("TYPE", "unknown type")));
+    assert_eq!(parse(b"MODE s"), Ok(Command::Mode('S')));
+    assert_eq!(parse(b"MODE B"), Err(ParseError::Unsupported("MODE")));
+    assert_eq!(parse(b"STRU R"), Err(ParseError::Unsupported("STRU")));
+}
+
+/// The address codec is tested in `protocol::address`; here, how its
+/// refusals become parse errors (RFC 959 4.1.2, RFC 2428 section 2).
+#[test]
+fn port_and_eprt_arguments() {
+    assert_eq!(parse(b"PORT 127,0,0,1,4,1"), Ok(Command::Port("127.0.0.1:1025".parse().unwrap())));
+    assert_eq!(parse(b"PORT 127,0,0,1,4"), Err(ParseError::BadArgument("PORT", "expected h1,h2,h3,h4,p1,p2")));
+    assert_eq!(parse(b"EPRT !2!::1!5282!"), Ok(Command::Eprt("[::1]:5282".parse().unwrap())));
+    assert_eq!(parse(b"EPRT |3|x|1|"), Err(ParseError::Unsupported("EPRT")));
+    assert!(matches!(parse(b"EPRT |1|::1|1|"), Err(ParseError::BadArgument("EPRT", _))));
+}
+
+/// RFC 2428 section 3: EPSV, EPSV 1|2, EPSV ALL.
+#[test]
+fn epsv_argument() {
+    assert_eq!(parse(b"EPSV"), Ok(Command::Epsv(EpsvArg::Any)));
+    assert_eq!(parse(b"epsv all"), Ok(Command::Epsv(EpsvArg::All)));
+    assert_eq!(parse(b"EPSV 2"), Ok(Command::Epsv(EpsvArg::Protocol(2))));
+    assert!(parse(b"EPSV x").is_err());
+}
+
+/// RFC 959 4.1.3: ABOR preceded by Telnet IP and Synch (IAC IP IAC DM).
+#[test]
+fn abor_after_telnet_interrupt() {
+    assert_eq!(parse(b"\xff\xf4\xff\xf2ABOR\r\n"), Ok(Command::Abor));
+    // DM taken out of band: a stray IAC remains.
+    assert_eq!(parse(b"\xff\xf4\xffABOR\r\n"), Ok(Command::Abor));
+    assert_eq!(strip_telnet(b"a\xff\xffb").as_ref(), b"a\xffb");
+}
+
+#[test]
+fn ls_options_are_removed() {
+    assert_eq!(parse(b"LIST -la"), Ok(Command::List(None)));
+    assert_eq!(parse(b"LIST -a -l dir"), Ok(Command::List(Some("dir".into()))));
+    assert_eq!(parse(b"NLST -"), Ok(Command::Nlst(Some("-".into()))));
+    assert_eq!(parse(b"LIST dir"), Ok(Command::List(Some("dir".into()))));
+}
+
+/// Found by the fuzzer: blanks alone are no argument.
+#[test]
+fn blank_arguments_are_missing_arguments() {
+    assert_eq!(parse(b"OPTS   "), Err(ParseError::MissingArgument("OPTS")));
+    assert_eq!(parse(b"HELP   "), Ok(Command::Help(None)));
+}
+
+#[test]
+fn opts_names_are_upper_cased() {
+    assert_eq!(parse(b"OPTS utf8 on"), Ok(Command::Opts("UTF8".into(), Some("on".into()))));
+    assert_eq!(parse(b"OPTS MLST type;size;"), Ok(Command::Opts("MLST".into(), Some("type;size;".into()))));
+}
+
+#[test]
+fn passwords_never_print() {
+    let c = parse(b"PASS hunter2").unwrap();
+    assert!(!format!("{c:?}").contains("hunter2"));
+    assert_eq!(c.loggable(), "PASS ****");
+}
+
+#[test]
+fn encode_then_parse_round_trips() {
+    let cmds = [
+        Command::Retr("a b".into()),
+        Command::Port("10.0.0.1:2000".parse().unwrap()),
+        Command::Eprt("[::1]:3000".parse().unwrap()),
+        Command::Rest(77),
+        Command::Type(TransferType::Ascii),
+        Command::Epsv(EpsvArg::All),
+        Command::List(Some("dir".into())),
+    ];
+    for c in cmds {
+        assert_eq!(parse(&c.encode()), Ok(c));
+    }
+}
