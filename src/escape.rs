@@ -25,8 +25,11 @@
 use std::borrow::Cow;
 use std::fmt;
 
-/// True for a character shown as an escape.
-fn hidden(c: char) -> bool {
+/// True for a character shown as an escape: C0 and C1 controls, DEL, the
+/// bidi controls, the line and paragraph separators and the BOM. (Formats
+/// with their own rule for such characters, as the xferlog's fields, use
+/// this to find them.)
+pub fn hidden(c: char) -> bool {
     matches!(c,
         '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}'
         | '\u{61c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'

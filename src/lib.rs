@@ -10,7 +10,8 @@
 //! **bottom**: pure code and small system helpers, used by everything.
 //! - [`protocol`]: the wire formats, pure, shared by server and client:
 //!   commands and replies, the line framer, data-connection addresses, the
-//!   ASCII converters, the PROXY header.
+//!   ASCII converters, the PROXY header, RFC 3659 times, and the checksums
+//!   of HASH.
 //! - [`limits`]: every limit and default, named in one place.
 //! - [`sys`]: the only `unsafe` code (fork, shared memory, signals); uses
 //!   nothing of ours; the rest of the crate is `deny(unsafe_code)`.
@@ -25,12 +26,16 @@
 //! - [`accounts`]: who may log in, and with which rights.
 //! - [`admin`]: signal flags and the owner-only status socket of the
 //!   long-running parents (supervisor, master).
+//! - [`service`]: running them as a service: the configuration file,
+//!   systemd's readiness and socket activation, sockets handed to a new
+//!   binary, the HTTP side of `/metrics`, syslog, the pid file.
 //!
 //! **session**: one FTP client, served.
 //! - [`server`]: what a worker does for one client: the control connection,
 //!   the session (commands to replies), the data channel, transfers, the
 //!   path jail, listings, the one error-to-reply map, the server's command
-//!   line, and `Intake`, how clients reach a worker.
+//!   line, and `Intake`, how clients reach a worker; checksums, rate limits
+//!   and quotas (issue 14).
 //!
 //! **programs**: on the layers below, none importing another.
 //! - [`pool`]: `ftpserver`: the supervisor that binds, forks and supervises
@@ -63,5 +68,6 @@ pub(crate) mod net;
 pub mod pool;
 pub mod protocol;
 pub mod server;
+pub(crate) mod service;
 pub(crate) mod sys;
 pub(crate) mod term;

@@ -143,6 +143,11 @@ pub const MIN_ACTIVE_PORT: u16 = 1024;
 /// cut (listings over the data connection stream and have no limit).
 pub const MAX_STAT_ENTRIES: usize = 10_000;
 
+/// Times a path lookup is tried again when the kernel's `openat2` answers
+/// EAGAIN (a rename elsewhere raced with a `..` in the path) before the
+/// symlink-refusing walk is used instead.
+pub const JAIL_RACE_RETRIES: u32 = 8;
+
 /// Attempts to create a unique name for `STOU` or an upload's temporary file.
 pub const UNIQUE_NAME_ATTEMPTS: u32 = 100;
 
@@ -371,6 +376,100 @@ pub const CLIENT_HISTORY_LINES: usize = 1000;
 
 /// Largest `~/.netrc` read.
 pub const CLIENT_MAX_NETRC: u64 = 1024 * 1024;
+
+// ---- server extensions (issue 14): checksums, rate limits, quotas, modes
+
+/// Bytes per second a HASH or X-verb checksum reads (a token bucket, see
+/// `server::rate`). Security: a client asking for checksums of huge files
+/// gets them at this pace: a quarter of a core for SHA-256 on a core
+/// without SHA instructions, less for the others; 10 GB take 80 s, within
+/// the client's [`CLIENT_HASH_TIMEOUT`].
+pub const HASH_RATE: u64 = 128 * 1024 * 1024;
+
+/// Bytes a checksum reads from the file at a time; between reads the
+/// control connection is checked for ABOR and STAT.
+pub const HASH_CHUNK: usize = 256 * 1024;
+
+/// A rate-limited transfer moves what its rate allows in this time per
+/// call (so 1 MB per `sendfile` at 10 MB/s), and may run this far ahead of
+/// its rate: over 3 s, 3 % at most.
+pub const RATE_SLICE: Duration = Duration::from_millis(100);
+
+/// The smallest piece a rate-limited transfer moves at once (slow rates),
+/// and the lowest rate an account may have (`down=1K`).
+pub const RATE_MIN_CHUNK: usize = 1024;
+
+/// Default mask of the modes of uploaded files (0666) and created
+/// directories (0777), as vsftpd's `local_umask` (`--umask`, `SITE UMASK`).
+pub const DEFAULT_UMASK: u32 = 0o022;
+
+/// Name of the file, in a home with a quota, that keeps the bytes and files
+/// used (hidden from listings, refused to clients like every `.forkftp.`
+/// name; deleting it makes the next login count again).
+pub const QUOTA_FILE: &str = ".forkftp.quota";
+
+/// Most entries the count of a home's usage visits; past it the count
+/// stops (and the log says so): a login never walks without end.
+pub const QUOTA_SCAN_MAX_ENTRIES: u64 = 1_000_000;
+
+/// Deepest directory the count of a home's usage descends into.
+pub const QUOTA_SCAN_MAX_DEPTH: usize = 64;
+
+/// Longest wait for the lock of a quota file (held by another session of
+/// the home for one read and one write): past it the command gets 451.
+pub const QUOTA_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The window over which `ftpserver status` measures a session's current
+/// rate.
+pub const SCOREBOARD_RATE_WINDOW: Duration = Duration::from_secs(1);
+
+// ---- service (issue 13): configuration file, systemd, upgrade, logs, metrics.
+
+/// The configuration file `ftpserver` reads when it exists and no
+/// `--config` names another.
+pub const DEFAULT_SERVER_CONFIG: &str = "/etc/forkftp/ftpserver.toml";
+
+/// The configuration file `ftpmaster` reads when it exists and no
+/// `--config` names another.
+pub const DEFAULT_MASTER_CONFIG: &str = "/etc/forkftp/ftpmaster.toml";
+
+/// Largest configuration file read (a real one is a few KiB).
+pub const CONFIG_FILE_MAX: u64 = 1024 * 1024;
+
+/// Largest count a counted flag takes in a configuration file (`verbose`).
+pub const CONFIG_MAX_COUNT: i64 = 8;
+
+/// The local syslog socket (`--syslog-socket`).
+pub const DEFAULT_SYSLOG_SOCKET: &str = "/dev/log";
+
+/// Time a binary started by an upgrade (SIGUSR2) has to say it serves;
+/// past it, it is killed and the running one goes on.
+pub const UPGRADE_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Time the sessions of the replaced binary have to end by themselves
+/// after an upgrade; then they are told to stop after their running
+/// transfer (as SIGQUIT does).
+pub const UPGRADE_DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Longest syslog datagram sent (`--syslog`), header included; a longer
+/// line is cut. rsyslog and journald take at least this much.
+pub const SYSLOG_MAX_MESSAGE: usize = 2048;
+
+/// Most HTTP clients of `/metrics` and `/health` served at once; one more
+/// is closed at once (Prometheus scrapes with one connection).
+pub const METRICS_MAX_CLIENTS: usize = 4;
+
+/// Longest request head read from a metrics client (`431` beyond).
+pub const METRICS_MAX_REQUEST: usize = 8 * 1024;
+
+/// Time a metrics client has for its request and the response, together.
+pub const METRICS_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// After it starts, and until a first slave registers, `ftpmaster` leaves
+/// clients in its socket's backlog for up to this long instead of refusing
+/// them: a restarted master (whose socket systemd kept open) has its slaves
+/// back within [`REGISTER_RETRY_MAX`] and a little more.
+pub const MASTER_START_GRACE: Duration = Duration::from_secs(5);
 
 // ---- burst and overwrite (issue 15)
 

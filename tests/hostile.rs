@@ -13,7 +13,6 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 use nix::sys::socket::{setsockopt, sockopt};
 
-use crate::security::passwd_line;
 use crate::util::{wait_until, Server};
 
 /// A TCP connection from `from` to `to`; with `tiny`, its receive buffer
@@ -430,7 +429,8 @@ fn a_flood_of_silent_slow_and_non_reading_connections_never_locks_a_real_client_
 
 /// A users file with argon2 accounts `name:password`, in `dir`.
 fn users_file(dir: &crate::util::TempDir, accounts: &[(&str, &str)]) -> String {
-    let lines: Vec<String> = accounts.iter().map(|(n, p)| passwd_line(n, p, "", "read")).collect();
+    let lines: Vec<String> =
+        accounts.iter().map(|(n, p)| crate::util::passwd_line(n, p, &["--home", "", "--perms", "read"])).collect();
     let path = dir.join("users");
     std::fs::write(&path, lines.join("\n") + "\n").unwrap();
     path.display().to_string()
@@ -657,7 +657,7 @@ fn an_account_home_inside_the_anonymous_root_is_refused_at_start() {
     std::fs::create_dir(dir.join("root")).unwrap();
     std::fs::create_dir(dir.join("root/alice")).unwrap();
     std::fs::write(dir.join("root/alice/private.txt"), b"alice's").unwrap();
-    let line = |home: &str| passwd_line("alice", "pw", home, "all");
+    let line = |home: &str| crate::util::passwd_line("alice", "pw", &["--home", home, "--perms", "all"]);
     std::fs::write(dir.join("users"), line("alice") + "\n").unwrap();
     let run = |extra: &[&str]| {
         let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_ftpserver"));
@@ -768,7 +768,7 @@ fn a_local_registration_from_another_user_is_refused_without_a_key() {
     ]
     .map(String::from)
     .to_vec();
-    let rogue = crate::util::daemon::Daemon::spawn_as(env!("CARGO_BIN_EXE_ftpserver"), &args, "rogue", Some(ids));
+    let rogue = crate::util::daemon::Daemon::spawn_as(env!("CARGO_BIN_EXE_ftpserver"), &args, "rogue", ids);
     let uid = ids.0.as_raw();
     let refused = wait_until(Duration::from_secs(20), || {
         m.log_text().contains(&format!("not uid {uid}")) && rogue.log_text().contains("only slaves run by its own user")

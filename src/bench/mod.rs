@@ -474,7 +474,13 @@ impl Bench<'_> {
     /// The argon2 users file: a login costs what it is meant to cost.
     fn argon2(&mut self, exe: &Path, scratch: &Scratch) -> Result<(), String> {
         let plan = self.plan;
-        let line = crate::accounts::users_line(self.user, &Password::new(self.pw), "", &crate::accounts::Perms::ALL)?;
+        let line = crate::accounts::users_line(
+            self.user,
+            &Password::new(self.pw),
+            "",
+            &crate::accounts::Perms::ALL,
+            &crate::accounts::Limits::default(),
+        )?;
         let users = scratch.dir.join("users");
         ctx("users file", std::fs::write(&users, format!("{line}\n")))?;
         let args = server_args(&self.root, plan.workers(), &["--users", &users.display().to_string()]);

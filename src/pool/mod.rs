@@ -14,15 +14,19 @@
 //! | SIGTERM, SIGINT | fast stop: clients get 421, workers exit, the parent last |
 //! | SIGQUIT | graceful stop: no new clients, running transfers finish, then exit |
 //! | SIGHUP | reload the configuration; old workers finish their sessions |
-//! | SIGUSR1 | reopen the log file |
+//! | SIGUSR1 | reopen the log file and the xferlog |
+//! | SIGUSR2 | upgrade: start the binary again with the sockets handed over (`upgrade.rs`) |
 
 pub(crate) mod burst;
 pub(crate) mod children;
+mod metrics;
 mod preflight;
 mod reclaim;
 pub(crate) mod scoreboard;
+mod service;
 pub(crate) mod status;
 mod sweep;
+mod upgrade;
 pub(crate) mod worker;
 
 use std::io;
@@ -44,8 +48,10 @@ use crate::limits::{
 use crate::net;
 use crate::server::config::{ServerArgs, ServerCli, ServerCommand, ServerConfig, SlaveArgs};
 use crate::server::intake::{Intake, Listening};
+use crate::service::config_file::Layered;
 use crate::sys::{self, Forked};
 use scoreboard::{Scoreboard, State};
+use service::Service;
 
 /// Binds the pool's listening socket ([`net::bind_listener`]); a worker
 /// blocked in `accept` wakes up every [`ACCEPT_WAKEUP`] to look at its flags.
@@ -82,6 +88,8 @@ pub(crate) struct Supervisor {
     drop_to: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
     /// Where the workers take their clients from.
     intake: Box<dyn Intake>,
+    /// Configuration file, systemd, upgrade, metrics (`service.rs`).
+    service: Service,
 }
 
 /// Makes the [`Intake`] of a pool that is a slave of an `ftpmaster`, when
@@ -91,11 +99,13 @@ pub(crate) struct Supervisor {
 pub type SlaveIntake = fn(&SlaveArgs, SocketAddr) -> Result<Option<Box<dyn Intake>>, String>;
 
 /// `ftpserver`: runs a pool, or a tool.
-pub fn main(cli: ServerCli, slave: SlaveIntake) -> Result<(), String> {
+pub fn main(cli: ServerCli, argv: Vec<std::ffi::OsString>, slave: SlaveIntake) -> Result<(), String> {
     match cli.command {
+        Some(ServerCommand::Config(tool)) => service::config_tool(tool),
         Some(ServerCommand::Status { listen }) => crate::admin::print_status("server", &listen, status::socket_name),
-        Some(ServerCommand::Passwd { name, home, perms }) => {
+        Some(ServerCommand::Passwd { name, home, perms, limits }) => {
             let perms = crate::accounts::Perms::parse(&perms)?;
+            let limits = crate::accounts::Limits::parse(&limits)?;
             let pw = crate::term::read_password(&format!("Password for {name}: ")).map_err(|e| e.to_string())?;
             if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
                 let again = crate::term::read_password("Again: ").map_err(|e| e.to_string())?;
@@ -103,11 +113,11 @@ pub fn main(cli: ServerCli, slave: SlaveIntake) -> Result<(), String> {
                     return Err("the passwords differ".into());
                 }
             }
-            let line = crate::accounts::users_line(&name, &crate::protocol::Password::new(pw), &home, &perms)?;
+            let line = crate::accounts::users_line(&name, &crate::protocol::Password::new(pw), &home, &perms, &limits)?;
             println!("{line}");
             Ok(())
         }
-        None => run(cli.server, slave),
+        None => run(service::layered(argv, cli.config), slave),
     }
 }
 
@@ -128,17 +138,21 @@ pub(crate) fn resolve_run_as(cfg: &ServerConfig) -> Result<Option<(nix::unistd::
     Ok(Some((user.uid, user.gid)))
 }
 
-/// Runs a pool with the options `args` until it is told to stop.
-pub(crate) fn run(args: ServerArgs, slave: SlaveIntake) -> Result<(), String> {
-    let mut cfg = args.to_config()?;
+/// Runs a pool with the options of `layered` (the command line over the
+/// configuration file) until it is told to stop.
+pub(crate) fn run(layered: Layered, slave: SlaveIntake) -> Result<(), String> {
+    let (args, mut cfg) = service::first_config(&layered)?;
+    service::open_logs(&args, &cfg)?;
+    // Sockets from systemd or from the binary this one replaces, if any.
+    let mut inherited = crate::service::sockets::Inherited::from_env()?;
+    let listener = Service::ftp_listener(&mut inherited, &cfg)?;
+    cfg.listen = listener.local_addr().map_err(|e| e.to_string())?;
     let intake = slave(&args.cluster, cfg.listen)?.unwrap_or_else(|| Box::new(Listening));
     if let Some(g) = intake.greeting() {
         cfg.greeting = g;
     }
-    crate::logging::init(cfg.log_level, cfg.log_file.as_deref()).map_err(|e| format!("log file: {e}"))?;
-    let listener = bind_listener(cfg.listen).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
-    cfg.listen = listener.local_addr().map_err(|e| e.to_string())?;
-    Supervisor::new(args, cfg, listener, intake)?.run()
+    let service = Service::new(layered, inherited, &args)?;
+    Supervisor::new(args, cfg, listener, intake, service)?.run()
 }
 
 impl Supervisor {
@@ -148,6 +162,7 @@ impl Supervisor {
         cfg: ServerConfig,
         listener: TcpListener,
         mut intake: Box<dyn Intake>,
+        mut service: Service,
     ) -> Result<Supervisor, String> {
         sys::ignore_sigpipe().map_err(|e| e.to_string())?;
         // Big buffers (transfers, listings, argon2's 19 MiB per login) are
@@ -163,9 +178,10 @@ impl Supervisor {
         // Before the signal handlers: its own child exits as a plain process.
         preflight::check(&cfg, drop_to);
         use signal_hook::consts::*;
-        let signals = SignalFlags::register(&[SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1], &[SIGCHLD])
+        let signals = SignalFlags::register(&[SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2], &[SIGCHLD])
             .map_err(|e| format!("signals: {e}"))?;
-        let status = crate::admin::status_listen_or_warn(&status::socket_name(&cfg.listen));
+        let status = service.status_socket(&status::socket_name(&cfg.listen));
+        service.close_unused();
         intake.start(cfg.listen, &listener)?;
         Ok(Supervisor {
             args,
@@ -185,6 +201,7 @@ impl Supervisor {
             parent_pid: nix::unistd::getpid(),
             drop_to,
             intake,
+            service,
         })
     }
 
@@ -244,10 +261,11 @@ impl Supervisor {
     }
 
     fn gone(&mut self, pid: Pid, why: Option<String>) {
-        if self.sweeper.reaped(pid) {
+        if self.sweeper.reaped(pid) || self.successor_gone(pid, &why) {
             return;
         }
         if let Some(i) = self.children.forget(pid) {
+            self.count_exited(i);
             self.board.slots()[i].free();
             // A worker killed while checking a password gives its permit back.
             self.cfg.guard.release_dead(pid.as_raw());
@@ -342,9 +360,10 @@ impl Supervisor {
     }
 
     /// All `max-workers` are busy: the next client is told so at once.
-    fn refuse_overload(&self) {
+    fn refuse_overload(&mut self) {
         if let Ok((stream, peer)) = self.listener.accept() {
             log::warn!("{peer}: refused, all {} workers busy", self.cfg.pool.max_workers);
+            self.service.totals.refused(&crate::server::error::FtpError::TooManyUsers);
             worker::refuse(stream, &crate::server::error::FtpError::TooManyUsers);
         }
     }
@@ -373,6 +392,8 @@ impl Supervisor {
     /// after the grace period.
     fn fast_stop(&mut self) {
         log::info!("stopping (fast)");
+        self.abort_upgrade();
+        self.service_stopping("stopping: clients get 421");
         self.signal_workers(Signal::SIGTERM, false);
         let deadline = Instant::now() + STOP_GRACE;
         while self.workers_left() > 0 && Instant::now() < deadline {
@@ -390,7 +411,7 @@ impl Supervisor {
 
     /// SIGHUP: a new configuration, new workers; old ones finish their sessions.
     fn reload(&mut self) {
-        match self.args.to_config() {
+        match self.reread_config() {
             Ok(mut cfg) => {
                 // The socket stays bound: the address cannot change; the
                 // workers' shared defences (bans, hash permits) carry on.
@@ -441,6 +462,10 @@ impl Supervisor {
         if watch_listener {
             fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
         }
+        // Last: the metrics server (served below, whatever woke us).
+        if let Some(m) = &self.service.metrics {
+            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+        }
         let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
         let (status_ready, listener_ready) =
             match poll(&mut fds, PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)) {
@@ -458,6 +483,7 @@ impl Supervisor {
                 status::answer(st, &self.board, &self.cfg);
             }
         }
+        self.serve_metrics();
         listener_ready
     }
 
@@ -477,6 +503,7 @@ impl Supervisor {
         );
         let mut graceful = false;
         self.maintain(false);
+        self.service_ready();
         loop {
             let (live, idle, total) = self.counts();
             let settled = Instant::now() >= self.settle_until && self.reclaims.settled();
@@ -494,6 +521,7 @@ impl Supervisor {
             }
             if !graceful && self.signals.take(libc::SIGQUIT) {
                 log::info!("stopping (graceful): running transfers finish first");
+                self.service_stopping("stopping: running transfers finish first");
                 self.leave_master();
                 graceful = true;
                 self.signal_workers(Signal::SIGQUIT, false);
@@ -502,6 +530,7 @@ impl Supervisor {
                 crate::logging::reopen_or_complain();
                 self.signal_workers(Signal::SIGUSR1, false);
             }
+            self.upgrade_tick(&mut graceful);
             if graceful {
                 if self.workers_left() == 0 {
                     break;

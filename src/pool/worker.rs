@@ -107,6 +107,7 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
             let others = ctx.board.serving(ip, ctx.slot);
             if others >= ctx.cfg.pool.max_per_ip {
                 log::warn!("[{}] {peer}: refused, {others} connections from this address", std::process::id());
+                slot.counters().refused(&FtpError::TooManyFromAddress);
                 refuse(stream, &FtpError::TooManyFromAddress);
                 continue;
             }
@@ -116,6 +117,7 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
         // logins that led to the ban were).
         if let Some(left) = ctx.cfg.guard.address_banned(ip) {
             log::debug!("[{}] {peer}: refused, banned for {left} s more", std::process::id());
+            slot.counters().refused(&FtpError::Banned(left));
             refuse(stream, &FtpError::Banned(left));
             continue;
         }

@@ -13,9 +13,11 @@ use log::LevelFilter;
 
 use super::guard::Guard;
 use super::jail::Jail;
-use crate::accounts::{self, Account, Accounts, Perms};
+use crate::accounts::{self, Account, Accounts, Limits, Perms};
 use crate::limits;
 use crate::net::resolve_addr;
+use crate::service::args::ServiceArgs;
+use crate::service::config_file::ConfigTool;
 
 /// `ftpserver`: a pre-forked FTP server.
 #[derive(Parser, Debug, Clone)]
@@ -24,12 +26,15 @@ use crate::net::resolve_addr;
     version,
     about = "A pre-forked FTP server: the parent binds the port and keeps a pool of worker processes, each serving one client at a time.",
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  ftpserver                                  serve ./_FTPROOT on port 2121, anonymous read-only\n  ftpserver --listen [::]:2121 -w            IPv6 (and IPv4), anonymous may upload\n  ftpserver --user alice:secret --root /srv  an account with full access\n  ftpserver status                           the workers of the server on port 2121\n  ftpserver --listen 0.0.0.0:2103 --register master:2190 --slave-id 3 --key-file cluster.key\n                                             a slave of an ftpmaster, on another host"
+    after_help = "Examples:\n  ftpserver                                  serve ./_FTPROOT on port 2121, anonymous read-only\n  ftpserver --listen [::]:2121 -w            IPv6 (and IPv4), anonymous may upload\n  ftpserver --user alice:secret --root /srv  an account with full access\n  ftpserver status                           the workers of the server on port 2121\n  ftpserver --config /etc/forkftp/ftpserver.toml   options from a file (TOML, one key per option)\n  ftpserver config --print                   the effective configuration\n  ftpserver --listen 0.0.0.0:2103 --register master:2190 --slave-id 3 --key-file cluster.key\n                                             a slave of an ftpmaster, on another host"
 )]
 pub struct ServerCli {
     /// Instead of serving: a tool.
     #[command(subcommand)]
     pub command: Option<ServerCommand>,
+    /// Configuration file: one key per option, e.g. `max-workers = 64`; options given here win over it [default: /etc/forkftp/ftpserver.toml if it exists].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// The server's options.
     #[command(flatten)]
     pub server: ServerArgs,
@@ -54,7 +59,12 @@ pub enum ServerCommand {
         /// Rights: read,write,delete,mkdir,rename (any subset), all, or none.
         #[arg(long, value_name = "LIST", default_value = "all")]
         perms: String,
+        /// Limits: down=RATE,up=RATE,quota=SIZE,files=N (bytes/s and bytes; K, M, G suffixes) [default: none].
+        #[arg(long, value_name = "LIST", default_value = "none")]
+        limits: String,
     },
+    /// Check the configuration file, print the effective configuration, or print a commented example.
+    Config(ConfigTool),
 }
 
 /// The options of one server pool (shared by `ftpserver` and `ftpslaves`).
@@ -107,6 +117,18 @@ pub struct ServerArgs {
     /// Accounts file, one `name:argon2-hash:home:permissions` per line (see `ftpserver passwd`); re-read on SIGHUP.
     #[arg(long = "users", value_name = "FILE")]
     pub users_file: Option<PathBuf>,
+
+    /// Limits of anonymous users: down=RATE,up=RATE,quota=SIZE,files=N (bytes/s and bytes; K, M, G suffixes).
+    #[arg(long, value_name = "LIST", default_value = "none")]
+    pub anon_limits: String,
+
+    /// Limits of the --user accounts, as --anon-limits (users-file accounts have their own field).
+    #[arg(long, value_name = "LIST", default_value = "none")]
+    pub user_limits: String,
+
+    /// Mask of the modes of uploaded files (0666) and new directories (0777), octal; SITE UMASK changes it per session.
+    #[arg(long, value_name = "OCTAL", default_value = "022")]
+    pub umask: String,
 
     /// When started as root, workers drop to this user before reading any client byte.
     #[arg(long, value_name = "USER", default_value = limits::DEFAULT_RUN_AS)]
@@ -163,6 +185,24 @@ pub struct ServerArgs {
     /// Slave of an ftpmaster: --register, --slave-id, --key-file.
     #[command(flatten)]
     pub cluster: SlaveArgs,
+
+    /// Pid file, syslog, metrics, and the transfer log.
+    #[command(flatten)]
+    pub service: ServerServiceArgs,
+}
+
+/// What a server pool takes to run as a service: the options it shares
+/// with `ftpmaster`, and the transfer log.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Running as a service")]
+pub struct ServerServiceArgs {
+    /// Append one line per transfer to FILE in the wu-ftpd/vsftpd xferlog format (reopened on SIGUSR1).
+    #[arg(long, value_name = "FILE")]
+    pub xferlog: Option<PathBuf>,
+
+    /// Pid file, syslog, metrics.
+    #[command(flatten)]
+    pub common: ServiceArgs,
 }
 
 /// The options that make a server pool a slave of an `ftpmaster`.
@@ -248,6 +288,8 @@ pub(crate) struct ServerConfig {
     pub log_file: Option<PathBuf>,
     /// Log level.
     pub log_level: LevelFilter,
+    /// Mask of the modes of new files and directories (`--umask`).
+    pub umask: u32,
     /// The defences the workers share (mapped before they fork; a reload
     /// keeps the running one).
     pub guard: Arc<Guard>,
@@ -330,8 +372,15 @@ impl ServerArgs {
                 accounts::parse_users_file(&text, &root).map_err(|e| format!("--users {}: {e}", f.display()))?
             }
         };
+        let user_limits = Limits::parse(&self.user_limits).map_err(|e| format!("--user-limits: {e}"))?;
+        let anonymous_limits = Limits::parse(&self.anon_limits).map_err(|e| format!("--anon-limits: {e}"))?;
+        let umask = u32::from_str_radix(&self.umask, 8)
+            .ok()
+            .filter(|m| *m <= 0o777)
+            .ok_or_else(|| format!("--umask {}: expected an octal mask, 000 to 777", self.umask))?;
         for spec in &self.users {
-            let acc = Account::parse_spec(spec).map_err(|e| format!("--user: {e}"))?;
+            let mut acc = Account::parse_spec(spec).map_err(|e| format!("--user: {e}"))?;
+            acc.limits = user_limits;
             if users.iter().any(|u| u.name == acc.name) {
                 return Err(format!("--user {}: defined twice", acc.name));
             }
@@ -373,7 +422,7 @@ impl ServerArgs {
             root,
             root_dir,
             pool,
-            accounts: Accounts::new(anonymous, users),
+            accounts: Accounts::new(anonymous, anonymous_limits, users),
             masquerade,
             passive_ports,
             timeouts,
@@ -388,6 +437,7 @@ impl ServerArgs {
             greeting: "forkftp ready.".to_string(),
             log_file: self.log_file.clone(),
             log_level,
+            umask,
             guard: Arc::new(Guard::new().map_err(|e| format!("shared memory: {e}"))?),
         })
     }
@@ -432,5 +482,19 @@ mod tests {
         assert_eq!(cfg.listen.port(), limits::DEFAULT_PORT);
         assert_eq!(cfg.pool.workers, limits::DEFAULT_WORKERS);
         assert_eq!(cfg.accounts.anonymous, Some(Perms::READ_ONLY));
+        assert_eq!(cfg.umask, limits::DEFAULT_UMASK);
+    }
+
+    #[test]
+    fn limits_and_umask_options() {
+        let args = ["ftpserver", "--root", "/tmp", "--user", "a:b", "--user-limits", "up=1K", "--umask", "027"];
+        let cfg = ServerCli::parse_from(args).server.to_config().unwrap();
+        assert_eq!(cfg.accounts.users[0].limits.upload_rate, 1024);
+        assert_eq!(cfg.umask, 0o027);
+        for bad in [&["--umask", "8"][..], &["--umask", "1777"], &["--anon-limits", "down=x"]] {
+            let mut args = vec!["ftpserver", "--root", "/tmp"];
+            args.extend_from_slice(bad);
+            assert!(ServerCli::parse_from(args).server.to_config().is_err(), "{bad:?}");
+        }
     }
 }

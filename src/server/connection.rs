@@ -11,8 +11,8 @@ use std::time::Instant;
 use super::control::{Control, Input};
 use super::error::{parse_error_reply, FtpError};
 use super::session::{Outcome, Session};
-use super::transfer;
 use super::wait::{self, Watch};
+use super::{hash, transfer, xferlog};
 use crate::escape::Escaped;
 use crate::limits::{PRESSURE_LOGIN_TIMEOUT, RECLAIM_MIN_AGE, SIGNAL_CHECK};
 use crate::protocol::{self, Reply, ReplyCode};
@@ -29,6 +29,25 @@ pub trait Progress {
     fn user(&self, name: &str);
     /// Bytes moved so far by the running transfer.
     fn bytes(&self, n: u64);
+    /// A login failed (a wrong password).
+    fn login_failed(&self) {}
+    /// A file transfer ended (listings are not counted).
+    fn transferred(&self, _done: &Transferred) {}
+    /// The client was refused with this 421.
+    fn refused(&self, _why: &FtpError) {}
+}
+
+/// A file transfer that ended, as the metrics count it.
+#[derive(Clone, Copy, Debug)]
+pub struct Transferred {
+    /// An upload (STOR, STOU, APPE), else a download (RETR).
+    pub incoming: bool,
+    /// Bytes moved over the data connection.
+    pub bytes: u64,
+    /// How long it took.
+    pub secs: f64,
+    /// Every byte moved and the file in place.
+    pub complete: bool,
 }
 
 /// Nobody is told.
@@ -90,6 +109,7 @@ fn serve_inner(
                 started.elapsed().as_secs_f64()
             );
             ctl.set_write_limit(Instant::now(), false);
+            progress.refused(&FtpError::Reclaimed);
             let _ = ctl.send(&FtpError::Reclaimed.reply());
             return Ok("reclaimed".into());
         }
@@ -124,6 +144,7 @@ fn serve_inner(
         // it is an attempt to pass for another address.
         if std::mem::take(&mut first_line) && line.starts_with(protocol::proxy::V1_SIGNATURE) {
             log::warn!("[{pid}] {peer}: PROXY header from a peer that is not the master, refused");
+            progress.refused(&FtpError::ProxyRefused);
             ctl.send(&FtpError::ProxyRefused.reply())?;
             return Ok("PROXY header refused".into());
         }
@@ -147,6 +168,7 @@ fn serve_inner(
                 return Ok("quit".into());
             }
             Outcome::Delayed(delay, r, close) => {
+                progress.login_failed();
                 if !wait::sleep(delay, Watch::Reply { reclaimable: !logged_in }) && sys::draining() {
                     ctl.send(&FtpError::ShuttingDown.reply())?;
                     return Ok("server stopping".into());
@@ -159,18 +181,59 @@ fn serve_inner(
             Outcome::Transfer(t) => {
                 let path = t.path.clone();
                 let verb = shown.split(' ').next().unwrap_or_default();
+                let file = match t.job {
+                    transfer::Job::Send { .. } => Some(false),
+                    transfer::Job::Receive(_) => Some(true),
+                    transfer::Job::List(_) => None,
+                };
+                let ascii = t.ttype == crate::protocol::TransferType::Ascii;
                 let start = Instant::now();
                 progress.bytes(0);
                 let done = transfer::run(t, &mut ctl, peer.ip(), &cfg.timeouts, &mut |b| progress.bytes(b));
                 let secs = start.elapsed().as_secs_f64();
-                let path = Escaped(path.as_str());
                 log::info!(
-                    "[{pid}] {peer}: {verb} {path} {} bytes in {secs:.3}s{}",
+                    "[{pid}] {peer}: {verb} {} {} bytes in {secs:.3}s{}",
+                    Escaped(path.as_str()),
                     done.bytes,
                     if done.complete { "" } else { " (incomplete)" }
                 );
+                if let Some(incoming) = file {
+                    let t = Transferred { incoming, bytes: done.bytes, secs, complete: done.complete };
+                    progress.transferred(&t);
+                    if let Some(id) = session.identity() {
+                        let end = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs());
+                        crate::logging::xferlog(&xferlog::line(&xferlog::Record {
+                            end: end as i64,
+                            secs,
+                            peer: peer.ip(),
+                            bytes: done.bytes,
+                            path: path.as_str(),
+                            ascii,
+                            incoming,
+                            anonymous: id.anonymous,
+                            user: &id.name,
+                            complete: done.complete,
+                        }));
+                    }
+                }
                 if done.close {
                     return Ok("closed during transfer".into());
+                }
+            }
+            Outcome::Hash(job) => {
+                let start = Instant::now();
+                progress.bytes(0);
+                let done = hash::run(job, &mut ctl, &cfg.timeouts, &mut |b| progress.bytes(b));
+                log::info!(
+                    "[{pid}] {peer}: {shown} {} bytes hashed in {:.3}s{}",
+                    done.bytes,
+                    start.elapsed().as_secs_f64(),
+                    if done.complete { "" } else { " (incomplete)" }
+                );
+                if done.close {
+                    return Ok("closed during a checksum".into());
                 }
             }
         }

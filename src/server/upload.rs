@@ -125,6 +125,11 @@ impl Upload {
         &mut self.file
     }
 
+    /// True for APPE and REST+STOR, which write where the file stands.
+    pub fn is_in_place(&self) -> bool {
+        matches!(self.kind, Kind::InPlace)
+    }
+
     /// Every byte arrived: put the file in place. Returns the file it
     /// replaced, to be dropped once the client has its reply.
     pub fn commit(mut self) -> Result<Replaced, FtpError> {

@@ -20,9 +20,6 @@ pub enum PathError {
     TooLong,
     /// Empty where a name is needed.
     Empty,
-    /// A name of the server's own (an upload in progress, see
-    /// [`super::upload::TEMP_PREFIX`]).
-    Reserved,
 }
 
 impl VPath {

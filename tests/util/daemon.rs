@@ -30,6 +30,8 @@ pub struct Daemon {
     /// Set once it has been reaped: its pid may then belong to another.
     reaped: bool,
     dir: TempDir,
+    /// Variables added to its environment.
+    env: Vec<(String, String)>,
     /// The user and group it runs as, when not the tests' own.
     ids: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
 }
@@ -37,26 +39,42 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `program args`, its output in a fresh directory tagged `tag`.
     pub fn spawn(program: impl AsRef<Path>, args: &[String], tag: &str) -> Daemon {
-        Daemon::spawn_as(program, args, tag, None)
+        Daemon::spawn_env(program, args, tag, &[])
     }
 
-    /// Like [`Daemon::spawn`], as the user and group `ids` when given (the
-    /// tests run as root): another local user's program.
+    /// Like `spawn`, with variables added to its environment.
+    pub fn spawn_env(program: impl AsRef<Path>, args: &[String], tag: &str, env: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn_with(program, args, tag, env, None)
+    }
+
+    /// Like `spawn`, as the user and group `ids` (the tests run as root):
+    /// another local user's program.
     pub fn spawn_as(
         program: impl AsRef<Path>,
         args: &[String],
         tag: &str,
+        ids: (nix::unistd::Uid, nix::unistd::Gid),
+    ) -> Daemon {
+        Daemon::spawn_with(program, args, tag, &[], Some(ids))
+    }
+
+    fn spawn_with(
+        program: impl AsRef<Path>,
+        args: &[String],
+        tag: &str,
+        env: &[(&str, &str)],
         ids: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
     ) -> Daemon {
         let dir = TempDir::new(tag);
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let out = dir.join("output.log");
         let args: Vec<OsString> = args.iter().map(OsString::from).collect();
         let log_file = args.iter().position(|a| a == "--log-file").and_then(|i| args.get(i + 1)).map(PathBuf::from);
         let program = program.as_ref().to_path_buf();
         // Where its own log file stands before it starts (it appends).
         let marks = (0, log_file.as_deref().map_or(0, |p| read(p).len()));
-        let child = start(&program, &args, &out, ids);
-        Daemon { child, program, args, out, log_file, marks, reaped: false, dir, ids }
+        let child = start(&program, &args, &out, &env, ids);
+        Daemon { child, program, args, out, log_file, marks, reaped: false, dir, env, ids }
     }
 
     /// Starts the same command again (after it was killed), appending to
@@ -64,7 +82,7 @@ impl Daemon {
     pub fn respawn(&mut self) {
         assert!(self.try_wait().is_some(), "respawn of {}, which is still running", self.name());
         self.marks = (read(&self.out).len(), self.log_file.as_deref().map_or(0, |p| read(p).len()));
-        self.child = start(&self.program, &self.args, &self.out, self.ids);
+        self.child = start(&self.program, &self.args, &self.out, &self.env, self.ids);
         self.reaped = false;
     }
 
@@ -202,7 +220,13 @@ impl Drop for Daemon {
     }
 }
 
-fn start(program: &Path, args: &[OsString], out: &Path, ids: Option<(nix::unistd::Uid, nix::unistd::Gid)>) -> Child {
+fn start(
+    program: &Path,
+    args: &[OsString],
+    out: &Path,
+    env: &[(String, String)],
+    ids: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
+) -> Child {
     use std::os::unix::process::CommandExt;
     let file = File::options().create(true).append(true).open(out).unwrap();
     let mut cmd = Command::new(program);
@@ -210,6 +234,7 @@ fn start(program: &Path, args: &[OsString], out: &Path, ids: Option<(nix::unistd
         cmd.uid(uid.as_raw()).gid(gid.as_raw());
     }
     cmd.args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(file.try_clone().unwrap())
         .stderr(file)
