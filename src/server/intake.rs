@@ -23,6 +23,10 @@ pub enum Via {
     /// The master relays its control connection; its address came in a
     /// PROXY header.
     Relayed,
+    /// A load balancer in front of the pool (`--proxy-protocol-from`)
+    /// relays its control connection; its address came in a PROXY header
+    /// (`server::proxied`).
+    Proxied,
 }
 
 /// A client to serve.

@@ -6,7 +6,7 @@
 //! inside the root; `listing` formats directories; `upload` makes uploads
 //! atomic; `error` maps every failure to its reply; `config` is the
 //! server's command line and configuration; `intake` is how clients reach
-//! a worker.
+//! a worker; `proxied` reads the PROXY header of those a proxy relays.
 
 pub mod config;
 pub(crate) mod connection;
@@ -16,6 +16,7 @@ pub(crate) mod error;
 pub mod intake;
 pub(crate) mod jail;
 pub(crate) mod listing;
+pub mod proxied;
 pub(crate) mod session;
 pub(crate) mod transfer;
 pub(crate) mod upload;
