@@ -11,6 +11,7 @@ mod clients;
 mod commands;
 mod concurrency;
 mod layers;
+mod load_balancer;
 mod pool;
 mod security;
 mod smoke;
