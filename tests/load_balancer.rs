@@ -154,6 +154,21 @@ fn haproxy_send_proxy_v1_and_a_real_client_through_it() {
     assert_eq!(run.stdout, "hello world\n");
     let logs = a.log_text() + &b.log_text();
     assert!(logs.contains("127.0.0.21:"), "{logs}");
+    // Our client: by default it keeps the control connection's address
+    // for data (a server cannot aim it elsewhere), which is the balancer's;
+    // with --use-pasv-address it goes to the pool the 227 reply names.
+    let dir = TempDir::new("lb-client");
+    let client = |extra: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ftpclient"));
+        cmd.args(extra).args(["--no-netrc", "--local-dir"]).arg(dir.path());
+        cmd.args(["-c", "get hello.txt", "127.0.0.1", &lb.both.port().to_string()]);
+        run_tool(&mut cmd, Duration::from_secs(60))
+    };
+    let plain = client(&[]);
+    assert!(!plain.status.success(), "{}", plain.stdout);
+    assert!(plain.stderr.contains("Cannot open the data connection to 127.0.0.1:"), "{}", plain.stderr);
+    client(&["--use-pasv-address"]).assert_ok("ftpclient --use-pasv-address through haproxy");
+    assert_eq!(std::fs::read(dir.join("hello.txt")).unwrap(), b"hello world\n");
     drop(lb);
 }
 
