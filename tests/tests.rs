@@ -10,6 +10,7 @@ mod client;
 mod clients;
 mod commands;
 mod concurrency;
+mod docker;
 mod layers;
 mod load_balancer;
 mod pool;
