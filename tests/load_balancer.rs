@@ -44,9 +44,9 @@ impl Haproxy {
              defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 60s\n    timeout server 60s\n\n\
              frontend ftp\n    bind {both}\n    default_backend pools\n\n\
              backend pools\n    balance roundrobin\n    source {BALANCER}\n    \
-             server a {a} send-proxy-v2\n    server b {b} send-proxy-v2\n\n\
+             server a {a} send-proxy-v2 check inter 200ms\n    server b {b} send-proxy-v2 check inter 200ms\n\n\
              frontend ftp_v1\n    bind {v1}\n    default_backend pool_a_v1\n\n\
-             backend pool_a_v1\n    source {BALANCER}\n    server a {a} send-proxy\n\n\
+             backend pool_a_v1\n    source {BALANCER}\n    server a {a} send-proxy check inter 200ms\n\n\
              frontend ftp_untrusted\n    bind {untrusted}\n    default_backend pool_a_untrusted\n\n\
              backend pool_a_untrusted\n    source 127.0.0.6\n    server a {a} send-proxy-v2\n\n\
              # Bound last: once it accepts, every listener above is bound.\n\
@@ -68,6 +68,11 @@ impl Haproxy {
 /// A pool on `ip` that takes PROXY headers from the balancer only.
 fn pool(ip: &str) -> Server {
     Server::start_on(ip, |_| {}, &["--proxy-protocol-from", BALANCER, "--workers", "2"])
+}
+
+/// The same, logging every command (and health checks).
+fn verbose_pool(ip: &str) -> Server {
+    Server::start_on(ip, |_| {}, &["--proxy-protocol-from", BALANCER, "--workers", "2", "-v"])
 }
 
 /// The pool that served the client at `client`, from the pools' logs.
@@ -134,8 +139,8 @@ fn haproxy_in_front_clients_alternate_pools_see_real_addresses_and_data_goes_dir
 }
 
 #[test]
-fn haproxy_send_proxy_v1_and_a_real_client_through_it() {
-    let (a, b) = (pool("127.0.0.2"), pool("127.0.0.3"));
+fn haproxy_send_proxy_v1_health_checks_and_real_clients_through_it() {
+    let (a, b) = (verbose_pool("127.0.0.2"), verbose_pool("127.0.0.3"));
     let lb = Haproxy::start(a.addr, b.addr);
     // send-proxy (v1) is read as well as v2.
     let (mut f, _) = Ftp::connect_greeting_from("127.0.0.20", lb.v1);
@@ -169,6 +174,22 @@ fn haproxy_send_proxy_v1_and_a_real_client_through_it() {
     assert!(plain.stderr.contains("Cannot open the data connection to 127.0.0.1:"), "{}", plain.stderr);
     client(&["--use-pasv-address"]).assert_ok("ftpclient --use-pasv-address through haproxy");
     assert_eq!(std::fs::read(dir.join("hello.txt")).unwrap(), b"hello world\n");
+    // HAProxy's health checks (`check`: connect, a PROXY header naming the
+    // check's own connection with `send-proxy`, then a reset) are no
+    // clients: seen only with -v, whether the reset comes before the worker
+    // takes the connection or after; never an error nor a refusal.
+    let checks = |log: &str| {
+        log.matches("connected (the load balancer's own connection: a health check)").count()
+            + log.matches("closed by the trusted proxy before a byte (a health check)").count()
+            + log.matches("a connection was reset before it was accepted").count()
+    };
+    assert!(wait_until(READY, || checks(&a.log_text()) >= 3), "{}", a.log_text());
+    assert!(wait_until(READY, || checks(&b.log_text()) >= 3), "{}", b.log_text());
+    let as_client = format!("] {BALANCER}:");
+    for log in [a.log_text(), b.log_text()] {
+        assert!(!log.contains("[ERROR]") && !log.contains("[WARN]"), "{log}");
+        assert!(!log.lines().any(|l| l.contains("[INFO]") && l.contains(&as_client)), "{log}");
+    }
     drop(lb);
 }
 

@@ -46,15 +46,18 @@ pub fn serve(stream: TcpStream, peer: SocketAddr, cfg: &ServerConfig, progress: 
     let how = match via {
         Via::Relayed => " (relayed by the master)".to_string(),
         Via::Proxied => stream.peer_addr().map(|lb| format!(" (through the load balancer {lb})")).unwrap_or_default(),
+        Via::ProxyCheck => " (the load balancer's own connection: a health check)".to_string(),
         Via::Direct | Via::Passed => String::new(),
     };
-    log::info!("[{pid}] {peer}: connected{how}");
-    let relayed = matches!(via, Via::Relayed | Via::Proxied);
+    // A balancer checks every few seconds: not worth two lines each time.
+    let level = if via == Via::ProxyCheck { log::Level::Debug } else { log::Level::Info };
+    log::log!(level, "[{pid}] {peer}: connected{how}");
+    let relayed = matches!(via, Via::Relayed | Via::Proxied | Via::ProxyCheck);
     let reason = match serve_inner(stream, peer, cfg, progress, relayed) {
         Ok(reason) => reason,
         Err(e) => format!("error: {e}"),
     };
-    log::info!("[{pid}] {peer}: disconnected ({reason}) after {:.1}s", started.elapsed().as_secs_f64());
+    log::log!(level, "[{pid}] {peer}: disconnected ({reason}) after {:.1}s", started.elapsed().as_secs_f64());
 }
 
 fn serve_inner(

@@ -89,7 +89,8 @@ impl fmt::Display for Network {
 /// A client that connected straight to the pool, as it really is. From an
 /// address of `trusted` (`--proxy-protocol-from`), the connection is a load
 /// balancer's: its PROXY header is read (within [`PROXY_HEADER_TIMEOUT`])
-/// and names the client, which arrives [`Via::Proxied`]. `None` when that
+/// and names the client, which arrives [`Via::Proxied`] (or
+/// [`Via::ProxyCheck`] when it names none). `None` when that
 /// header is missing or bad: the connection is closed, and logged.
 /// Anyone else arrives as it came.
 pub fn through_balancer(arrival: Arrival, trusted: &[Network]) -> Option<Arrival> {
@@ -99,10 +100,15 @@ pub fn through_balancer(arrival: Arrival, trusted: &[Network]) -> Option<Arrival
     }
     let pid = std::process::id();
     match read_header(&stream, PROXY_HEADER_TIMEOUT) {
+        // The balancer's own connection (HAProxy's health checks with
+        // `send-proxy` name their own endpoints): no client.
+        Ok(ProxyHeader::Tcp { source, .. }) if source == SocketAddr::new(canonical(peer.ip()), peer.port()) => {
+            Some(Arrival { stream, peer, via: Via::ProxyCheck })
+        }
         Ok(ProxyHeader::Tcp { source, .. }) => Some(Arrival { stream, peer: source, via: Via::Proxied }),
         // Section 2.1 (UNKNOWN) and 2.2 (LOCAL: the balancer's own health
         // check): the connection's own endpoints count.
-        Ok(ProxyHeader::Unknown) => Some(Arrival { stream, peer, via: Via::Proxied }),
+        Ok(ProxyHeader::Unknown) => Some(Arrival { stream, peer, via: Via::ProxyCheck }),
         // A balancer's plain TCP health check: connect, close.
         Err(NoHeader::Closed) => {
             log::debug!("[{pid}] {peer}: closed by the trusted proxy before a byte (a health check)");
