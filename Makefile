@@ -4,7 +4,7 @@
 CARGO ?= cargo
 BINS := $(basename $(notdir $(wildcard bin/*.rs)))
 
-.PHONY: all build test check fmt clippy bench bench-quick fuzz clean static docker-image docker-demo
+.PHONY: all build test check fmt clippy bench bench-quick bench-peers bench-peers-deps bench-peers-quick fuzz clean static docker-image docker-demo
 
 all: build
 
@@ -33,6 +33,29 @@ bench:
 bench-quick:
 	$(CARGO) build --release --bins
 	target/release/ftpbench --quick
+
+# pyftpdlib's own benchmark script (scripts/ftpbench of the pyftpdlib 2.2
+# source distribution, fetched by pip at run time into target/bench-peers/,
+# never kept here) against ftpserver and against pyftpdlib, side by side
+# (README, "Performance"; about 2 minutes; not part of CI). It needs
+# pyftpdlib, psutil before 6 (for the script's memory column: 6 removed
+# memory_info_ex) and, from Python 3.12 on, asyncore and asynchat from PyPI.
+# bench-peers-quick shrinks everything so that CI runs it.
+PYTHON ?= python3
+PIP := $(PYTHON) -m pip install --quiet --disable-pip-version-check
+BENCH_PEERS_ARGS ?=
+bench-peers-deps:
+	@$(PYTHON) -c 'import pyftpdlib' 2>/dev/null || $(PIP) pyftpdlib==2.2.0
+	@$(PYTHON) -c 'import psutil' 2>/dev/null || $(PIP) 'psutil<6'
+	@$(PYTHON) -c 'import asyncore, asynchat' 2>/dev/null || $(PIP) pyasyncore pyasynchat
+
+bench-peers: bench-peers-deps
+	$(CARGO) build --release --bins
+	$(PYTHON) scripts/bench_peers.py $(BENCH_PEERS_ARGS)
+
+bench-peers-quick: bench-peers-deps
+	$(CARGO) build --release --bins
+	$(PYTHON) scripts/bench_peers.py --quick
 
 # Fuzz the network-input parsers for FUZZ_SECONDS each (not part of CI).
 # cargo-fuzz needs nightly features; RUSTC_BOOTSTRAP lets the stable

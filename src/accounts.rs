@@ -5,7 +5,10 @@
 //!   `--write`; off with `--no-anonymous`.
 //! - `--user NAME:PASSWORD`: full access to the whole root.
 //! - `--users FILE`: one account per line, `name:hash:home:permissions`, the
-//!   hash an argon2id PHC string made by `ftpserver passwd NAME`.
+//!   hash an argon2id PHC string made by `ftpserver passwd NAME`, and an
+//!   optional fifth field of [`Limits`] (`:down=1M,up=512K,quota=1G,files=1000`).
+//! - Anonymous and `--user` accounts take their limits from `--anon-limits`
+//!   and `--user-limits`.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -13,7 +16,7 @@ use std::path::{Path, PathBuf};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 
-use crate::limits::MAX_USER_NAME;
+use crate::limits::{MAX_USER_NAME, RATE_MIN_CHUNK};
 use crate::protocol::Password;
 
 /// What a logged-in user may do.
@@ -75,6 +78,102 @@ impl fmt::Display for Perms {
     }
 }
 
+/// Per-account limits (issue 14): transfer rates and the quota of its home.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Limits {
+    /// Download rate in bytes per second (0: no limit).
+    pub download_rate: u64,
+    /// Upload rate in bytes per second (0: no limit).
+    pub upload_rate: u64,
+    /// Most bytes of regular files in the home.
+    pub quota_bytes: Option<u64>,
+    /// Most regular files in the home.
+    pub quota_files: Option<u64>,
+}
+
+/// `1000`, `64K`, `10M`, `2G`, `1T` (powers of 1024) as a number.
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => (&s[..i], &s[i..]),
+        None => (s, ""),
+    };
+    let shift = match unit.to_ascii_uppercase().trim_end_matches(['B', '/', 'S']) {
+        "" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        "T" => 40,
+        _ => return None,
+    };
+    let n: u64 = digits.parse().ok()?;
+    n.checked_mul(1u64 << shift)
+}
+
+impl Limits {
+    /// Parses `down=RATE,up=RATE,quota=SIZE,files=N` (any subset, any
+    /// order; sizes and rates take K, M, G, T suffixes of 1024), or `none`.
+    pub fn parse(s: &str) -> Result<Limits, String> {
+        let mut l = Limits::default();
+        for word in s.split(',').map(str::trim).filter(|w| !w.is_empty() && *w != "none") {
+            let (key, value) = word.split_once('=').ok_or_else(|| format!("expected key=value, found '{word}'"))?;
+            let n = parse_size(value).ok_or_else(|| format!("{key}: '{value}' is not a size (1000, 64K, 10M, 2G)"))?;
+            let rate = |n: u64| {
+                if n != 0 && n < RATE_MIN_CHUNK as u64 {
+                    return Err(format!("{key}: rates start at 1K (1024 bytes/s)"));
+                }
+                Ok(n)
+            };
+            match key.trim() {
+                "down" => l.download_rate = rate(n)?,
+                "up" => l.upload_rate = rate(n)?,
+                "quota" => l.quota_bytes = Some(n),
+                "files" => l.quota_files = Some(n),
+                other => return Err(format!("unknown limit '{other}' (down, up, quota, files)")),
+            }
+        }
+        Ok(l)
+    }
+
+    /// True when a quota of bytes or files applies.
+    pub fn has_quota(&self) -> bool {
+        self.quota_bytes.is_some() || self.quota_files.is_some()
+    }
+}
+
+/// A size as [`parse_size`] reads it, with the largest suffix that divides it.
+fn size_text(n: u64) -> String {
+    for (shift, unit) in [(40, "T"), (30, "G"), (20, "M"), (10, "K")] {
+        if n != 0 && n % (1u64 << shift) == 0 {
+            return format!("{}{unit}", n >> shift);
+        }
+    }
+    n.to_string()
+}
+
+impl fmt::Display for Limits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut parts = Vec::new();
+        if self.download_rate > 0 {
+            parts.push(format!("down={}", size_text(self.download_rate)));
+        }
+        if self.upload_rate > 0 {
+            parts.push(format!("up={}", size_text(self.upload_rate)));
+        }
+        if let Some(q) = self.quota_bytes {
+            parts.push(format!("quota={}", size_text(q)));
+        }
+        if let Some(n) = self.quota_files {
+            parts.push(format!("files={n}"));
+        }
+        if parts.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&parts.join(","))
+        }
+    }
+}
+
 /// How an account's password is checked.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Secret {
@@ -95,6 +194,8 @@ pub struct Account {
     pub perms: Perms,
     /// Its home, confined like the root; `None` means the server root.
     pub home: Option<PathBuf>,
+    /// Its rates and quota.
+    pub limits: Limits,
 }
 
 impl fmt::Debug for Account {
@@ -104,6 +205,7 @@ impl fmt::Debug for Account {
             .field("name", &self.name)
             .field("perms", &self.perms)
             .field("home", &self.home)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -128,6 +230,7 @@ impl Account {
             secret: Secret::Plain(Password::new(password)),
             perms: Perms::ALL,
             home: None,
+            limits: Limits::default(),
         })
     }
 
@@ -170,19 +273,27 @@ pub fn random_salt() -> std::io::Result<[u8; 16]> {
     Ok(salt)
 }
 
-/// The users-file line for an account (what `ftpserver passwd` prints).
-pub fn users_line(name: &str, password: &Password, home: &str, perms: &Perms) -> Result<String, String> {
+/// The users-file line for an account (what `ftpserver passwd` prints);
+/// the limits field only when there are limits.
+pub fn users_line(
+    name: &str,
+    password: &Password,
+    home: &str,
+    perms: &Perms,
+    limits: &Limits,
+) -> Result<String, String> {
     check_name(name)?;
     if home.contains(':') || home.contains('\n') {
         return Err("the home must not contain ':'".into());
     }
     let salt = random_salt().map_err(|e| format!("no randomness: {e}"))?;
-    Ok(format!("{name}:{}:{home}:{perms}", hash_password(password, &salt)?))
+    let tail = if *limits == Limits::default() { String::new() } else { format!(":{limits}") };
+    Ok(format!("{name}:{}:{home}:{perms}{tail}", hash_password(password, &salt)?))
 }
 
-/// Parses a users file: `name:hash:home:permissions` per line; blank lines
-/// and lines starting with `#` are ignored. `home` relative to `root`, or
-/// absolute; empty means the root. Errors name the line.
+/// Parses a users file: `name:hash:home:permissions[:limits]` per line;
+/// blank lines and lines starting with `#` are ignored. `home` relative to
+/// `root`, or absolute; empty means the root. Errors name the line.
 pub fn parse_users_file(text: &str, root: &Path) -> Result<Vec<Account>, String> {
     let mut out: Vec<Account> = Vec::new();
     for (i, raw) in text.lines().enumerate() {
@@ -192,8 +303,15 @@ pub fn parse_users_file(text: &str, root: &Path) -> Result<Vec<Account>, String>
             continue;
         }
         let fields: Vec<&str> = line.split(':').collect();
-        let [name, hash, home, perms] = fields[..] else {
-            return Err(format!("line {n}: expected name:hash:home:permissions, found {} fields", fields.len()));
+        let (name, hash, home, perms, limits) = match fields[..] {
+            [name, hash, home, perms] => (name, hash, home, perms, ""),
+            [name, hash, home, perms, limits] => (name, hash, home, perms, limits),
+            _ => {
+                return Err(format!(
+                    "line {n}: expected name:hash:home:permissions[:limits], found {} fields",
+                    fields.len()
+                ))
+            }
         };
         check_name(name).map_err(|e| format!("line {n}: {e}"))?;
         if out.iter().any(|a| a.name == name) {
@@ -204,12 +322,13 @@ pub fn parse_users_file(text: &str, root: &Path) -> Result<Vec<Account>, String>
             return Err(format!("line {n}: the hash must be argon2id (use `ftpserver passwd {name}`)"));
         }
         let perms = Perms::parse(perms).map_err(|e| format!("line {n}: {e}"))?;
+        let limits = Limits::parse(limits).map_err(|e| format!("line {n}: {e}"))?;
         let home = match home.trim() {
             "" => None,
             h if h.starts_with('/') => Some(PathBuf::from(h)),
             h => Some(root.join(h)),
         };
-        out.push(Account { name: name.to_string(), secret: Secret::Argon2(hash.to_string()), perms, home });
+        out.push(Account { name: name.to_string(), secret: Secret::Argon2(hash.to_string()), perms, home, limits });
     }
     Ok(out)
 }
@@ -230,6 +349,8 @@ pub struct Identity {
     pub home: Option<PathBuf>,
     /// True for anonymous.
     pub anonymous: bool,
+    /// Rates and quota.
+    pub limits: Limits,
 }
 
 /// The table of accounts, built once before the workers fork.
@@ -237,6 +358,8 @@ pub struct Identity {
 pub struct Accounts {
     /// Rights of anonymous users; `None` when anonymous login is off.
     pub anonymous: Option<Perms>,
+    /// Rates and quota of anonymous users (`--anon-limits`).
+    pub anonymous_limits: Limits,
     /// Named accounts.
     pub users: Vec<Account>,
 }
@@ -262,6 +385,7 @@ impl Accounts {
                 perms: acc.perms,
                 home: acc.home.clone(),
                 anonymous: false,
+                limits: acc.limits,
             });
         }
         if is_anonymous_name(user) {
@@ -270,6 +394,7 @@ impl Accounts {
                 perms,
                 home: None,
                 anonymous: true,
+                limits: self.anonymous_limits,
             });
         }
         // Unknown user: spend the time a hash check costs, then refuse.
@@ -286,7 +411,7 @@ mod tests {
 
     #[test]
     fn anonymous_takes_any_password_and_is_read_only_by_default() {
-        let acc = Accounts { anonymous: Some(Perms::READ_ONLY), users: vec![] };
+        let acc = Accounts { anonymous: Some(Perms::READ_ONLY), users: vec![], ..Accounts::default() };
         let id = acc.check("FTP", &Password::new("me@example")).unwrap();
         assert!(id.anonymous && !id.perms.write);
         assert!(Accounts::default().check("anonymous", &Password::new("")).is_none());
@@ -294,7 +419,11 @@ mod tests {
 
     #[test]
     fn named_accounts_need_their_password() {
-        let acc = Accounts { anonymous: None, users: vec![Account::parse_spec("bob:s3:cr:et").unwrap()] };
+        let acc = Accounts {
+            anonymous: None,
+            users: vec![Account::parse_spec("bob:s3:cr:et").unwrap()],
+            ..Accounts::default()
+        };
         assert_eq!(acc.check("bob", &Password::new("s3:cr:et")).unwrap().perms, Perms::ALL);
         assert!(acc.check("bob", &Password::new("s3")).is_none());
         assert!(acc.check("alice", &Password::new("s3:cr:et")).is_none());
@@ -318,14 +447,20 @@ mod tests {
 
     #[test]
     fn users_file_lines_round_trip_through_argon2() {
-        let line =
-            users_line("carol", &Password::new("pw one"), "carol", &Perms::parse("read,mkdir").unwrap()).unwrap();
+        let line = users_line(
+            "carol",
+            &Password::new("pw one"),
+            "carol",
+            &Perms::parse("read,mkdir").unwrap(),
+            &Limits::default(),
+        )
+        .unwrap();
         assert!(line.starts_with("carol:$argon2id$"), "{line}");
         assert!(line.ends_with(":carol:read,mkdir"), "{line}");
         let users = parse_users_file(&format!("# comment\n\n{line}\n"), Path::new("/srv")).unwrap();
         assert_eq!(users[0].home, Some(PathBuf::from("/srv/carol")));
         assert_eq!(users[0].perms, Perms { read: true, mkdir: true, ..Perms::default() });
-        let acc = Accounts { anonymous: None, users };
+        let acc = Accounts { anonymous: None, users, ..Accounts::default() };
         assert!(acc.check("carol", &Password::new("pw one")).is_some());
         assert!(acc.check("carol", &Password::new("pw two")).is_none());
         assert!(acc.check("dave", &Password::new("pw one")).is_none());
@@ -335,11 +470,14 @@ mod tests {
     #[test]
     fn malformed_users_lines_name_their_line() {
         let root = Path::new("/srv");
-        let good = users_line("a", &Password::new("x"), "", &Perms::ALL).unwrap();
+        let good = users_line("a", &Password::new("x"), "", &Perms::ALL, &Limits::default()).unwrap();
         for (text, want) in [
             (format!("{good}\nb:nohash::read\n"), "line 2: bad password hash"),
             (format!("\n{good}\n{good}\n"), "line 3: user 'a' is defined twice"),
-            ("x:y\n".to_string(), "line 1: expected name:hash:home:permissions"),
+            ("x:y\n".to_string(), "line 1: expected name:hash:home:permissions[:limits]"),
+            (format!("{good}:down=fast\n"), "line 1: down: 'fast' is not a size"),
+            (format!("{good}:speed=1\n"), "line 1: unknown limit 'speed'"),
+            (format!("{good}:quota=1:x\n"), "line 1: expected name:hash:home:permissions[:limits]"),
             (
                 good.replace(":all", ":fly").replace(":read,write,delete,mkdir,rename", ":fly"),
                 "line 1: unknown permission 'fly'",
@@ -348,6 +486,35 @@ mod tests {
             let err = parse_users_file(&text, root).unwrap_err();
             assert!(err.starts_with(want), "{err}");
         }
+    }
+
+    /// The fifth field of the users file, and what `--anon-limits` takes.
+    #[test]
+    fn limits_parse_print_and_reach_the_identity() {
+        let l = Limits::parse("down=1M, up=512k,quota=2G,files=1000").unwrap();
+        assert_eq!(l.download_rate, 1 << 20);
+        assert_eq!(l.upload_rate, 512 << 10);
+        assert_eq!(l.quota_bytes, Some(2 << 30));
+        assert_eq!(l.quota_files, Some(1000));
+        assert_eq!(Limits::parse(&l.to_string()), Ok(l));
+        assert_eq!(l.to_string(), "down=1M,up=512K,quota=2G,files=1000");
+        assert_eq!(Limits::parse("quota=1000").unwrap().to_string(), "quota=1000");
+        assert_eq!(Limits::parse("none"), Ok(Limits::default()));
+        assert_eq!(Limits::default().to_string(), "none");
+        assert_eq!(Limits::parse("down=10MB/s").unwrap().download_rate, 10 << 20);
+        assert!(Limits::parse("quota=99999999999T").is_err());
+        assert_eq!(Limits::parse("down=100"), Err("down: rates start at 1K (1024 bytes/s)".into()));
+        let line = users_line("d", &Password::new("p"), "h", &Perms::ALL, &l).unwrap();
+        assert!(line.ends_with(&format!(":{l}")), "{line}");
+        let users = parse_users_file(&line, Path::new("/srv")).unwrap();
+        let acc = Accounts {
+            users,
+            anonymous_limits: Limits { download_rate: 7, ..Limits::default() },
+            ..Accounts::default()
+        };
+        assert_eq!(acc.check("d", &Password::new("p")).unwrap().limits, l);
+        let anon = Accounts { anonymous: Some(Perms::ALL), ..acc };
+        assert_eq!(anon.check("ftp", &Password::new("")).unwrap().limits.download_rate, 7);
     }
 
     #[test]

@@ -10,7 +10,8 @@
 //! **bottom**: pure code and small system helpers, used by everything.
 //! - [`protocol`]: the wire formats, pure, shared by server and client:
 //!   commands and replies, the line framer, data-connection addresses, the
-//!   ASCII converters, the PROXY header.
+//!   ASCII converters, the PROXY header, RFC 3659 times, and the checksums
+//!   of HASH.
 //! - [`limits`]: every limit and default, named in one place.
 //! - [`sys`]: the only `unsafe` code (fork, shared memory, signals); uses
 //!   nothing of ours; the rest of the crate is `deny(unsafe_code)`.
@@ -28,7 +29,8 @@
 //! - [`server`]: what a worker does for one client: the control connection,
 //!   the session (commands to replies), the data channel, transfers, the
 //!   path jail, listings, the one error-to-reply map, the server's command
-//!   line, and `Intake`, how clients reach a worker.
+//!   line, and `Intake`, how clients reach a worker; checksums, rate limits
+//!   and quotas (issue 14).
 //!
 //! **programs**: on the layers below, none importing another.
 //! - [`pool`]: `ftpserver`: the supervisor that binds, forks and supervises

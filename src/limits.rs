@@ -130,6 +130,11 @@ pub const MIN_ACTIVE_PORT: u16 = 1024;
 /// cut (listings over the data connection stream and have no limit).
 pub const MAX_STAT_ENTRIES: usize = 10_000;
 
+/// Times a path lookup is tried again when the kernel's `openat2` answers
+/// EAGAIN (a rename elsewhere raced with a `..` in the path) before the
+/// symlink-refusing walk is used instead.
+pub const JAIL_RACE_RETRIES: u32 = 8;
+
 /// Attempts to create a unique name for `STOU` or an upload's temporary file.
 pub const UNIQUE_NAME_ATTEMPTS: u32 = 100;
 
@@ -358,6 +363,85 @@ pub const CLIENT_HISTORY_LINES: usize = 1000;
 
 /// Largest `~/.netrc` read.
 pub const CLIENT_MAX_NETRC: u64 = 1024 * 1024;
+
+// ---- server extensions (issue 14): checksums, rate limits, quotas, modes
+
+/// Bytes per second a HASH or X-verb checksum reads (a token bucket, see
+/// `server::rate`). Security: a client asking for checksums of huge files
+/// gets them at this pace: a quarter of a core for SHA-256 on a core
+/// without SHA instructions, less for the others; 10 GB take 80 s, within
+/// the client's [`CLIENT_HASH_TIMEOUT`].
+pub const HASH_RATE: u64 = 128 * 1024 * 1024;
+
+/// Bytes a checksum reads from the file at a time; between reads the
+/// control connection is checked for ABOR and STAT.
+pub const HASH_CHUNK: usize = 256 * 1024;
+
+/// A rate-limited transfer moves what its rate allows in this time per
+/// call (so 1 MB per `sendfile` at 10 MB/s), and may run this far ahead of
+/// its rate: over 3 s, 3 % at most.
+pub const RATE_SLICE: Duration = Duration::from_millis(100);
+
+/// The smallest piece a rate-limited transfer moves at once (slow rates),
+/// and the lowest rate an account may have (`down=1K`).
+pub const RATE_MIN_CHUNK: usize = 1024;
+
+/// Default mask of the modes of uploaded files (0666) and created
+/// directories (0777), as vsftpd's `local_umask` (`--umask`, `SITE UMASK`).
+pub const DEFAULT_UMASK: u32 = 0o022;
+
+/// Name of the file, in a home with a quota, that keeps the bytes and files
+/// used (hidden from listings, refused to clients like every `.forkftp.`
+/// name; deleting it makes the next login count again).
+pub const QUOTA_FILE: &str = ".forkftp.quota";
+
+/// Most entries the count of a home's usage visits; past it the count
+/// stops (and the log says so): a login never walks without end.
+pub const QUOTA_SCAN_MAX_ENTRIES: u64 = 1_000_000;
+
+/// Deepest directory the count of a home's usage descends into.
+pub const QUOTA_SCAN_MAX_DEPTH: usize = 64;
+
+/// Longest wait for the lock of a quota file (held by another session of
+/// the home for one read and one write): past it the command gets 451.
+pub const QUOTA_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The window over which `ftpserver status` measures a session's current
+/// rate.
+pub const SCOREBOARD_RATE_WINDOW: Duration = Duration::from_secs(1);
+
+// ---- burst and overwrite (issue 15)
+
+/// Most workers the supervisor forks in one wake-up for the clients waiting
+/// in the accept queue: forking 256 workers takes it about 50 ms on 2 cores,
+/// after which it looks at signals and the queue again.
+pub const MAX_BURST_FORKS: usize = 256;
+
+/// The batch of workers forked when spares run short doubles each time
+/// they do, and starts again from one only after the pool went this long
+/// without growing: clients arriving one after another (pyftpdlib's
+/// benchmark logs 100 in a row) find the pool ahead of them, not one
+/// worker at a time behind. Idle spares are retired only after as long
+/// without growth, so a burst never retires the workers it just forked.
+pub const SPAWN_BATCH_RESET: Duration = Duration::from_secs(1);
+
+/// A file replaced by an upload and taking this many bytes or more is
+/// freed by a helper thread of the worker after the `226` (ext4 takes 50 to
+/// 190 ms per GiB to free one); a smaller one is freed by the worker itself,
+/// which takes less than a millisecond.
+pub const RELEASE_IN_BACKGROUND: u64 = 16 << 20;
+
+/// An upload's data connection wakes its worker once this many bytes are
+/// waiting (or at its end), not at every packet (`SO_RCVLOWAT`). A client
+/// writing 8 KiB at a time (ftplib, pyftpdlib's benchmark) otherwise pays
+/// for a wake-up of the worker in every `send` (12 % of such a client's
+/// profile): 100 of them uploading 10 MiB each at once took a median of
+/// 2.62 s instead of 1.75 s (pyftpdlib: 1.70 s, same runs).
+/// 64 KiB fits the socket's default receive buffer (`tcp_rmem`: 128 KiB,
+/// half of it for data), so the kernel neither grows the buffer nor clamps
+/// the window for it. Bytes below the mark still count as progress when the
+/// stall timer runs out.
+pub const UPLOAD_LOW_WATER: usize = 64 * 1024;
 
 // ---- ops (issue 13): pools behind a load balancer, containers.
 

@@ -293,3 +293,71 @@ pub fn retiring() -> bool {
 pub fn reopen_asked() -> bool {
     REOPEN.swap(false, Ordering::SeqCst)
 }
+
+/// Clients waiting in the accept queue of the listening TCP socket `fd`:
+/// connections the kernel completed that no `accept` has taken yet. For a
+/// socket in the LISTEN state, Linux's `TCP_INFO` reports that count as
+/// `tcpi_unacked` (and the backlog as `tcpi_sacked`), with no lock taken.
+pub fn accept_queue_len(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: all-zero bytes are a valid `tcp_info` (plain integers).
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: `info` is a writable `tcp_info` of `len` bytes, and the kernel
+    // writes at most `len` bytes into it; `fd` is borrowed, so it stays open.
+    let r = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&mut info as *mut libc::tcp_info).cast(),
+            &mut len,
+        )
+    };
+    Errno::result(r)?;
+    // `TCP_LISTEN` of the kernel's `enum tcp_state` (include/net/tcp_states.h).
+    const TCP_LISTEN: u8 = 10;
+    if info.tcpi_state != TCP_LISTEN {
+        return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+    }
+    Ok(info.tcpi_unacked as usize)
+}
+
+/// Asks the kernel to report the socket `fd` readable only once `bytes`
+/// are waiting (or at its end), not at every packet (`SO_RCVLOWAT`).
+pub fn set_recv_low_water(fd: std::os::fd::BorrowedFd<'_>, bytes: usize) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `v` is a c_int that outlives the call, and its size is given;
+    // `fd` is borrowed, so it stays open.
+    let r = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    Errno::result(r).map(drop).map_err(std::io::Error::from)
+}
+
+/// Bytes waiting to be read on the socket `fd` (`FIONREAD`).
+pub fn bytes_waiting(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int through the pointer, which points
+    // to `n`; `fd` is borrowed, so it stays open.
+    let r = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &mut n as *mut libc::c_int) };
+    Errno::result(r)?;
+    Ok(n.max(0) as usize)
+}
+
+/// Starts writing the dirty pages of the file `fd` to disk without waiting
+/// for them (`sync_file_range(SYNC_FILE_RANGE_WRITE)` over the whole file).
+pub fn start_writeback(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: plain integers; `fd` is borrowed, so it stays open.
+    let r = unsafe { libc::sync_file_range(fd.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+    Errno::result(r).map(drop).map_err(std::io::Error::from)
+}

@@ -159,7 +159,7 @@ fn syst_noop_allo_and_unimplemented_verbs() {
     assert_eq!(f.code("SYST now"), 501);
     assert_eq!(f.code("ALLO 1000"), 202);
     assert_eq!(f.code("ALLO 1000 R 10"), 202);
-    assert_eq!(f.code("SITE CHMOD 777 hello.txt"), 502);
+    assert_eq!(f.code("SITE EXEC ls"), 500, "an unknown SITE command");
     assert_eq!(f.code("XYZZY"), 502);
     assert_eq!(f.code("12345"), 500);
     assert_eq!(f.code("RE-TR hello.txt"), 500);
@@ -170,8 +170,10 @@ fn syst_noop_allo_and_unimplemented_verbs() {
 /// indented by a space; every listed feature is then shown to work.
 #[test]
 fn feat_lists_exactly_the_features_that_work() {
-    let s =
-        Server::start_with(|root| std::fs::write(root.join("h\u{e9}llo w\u{f6}rld.txt"), "caf\u{e9}\n").unwrap(), &[]);
+    let s = Server::start_with(
+        |root| std::fs::write(root.join("h\u{e9}llo w\u{f6}rld.txt"), "caf\u{e9}\n").unwrap(),
+        &["-w"],
+    );
     let mut f = s.anon();
     let lines = wire_reply(&mut f, "FEAT");
     assert_multi_line(&lines, "211");
@@ -180,10 +182,13 @@ fn feat_lists_exactly_the_features_that_work() {
     }
     let feats: BTreeSet<String> =
         body(&lines).iter().map(|l| l.split(' ').next().unwrap().to_ascii_uppercase()).collect();
-    let expected: BTreeSet<String> = ["EPRT", "EPSV", "MDTM", "MLST", "PASV", "REST", "SIZE", "TVFS", "UTF8"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let expected: BTreeSet<String> = [
+        "AVBL", "EPRT", "EPSV", "HASH", "MDTM", "MFF", "MFMT", "MLST", "PASV", "RANG", "REST", "SIZE", "TVFS", "UTF8",
+        "XCRC", "XMD5", "XSHA1", "XSHA256", "XSHA512",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     assert_eq!(feats, expected, "FEAT changed: test every new feature here");
     assert!(body(&lines).contains(&"REST STREAM".to_string()), "{lines:?}");
     let mlst = body(&lines).into_iter().find(|l| l.starts_with("MLST ")).unwrap();
@@ -208,6 +213,17 @@ fn feat_lists_exactly_the_features_that_work() {
     assert_eq!(f.code("OPTS UTF8 ON"), 200); // UTF8 (RFC 2640)
     assert_eq!(f.retr("h\u{e9}llo w\u{f6}rld.txt"), "caf\u{e9}\n".as_bytes());
     assert!(f.listing("NLST").lines().any(|l| l == "h\u{e9}llo w\u{f6}rld.txt"));
+    // The extensions of issue 14 (tests/extensions.rs tests them whole).
+    assert_eq!(f.code("AVBL"), 213); // AVBL
+    assert_eq!(f.cmd("HASH hello.txt").text().split(' ').next(), Some("SHA-256")); // HASH
+    assert_eq!(f.code("MFMT 20200101000000 hello.txt"), 213); // MFMT
+    assert_eq!(f.cmd("MDTM hello.txt").lines[0], "20200101000000");
+    assert_eq!(f.code("MFF modify=20210101000000; hello.txt"), 213); // MFF
+    assert_eq!(f.code("RANG 0 4"), 350); // RANG STREAM
+    assert_eq!(f.retr("hello.txt"), b"hello");
+    for x in ["XCRC", "XMD5", "XSHA1", "XSHA256", "XSHA512"] {
+        assert_eq!(f.code(&format!("{x} hello.txt")), 250, "{x}");
+    }
 }
 
 /// RFC 2389 section 4 (OPTS), RFC 2640 3.2 (UTF8 ON), RFC 3659 7.9 (OPTS MLST).
@@ -241,12 +257,13 @@ fn help_lists_every_command_in_a_multi_line_reply() {
         "ABOR", "ACCT", "ALLO", "APPE", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP", "LIST", "MDTM", "MKD",
         "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT", "PWD", "QUIT", "REST", "RETR", "RMD",
         "RNFR", "RNTO", "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD",
-        "XRMD",
+        "XRMD", "AVBL", "HASH", "MFF", "MFMT", "RANG", "SITE", "XCRC", "XMD5", "XSHA1", "XSHA256", "XSHA512",
     ] {
         assert!(words.contains(verb), "HELP misses {verb}: {lines:?}");
     }
     assert_eq!(f.code("HELP retr"), 214);
-    assert_eq!(f.code("HELP SITE"), 502);
+    assert_eq!(f.code("HELP SITE"), 214);
+    assert_eq!(f.code("HELP XYZZY"), 502);
 }
 
 /// RFC 959 4.1.3: STAT without an argument is the status of the session (211).

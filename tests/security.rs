@@ -6,7 +6,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::symlink;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use forkftp::protocol::address::parse_pasv_reply;
@@ -17,19 +17,7 @@ use crate::util::{
 
 /// A users-file line made by `ftpserver passwd`, the password on stdin.
 fn passwd_line(name: &str, password: &str, home: &str, perms: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ftpserver"))
-        .args(["passwd", name, "--home", home, "--perms", perms])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "passwd: {}", String::from_utf8_lossy(&out.stderr));
-    let line = String::from_utf8(out.stdout).unwrap().trim().to_string();
-    assert!(!line.contains(password), "the password itself must not be printed");
-    line
+    crate::util::passwd_line(name, password, &["--home", home, "--perms", perms])
 }
 
 fn no_temporaries(dir: &Path) -> bool {

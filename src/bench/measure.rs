@@ -128,18 +128,23 @@ pub(super) fn retr_big(ftp: &mut Ftp, want: Sum, buf: &mut [u8]) -> io::Result<D
     Ok(t)
 }
 
-/// STOR of a stream as big as the big file, checked on disk. The previous
-/// upload is removed only now: its pages are freed right before the new
-/// file needs pages, as in a server that keeps storing. (On this VM,
+/// STOR of a stream as big as the big file, checked on disk. Unless it is
+/// to `replace` it, the previous upload is removed only now: its pages are
+/// freed right before the new file needs pages, as in a server that keeps
+/// storing. (On this VM,
 /// whose balloon device reports free pages to the host, writing 1 GiB
 /// into memory not used for a while ran at 1.4 GB/s where `dd` reached
 /// 3.6 GB/s once the pages were in use again: the first upload is untimed.)
-pub(super) fn stor_big(ftp: &mut Ftp, root: &Path, plan: &Plan) -> io::Result<Duration> {
+/// An upload that replaces the previous one needs its pages while the
+/// old file still holds its own (the upload is atomic): the first one
+/// after a fresh upload gets memory not used for a while; a repeated one
+/// gets the pages of the file the last one replaced, freed after its 226.
+pub(super) fn stor_big(ftp: &mut Ftp, root: &Path, plan: &Plan, replace: bool) -> io::Result<Duration> {
     let mut s = Stream::new(SEED_UPLOAD, plan.big_file);
     let want = s.checksum();
     let name = "up/upload.bin";
     let path = root.join(name);
-    if path.exists() {
+    if path.exists() && !replace {
         std::fs::remove_file(&path)?;
     }
     let start = Instant::now();
@@ -188,6 +193,47 @@ pub(super) fn login_cycles(
         return Err(e);
     }
     Ok(done.load(Ordering::SeqCst) as f64 / t.as_secs_f64())
+}
+
+/// `clients` threads connect and log in at the same instant (released by
+/// one barrier) and stay logged in: a burst against the pool. Returns the
+/// milliseconds from the first connect to the last `230` (each thread
+/// reads the clock itself: a busy machine may run any of them late); they
+/// quit afterwards.
+pub(super) fn burst_logins(addr: SocketAddr, user: &str, pw: &str, clients: usize) -> io::Result<f64> {
+    let barrier = Barrier::new(clients);
+    let results = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..clients)
+            .map(|_| {
+                sc.spawn(|| -> io::Result<(Instant, Instant, Ftp)> {
+                    barrier.wait();
+                    let start = Instant::now();
+                    let ftp = Ftp::login(addr, user, pw)?;
+                    Ok((start, Instant::now(), ftp))
+                })
+            })
+            .collect();
+        let results: Vec<io::Result<(Instant, Instant, Ftp)>> = handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|_| Err(io::Error::other("client panicked"))))
+            .collect();
+        results
+    });
+    let (mut first, mut last) = (None::<Instant>, None::<Instant>);
+    let mut sessions = Vec::with_capacity(clients);
+    for r in results {
+        let (start, end, ftp) = r?;
+        first = Some(first.map_or(start, |f| f.min(start)));
+        last = Some(last.map_or(end, |l| l.max(end)));
+        sessions.push(ftp);
+    }
+    for ftp in sessions {
+        ftp.quit()?;
+    }
+    match (first, last) {
+        (Some(f), Some(l)) => Ok((l - f).as_secs_f64() * 1e3),
+        _ => Ok(0.0),
+    }
 }
 
 /// RETR of every small file over one session; returns files per second.

@@ -41,8 +41,8 @@ use crate::protocol::{Command, Password};
 use client::{Ftp, READ_BUFFER};
 use guard::{cleanup_now, start_server, start_watchdog, stop_server, Scratch};
 use measure::{
-    crowd, list_crowd, listing, login_cycles, mb_per_s, memory, prepare, raw_tcp, retr_big, settle, small_files,
-    stor_big, Files,
+    burst_logins, crowd, list_crowd, listing, login_cycles, mb_per_s, memory, prepare, raw_tcp, retr_big, settle,
+    small_files, stor_big, Files,
 };
 use report::{cpu_times, load_average, machine, median, others_share, print_table, Row, Target};
 use server::Server;
@@ -111,6 +111,8 @@ pub struct Plan {
     pub crowd_file: u64,
     /// Logged-in idle clients during the memory measurement.
     pub idle_clients: usize,
+    /// Clients connecting and logging in at once against the default pool.
+    pub burst_clients: usize,
     /// The whole benchmark stops (and fails) after this.
     pub time_limit: Duration,
 }
@@ -137,6 +139,7 @@ impl Plan {
             crowd_clients: 100,
             crowd_file: 10 << 20,
             idle_clients: 100,
+            burst_clients: 100,
             time_limit: BENCH_TIME_LIMIT,
         }
     }
@@ -162,6 +165,7 @@ impl Plan {
             crowd_clients: 10,
             crowd_file: 1 << 20,
             idle_clients: 10,
+            burst_clients: 20,
             time_limit: BENCH_QUICK_TIME_LIMIT,
         }
     }
@@ -233,6 +237,8 @@ pub enum Step {
     Memory,
     /// Logins checked against an argon2 users file.
     Argon2,
+    /// Many clients logging in at the same instant against the default pool.
+    Burst,
 }
 
 /// What the steps share.
@@ -270,20 +276,27 @@ impl Bench<'_> {
     fn bulk(&mut self) -> Result<(), String> {
         let plan = self.plan;
         let (mut raw, mut retr, mut stor) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut over, mut again) = (Vec::new(), Vec::new());
         let mut buf = vec![0u8; READ_BUFFER];
         let mut ftp = self.login()?;
         // One untimed upload first, for the reason `stor_big` gives.
-        ctx("STOR", stor_big(&mut ftp, &self.root, plan))?;
+        ctx("STOR", stor_big(&mut ftp, &self.root, plan, false))?;
         for run in 0..plan.runs_bulk {
             raw.push(mb_per_s(plan.raw_bytes, ctx("raw TCP", raw_tcp(plan.raw_bytes))?));
             retr.push(mb_per_s(plan.big_file, ctx("RETR", retr_big(&mut ftp, self.files.big, &mut buf))?));
-            stor.push(mb_per_s(plan.big_file, ctx("STOR", stor_big(&mut ftp, &self.root, plan))?));
+            stor.push(mb_per_s(plan.big_file, ctx("STOR", stor_big(&mut ftp, &self.root, plan, false))?));
+            // The same upload over the one just made, and once more over
+            // that one (issue 15): see `stor_big` on the memory each gets.
+            over.push(mb_per_s(plan.big_file, ctx("STOR over", stor_big(&mut ftp, &self.root, plan, true))?));
+            again.push(mb_per_s(plan.big_file, ctx("STOR over", stor_big(&mut ftp, &self.root, plan, true))?));
             progress(&format!(
-                "  run {}: raw {:.0}, RETR {:.0}, STOR {:.0} MB/s",
+                "  run {}: raw {:.0}, RETR {:.0}, STOR {:.0}, over it {:.0}, again {:.0} MB/s",
                 run + 1,
                 raw[run],
                 retr[run],
-                stor[run]
+                stor[run],
+                over[run],
+                again[run]
             ));
         }
         ctx("QUIT", ftp.quit())?;
@@ -302,6 +315,14 @@ impl Bench<'_> {
         self.rows.push(row.target(Target::Ratio(0.85), ">= 0.85"));
         let row = Row::new(format!("STOR {big}"), median(stor.clone()), "MB/s", 0, rb).with_ratio(ratio(&stor));
         self.rows.push(row.target(Target::Ratio(0.75), ">= 0.75"));
+        let what = format!("STOR {big} over the file just stored");
+        self.rows.push(Row::new(what, median(over.clone()), "MB/s", 0, rb).with_ratio(ratio(&over)));
+        let what = format!("STOR {big} over it again (repeated STORs)");
+        self.rows.push(Row::new(what, median(again.clone()), "MB/s", 0, rb).with_ratio(ratio(&again)));
+        // Each repeated overwrite against the fresh upload of its run.
+        let share = median(again.iter().zip(&stor).map(|(o, f)| o / f).collect());
+        let row = Row::new("  the same, as a share of a fresh STOR", share, "", 2, rb);
+        self.rows.push(row.target(Target::AtLeast(0.8), ">= 0.80"));
         Ok(())
     }
 
@@ -405,10 +426,39 @@ impl Bench<'_> {
         Ok(())
     }
 
+    /// A burst against a cold pool (issue 15): a server with the default
+    /// pool (8 workers, 4 spare), started afresh for each run, meets
+    /// `burst_clients` clients connecting and logging in at the same instant.
+    fn burst(&mut self, exe: &Path, scratch: &Scratch) -> Result<(), String> {
+        let plan = self.plan;
+        let spec = format!("{}:{}", self.user, self.pw);
+        let args: Vec<String> =
+            ["--root", &self.root.display().to_string(), "--no-anonymous", "--user", &spec].map(String::from).to_vec();
+        let mut v = Vec::new();
+        for _ in 0..plan.runs_fast {
+            let srv = start_server(exe, &args, &scratch.dir.join("server-burst.log"))?;
+            settle(&srv, crate::limits::DEFAULT_WORKERS);
+            let r = burst_logins(srv.addr, self.user, self.pw, plan.burst_clients);
+            stop_server(srv);
+            v.push(ctx("burst", r)?);
+        }
+        show_runs("burst ms", &v);
+        let what = format!("{} clients connect+login at once, default pool", plan.burst_clients);
+        let row = Row::new(what, median(v), "ms", 1, plan.runs_fast);
+        self.rows.push(row.target(Target::AtMost(50.0), "<= 50 ms"));
+        Ok(())
+    }
+
     /// The argon2 users file: a login costs what it is meant to cost.
     fn argon2(&mut self, exe: &Path, scratch: &Scratch) -> Result<(), String> {
         let plan = self.plan;
-        let line = crate::accounts::users_line(self.user, &Password::new(self.pw), "", &crate::accounts::Perms::ALL)?;
+        let line = crate::accounts::users_line(
+            self.user,
+            &Password::new(self.pw),
+            "",
+            &crate::accounts::Perms::ALL,
+            &crate::accounts::Limits::default(),
+        )?;
         let users = scratch.dir.join("users");
         ctx("users file", std::fs::write(&users, format!("{line}\n")))?;
         let args = server_args(&self.root, plan.workers(), &["--users", &users.display().to_string()]);
@@ -482,13 +532,17 @@ fn run_steps(plan: &Plan, exe: &Path, spec: &str, only: &[Step]) -> Result<(Stri
                 b.rows.push(fresh.clone());
                 b.memory(&srv)?
             }
-            Step::Argon2 => {}
+            Step::Argon2 | Step::Burst => {}
         }
     }
     stop_server(srv);
     if wanted(Step::Argon2) {
         progress("logins with an argon2 users file");
         b.argon2(exe, &scratch)?;
+    }
+    if wanted(Step::Burst) {
+        progress("a burst of logins against the default pool");
+        b.burst(exe, &scratch)?;
     }
     drop(scratch);
     let header = format!(

@@ -98,7 +98,7 @@ pub(super) fn print_table(plan: &Plan, header: &str, rows: &[Row]) {
             };
             [
                 r.what.clone(),
-                format!("{:.*} {}", r.decimals, r.value, r.unit),
+                format!("{:.*} {}", r.decimals, r.value, r.unit).trim_end().to_string(),
                 r.ratio.map_or(String::new(), |x| format!("{x:.2}")),
                 target,
                 r.runs.to_string(),

@@ -112,20 +112,6 @@ impl Control {
         self.stream.write_all(&cmd.encode()).map_err(|e| ClientError::Lost(io_text(&e)))
     }
 
-    /// Sends a command the shared [`Command`] type does not have yet (MFMT,
-    /// HASH, XSHA256...): `VERB ARG`. Security: an argument holding CR, LF
-    /// or NUL would smuggle a second command, and is refused.
-    pub fn send_extension(&mut self, verb: &str, arg: &str) -> Result<(), ClientError> {
-        if arg.contains(['\r', '\n', '\0']) || verb.contains(['\r', '\n', '\0', ' ']) {
-            return Err(ClientError::Usage("Names cannot hold line breaks or NUL.".into()));
-        }
-        let line = if arg.is_empty() { verb.to_string() } else { format!("{verb} {arg}") };
-        if self.verbose {
-            say(format!("---> {line}"));
-        }
-        self.stream.write_all(format!("{line}\r\n").as_bytes()).map_err(|e| ClientError::Lost(io_text(&e)))
-    }
-
     /// Turns the protocol dialogue display on or off (off while tab
     /// completion lists a directory under the user's cursor).
     /// Passive data connections go to the address a PASV reply names

@@ -79,52 +79,7 @@ pub fn parse_list_line(line: &str) -> Option<Entry> {
     (!name.is_empty()).then_some(Entry { name, kind, size, mtime: None })
 }
 
-/// Days since 1970-01-01 of a date of the proleptic Gregorian calendar
-/// (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day counted from 1970-01-01 (`civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// `YYYYMMDDHHMMSS[.sss]` (RFC 3659 section 2.3, UTC) as seconds since the
-/// epoch; the fraction is dropped. `None` when it is not such a time.
-pub fn parse_time(s: &str) -> Option<i64> {
-    let whole = s.split('.').next()?;
-    if whole.len() != 14 || !whole.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| whole[r].parse::<i64>().ok();
-    let (y, mo, d, h, mi, se) = (n(0..4)?, n(4..6)?, n(6..8)?, n(8..10)?, n(10..12)?, n(12..14)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || se > 60 {
-        return None;
-    }
-    Some(days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + se)
-}
-
-/// Seconds since the epoch as `YYYYMMDDHHMMSS` (UTC), for MFMT.
-pub fn format_time(secs: i64) -> String {
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let s = secs.rem_euclid(86_400);
-    format!("{y:04}{m:02}{d:02}{:02}{:02}{:02}", s / 3600, s / 60 % 60, s % 60)
-}
+pub use crate::protocol::time::parse_time_val as parse_time;
 
 #[cfg(test)]
 mod tests {
@@ -154,18 +109,5 @@ mod tests {
         assert_eq!(parse_list_line("lrwxrwxrwx 1 0 0 4 Feb 3 2024 l -> /etc").unwrap().kind, Kind::Other);
         assert_eq!(parse_list_line("total 12"), None);
         assert_eq!(parse_list_line("-rw-r--r-- 1 a b"), None);
-    }
-
-    #[test]
-    fn times_round_trip_in_utc() {
-        assert_eq!(parse_time("19700101000000"), Some(0));
-        assert_eq!(parse_time("20000229235959.123"), Some(951_868_799));
-        assert_eq!(format_time(951_868_799), "20000229235959");
-        for t in [0, 1, 86_399, 1_700_000_000, 4_102_444_800, -86_401] {
-            assert_eq!(parse_time(&format_time(t)), Some(t), "{t}");
-        }
-        assert_eq!(parse_time("2026013112"), None);
-        assert_eq!(parse_time("20261301000000"), None);
-        assert_eq!(parse_time("2026x101000000"), None);
     }
 }

@@ -227,10 +227,14 @@ impl Session {
         self.await_reply()
     }
 
-    /// Sends `VERB ARG` (a command of an extension, see
-    /// [`Control::send_extension`]) and waits `timeout` for its reply.
-    pub(super) fn exchange_ext(&mut self, verb: &str, arg: &str, timeout: Duration) -> Result<Reply, ClientError> {
-        self.ctl_mut()?.send_extension(verb, arg)?;
+    /// Sends `cmd` and waits `timeout` for its reply (a checksum takes the
+    /// server longer than other commands). Security: a path holding CR, LF
+    /// or NUL would smuggle a second command, and is refused.
+    fn exchange_for(&mut self, cmd: Command, timeout: Duration) -> Result<Reply, ClientError> {
+        if cmd.to_line().contains(['\r', '\n', '\0']) {
+            return Err(ClientError::Usage("Names cannot hold line breaks or NUL.".into()));
+        }
+        self.ctl_mut()?.send(&cmd)?;
         self.await_reply_for(timeout)
     }
 
@@ -257,8 +261,7 @@ impl Session {
         if !self.features()?.has("MFMT") {
             return Ok(false);
         }
-        let arg = format!("{} {path}", super::listing::format_time(mtime));
-        let r = self.exchange_ext("MFMT", &arg, CLIENT_REPLY_TIMEOUT)?;
+        let r = self.exchange_for(Command::Mfmt(mtime, path.to_string()), CLIENT_REPLY_TIMEOUT)?;
         Ok(r.code == ReplyCode::FILE_STATUS)
     }
 
@@ -287,7 +290,7 @@ impl Session {
                     }
                 }
                 self.hash_selected = Some(algo);
-                let r = self.exchange_ext("HASH", path, CLIENT_HASH_TIMEOUT)?;
+                let r = self.exchange_for(Command::Hash(path.to_string()), CLIENT_HASH_TIMEOUT)?;
                 if r.code != ReplyCode::FILE_STATUS {
                     return Err(ClientError::Refused(r));
                 }
@@ -298,7 +301,7 @@ impl Session {
         }
         for algo in hash::PREFERENCE.into_iter().filter(|&a| offered(a)) {
             if feats.has(algo.x_verb()) {
-                let r = self.exchange_ext(algo.x_verb(), path, CLIENT_HASH_TIMEOUT)?;
+                let r = self.exchange_for(Command::XHash(algo, path.to_string()), CLIENT_HASH_TIMEOUT)?;
                 if !r.code.is_completion() {
                     return Err(ClientError::Refused(r));
                 }

@@ -1,8 +1,9 @@
 //! The process pool: the supervisor (the parent) binds the listening socket,
 //! forks workers that each loop on `accept()`, and keeps the pool the right
 //! size: it replaces workers that die, grows the pool when fewer than
-//! `--min-spare` are idle (the batch doubling each tick, as Apache's prefork
-//! does), retires idle workers beyond `--max-spare`, answers `421` itself
+//! `--min-spare` are idle (the batch doubling each time, as Apache's prefork
+//! does) and at once for every client waiting in the accept queue
+//! ([`burst`]), retires idle workers beyond `--max-spare`, answers `421` itself
 //! when `--max-workers` are all busy, and handles the signals (nginx's set):
 //!
 //! | signal | effect |
@@ -12,6 +13,7 @@
 //! | SIGHUP | reload the configuration; old workers finish their sessions |
 //! | SIGUSR1 | reopen the log file |
 
+pub(crate) mod burst;
 pub(crate) mod scoreboard;
 pub(crate) mod status;
 pub(crate) mod worker;
@@ -29,7 +31,8 @@ use nix::unistd::Pid;
 
 use crate::admin::SignalFlags;
 use crate::limits::{
-    ACCEPT_WAKEUP, MALLOC_MMAP_THRESHOLD, MAX_SPAWN_BATCH, RELOAD_SETTLE, STOP_GRACE, SUPERVISOR_TICK,
+    ACCEPT_WAKEUP, MALLOC_MMAP_THRESHOLD, MAX_SPAWN_BATCH, RELOAD_SETTLE, SPAWN_BATCH_RESET, STOP_GRACE,
+    SUPERVISOR_TICK,
 };
 use crate::net;
 use crate::server::config::{ServerArgs, ServerCli, ServerCommand, ServerConfig, SlaveArgs};
@@ -55,8 +58,12 @@ pub(crate) struct Supervisor {
     status: Option<std::os::unix::net::UnixListener>,
     signals: SignalFlags,
     batch: usize,
+    /// When the pool last grew because spares ran short.
+    last_growth: Instant,
     /// Until then, a readable listener is not a reason to grow again.
     settle_until: Instant,
+    /// Rung by workers when spares run short.
+    alarm: burst::Alarm,
     parent_pid: Pid,
     /// Who the workers become (when started as root).
     drop_to: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
@@ -74,8 +81,9 @@ pub type SlaveIntake = fn(&SlaveArgs, SocketAddr) -> Result<Option<Box<dyn Intak
 pub fn main(cli: ServerCli, slave: SlaveIntake) -> Result<(), String> {
     match cli.command {
         Some(ServerCommand::Status { listen }) => crate::admin::print_status("server", &listen, status::socket_name),
-        Some(ServerCommand::Passwd { name, home, perms }) => {
+        Some(ServerCommand::Passwd { name, home, perms, limits }) => {
             let perms = crate::accounts::Perms::parse(&perms)?;
+            let limits = crate::accounts::Limits::parse(&limits)?;
             let pw = crate::term::read_password(&format!("Password for {name}: ")).map_err(|e| e.to_string())?;
             if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
                 let again = crate::term::read_password("Again: ").map_err(|e| e.to_string())?;
@@ -83,7 +91,7 @@ pub fn main(cli: ServerCli, slave: SlaveIntake) -> Result<(), String> {
                     return Err("the passwords differ".into());
                 }
             }
-            let line = crate::accounts::users_line(&name, &crate::protocol::Password::new(pw), &home, &perms)?;
+            let line = crate::accounts::users_line(&name, &crate::protocol::Password::new(pw), &home, &perms, &limits)?;
             println!("{line}");
             Ok(())
         }
@@ -139,6 +147,7 @@ impl Supervisor {
             crate::logging::chown(uid, gid);
         }
         let board = Scoreboard::new(cfg.pool.max_workers).map_err(|e| format!("scoreboard: {e}"))?;
+        let alarm = burst::Alarm::new().map_err(|e| format!("alarm pipe: {e}"))?;
         use signal_hook::consts::*;
         let signals = SignalFlags::register(&[SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1], &[SIGCHLD])
             .map_err(|e| format!("signals: {e}"))?;
@@ -153,7 +162,9 @@ impl Supervisor {
             status,
             signals,
             batch: 1,
+            last_growth: Instant::now(),
             settle_until: Instant::now(),
+            alarm,
             parent_pid: nix::unistd::getpid(),
             drop_to,
             intake,
@@ -172,6 +183,7 @@ impl Supervisor {
                     listener: &self.listener,
                     cfg: &self.cfg,
                     board: &self.board,
+                    alarm: &self.alarm,
                     slot: i,
                     parent: self.parent_pid,
                     drop_to: self.drop_to,
@@ -247,10 +259,15 @@ impl Supervisor {
         if idle < pool.min_spare || (backlog_waiting && idle == 0) {
             want = want.max(pool.min_spare.saturating_sub(idle)).max(self.batch);
             self.batch = (self.batch * 2).min(MAX_SPAWN_BATCH);
-        } else {
+            self.last_growth = Instant::now();
+        } else if self.last_growth.elapsed() >= SPAWN_BATCH_RESET {
+            // Clients arriving one after another run the spares short
+            // again and again: the batch keeps doubling until the pool
+            // has gone a while without growing (issue 15).
             self.batch = 1;
         }
-        let want = want.min(room);
+        let (queued, burst) = self.burst_demand(idle);
+        let want = want.max(burst).min(room);
         if want > 0 {
             let mut spawned = 0;
             for _ in 0..want {
@@ -263,7 +280,12 @@ impl Supervisor {
             self.settle_until = Instant::now() + Duration::from_millis(50);
             return;
         }
-        if idle > pool.max_spare && live > pool.workers {
+        // Spares are retired lazily: only once the pool has gone a while
+        // without growing and nobody waits in the accept queue. A worker
+        // told to leave while it takes a client from an ftpmaster hands it
+        // back, and the master then skips this slave for a while.
+        let calm = self.last_growth.elapsed() >= SPAWN_BATCH_RESET && queued == 0;
+        if idle > pool.max_spare && live > pool.workers && calm {
             let extra = (idle - pool.max_spare).min(live - pool.workers);
             let mut retired = 0;
             for s in self.board.slots() {
@@ -278,6 +300,17 @@ impl Supervisor {
             }
             log::debug!("pool: {live} workers, {idle} idle; retired {retired}");
         }
+    }
+
+    /// The clients waiting in the accept queue, and the workers to fork at
+    /// once for them (issue 15): one for every waiting client, plus
+    /// `--min-spare`, beyond the `idle` (or starting) workers, instead of a
+    /// batch growing per tick. See [`burst`]. The spare-server rule in
+    /// `maintain` still decides in steady state, and retires spares only
+    /// while nobody waits.
+    fn burst_demand(&self, idle: usize) -> (usize, usize) {
+        let queued = burst::queued(&self.listener);
+        (queued, burst::demand(queued, idle, self.cfg.pool.min_spare))
     }
 
     /// All `max-workers` are busy: the next client is told so at once.
@@ -371,6 +404,8 @@ impl Supervisor {
         if let Some(st) = &self.status {
             fds.push(PollFd::new(st.as_fd(), PollFlags::POLLIN));
         }
+        let aidx = fds.len();
+        fds.push(PollFd::new(self.alarm.fd(), PollFlags::POLLIN));
         let lidx = fds.len();
         if watch_listener {
             fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
@@ -381,8 +416,12 @@ impl Supervisor {
                 Ok(n) if n > 0 => (self.status.is_some() && ready(&fds[1]), watch_listener && ready(&fds[lidx])),
                 _ => (false, false),
             };
+        let alarm_rang = ready(&fds[aidx]);
         drop(fds);
         self.signals.drain();
+        if alarm_rang {
+            self.alarm.drain();
+        }
         if status_ready {
             if let Some(st) = &self.status {
                 status::answer(st, &self.board, &self.cfg);

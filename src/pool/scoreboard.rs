@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::server::connection::Progress;
 use crate::sys::SharedSlice;
 
+use crate::limits::SCOREBOARD_RATE_WINDOW;
 use crate::limits::SCOREBOARD_TEXT as TEXT;
 
 /// What a worker is doing.
@@ -61,6 +62,10 @@ crate::sys::shared_struct! {
         sessions: AtomicU32,
         bytes: AtomicU64,
         since_ms: AtomicU64,
+        rate: AtomicU64,
+        rate_at_ms: AtomicU64,
+        window_ms: AtomicU64,
+        window_bytes: AtomicU64,
         client: [AtomicU8; TEXT],
         user: [AtomicU8; TEXT],
         command: [AtomicU8; TEXT],
@@ -97,6 +102,9 @@ pub struct SlotView {
     pub sessions: u32,
     /// Bytes moved by the current or last transfer.
     pub bytes: u64,
+    /// Bytes per second of the running transfer over the last
+    /// [`SCOREBOARD_RATE_WINDOW`] or so (0 when none runs or it stalled).
+    pub rate: u64,
     /// Milliseconds since the state began.
     pub for_ms: u64,
     /// Client address.
@@ -188,9 +196,39 @@ impl Slot {
         write_text(&self.command, cmd);
     }
 
-    /// Bytes moved by the running transfer.
+    /// Bytes moved by the running transfer; every
+    /// [`SCOREBOARD_RATE_WINDOW`] the current rate is measured from them
+    /// (0 starts a transfer, and a new window).
     pub fn set_bytes(&self, n: u64) {
         self.bytes.store(n, Ordering::Relaxed);
+        let now = now_ms();
+        if n == 0 {
+            self.window_ms.store(now, Ordering::Relaxed);
+            self.window_bytes.store(0, Ordering::Relaxed);
+            self.rate.store(0, Ordering::Relaxed);
+            return;
+        }
+        let start = self.window_ms.load(Ordering::Relaxed);
+        let elapsed = now.saturating_sub(start);
+        if elapsed >= SCOREBOARD_RATE_WINDOW.as_millis() as u64 {
+            let moved = n.saturating_sub(self.window_bytes.load(Ordering::Relaxed));
+            self.rate.store(moved * 1000 / elapsed, Ordering::Relaxed);
+            self.rate_at_ms.store(now, Ordering::Relaxed);
+            self.window_ms.store(now, Ordering::Relaxed);
+            self.window_bytes.store(n, Ordering::Relaxed);
+        }
+    }
+
+    /// The current rate: the last measured, unless it is older than two
+    /// windows (the transfer ended or stalled).
+    fn current_rate(&self) -> u64 {
+        let at = self.rate_at_ms.load(Ordering::Relaxed);
+        let fresh = now_ms().saturating_sub(at) <= 2 * SCOREBOARD_RATE_WINDOW.as_millis() as u64;
+        if fresh && self.state() == State::Busy {
+            self.rate.load(Ordering::Relaxed)
+        } else {
+            0
+        }
     }
 
     /// The client address being served (empty when idle).
@@ -205,6 +243,7 @@ impl Slot {
             generation: self.generation.load(Ordering::Relaxed),
             sessions: self.sessions(),
             bytes: self.bytes.load(Ordering::Relaxed),
+            rate: self.current_rate(),
             for_ms: now_ms().saturating_sub(self.since_ms.load(Ordering::Relaxed)),
             client: read_text(&self.client),
             user: read_text(&self.user),
@@ -277,6 +316,11 @@ mod tests {
         let v = &sb.snapshot()[0];
         assert_eq!((v.pid, v.state, v.bytes, v.sessions), (1234, State::Busy, 99, 1));
         assert_eq!(v.client, "127.0.0.1:5000");
+        // A rate is measured once a window has passed.
+        s.set_bytes(0);
+        s.window_ms.store(now_ms() - 2000, Ordering::Relaxed);
+        s.set_bytes(4000);
+        assert_eq!(sb.snapshot()[0].rate, 2000);
         assert_eq!(v.command.len(), TEXT);
         assert_eq!(sb.find(1234), Some(0));
         s.free();

@@ -28,6 +28,16 @@ fn human_ms(ms: u64) -> String {
     }
 }
 
+/// Bytes per second as `512B/s`, `1.5K/s`, `12.0M/s` (powers of 1024).
+fn human_rate(bps: u64) -> String {
+    match bps {
+        0..=1023 => format!("{bps}B/s"),
+        1024..=1_048_575 => format!("{:.1}K/s", bps as f64 / 1024.0),
+        1_048_576..=1_073_741_823 => format!("{:.1}M/s", bps as f64 / 1_048_576.0),
+        _ => format!("{:.1}G/s", bps as f64 / 1_073_741_824.0),
+    }
+}
+
 /// The table: a summary line, then one row per worker.
 pub fn format_table(views: &[SlotView], cfg: &ServerConfig) -> String {
     let busy = views.iter().filter(|v| v.state == State::Busy).count();
@@ -40,7 +50,7 @@ pub fn format_table(views: &[SlotView], cfg: &ServerConfig) -> String {
         cfg.pool.max_spare,
         cfg.pool.max_workers
     );
-    const COLS: [Col; 8] = [
+    const COLS: [Col; 9] = [
         Col::left(8),
         Col::left(9),
         Col::right(8),
@@ -48,12 +58,17 @@ pub fn format_table(views: &[SlotView], cfg: &ServerConfig) -> String {
         Col::left(40),
         Col::left(16),
         Col::right(14),
+        Col::right(9),
         Col { width: 0, right: false, gap: 2 },
     ];
-    out.push_str(&table_row(&COLS, &[&"PID", &"STATE", &"FOR", &"SERVED", &"CLIENT", &"USER", &"BYTES", &"COMMAND"]));
+    out.push_str(&table_row(
+        &COLS,
+        &[&"PID", &"STATE", &"FOR", &"SERVED", &"CLIENT", &"USER", &"BYTES", &"RATE", &"COMMAND"],
+    ));
     let or_dash = |s: &str| if s.is_empty() { "-".to_string() } else { s.to_string() };
     for v in views {
-        let cells: [&dyn std::fmt::Display; 8] = [
+        let rate = if v.rate == 0 { "-".to_string() } else { human_rate(v.rate) };
+        let cells: [&dyn std::fmt::Display; 9] = [
             &v.pid,
             &v.state.name(),
             &human_ms(v.for_ms),
@@ -61,6 +76,7 @@ pub fn format_table(views: &[SlotView], cfg: &ServerConfig) -> String {
             &or_dash(&v.client),
             &or_dash(&v.user),
             &v.bytes,
+            &rate,
             &or_dash(&v.command),
         ];
         out.push_str(&table_row(&COLS, &cells));
@@ -83,5 +99,7 @@ mod tests {
         );
         assert_eq!(row, format!("{:<8} {:>6} {:>14}  {}\n", "4242", 3, 123456, "RETR a b"));
         assert_eq!(human_ms(61_000), "1m01s");
+        assert_eq!(human_rate(1_572_864), "1.5M/s");
+        assert_eq!(human_rate(100), "100B/s");
     }
 }

@@ -24,6 +24,8 @@ pub struct WorkerCtx<'a> {
     pub cfg: &'a ServerConfig,
     /// The scoreboard.
     pub board: &'a Scoreboard,
+    /// Wakes the supervisor when spares run short (issue 15).
+    pub alarm: &'a super::burst::Alarm,
     /// Its own slot.
     pub slot: usize,
     /// The supervisor's pid (to notice if it died before PR_SET_PDEATHSIG).
@@ -126,6 +128,7 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
             }
         }
         slot.begin_session(&peer.to_string());
+        ctx.alarm.after_accept(ctx.board, ctx.cfg.pool.min_spare);
         connection::serve(stream, peer, ctx.cfg, slot, via);
         slot.end_session();
         // The session's buffers go back to the kernel, not to an idle worker.

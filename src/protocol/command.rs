@@ -1,6 +1,9 @@
 //! FTP commands: a pure, bounded parser from one control line to a
 //! [`Command`], and the encoding the client sends (RFC 959 section 4.1,
-//! RFC 2389, RFC 2428, RFC 3659, RFC 2640).
+//! RFC 2389, RFC 2428, RFC 3659, RFC 2640; and the drafts of the server
+//! extensions sync tools use: MFMT and MFF (draft-somers-ftp-mfxx), HASH
+//! (draft-bryan-ftpext-hash), RANG (draft-bryan-ftp-range), AVBL
+//! (draft-peterson-streamlined-ftp-command-extensions), and SITE).
 //!
 //! The parser knows nothing of sessions: whether a command is allowed now is
 //! the session's business. An unknown verb is a value ([`Command::Unknown`]),
@@ -10,7 +13,9 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use super::address::{self, EprtError};
+use super::checksum::Algo;
 use super::framer::fits;
+use super::time::time_val;
 use crate::limits::{MAX_COMMAND_LINE, MAX_PATH, MAX_USER_NAME};
 
 /// A password, kept out of logs: its `Debug` and `Display` print stars.
@@ -59,6 +64,30 @@ pub enum EpsvArg {
     Protocol(u8),
     /// `EPSV ALL`: from now on only EPSV may set up data connections.
     All,
+}
+
+/// What `SITE` asks for (RFC 959 4.1.3 leaves its subcommands to the server).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SiteCommand {
+    /// `SITE CHMOD mode path`: the permission bits only (0-777, octal).
+    Chmod(u32, String),
+    /// `SITE UMASK [mask]`: shows, or sets (octal, 0-777), the mask of new
+    /// files and directories.
+    Umask(Option<u32>),
+    /// `SITE HELP`: the subcommands.
+    Help,
+    /// A subcommand we do not have, upper-cased.
+    Unknown(String),
+}
+
+/// The facts an MFF command sets (draft-somers-ftp-mfxx section 4); at
+/// least one is there.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MffFacts {
+    /// `modify=YYYYMMDDHHMMSS`: the modification time, seconds since the epoch.
+    pub modify: Option<i64>,
+    /// `UNIX.mode=0644`: the permission bits (0-777).
+    pub mode: Option<u32>,
 }
 
 /// One parsed FTP command.
@@ -140,6 +169,25 @@ pub enum Command {
     Abor,
     /// ALLO (accepted, nothing to reserve).
     Allo,
+    /// MFMT time path (draft-somers-ftp-mfxx section 3): set the
+    /// modification time, in seconds since the epoch (UTC).
+    Mfmt(i64, String),
+    /// MFF facts path (draft-somers-ftp-mfxx section 4): the facts to set,
+    /// of those we can (`modify`, `UNIX.mode`).
+    Mff(MffFacts, String),
+    /// HASH path (draft-bryan-ftpext-hash section 3): the checksum with the
+    /// algorithm `OPTS HASH` selected.
+    Hash(String),
+    /// XSHA256, XSHA512, XSHA1, XMD5, XCRC path: the checksum with the
+    /// verb's algorithm.
+    XHash(Algo, String),
+    /// RANG first last (draft-bryan-ftp-range): the octets, inclusive, of
+    /// the next RETR or HASH; `RANG 1 0` resets.
+    Rang(u64, u64),
+    /// AVBL [path]: bytes free for this user's uploads.
+    Avbl(Option<String>),
+    /// SITE subcommand.
+    Site(SiteCommand),
     /// A verb we do not implement, upper-cased.
     Unknown(String),
 }
@@ -191,11 +239,14 @@ impl std::error::Error for ParseError {}
 
 /// Every verb [`parse`] knows, for HELP (the others are [`Command::Unknown`]).
 pub const VERBS: &[&str] = &[
-    "ABOR", "ACCT", "ALLO", "APPE", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP", "LIST", "MDTM", "MKD",
-    "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT", "PWD", "QUIT", "REST", "RETR", "RMD",
-    "RNFR", "RNTO", "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XMKD", "XPWD",
-    "XRMD",
+    "ABOR", "ACCT", "ALLO", "APPE", "AVBL", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HASH", "HELP", "LIST",
+    "MDTM", "MFF", "MFMT", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT", "PWD",
+    "QUIT", "RANG", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST",
+    "TYPE", "USER", "XCRC", "XCUP", "XCWD", "XMD5", "XMKD", "XPWD", "XRMD", "XSHA1", "XSHA256", "XSHA512",
 ];
+
+/// Every subcommand of SITE, for `SITE HELP`.
+pub const SITE_COMMANDS: &[&str] = &["CHMOD", "HELP", "UMASK"];
 
 /// Telnet "interpret as command" byte (RFC 854).
 const IAC: u8 = 0xFF;
@@ -255,7 +306,10 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
     if verb.is_empty() {
         return Err(ParseError::Empty);
     }
-    if verb.len() > 8 || !verb.bytes().all(|b| b.is_ascii_alphabetic()) {
+    // Letters, then digits for the X verbs (XMD5, XSHA256).
+    let digits = verb.bytes().rev().take_while(u8::is_ascii_digit).count();
+    let letters = &verb.as_bytes()[..verb.len() - digits];
+    if verb.len() > 8 || letters.is_empty() || !letters.iter().all(u8::is_ascii_alphabetic) {
         return Err(ParseError::BadVerb);
     }
     let verb = verb.to_ascii_uppercase();
@@ -366,7 +420,102 @@ fn parse_verb(verb: &str, arg: Option<&str>) -> Result<Command, ParseError> {
         "RNTO" => C::Rnto(path("RNTO", arg)?),
         "ABOR" => C::Abor,
         "ALLO" => C::Allo,
+        "MFMT" => {
+            let a = arg.ok_or(ParseError::MissingArgument("MFMT"))?;
+            let (secs, name) = super::time::split_time_arg(a)
+                .ok_or(ParseError::BadArgument("MFMT", "expected YYYYMMDDHHMMSS and a path"))?;
+            C::Mfmt(secs, path("MFMT", Some(name))?)
+        }
+        "MFF" => parse_mff(arg.ok_or(ParseError::MissingArgument("MFF"))?)?,
+        "HASH" => C::Hash(path("HASH", arg)?),
+        "XSHA256" | "XSHA512" | "XSHA1" | "XMD5" | "XCRC" => {
+            let algo = Algo::from_x_verb(verb).ok_or(ParseError::BadVerb)?;
+            C::XHash(algo, path(algo.x_verb(), arg)?)
+        }
+        "RANG" => parse_rang(arg.ok_or(ParseError::MissingArgument("RANG"))?)?,
+        "AVBL" => C::Avbl(opt_path("AVBL", arg)?),
+        "SITE" => C::Site(parse_site(arg.ok_or(ParseError::MissingArgument("SITE"))?)?),
         other => C::Unknown(other.to_string()),
+    })
+}
+
+/// `MFF fact=value;fact=value; path` (draft-somers-ftp-mfxx section 4).
+/// A fact we cannot set is `Unsupported` (504), before anything is set.
+fn parse_mff(arg: &str) -> Result<Command, ParseError> {
+    const SYNTAX: ParseError = ParseError::BadArgument("MFF", "expected fact=value; and a path");
+    let (facts, name) = arg.split_once("; ").ok_or(SYNTAX)?;
+    let mut out = MffFacts::default();
+    for fact in facts.split(';') {
+        let (k, v) = fact.split_once('=').ok_or(SYNTAX)?;
+        if k.eq_ignore_ascii_case("modify") {
+            let t =
+                super::time::parse_time_val(v).ok_or(ParseError::BadArgument("MFF", "modify= takes YYYYMMDDHHMMSS"))?;
+            out.modify = Some(t);
+        } else if k.eq_ignore_ascii_case("UNIX.mode") {
+            out.mode = Some(octal_mode("MFF", v)?);
+        } else if k.is_empty() {
+            return Err(SYNTAX);
+        } else {
+            return Err(ParseError::Unsupported("MFF"));
+        }
+    }
+    Ok(Command::Mff(out, path("MFF", Some(name))?))
+}
+
+/// `RANG first last` (draft-bryan-ftp-range section 3): two decimal
+/// numbers, first <= last, or `1 0` to reset.
+fn parse_rang(arg: &str) -> Result<Command, ParseError> {
+    const SYNTAX: ParseError = ParseError::BadArgument("RANG", "expected two octet positions");
+    let num = |w: Option<&str>| -> Result<u64, ParseError> {
+        let w = w.ok_or(SYNTAX)?;
+        if w.is_empty() || w.len() > 20 || !w.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(SYNTAX);
+        }
+        w.parse().map_err(|_| SYNTAX)
+    };
+    let mut words = arg.split_ascii_whitespace();
+    let (first, last) = (num(words.next())?, num(words.next())?);
+    if words.next().is_some() {
+        return Err(SYNTAX);
+    }
+    if first > last && (first, last) != (1, 0) {
+        return Err(ParseError::BadArgument("RANG", "the first octet comes after the last"));
+    }
+    Ok(Command::Rang(first, last))
+}
+
+/// An octal mode of permission bits only: 1 to 4 digits, at most 0777.
+fn octal_mode(v: &'static str, word: &str) -> Result<u32, ParseError> {
+    if word.is_empty() || word.len() > 4 || !word.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return Err(ParseError::BadArgument(v, "expected an octal mode"));
+    }
+    let mode = u32::from_str_radix(word, 8).map_err(|_| ParseError::BadArgument(v, "expected an octal mode"))?;
+    // Security: setuid, setgid and sticky are never a client's to set.
+    if mode > 0o777 {
+        return Err(ParseError::BadArgument(v, "only the permission bits 0-777 may be set"));
+    }
+    Ok(mode)
+}
+
+/// `SITE CHMOD mode path`, `SITE UMASK [mask]`, `SITE HELP`.
+fn parse_site(arg: &str) -> Result<SiteCommand, ParseError> {
+    let arg = arg.trim_start();
+    let (sub, rest) = arg.split_once(' ').unwrap_or((arg, ""));
+    let sub = sub.to_ascii_uppercase();
+    Ok(match sub.as_str() {
+        "" => return Err(ParseError::MissingArgument("SITE")),
+        "CHMOD" => {
+            let rest = rest.trim_start();
+            let (mode, name) = rest.split_once(' ').ok_or(ParseError::MissingArgument("SITE CHMOD"))?;
+            SiteCommand::Chmod(octal_mode("SITE CHMOD", mode)?, path("SITE CHMOD", Some(name))?)
+        }
+        "UMASK" => match rest.trim() {
+            "" => SiteCommand::Umask(None),
+            m => SiteCommand::Umask(Some(octal_mode("SITE UMASK", m)?)),
+        },
+        "HELP" => SiteCommand::Help,
+        _ if sub.len() > 16 => SiteCommand::Unknown(sub[..16].to_string()),
+        _ => SiteCommand::Unknown(sub),
     })
 }
 
@@ -424,6 +573,21 @@ fn parse_eprt(arg: &str) -> Result<SocketAddr, ParseError> {
     })
 }
 
+impl MffFacts {
+    /// `modify=YYYYMMDDHHMMSS;UNIX.mode=0644;`: the facts as MFF sends them
+    /// and its 213 reply repeats them.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if let Some(t) = self.modify {
+            out.push_str(&format!("modify={};", time_val(t)));
+        }
+        if let Some(m) = self.mode {
+            out.push_str(&format!("UNIX.mode={m:04o};"));
+        }
+        out
+    }
+}
+
 impl Command {
     /// The line the client sends for this command, without CRLF.
     pub fn to_line(&self) -> String {
@@ -475,6 +639,17 @@ impl Command {
             C::Rnto(p) => with("RNTO", p),
             C::Abor => "ABOR".into(),
             C::Allo => "ALLO".into(),
+            C::Mfmt(t, p) => format!("MFMT {} {p}", time_val(*t)),
+            C::Mff(f, p) => format!("MFF {} {p}", f.encode()),
+            C::Hash(p) => with("HASH", p),
+            C::XHash(a, p) => with(a.x_verb(), p),
+            C::Rang(a, b) => format!("RANG {a} {b}"),
+            C::Avbl(p) => opt("AVBL", p),
+            C::Site(SiteCommand::Chmod(m, p)) => format!("SITE CHMOD {m:03o} {p}"),
+            C::Site(SiteCommand::Umask(None)) => "SITE UMASK".into(),
+            C::Site(SiteCommand::Umask(Some(m))) => format!("SITE UMASK {m:03o}"),
+            C::Site(SiteCommand::Help) => "SITE HELP".into(),
+            C::Site(SiteCommand::Unknown(s)) => with("SITE", s),
             C::Unknown(v) => v.clone(),
         }
     }

@@ -4,14 +4,16 @@
 
 pub mod address;
 pub mod ascii;
+pub mod checksum;
 pub mod command;
 pub mod framer;
 pub mod proxy;
 pub mod reply;
+pub mod time;
 
 #[cfg(test)]
 mod proptests;
 
-pub use command::{parse, Command, EpsvArg, ParseError, Password, TransferType};
+pub use command::{parse, Command, EpsvArg, MffFacts, ParseError, Password, SiteCommand, TransferType};
 pub use framer::{Frame, LineFramer};
 pub use reply::{Reply, ReplyCode, ReplyError, ReplyParser};

@@ -4,7 +4,8 @@
 use proptest::prelude::*;
 
 use super::ascii::{FromCrlf, ToCrlf};
-use super::command::{parse, strip_telnet, Command, EpsvArg, ParseError, TransferType};
+use super::checksum::ALGOS;
+use super::command::{parse, strip_telnet, Command, EpsvArg, MffFacts, ParseError, SiteCommand, TransferType};
 use super::framer::{fits, Frame, LineFramer};
 use super::reply::{parse_quoted_path, quote_path, Reply, ReplyCode, ReplyParser};
 use crate::limits::MAX_COMMAND_LINE;
@@ -29,6 +30,15 @@ fn command() -> impl Strategy<Value = Command> {
         Just(Command::Type(TransferType::Ascii)),
         Just(Command::Epsv(EpsvArg::All)),
         proptest::option::of(path_arg()).prop_map(Command::Mlsd),
+        // The extensions (issue 14): times from year 0 to 9999.
+        (-62_167_219_200i64..253_402_300_799, path_arg()).prop_map(|(t, p)| Command::Mfmt(t, p)),
+        (proptest::option::of(-62_167_219_200i64..253_402_300_799), proptest::option::of(0u32..0o777), path_arg())
+            .prop_filter("at least one fact", |(t, m, _)| t.is_some() || m.is_some())
+            .prop_map(|(modify, mode, p)| Command::Mff(MffFacts { modify, mode }, p)),
+        path_arg().prop_map(Command::Hash),
+        (proptest::sample::select(ALGOS.to_vec()), path_arg()).prop_map(|(a, p)| Command::XHash(a, p)),
+        (0u64..u64::MAX / 2, 0u64..u64::MAX / 2).prop_map(|(a, b)| Command::Rang(a.min(b), a.max(b))),
+        (0u32..=0o777, path_arg()).prop_map(|(m, p)| Command::Site(SiteCommand::Chmod(m, p))),
         "[A-Z]{3,8}"
             .prop_filter("not a known verb", |v| matches!(parse(v.as_bytes()), Ok(Command::Unknown(_))))
             .prop_map(Command::Unknown),

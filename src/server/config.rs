@@ -13,7 +13,7 @@ use log::LevelFilter;
 
 use super::jail::Jail;
 use super::proxied::Network;
-use crate::accounts::{self, Account, Accounts, Perms};
+use crate::accounts::{self, Account, Accounts, Limits, Perms};
 use crate::limits;
 use crate::net::resolve_addr;
 
@@ -54,6 +54,9 @@ pub enum ServerCommand {
         /// Rights: read,write,delete,mkdir,rename (any subset), all, or none.
         #[arg(long, value_name = "LIST", default_value = "all")]
         perms: String,
+        /// Limits: down=RATE,up=RATE,quota=SIZE,files=N (bytes/s and bytes; K, M, G suffixes) [default: none].
+        #[arg(long, value_name = "LIST", default_value = "none")]
+        limits: String,
     },
 }
 
@@ -80,7 +83,7 @@ pub struct ServerArgs {
     #[arg(long)]
     pub no_anonymous: bool,
 
-    /// Fewest idle workers: below this the pool grows, doubling the batch each tick.
+    /// Fewest idle workers: below this the pool grows, doubling the batch each time; clients waiting in the queue get a worker each at once.
     #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MIN_SPARE)]
     pub min_spare: usize,
 
@@ -107,6 +110,18 @@ pub struct ServerArgs {
     /// Accounts file, one `name:argon2-hash:home:permissions` per line (see `ftpserver passwd`); re-read on SIGHUP.
     #[arg(long = "users", value_name = "FILE")]
     pub users_file: Option<PathBuf>,
+
+    /// Limits of anonymous users: down=RATE,up=RATE,quota=SIZE,files=N (bytes/s and bytes; K, M, G suffixes).
+    #[arg(long, value_name = "LIST", default_value = "none")]
+    pub anon_limits: String,
+
+    /// Limits of the --user accounts, as --anon-limits (users-file accounts have their own field).
+    #[arg(long, value_name = "LIST", default_value = "none")]
+    pub user_limits: String,
+
+    /// Mask of the modes of uploaded files (0666) and new directories (0777), octal; SITE UMASK changes it per session.
+    #[arg(long, value_name = "OCTAL", default_value = "022")]
+    pub umask: String,
 
     /// When started as root, workers drop to this user before reading any client byte.
     #[arg(long, value_name = "USER", default_value = limits::DEFAULT_RUN_AS)]
@@ -246,6 +261,8 @@ pub(crate) struct ServerConfig {
     pub log_file: Option<PathBuf>,
     /// Log level.
     pub log_level: LevelFilter,
+    /// Mask of the modes of new files and directories (`--umask`).
+    pub umask: u32,
 }
 
 /// Parses `MIN-MAX` into an inclusive port range.
@@ -292,8 +309,15 @@ impl ServerArgs {
                 accounts::parse_users_file(&text, &root).map_err(|e| format!("--users {}: {e}", f.display()))?
             }
         };
+        let user_limits = Limits::parse(&self.user_limits).map_err(|e| format!("--user-limits: {e}"))?;
+        let anonymous_limits = Limits::parse(&self.anon_limits).map_err(|e| format!("--anon-limits: {e}"))?;
+        let umask = u32::from_str_radix(&self.umask, 8)
+            .ok()
+            .filter(|m| *m <= 0o777)
+            .ok_or_else(|| format!("--umask {}: expected an octal mask, 000 to 777", self.umask))?;
         for spec in &self.users {
-            let acc = Account::parse_spec(spec).map_err(|e| format!("--user: {e}"))?;
+            let mut acc = Account::parse_spec(spec).map_err(|e| format!("--user: {e}"))?;
+            acc.limits = user_limits;
             if users.iter().any(|u| u.name == acc.name) {
                 return Err(format!("--user {}: defined twice", acc.name));
             }
@@ -338,7 +362,7 @@ impl ServerArgs {
             root,
             root_dir,
             pool,
-            accounts: Accounts { anonymous, users },
+            accounts: Accounts { anonymous, anonymous_limits, users },
             masquerade,
             passive_ports,
             proxy_from,
@@ -350,6 +374,7 @@ impl ServerArgs {
             greeting: "forkftp ready.".to_string(),
             log_file: self.log_file.clone(),
             log_level,
+            umask,
         })
     }
 }
@@ -374,6 +399,20 @@ mod tests {
         assert_eq!(cfg.pool.workers, limits::DEFAULT_WORKERS);
         assert_eq!(cfg.accounts.anonymous, Some(Perms::READ_ONLY));
         assert!(cfg.proxy_from.is_empty());
+        assert_eq!(cfg.umask, limits::DEFAULT_UMASK);
+    }
+
+    #[test]
+    fn limits_and_umask_options() {
+        let args = ["ftpserver", "--root", "/tmp", "--user", "a:b", "--user-limits", "up=1K", "--umask", "027"];
+        let cfg = ServerCli::parse_from(args).server.to_config().unwrap();
+        assert_eq!(cfg.accounts.users[0].limits.upload_rate, 1024);
+        assert_eq!(cfg.umask, 0o027);
+        for bad in [&["--umask", "8"][..], &["--umask", "1777"], &["--anon-limits", "down=x"]] {
+            let mut args = vec!["ftpserver", "--root", "/tmp"];
+            args.extend_from_slice(bad);
+            assert!(ServerCli::parse_from(args).server.to_config().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

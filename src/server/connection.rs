@@ -12,7 +12,7 @@ use super::control::{Control, Input};
 use super::error::{parse_error_reply, FtpError};
 use super::intake::Via;
 use super::session::{Outcome, Session};
-use super::transfer;
+use super::{hash, transfer};
 use crate::protocol::{self, Reply, ReplyCode};
 use crate::server::config::ServerConfig;
 use crate::sys;
@@ -152,6 +152,20 @@ fn serve_inner(
                 );
                 if done.close {
                     return Ok("closed during transfer".into());
+                }
+            }
+            Outcome::Hash(job) => {
+                let start = Instant::now();
+                progress.bytes(0);
+                let done = hash::run(job, &mut ctl, &cfg.timeouts, &mut |b| progress.bytes(b));
+                log::info!(
+                    "[{pid}] {peer}: {shown} {} bytes hashed in {:.3}s{}",
+                    done.bytes,
+                    start.elapsed().as_secs_f64(),
+                    if done.complete { "" } else { " (incomplete)" }
+                );
+                if done.close {
+                    return Ok("closed during a checksum".into());
                 }
             }
         }

@@ -69,6 +69,12 @@ pub enum FtpError {
     /// Security: PORT or EPRT (the verb) naming another host or a
     /// privileged port (FTP bounce, RFC 2577): 500.
     IllegalActive(&'static str),
+    /// The home's quota of bytes or files would be passed: 552 (RFC 959:
+    /// "exceeded storage allocation").
+    QuotaExceeded,
+    /// Security: a path naming one of the server's own files (`.forkftp.`,
+    /// uploads in progress and the quota file): 553, as a name not allowed.
+    ReservedName,
 }
 
 impl From<JailError> for FtpError {
@@ -195,6 +201,8 @@ pub fn reply_for(e: &FtpError, subject: &str) -> Reply {
             Reply::new(ReplyCode::PROTOCOL_NOT_SUPPORTED, format!("Network protocol not supported, use ({families})."))
         }
         FtpError::IllegalActive(verb) => Reply::new(ReplyCode::SYNTAX_ERROR, format!("Illegal {verb} command.")),
+        FtpError::QuotaExceeded => Reply::new(ReplyCode::EXCEEDED_STORAGE, "Quota exceeded."),
+        FtpError::ReservedName => Reply::new(ReplyCode::BAD_FILE_NAME, "File name not allowed."),
     }
 }
 
@@ -220,6 +228,13 @@ mod tests {
         assert_eq!(reply_for(&FtpError::from(Errno::ENOSPC), "f").code, ReplyCode::INSUFFICIENT_STORAGE);
         let io = io::Error::from_raw_os_error(libc::ENOSPC);
         assert_eq!(reply_for(&FtpError::from(io), "f").code, ReplyCode::INSUFFICIENT_STORAGE);
+    }
+
+    /// RFC 959 4.2: 552 is "exceeded storage allocation".
+    #[test]
+    fn quota_and_reserved_names() {
+        assert_eq!(FtpError::QuotaExceeded.reply().code, ReplyCode::EXCEEDED_STORAGE);
+        assert_eq!(FtpError::ReservedName.reply().code, ReplyCode::BAD_FILE_NAME);
     }
 
     #[test]

@@ -25,6 +25,7 @@ use nix::sys::stat::{self, FileStat, Mode, SFlag};
 use nix::unistd::{self, UnlinkatFlags};
 
 use super::vpath::VPath;
+use crate::limits::JAIL_RACE_RETRIES;
 use crate::sys::adopt;
 
 /// False once openat2 answered ENOSYS: use the O_NOFOLLOW walk from then on.
@@ -92,11 +93,19 @@ impl Jail {
                 .mode(if flags.contains(OFlag::O_CREAT) { mode } else { Mode::empty() })
                 .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_MAGICLINKS);
             // Security: the kernel refuses `..` above the root and any symlink
-            // that leads out of it (EXDEV), at the moment of the open.
-            match adopt(fcntl::openat2(self.root.as_raw_fd(), rel, how)) {
-                Err(Errno::ENOSYS) => HAVE_OPENAT2.store(false, Ordering::Relaxed),
-                Err(Errno::EAGAIN) => return self.walk_nofollow(rel, flags, mode),
-                other => return other,
+            // that leads out of it (EXDEV), at the moment of the open. It
+            // answers EAGAIN when a rename anywhere on the system raced with
+            // a `..` in the lookup: tried again a few times, then the walk,
+            // which refuses every symlink (a safe answer, if a strict one).
+            for _ in 0..JAIL_RACE_RETRIES {
+                match adopt(fcntl::openat2(self.root.as_raw_fd(), rel, how)) {
+                    Err(Errno::ENOSYS) => {
+                        HAVE_OPENAT2.store(false, Ordering::Relaxed);
+                        break;
+                    }
+                    Err(Errno::EAGAIN) => continue,
+                    other => return other,
+                }
             }
         }
         self.walk_nofollow(rel, flags, mode)
@@ -229,6 +238,20 @@ impl Jail {
         fcntl::renameat(Some(dir.as_raw_fd()), from, Some(dir.as_raw_fd()), to)
     }
 
+    /// Swaps the names `a` and `b` in `dir` in one step
+    /// (`renameat2(RENAME_EXCHANGE)`): an upload that replaces a file.
+    pub fn exchange_in(dir: &OwnedFd, a: &str, b: &str) -> Result<(), Errno> {
+        let d = Some(dir.as_raw_fd());
+        fcntl::renameat2(d, a, d, b, fcntl::RenameFlags::RENAME_EXCHANGE)
+    }
+
+    /// A descriptor that keeps `name` in `dir` from being freed, without
+    /// opening it for I/O (`O_PATH`; a symlink itself, never its target).
+    pub fn hold_in(dir: &OwnedFd, name: &str) -> Result<OwnedFd, Errno> {
+        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        adopt(fcntl::openat(Some(dir.as_raw_fd()), name, flags, Mode::empty()))
+    }
+
     /// Removes the file `name` from `dir` (cleaning up a failed upload).
     pub fn unlink_in(dir: &OwnedFd, name: &str) -> Result<(), Errno> {
         unistd::unlinkat(Some(dir.as_raw_fd()), name, UnlinkatFlags::NoRemoveDir)
@@ -265,6 +288,31 @@ mod tests {
         assert!(jail.open_file(&vp("in")).is_ok() || !HAVE_OPENAT2.load(Ordering::Relaxed));
         assert!(jail.open_file(&vp("sub/f.txt")).is_ok());
         let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_rename_elsewhere_does_not_make_an_inside_symlink_fail() {
+        // openat2 answers EAGAIN when any rename on the system races with a
+        // `..` of the lookup; the jail tries again instead of refusing.
+        let d = tmp("race");
+        symlink("../sub/f.txt", d.join("root/sub/up-link")).unwrap();
+        let jail = Jail::new(&d.join("root")).unwrap();
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let renamer = {
+            let (stop, a, b) = (stop.clone(), d.join("a"), d.join("b"));
+            std::fs::write(&a, b"x").unwrap();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let _ = std::fs::rename(&a, &b);
+                    let _ = std::fs::rename(&b, &a);
+                }
+            })
+        };
+        let failed = (0..20_000).filter(|_| jail.open_file(&vp("sub/up-link")).is_err()).count();
+        stop.store(true, Ordering::Relaxed);
+        renamer.join().unwrap();
+        let _ = std::fs::remove_dir_all(&d);
+        assert_eq!(failed, 0, "opens of an inside symlink failed while files were renamed");
     }
 
     #[test]

@@ -78,28 +78,7 @@ impl Facts {
     }
 }
 
-/// Civil date and time (UTC) of a Unix time: (year, month 1-12, day, h, m, s).
-pub fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d, (rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32)
-}
-
-/// `YYYYMMDDHHMMSS` in UTC (RFC 3659 section 2.3), for MDTM and modify=.
-pub fn time_val(secs: i64) -> String {
-    let (y, mo, d, h, mi, s) = civil(secs);
-    format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}")
-}
+pub use crate::protocol::time::{civil, time_val};
 
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
@@ -417,15 +396,6 @@ mod tests {
         st.st_nlink = 1;
         st
     }
-
-    #[test]
-    fn civil_dates() {
-        assert_eq!(civil(0), (1970, 1, 1, 0, 0, 0));
-        assert_eq!(time_val(951_782_400), "20000229000000");
-        assert_eq!(time_val(1_795_000_000), "20261118110640");
-        assert_eq!(civil(-1), (1969, 12, 31, 23, 59, 59));
-    }
-
     #[test]
     fn ls_lines_look_like_ls() {
         let st = stat_of(0o100644, 1234, 1_795_000_000);

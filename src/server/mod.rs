@@ -6,17 +6,24 @@
 //! inside the root; `listing` formats directories; `upload` makes uploads
 //! atomic; `error` maps every failure to its reply; `config` is the
 //! server's command line and configuration; `intake` is how clients reach
-//! a worker; `proxied` reads the PROXY header of those a proxy relays.
+//! a worker; `proxied` reads the PROXY header of clients a proxy relays.
+//! The extensions of issue 14: `hash` (checksums in the worker), `rate`
+//! (the token bucket of rate limits), `quota` (bytes and files per home),
+//! `attrs` (times, modes, free space).
 
+pub(crate) mod attrs;
 pub mod config;
 pub(crate) mod connection;
 pub(crate) mod control;
 pub(crate) mod data;
 pub(crate) mod error;
+pub(crate) mod hash;
 pub mod intake;
 pub(crate) mod jail;
 pub(crate) mod listing;
 pub mod proxied;
+pub(crate) mod quota;
+pub(crate) mod rate;
 pub(crate) mod session;
 pub(crate) mod transfer;
 pub(crate) mod upload;

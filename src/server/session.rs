@@ -2,24 +2,30 @@
 //! command (RFC 959 section 4.1, RFC 2389, 2428, 3659, 2640).
 //!
 //! [`Session::handle`] turns a [`Command`] into an [`Outcome`]: a reply, a
-//! transfer for the connection to run, or the end of the session. It never
-//! reads or writes the control socket.
+//! transfer or a checksum for the connection to run, or the end of the
+//! session. It never reads or writes the control socket. The extensions of
+//! issue 14 (MFMT, MFF, HASH, RANG, AVBL, SITE, rates, quotas) are in
+//! `session/ext.rs`.
 
 use std::io::{Seek, SeekFrom};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
+use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::data::{self, DataSetup};
 use super::error::{reply_for, FtpError};
+use super::hash::HashJob;
 use super::jail::{is_dir, is_regular, Jail};
 use super::listing::{self, Facts, Format, Listing};
+use super::quota::{Charge, Quota};
 use super::transfer::{Job, Transfer};
-use super::upload::Upload;
+use super::upload::{is_temp_name, Upload};
 use super::vpath::VPath;
 use crate::accounts::{is_anonymous_name, Identity, Perms};
 use crate::limits::{MAX_STAT_ENTRIES, MIN_ACTIVE_PORT};
 use crate::protocol::address::{self, canonical};
+use crate::protocol::checksum::Algo;
 use crate::protocol::command::VERBS;
 use crate::protocol::{Command, EpsvArg, ParseError, Reply, ReplyCode, TransferType};
 use crate::server::config::ServerConfig;
@@ -30,6 +36,8 @@ pub enum Outcome {
     Reply(Reply),
     /// Run this transfer (it sends its own replies).
     Transfer(Transfer),
+    /// Compute this checksum (it sends its own replies).
+    Hash(HashJob),
     /// Wait, then send the reply; close the connection if `close`.
     Delayed(Duration, Reply, bool),
     /// Send this reply and close the connection.
@@ -61,6 +69,14 @@ pub struct Session<'c> {
     facts: Facts,
     /// An `ftpmaster` relays this control connection.
     relayed: bool,
+    /// Mask of the modes of new files and directories (`SITE UMASK`).
+    umask: u32,
+    /// The algorithm of HASH (`OPTS HASH`).
+    hash_algo: Algo,
+    /// The octets of the next RETR or HASH (`RANG`), inclusive.
+    range: Option<(u64, u64)>,
+    /// The quota of the home, for an account that has one.
+    quota: Option<Quota>,
 }
 
 /// Commands served before login (RFC 959 section 5.4 lets these through).
@@ -91,6 +107,10 @@ impl<'c> Session<'c> {
             epsv_all: false,
             facts: Facts::default(),
             relayed: false,
+            umask: cfg.umask,
+            hash_algo: Algo::Sha256,
+            range: None,
+            quota: None,
         }
     }
 
@@ -125,6 +145,8 @@ impl<'c> Session<'c> {
                 p.clone()
             }
             Command::Stat(Some(p)) => p.clone(),
+            Command::Mfmt(_, p) | Command::Mff(_, p) | Command::Hash(p) | Command::XHash(_, p) => p.clone(),
+            Command::Avbl(Some(p)) | Command::Site(crate::protocol::SiteCommand::Chmod(_, p)) => p.clone(),
             _ => String::new(),
         };
         match self.dispatch(cmd, rename_from) {
@@ -170,6 +192,8 @@ impl<'c> Session<'c> {
             C::Appe(p) => self.stor(&p, true),
             C::Stou(hint) => self.stou(hint.as_deref()),
             C::Rest(n) => {
+                // draft-bryan-ftp-range: REST and RANG replace each other.
+                self.range = None;
                 self.rest = n;
                 ok(ReplyCode::PENDING, format!("Restart position accepted ({n})."))
             }
@@ -180,19 +204,24 @@ impl<'c> Session<'c> {
                 }
                 ok(ReplyCode::FILE_STATUS, st.st_size.to_string())
             }
-            C::Mdtm(p) => {
-                let st = self.jail()?.stat(&self.path(&p)?)?;
-                ok(ReplyCode::FILE_STATUS, listing::time_val(st.st_mtime))
-            }
+            C::Mdtm(p) => self.mdtm(&p),
             C::Dele(p) => {
                 self.need(|p| p.delete)?;
-                self.jail()?.unlink(&self.path(&p)?)?;
+                let path = self.path(&p)?;
+                let size = self.regular_size(&path);
+                self.jail()?.unlink(&path)?;
+                self.released(size);
                 ok(ReplyCode::FILE_ACTION_OK, "Delete operation successful.")
             }
             C::Mkd(p) => {
                 self.need(|p| p.mkdir)?;
                 let path = self.path(&p)?;
                 self.jail()?.mkdir(&path)?;
+                // The session's umask, whatever the process's is; the owner
+                // keeps rwx (see `Jail::chmod`).
+                if let Err(e) = self.jail()?.chmod(&path, (0o777 & !self.umask) | 0o700) {
+                    log::warn!("{}: mode of the new directory {path}: {e:?}", self.peer);
+                }
                 ok(ReplyCode::PATH_CREATED, format!("{} created.", path.quoted()))
             }
             C::Rmd(p) => {
@@ -210,7 +239,10 @@ impl<'c> Session<'c> {
             C::Rnto(p) => {
                 let from = rename_from.ok_or(FtpError::BadSequence("RNFR required first."))?;
                 self.need(|p| p.rename)?;
-                self.jail()?.rename(&from, &self.path(&p)?)?;
+                let to = self.path(&p)?;
+                let replaced = if from == to { None } else { self.regular_size(&to) };
+                self.jail()?.rename(&from, &to)?;
+                self.released(replaced);
                 ok(ReplyCode::FILE_ACTION_OK, "Rename successful.")
             }
             C::Abor => {
@@ -218,6 +250,13 @@ impl<'c> Session<'c> {
                 ok(ReplyCode::DATA_OPEN_NO_TRANSFER, "No transfer to ABOR.")
             }
             C::Allo => ok(ReplyCode::SUPERFLUOUS, "ALLO command ignored."),
+            C::Mfmt(t, p) => self.mfmt(t, &p),
+            C::Mff(facts, p) => self.mff(facts, &p),
+            C::Hash(p) => self.hash(self.hash_algo, &p, false),
+            C::XHash(algo, p) => self.hash(algo, &p, true),
+            C::Rang(first, last) => Ok(self.rang(first, last)),
+            C::Avbl(p) => self.avbl(p),
+            C::Site(sub) => self.site(sub),
             C::Unknown(v) => ok(ReplyCode::NOT_IMPLEMENTED, format!("{v} not implemented.")),
         }
     }
@@ -261,7 +300,10 @@ impl<'c> Session<'c> {
             Some(home) => Jail::new(home).map(Arc::new).map_err(|e| (home, e)),
         };
         match jail {
-            Ok(jail) => self.jail = Some(jail),
+            Ok(jail) => {
+                self.quota = Quota::open(&jail, id.limits, &id.name);
+                self.jail = Some(jail);
+            }
             Err((home, e)) => {
                 log::error!("{}: home {} of {} unusable: {e}", self.peer, home.display(), id.name);
                 return Outcome::Close(FtpError::HomeUnavailable.reply());
@@ -280,16 +322,22 @@ impl<'c> Session<'c> {
     fn feat(&self) -> Reply {
         // RFC 2389 section 3.2: one feature per line, each indented by a space.
         let mut body: Vec<String> = vec![
+            "AVBL".into(),
             "EPRT".into(),
             "EPSV".into(),
+            format!("HASH {}", ext::hash_feat(self.hash_algo)),
             "MDTM".into(),
+            "MFF modify;UNIX.mode;".into(),
+            "MFMT".into(),
             format!("MLST {}", self.facts.feat_line()),
             "PASV".into(),
+            "RANG STREAM".into(),
             "REST STREAM".into(),
             "SIZE".into(),
             "TVFS".into(),
             "UTF8".into(),
         ];
+        body.extend(crate::protocol::checksum::ALGOS.iter().map(|a| a.x_verb().to_string()));
         if self.relayed {
             body.retain(|f| f != "EPSV");
         }
@@ -307,6 +355,7 @@ impl<'c> Session<'c> {
                 self.facts = Facts::select(v.unwrap_or(""));
                 ok(ReplyCode::COMMAND_OK, format!("MLST OPTS {}", self.facts.selected()))
             }
+            ("HASH", v) => self.opts_hash(v),
             _ => ok(ReplyCode::SYNTAX_ERROR_ARGS, "Option not understood."),
         }
     }
@@ -319,6 +368,9 @@ impl<'c> Session<'c> {
         }
         body.push(format!("TYPE: {}", if self.ttype == TransferType::Ascii { "ASCII" } else { "BINARY" }));
         body.push("MODE: Stream; STRUcture: File".into());
+        if let Some(id) = self.identity() {
+            body.extend(self.limits_status(&id.limits));
+        }
         body.push(match &self.data {
             DataSetup::None => "No data connection".into(),
             DataSetup::Passive(_) => "Passive mode set".into(),
@@ -345,7 +397,13 @@ impl<'c> Session<'c> {
     }
 
     fn path(&self, arg: &str) -> Result<VPath, FtpError> {
-        Ok(self.cwd.join(arg)?)
+        let path = self.cwd.join(arg)?;
+        // Security: the server's own files (uploads in progress, a home's
+        // quota file) are not the client's to read, replace or remove.
+        if path.components().any(|c| is_temp_name(c.as_bytes())) {
+            return Err(FtpError::ReservedName);
+        }
+        Ok(path)
     }
 
     fn cwd_to(&mut self, arg: &str) -> Result<Outcome, FtpError> {
@@ -418,11 +476,18 @@ impl<'c> Session<'c> {
         ok(ReplyCode::COMMAND_OK, format!("{verb} command successful. Consider using PASV."))
     }
 
-    /// Starts a transfer with the data setup, which must exist.
-    fn transfer(&mut self, job: Job, path: VPath, start: String) -> Result<Outcome, FtpError> {
+    /// Starts a transfer with the data setup, which must exist; an upload
+    /// carries its `quota` charge.
+    fn transfer(&mut self, job: Job, path: VPath, start: String, quota: Option<Charge>) -> Result<Outcome, FtpError> {
         let setup = std::mem::take(&mut self.data);
         let start = Reply::new(ReplyCode::FILE_STATUS_OK, start);
-        Ok(Outcome::Transfer(Transfer { setup, job, ttype: self.ttype, path, start }))
+        let limits = self.identity().map(|i| i.limits).unwrap_or_default();
+        let rate = match job {
+            Job::Send { .. } => limits.download_rate,
+            Job::Receive(_) => limits.upload_rate,
+            Job::List(_) => 0,
+        };
+        Ok(Outcome::Transfer(Transfer { setup, job, ttype: self.ttype, path, start, rate, quota }))
     }
 
     fn need_data(&self) -> Result<(), FtpError> {
@@ -450,7 +515,7 @@ impl<'c> Session<'c> {
         self.need_data()?;
         let (path, pattern) = self.split_pattern(arg)?;
         let listing = self.listing(&path, pattern, format)?;
-        self.transfer(Job::List(listing), path, "Here comes the directory listing.".into())
+        self.transfer(Job::List(listing), path, "Here comes the directory listing.".into(), None)
     }
 
     fn listing(&self, path: &VPath, pattern: Option<String>, format: Format) -> Result<Listing, FtpError> {
@@ -505,14 +570,21 @@ impl<'c> Session<'c> {
         self.need(|p| p.read)?;
         self.need_data()?;
         let path = self.path(arg)?;
-        let offset = std::mem::take(&mut self.rest);
+        let mut offset = std::mem::take(&mut self.rest);
+        let range = self.range.take();
         let (file, st) = self.jail()?.open_file(&path)?;
         let size = st.st_size as u64;
+        // draft-bryan-ftp-range: RANG first last sends those octets only.
+        let mut end = size;
+        if let Some((first, last)) = range {
+            offset = first;
+            end = last.saturating_add(1).min(size);
+        }
         if offset > size {
             return Err(FtpError::RestBeyondEnd(offset));
         }
         let start = format!("Opening {} mode data connection for {arg} ({size} bytes).", self.mode_name());
-        self.transfer(Job::Send { file, offset, size }, path, start)
+        self.transfer(Job::Send { file, offset, size: end }, path, start, None)
     }
 
     fn mode_name(&self) -> &'static str {
@@ -528,8 +600,17 @@ impl<'c> Session<'c> {
         self.need_data()?;
         let path = self.path(arg)?;
         let offset = std::mem::take(&mut self.rest);
+        self.no_range_for_uploads()?;
+        let existing = self.regular_size(&path);
+        let in_place = append || offset > 0;
+        // A file written in place replaces nothing; STOR replaces the old file.
+        let quota = match &self.quota {
+            Some(q) => Some(q.begin_upload(if in_place { existing.map(|_| 0) } else { existing })?),
+            None => None,
+        };
+        let mode = self.file_mode();
         let jail = self.jail()?;
-        let upload = if append || offset > 0 {
+        let mut upload = if in_place {
             // APPE and REST+STOR write in place, where the file stands; only
             // APPE creates a missing file (RFC 959 4.1.3), REST+STOR resumes one.
             let (mut file, st) = jail.open_for_append(&path, append)?;
@@ -541,22 +622,38 @@ impl<'c> Session<'c> {
             // No stale tail: bytes past the restart point are replaced.
             file.set_len(at)?;
             file.seek(SeekFrom::Start(at))?;
+            if let Some(q) = &self.quota {
+                q.shrink(size - at);
+            }
             Upload::in_place(file)
         } else {
             Upload::atomic(jail, &path)?
         };
+        if existing.is_none() || !in_place {
+            upload.file().set_permissions(std::fs::Permissions::from_mode(mode))?;
+        }
         let start = format!("Ok to send data ({} mode).", self.mode_name());
-        self.transfer(Job::Receive(upload), path, start)
+        self.transfer(Job::Receive(upload), path, start, quota)
     }
 
     fn stou(&mut self, hint: Option<&str>) -> Result<Outcome, FtpError> {
         self.need(|p| p.write)?;
         self.need_data()?;
         self.rest = 0;
-        let (upload, name) = Upload::unique(self.jail()?, &self.cwd, hint)?;
+        self.no_range_for_uploads()?;
+        if hint.is_some_and(|h| h.split('/').any(|c| is_temp_name(c.as_bytes()))) {
+            return Err(FtpError::ReservedName);
+        }
+        let quota = match &self.quota {
+            Some(q) => Some(q.begin_upload(None)?),
+            None => None,
+        };
+        let mode = self.file_mode();
+        let (mut upload, name) = Upload::unique(self.jail()?, &self.cwd, hint)?;
+        upload.file().set_permissions(std::fs::Permissions::from_mode(mode))?;
         let path = self.cwd.join(&name)?;
         // RFC 1123 section 4.1.2.9: the reply names the file.
-        self.transfer(Job::Receive(upload), path, format!("FILE: {name}"))
+        self.transfer(Job::Receive(upload), path, format!("FILE: {name}"), quota)
     }
 }
 
@@ -574,6 +671,8 @@ fn help(topic: Option<&str>) -> Reply {
         Some(t) => Reply::new(ReplyCode::NOT_IMPLEMENTED, format!("Unknown command {t}.")),
     }
 }
+
+mod ext;
 
 #[cfg(test)]
 mod tests;

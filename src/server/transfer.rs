@@ -2,13 +2,16 @@
 //! binary downloads, `splice(2)` through a pipe for binary uploads, buffered
 //! conversion for ASCII (RFC 959 section 3.1.1.1), streamed listings. While bytes move, the
 //! control connection is watched: ABOR aborts (RFC 959 section 4.1.3), STAT
-//! reports progress, anything else waits until the transfer is done.
+//! reports progress, anything else waits until the transfer is done. An
+//! account's rate limit paces the bytes ([`super::rate`]) on every path,
+//! and its quota is charged before an upload's bytes reach the file
+//! ([`super::quota`]).
 
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -18,9 +21,11 @@ use super::control::{Control, Input};
 use super::data::{DataConn, DataSetup};
 use super::error::{reply_for, FtpError};
 use super::listing::Listing;
+use super::quota::Charge;
+use super::rate::Throttle;
 use super::upload::Upload;
 use super::vpath::VPath;
-use crate::limits::{IO_BUFFER, SENDFILE_CHUNK, SPLICE_PIPE, UPLOAD_EOF_GRACE};
+use crate::limits::{IO_BUFFER, SENDFILE_CHUNK, SPLICE_PIPE, UPLOAD_EOF_GRACE, UPLOAD_LOW_WATER};
 use crate::protocol::ascii::{FromCrlf, ToCrlf};
 use crate::protocol::{self, Command, Reply, ReplyCode, TransferType};
 use crate::sys;
@@ -37,6 +42,10 @@ pub struct Transfer {
     pub path: VPath,
     /// The 150 reply to send once the data connection is open.
     pub start: Reply,
+    /// The account's rate for this direction, bytes per second (0: none).
+    pub rate: u64,
+    /// An upload's charge against the home's quota.
+    pub quota: Option<Charge>,
 }
 
 /// The bytes a transfer moves.
@@ -67,7 +76,7 @@ pub struct Done {
 }
 
 /// Why the byte loop stopped early.
-enum Stop {
+pub(super) enum Stop {
     /// The client sent ABOR.
     Abort,
     /// The data connection failed (reset, closed early).
@@ -85,17 +94,74 @@ enum Stop {
 }
 
 /// The state of the loop: the control connection and the byte count.
-struct Pump<'a> {
+pub(super) struct Pump<'a> {
     ctl: &'a mut Control,
     stall: Duration,
     bytes: u64,
     progress: &'a mut dyn FnMut(u64),
+    /// Paces the bytes (`None`: no limit).
+    throttle: Option<Throttle>,
+    /// Charges an upload's bytes against the quota before they are written.
+    charge: Option<Charge>,
+    /// What STAT says is in progress.
+    what: &'static str,
 }
 
-impl Pump<'_> {
+impl<'a> Pump<'a> {
+    /// A loop of `what` (for STAT) that watches `ctl`, paced by `throttle`.
+    pub(super) fn new(
+        ctl: &'a mut Control,
+        stall: Duration,
+        progress: &'a mut dyn FnMut(u64),
+        throttle: Option<Throttle>,
+        what: &'static str,
+    ) -> Pump<'a> {
+        Pump { ctl, stall, bytes: 0, progress, throttle, charge: None, what }
+    }
+
+    /// The control connection, once the loop is done.
+    pub(super) fn into_control(self) -> &'a mut Control {
+        self.ctl
+    }
+
+    /// Bytes moved so far.
+    pub(super) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// The most to move in one call: `want`, cut to the rate's chunk.
+    pub(super) fn limit(&self, want: usize) -> usize {
+        self.throttle.as_ref().map_or(want, |t| want.min(t.chunk()))
+    }
+
+    /// Waits out the rate limit; ABOR and STAT are answered meanwhile.
+    pub(super) fn pace(&mut self) -> Result<(), Stop> {
+        loop {
+            let Some(t) = &mut self.throttle else { return Ok(()) };
+            let wait = t.pause(Instant::now());
+            if wait.is_zero() {
+                return Ok(());
+            }
+            match self.ctl.wait_input(wait) {
+                Ok(true) => self.check_control()?,
+                Ok(false) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.interrupted()?,
+                Err(e) => return Err(Stop::Control(e)),
+            }
+        }
+    }
+
+    /// Charges `n` bytes of an upload before they are written.
+    fn charge(&mut self, n: usize) -> Result<(), Stop> {
+        match &mut self.charge {
+            Some(c) => c.add(n as u64).map_err(Stop::Fs),
+            None => Ok(()),
+        }
+    }
+
     /// Handles what the client said meanwhile: ABOR stops, STAT answers,
     /// the rest is kept for later.
-    fn check_control(&mut self) -> Result<(), Stop> {
+    pub(super) fn check_control(&mut self) -> Result<(), Stop> {
         let inputs = self.ctl.poll_inputs().map_err(Stop::Control)?;
         let mut abort = false;
         for input in inputs {
@@ -105,7 +171,7 @@ impl Pump<'_> {
                     Ok(Command::Stat(None)) => {
                         let r = Reply::new(
                             ReplyCode::SYSTEM_STATUS,
-                            format!("Transfer in progress: {} bytes moved.", self.bytes),
+                            format!("{} in progress: {} bytes moved.", self.what, self.bytes),
                         );
                         self.ctl.send(&r).map_err(Stop::Control)?;
                     }
@@ -132,6 +198,11 @@ impl Pump<'_> {
             let (data_ready, ctl_ready) = {
                 let mut fds = [PollFd::new(data, events), PollFd::new(self.ctl.fd(), PollFlags::POLLIN)];
                 match poll(&mut fds, PollTimeout::try_from(self.stall).unwrap_or(PollTimeout::MAX)) {
+                    // An upload's bytes below its low-water mark are
+                    // progress too: read them rather than call it stalled.
+                    Ok(0) if events.contains(PollFlags::POLLIN) && sys::bytes_waiting(data).is_ok_and(|n| n > 0) => {
+                        return Ok(())
+                    }
                     Ok(0) => return Err(Stop::Stalled),
                     Ok(_) => {}
                     Err(Errno::EINTR) => {
@@ -154,15 +225,20 @@ impl Pump<'_> {
         }
     }
 
-    fn moved(&mut self, n: usize) {
+    pub(super) fn moved(&mut self, n: usize) {
         self.bytes += n as u64;
+        if let Some(t) = &mut self.throttle {
+            t.spent(n, Instant::now());
+        }
         (self.progress)(self.bytes);
     }
 
     /// Writes all of `buf` to the non-blocking data connection.
     fn write_all(&mut self, data: &mut DataConn, mut buf: &[u8]) -> Result<(), Stop> {
         while !buf.is_empty() {
-            match data.write(buf) {
+            self.pace()?;
+            let part = self.limit(buf.len());
+            match data.write(&buf[..part]) {
                 Ok(0) => return Err(Stop::DataLost(io::ErrorKind::WriteZero.into())),
                 Ok(n) => {
                     buf = &buf[n..];
@@ -176,7 +252,7 @@ impl Pump<'_> {
         Ok(())
     }
 
-    fn interrupted(&self) -> Result<(), Stop> {
+    pub(super) fn interrupted(&self) -> Result<(), Stop> {
         if sys::stop_now() {
             Err(Stop::Shutdown)
         } else {
@@ -190,7 +266,8 @@ impl Pump<'_> {
         let mut off = offset as i64;
         let end = size as i64;
         while off < end {
-            let want = ((end - off) as usize).min(SENDFILE_CHUNK);
+            let want = self.limit(((end - off) as usize).min(SENDFILE_CHUNK));
+            self.pace()?;
             match nix::sys::sendfile::sendfile64(data.as_fd(), file.as_fd(), Some(&mut off), want) {
                 // The file shrank while we sent it: what was there is sent.
                 Ok(0) => break,
@@ -208,19 +285,34 @@ impl Pump<'_> {
 
     /// RETR through a buffer: in ASCII mode, where each bare LF goes out as
     /// CRLF, or in binary mode where the connection cannot take `sendfile`.
-    fn send_buffered(&mut self, data: &mut DataConn, file: &mut File, offset: u64, ascii: bool) -> Result<(), Stop> {
+    fn send_buffered(
+        &mut self,
+        data: &mut DataConn,
+        file: &mut File,
+        offset: u64,
+        end: u64,
+        ascii: bool,
+    ) -> Result<(), Stop> {
         use std::io::{Seek, SeekFrom};
         file.seek(SeekFrom::Start(offset)).map_err(|e| Stop::Fs(e.into()))?;
         let mut inbuf = vec![0u8; IO_BUFFER];
         let mut out = Vec::with_capacity(IO_BUFFER * 2);
         let mut to_crlf = ToCrlf::default();
+        // The file may grow while it is sent: what was there at RETR (or
+        // what RANG named) is sent.
+        let mut left = end.saturating_sub(offset);
         loop {
-            let n = match file.read(&mut inbuf) {
+            let want = inbuf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            if want == 0 {
+                return Ok(());
+            }
+            let n = match file.read(&mut inbuf[..want]) {
                 Ok(0) => return Ok(()),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Stop::Fs(e.into())),
             };
+            left -= n as u64;
             if ascii {
                 out.clear();
                 to_crlf.convert(&inbuf[..n], &mut out);
@@ -233,6 +325,8 @@ impl Pump<'_> {
 
     /// STOR/APPE/STOU: socket to file; ASCII turns CRLF into LF.
     fn receive(&mut self, data: &mut DataConn, upload: &mut Upload, ttype: TransferType) -> Result<(), Stop> {
+        // Woken once per UPLOAD_LOW_WATER bytes, not per packet (issue 15).
+        let _ = sys::set_recv_low_water(data.as_fd(), UPLOAD_LOW_WATER);
         let spliced = match data.plain() {
             Some(sock) if ttype == TransferType::Image => self.receive_spliced(sock, upload.file())?,
             _ => false,
@@ -263,7 +357,8 @@ impl Pump<'_> {
         }
         loop {
             let flags = SpliceFFlags::SPLICE_F_MOVE | SpliceFFlags::SPLICE_F_NONBLOCK;
-            let n = match splice(data.as_fd(), None, pipe_in.as_fd(), None, cap, flags) {
+            self.pace()?;
+            let n = match splice(data.as_fd(), None, pipe_in.as_fd(), None, self.limit(cap), flags) {
                 Ok(0) => return Ok(true),
                 Ok(n) => n,
                 Err(Errno::EAGAIN) => {
@@ -278,6 +373,8 @@ impl Pump<'_> {
                 Err(e) => return Err(Stop::DataLost(e.into())),
             };
             self.moved(n);
+            // Security: the quota is charged before the bytes reach the file.
+            self.charge(n)?;
             let mut left = n;
             while left > 0 {
                 match splice(pipe_out.as_fd(), None, file.as_fd(), None, left, SpliceFFlags::SPLICE_F_MOVE) {
@@ -305,7 +402,9 @@ impl Pump<'_> {
         let mut conv = Vec::new();
         let mut ascii = (ttype == TransferType::Ascii).then(FromCrlf::default);
         loop {
-            match data.read(&mut buf) {
+            self.pace()?;
+            let len = self.limit(buf.len());
+            match data.read(&mut buf[..len]) {
                 Ok(0) => break,
                 Ok(n) => {
                     self.moved(n);
@@ -317,6 +416,7 @@ impl Pump<'_> {
                         }
                         None => &buf[..n],
                     };
+                    self.charge(chunk.len())?;
                     upload.file().write_all(chunk).map_err(|e| Stop::Fs(e.into()))?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(data.as_fd(), PollFlags::POLLIN)?,
@@ -327,6 +427,7 @@ impl Pump<'_> {
         if let Some(from_crlf) = ascii {
             conv.clear();
             from_crlf.finish(&mut conv);
+            self.charge(conv.len())?;
             upload.file().write_all(&conv).map_err(|e| Stop::Fs(e.into()))?;
         }
         Ok(())
@@ -355,13 +456,13 @@ fn aborted() -> [Reply; 2] {
 /// and sends the final reply(ies). `progress` is told the byte count. A
 /// control connection that fails on the way ends the session (`close`).
 pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, progress: &mut dyn FnMut(u64)) -> Done {
-    let Transfer { setup, job, ttype, start, .. } = t;
+    let Transfer { setup, job, ttype, start, rate, quota, .. } = t;
     let failed = Done { bytes: 0, complete: false, close: true };
     // Passive: until the client connects, the control connection is watched
     // too, so that ABOR (RFC 959 4.1.3) or the client leaving is heard at
     // once, not after --data-timeout.
     if let Some(listener) = setup.passive_listener() {
-        let mut waiting = Pump { ctl: &mut *ctl, stall: timeouts.data_connect, bytes: 0, progress: &mut *progress };
+        let mut waiting = Pump::new(&mut *ctl, timeouts.data_connect, &mut *progress, None, "Transfer");
         // An ABOR may already be read, in the same packet as the command.
         match waiting.check_control().and_then(|()| waiting.wait(listener.as_fd(), PollFlags::POLLIN)) {
             // Connected, or a poll failure that connect() below reports.
@@ -402,33 +503,59 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
     if ctl.send(&start).is_err() || data.set_nonblocking(true).is_err() {
         return failed;
     }
-    let mut pump = Pump { ctl, stall: timeouts.stall, bytes: 0, progress };
+    // Listings are not paced: the rates are for files.
+    let throttle = if matches!(job, Job::List(_)) { None } else { Throttle::new(rate, Instant::now()) };
+    let mut pump = Pump::new(ctl, timeouts.stall, progress, throttle, "Transfer");
+    pump.charge = quota;
     let mut upload_to_commit = None;
+    let mut upload_start = None;
     let result = match job {
         Job::Send { mut file, offset, size } => match data.plain() {
             Some(sock) if ttype == TransferType::Image => pump.send_file(sock, &file, offset, size),
-            _ => pump.send_buffered(&mut data, &mut file, offset, ttype == TransferType::Ascii),
+            _ => pump.send_buffered(&mut data, &mut file, offset, size, ttype == TransferType::Ascii),
         },
         Job::List(mut listing) => pump.send_listing(&mut data, &mut listing),
         Job::Receive(mut upload) => {
+            use std::io::Seek;
+            upload_start = upload.file().stream_position().ok();
             let r = pump.receive(&mut data, &mut upload, ttype);
             upload_to_commit = Some(upload);
             r
         }
     };
     let bytes = pump.bytes;
+    let charge = pump.charge.take();
     // The data connection ends here: the client sees EOF before our 226.
     data.close();
     let ctl = pump.ctl;
+    // The file an upload replaced: freed after the replies (see `upload`).
+    let mut replaced = None;
     // Replies to send, and whether the session ends afterwards.
     let (replies, complete, close): (Vec<Reply>, bool, bool) = match result {
         Ok(()) => match upload_to_commit.map(Upload::commit) {
             Some(Err(e)) => (vec![reply_for(&e, "")], false, false),
-            _ => (vec![Reply::new(ReplyCode::CLOSING_DATA, "Transfer complete.")], true, false),
+            r => {
+                replaced = r.and_then(Result::ok);
+                if let Some(c) = charge {
+                    c.commit();
+                }
+                (vec![Reply::new(ReplyCode::CLOSING_DATA, "Transfer complete.")], true, false)
+            }
         },
         Err(stop) => {
-            // Dropping an unfinished upload removes its temporary file.
+            // An upload in place refused by the quota keeps nothing of
+            // what it appended.
+            if let (Some(up), Some(at), Stop::Fs(FtpError::QuotaExceeded)) =
+                (&mut upload_to_commit, upload_start, &stop)
+            {
+                if up.is_in_place() {
+                    let _ = up.file().set_len(at);
+                }
+            }
+            // Dropping an unfinished upload removes its temporary file; its
+            // charge gives back what it took of the quota.
             drop(upload_to_commit);
+            drop(charge);
             match stop {
                 Stop::Abort => (aborted().to_vec(), false, false),
                 Stop::DataLost(e) => {
@@ -447,5 +574,6 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
         }
     };
     let sent = replies.iter().try_for_each(|r| ctl.send(r));
+    drop(replaced);
     Done { bytes, complete, close: close || sent.is_err() }
 }

@@ -6,15 +6,29 @@
 //! was. Two clients storing the same name end with one complete file: the
 //! last rename wins, never a mix. APPE and REST+STOR append in place, as
 //! their meaning requires (documented in the README).
+//!
+//! Replacing a file costs no more than creating one (issue 15). A plain
+//! rename over an existing file made ext4 write the new file out inside the
+//! rename (its `auto_da_alloc` heuristic for "replace via rename") and free
+//! the old one's blocks and pages there too, 0.3 to 0.7 s per GiB before
+//! the `226`. So the two names are exchanged instead (`RENAME_EXCHANGE`,
+//! just as atomic for the target's name), the old file is unlinked while a
+//! descriptor still holds it, and that descriptor is closed after the reply
+//! ([`Replaced`]), by a helper thread when the file is large. ext4's rename
+//! also started writing the new file to disk, so that a crash soon after a
+//! replace leaves the old content or the new, not an empty file; the same
+//! writeback is started after the reply instead.
 
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+use std::thread::JoinHandle;
 
 use super::error::FtpError;
 use super::jail::{is_dir, Jail, JailError};
 use super::vpath::VPath;
-use crate::limits::UNIQUE_NAME_ATTEMPTS;
+use crate::limits::{RELEASE_IN_BACKGROUND, UNIQUE_NAME_ATTEMPTS};
 
 /// Names of temporary upload files start with this; listings hide them.
 pub const TEMP_PREFIX: &[u8] = b".forkftp.";
@@ -111,14 +125,106 @@ impl Upload {
         &mut self.file
     }
 
-    /// Every byte arrived: put the file in place.
-    pub fn commit(mut self) -> Result<(), FtpError> {
+    /// True for APPE and REST+STOR, which write where the file stands.
+    pub fn is_in_place(&self) -> bool {
+        matches!(self.kind, Kind::InPlace)
+    }
+
+    /// Every byte arrived: put the file in place. Returns the file it
+    /// replaced, to be dropped once the client has its reply.
+    pub fn commit(mut self) -> Result<Replaced, FtpError> {
+        let mut replaced = Replaced { old: None, new: None };
         if let Kind::Atomic { dir, temp, target, done, .. } = &mut self.kind {
-            Jail::rename_in(dir, temp, target)?;
+            replaced.old = put_in_place(dir, temp, target)?;
             *done = true;
         }
-        Ok(())
+        if replaced.old.is_some() {
+            replaced.new = self.file.try_clone().ok().map(OwnedFd::from);
+        }
+        Ok(replaced)
     }
+}
+
+/// Puts `temp` under the name `target`, both in `dir`. Where `target`
+/// exists, the names are exchanged and the old file, now under `temp`, is
+/// unlinked while a descriptor keeps it alive: the kernel frees it when the
+/// returned [`Replaced`] is dropped. Where there is nothing to replace, or
+/// the file system cannot exchange names, a plain rename.
+fn put_in_place(dir: &OwnedFd, temp: &str, target: &str) -> Result<Option<OwnedFd>, FtpError> {
+    if Jail::exchange_in(dir, temp, target).is_err() {
+        Jail::rename_in(dir, temp, target)?;
+        return Ok(None);
+    }
+    // `temp` now names whatever stood at `target`. A directory made there
+    // since the STOR's check goes back: a file never replaces a directory
+    // (the plain rename refuses with EISDIR too).
+    if matches!(Jail::lstat_in(dir, temp), Ok(st) if is_dir(&st)) {
+        if let Err(e) = Jail::exchange_in(dir, temp, target) {
+            log::error!("upload: cannot put the directory back from {temp:?}: {e}");
+        }
+        return Err(JailError::Os(nix::errno::Errno::EISDIR).into());
+    }
+    let held = Jail::hold_in(dir, temp).ok();
+    if let Err(e) = Jail::unlink_in(dir, temp) {
+        log::warn!("upload: the replaced file stays as {temp:?}: {e}");
+    }
+    Ok(held)
+}
+
+/// The file an upload replaced: unlinked, still open. Closing the last
+/// descriptor of a file makes the kernel free its blocks and page cache,
+/// 50 to 190 ms per GiB here; dropping this after the `226` keeps that off
+/// the client's path, and a file of [`RELEASE_IN_BACKGROUND`] bytes or more
+/// is closed by a helper thread, so the worker reads the next command at once.
+/// The same thread first starts the writeback of the file that replaced it
+/// (`new`), as ext4 did inside the plain rename.
+pub struct Replaced {
+    old: Option<OwnedFd>,
+    new: Option<OwnedFd>,
+}
+
+impl Drop for Replaced {
+    fn drop(&mut self) {
+        let Some(old) = self.old.take() else { return };
+        let new = self.new.take();
+        let size =
+            nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&old)).map_or(0, |st| st.st_blocks as u64 * 512);
+        if size >= RELEASE_IN_BACKGROUND {
+            release_in_background(old, new);
+        } else {
+            release(old, new);
+        }
+    }
+}
+
+/// Starts writing `new` out, then closes `old` (freeing it).
+fn release(old: OwnedFd, new: Option<OwnedFd>) {
+    if let Some(new) = new {
+        let _ = crate::sys::start_writeback(std::os::fd::AsFd::as_fd(&new));
+    }
+    drop(old);
+}
+
+/// The helper thread closing a replaced file, if one ran.
+static RELEASING: Mutex<Option<JoinHandle<()>>> = Mutex::new(None);
+
+/// Closes `fd` in a helper thread. One at a time: the previous one is
+/// waited for first, so a client replacing file after file holds at most
+/// two replaced files and one thread in its worker. The thread blocks every
+/// signal, so that the worker's signals still interrupt the worker itself.
+/// If no thread can be made, both are closed here (`new` not written back).
+fn release_in_background(old: OwnedFd, new: Option<OwnedFd>) {
+    use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
+    let mut running = RELEASING.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(previous) = running.take() {
+        let _ = previous.join();
+    }
+    let mut mask = SigSet::empty();
+    if pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut mask)).is_err() {
+        return;
+    }
+    *running = std::thread::Builder::new().name("release".into()).spawn(move || release(old, new)).ok();
+    let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&mask), None);
 }
 
 impl Drop for Upload {

@@ -9,6 +9,7 @@
 mod commands;
 mod extensions;
 mod fake;
+mod ours;
 mod pyftpdlib;
 mod scripting;
 mod terminal;

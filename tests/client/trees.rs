@@ -122,14 +122,14 @@ fn mirror_both_ways(addr: std::net::SocketAddr, root: &Path, d: &Dirs, can_set_t
     assert_same_tree(&root.join("up tree"), &d.local.join("up tree"));
 }
 
+/// Our server lists MFMT (draft-somers-ftp-mfxx): `mirror -R` gives each
+/// uploaded file its local time.
 #[test]
-fn mirror_copies_a_tree_both_ways_with_our_server() {
+fn mirror_copies_a_tree_both_ways_with_our_server_and_sets_times_with_mfmt() {
     let s = Server::start_with(|root| make_tree(&root.join("src tree")), &["-w"]);
     let d = Dirs::new("tree-ours");
     std::fs::create_dir_all(&d.local).unwrap();
-    // Our server has no MFMT yet (issue 14, server side): uploads keep the
-    // server's time, and a copy not older than the local file is the same.
-    mirror_both_ways(s.addr, s.root.path(), &d, false);
+    mirror_both_ways(s.addr, s.root.path(), &d, true);
 }
 
 #[test]

@@ -195,6 +195,25 @@ pub fn signal_pid(pid: i32, sig: nix::sys::signal::Signal) {
     let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), sig);
 }
 
+/// A users-file line made by `ftpserver passwd NAME EXTRA...`, the password
+/// on standard input.
+pub fn passwd_line(name: &str, password: &str, extra: &[&str]) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ftpserver"))
+        .args(["passwd", name])
+        .args(extra)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "passwd: {}", String::from_utf8_lossy(&out.stderr));
+    let line = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(!line.contains(password), "the password itself must not be printed");
+    line
+}
+
 /// sha256 of a file, via the `sha256sum` tool (coreutils).
 pub fn sha256_file(p: &Path) -> String {
     let out = Command::new("sha256sum").arg(p).output().expect("sha256sum");

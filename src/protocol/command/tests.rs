@@ -29,14 +29,14 @@ fn every_listed_verb_is_known() {
         let known = |line: &str| !matches!(parse(line.as_bytes()), Ok(Command::Unknown(_)));
         assert!(known(v) && known(&format!("{v} x")), "{v}");
     }
-    for v in ["SITE", "XYZZY", "AUTH", "PROT"] {
+    for v in ["XYZZY", "AUTH", "PROT", "XSHA"] {
         assert!(!VERBS.contains(&v) && parse(v.as_bytes()) == Ok(Command::Unknown(v.into())));
     }
 }
 
 #[test]
 fn unknown_verbs_are_values() {
-    assert_eq!(parse(b"SITE CHMOD 777 x"), Ok(Command::Unknown("SITE".into())));
+    assert_eq!(parse(b"SITE EXEC ls"), Ok(Command::Site(SiteCommand::Unknown("EXEC".into()))));
     assert_eq!(parse(b"XYZZY"), Ok(Command::Unknown("XYZZY".into())));
 }
 
@@ -142,5 +142,109 @@ fn encode_then_parse_round_trips() {
     ];
     for c in cmds {
         assert_eq!(parse(&c.encode()), Ok(c));
+    }
+}
+
+/// draft-somers-ftp-mfxx section 3: `MFMT YYYYMMDDHHMMSS path`, UTC.
+#[test]
+fn mfmt_takes_a_time_and_a_path() {
+    assert_eq!(parse(b"MFMT 20000229235959 my file.txt"), Ok(Command::Mfmt(951_868_799, "my file.txt".into())));
+    assert_eq!(parse(b"mfmt 20000229235959.5 f"), Ok(Command::Mfmt(951_868_799, "f".into())));
+    let bad = Err(ParseError::BadArgument("MFMT", "expected YYYYMMDDHHMMSS and a path"));
+    for line in ["MFMT 2000022923595 f", "MFMT 20001329000000 f", "MFMT 20000229235959", "MFMT f"] {
+        assert_eq!(parse(line.as_bytes()), bad, "{line}");
+    }
+    assert_eq!(parse(b"MFMT"), Err(ParseError::MissingArgument("MFMT")));
+}
+
+/// draft-somers-ftp-mfxx section 4: `MFF fact=value;...; path`.
+#[test]
+fn mff_takes_facts_and_a_path() {
+    let both = MffFacts { modify: Some(951_868_799), mode: Some(0o644) };
+    assert_eq!(parse(b"MFF modify=20000229235959;UNIX.mode=0644; a b"), Ok(Command::Mff(both, "a b".into())));
+    assert_eq!(
+        parse(b"MFF Modify=20000229235959; f"),
+        Ok(Command::Mff(MffFacts { modify: Some(951_868_799), mode: None }, "f".into()))
+    );
+    let bad = Err(ParseError::BadArgument("MFF", "expected fact=value; and a path"));
+    for line in ["MFF modify=1 f", "MFF modify; f", "MFF =1; f", "MFF nothing"] {
+        assert_eq!(parse(line.as_bytes()), bad, "{line}");
+    }
+    assert_eq!(parse(b"MFF modify=2000; f"), Err(ParseError::BadArgument("MFF", "modify= takes YYYYMMDDHHMMSS")));
+    assert_eq!(
+        parse(b"MFF UNIX.mode=4755; f"),
+        Err(ParseError::BadArgument("MFF", "only the permission bits 0-777 may be set"))
+    );
+    assert_eq!(parse(b"MFF UNIX.owner=0; f"), Err(ParseError::Unsupported("MFF")), "504: a fact we cannot set");
+}
+
+/// draft-bryan-ftpext-hash section 3 and the X verbs of ProFTPD's mod_digest.
+#[test]
+fn hash_verbs_name_their_algorithm() {
+    assert_eq!(parse(b"HASH a b.iso"), Ok(Command::Hash("a b.iso".into())));
+    assert_eq!(parse(b"HASH"), Err(ParseError::MissingArgument("HASH")));
+    assert_eq!(parse(b"xsha256 f"), Ok(Command::XHash(Algo::Sha256, "f".into())));
+    assert_eq!(parse(b"XSHA512 f"), Ok(Command::XHash(Algo::Sha512, "f".into())));
+    assert_eq!(parse(b"XSHA1 f"), Ok(Command::XHash(Algo::Sha1, "f".into())));
+    assert_eq!(parse(b"XMD5 f"), Ok(Command::XHash(Algo::Md5, "f".into())));
+    assert_eq!(parse(b"XCRC f"), Ok(Command::XHash(Algo::Crc32, "f".into())));
+    assert_eq!(parse(b"XMD5"), Err(ParseError::MissingArgument("XMD5")));
+    assert_eq!(parse(b"X5SHA f"), Err(ParseError::BadVerb), "digits only at the end");
+    assert_eq!(parse(b"XSHA384 f"), Ok(Command::Unknown("XSHA384".into())));
+}
+
+/// draft-bryan-ftp-range section 3: inclusive octets; `RANG 1 0` resets.
+#[test]
+fn rang_takes_two_positions() {
+    assert_eq!(parse(b"RANG 0 49"), Ok(Command::Rang(0, 49)));
+    assert_eq!(parse(b"RANG 1 0"), Ok(Command::Rang(1, 0)));
+    assert_eq!(parse(b"RANG 7 7"), Ok(Command::Rang(7, 7)));
+    assert_eq!(parse(b"RANG 9 3"), Err(ParseError::BadArgument("RANG", "the first octet comes after the last")));
+    for line in ["RANG 1", "RANG a b", "RANG 1 2 3", "RANG -1 2"] {
+        assert_eq!(parse(line.as_bytes()), Err(ParseError::BadArgument("RANG", "expected two octet positions")));
+    }
+}
+
+#[test]
+fn site_subcommands() {
+    assert_eq!(parse(b"SITE CHMOD 644 a b"), Ok(Command::Site(SiteCommand::Chmod(0o644, "a b".into()))));
+    assert_eq!(parse(b"site chmod 0755 d"), Ok(Command::Site(SiteCommand::Chmod(0o755, "d".into()))));
+    assert_eq!(
+        parse(b"SITE CHMOD 4755 f"),
+        Err(ParseError::BadArgument("SITE CHMOD", "only the permission bits 0-777 may be set"))
+    );
+    assert!(parse(b"SITE CHMOD 1777 d").map_err(|e| e.to_string()).unwrap_err().contains("0-777"));
+    assert_eq!(parse(b"SITE CHMOD 8 f"), Err(ParseError::BadArgument("SITE CHMOD", "expected an octal mode")));
+    assert_eq!(parse(b"SITE CHMOD 644"), Err(ParseError::MissingArgument("SITE CHMOD")));
+    assert_eq!(parse(b"SITE UMASK"), Ok(Command::Site(SiteCommand::Umask(None))));
+    assert_eq!(parse(b"SITE UMASK 027"), Ok(Command::Site(SiteCommand::Umask(Some(0o27)))));
+    assert_eq!(
+        parse(b"SITE UMASK 2777"),
+        Err(ParseError::BadArgument("SITE UMASK", "only the permission bits 0-777 may be set"))
+    );
+    assert_eq!(parse(b"SITE HELP"), Ok(Command::Site(SiteCommand::Help)));
+    assert_eq!(parse(b"SITE"), Err(ParseError::MissingArgument("SITE")));
+    assert_eq!(parse(b"AVBL"), Ok(Command::Avbl(None)));
+    assert_eq!(parse(b"AVBL up load"), Ok(Command::Avbl(Some("up load".into()))));
+}
+
+/// The client sends what the server parses back into the same command.
+#[test]
+fn extension_commands_encode_to_what_parses_back() {
+    for c in [
+        Command::Mfmt(951_868_799, "a b.txt".into()),
+        Command::Mff(MffFacts { modify: Some(951_868_799), mode: Some(0o600) }, "f".into()),
+        Command::Hash("f g".into()),
+        Command::XHash(Algo::Sha512, "f".into()),
+        Command::XHash(Algo::Crc32, "f".into()),
+        Command::Rang(0, 49),
+        Command::Avbl(None),
+        Command::Avbl(Some("d".into())),
+        Command::Site(SiteCommand::Chmod(0o640, "f".into())),
+        Command::Site(SiteCommand::Umask(Some(0o7))),
+        Command::Site(SiteCommand::Umask(None)),
+        Command::Site(SiteCommand::Help),
+    ] {
+        assert_eq!(parse(&c.encode()), Ok(c.clone()), "{}", c.to_line());
     }
 }

@@ -58,6 +58,7 @@ fn reply(o: Outcome) -> Reply {
         Outcome::Close(r) => panic!("closed with {r}"),
         Outcome::Delayed(_, r, _) => panic!("delayed {r}"),
         Outcome::Transfer(t) => panic!("transfer starting with {}", t.start),
+        Outcome::Hash(j) => panic!("checksum of {}", j.path),
     }
 }
 
@@ -217,4 +218,148 @@ fn the_current_directory_stays_inside_the_root() {
     assert_eq!(pwd(&mut s), "\"/\" is the current directory.");
     assert_eq!(code(&mut s, Command::Cwd("a.txt".into())), 550);
     assert_eq!(reply(s.handle(Command::Size("a.txt".into()))).text(), "10");
+}
+
+/// draft-somers-ftp-mfxx: MFMT and MFF set times; vsftpd's MDTM TIME path
+/// too; only with the write right.
+#[test]
+fn modification_times_are_set_by_writers_only() {
+    use std::os::unix::fs::MetadataExt;
+    let root = Root::new("mfmt");
+    let cfg = config(&root, &["--user", "alice:secret"]);
+    let mut s = session(&cfg);
+    login(&mut s, "alice", "secret");
+    let mtime = |p: &str| std::fs::metadata(root.path().join(p)).unwrap().mtime();
+    let r = reply(s.handle(Command::Mfmt(951_868_799, "a.txt".into())));
+    assert_eq!((r.code.value(), r.text()), (213, "Modify=20000229235959; a.txt".to_string()));
+    assert_eq!(mtime("a.txt"), 951_868_799);
+    assert_eq!(reply(s.handle(Command::Mdtm("a.txt".into()))).text(), "20000229235959");
+    let r = reply(s.handle(Command::Mdtm("20010101000000 a.txt".into())));
+    assert_eq!((r.code.value(), r.text()), (213, "File modification time set.".to_string()));
+    assert_eq!(mtime("a.txt"), 978_307_200);
+    assert_eq!(code(&mut s, Command::Mdtm("20010101000000 missing".into())), 550);
+    assert_eq!(code(&mut s, Command::Mfmt(0, "missing".into())), 550);
+    let facts = crate::protocol::MffFacts { modify: Some(0), mode: Some(0o700) };
+    let r = reply(s.handle(Command::Mff(facts, "dir".into())));
+    assert_eq!((r.code.value(), r.text()), (213, "modify=19700101000000;UNIX.mode=0700; dir".to_string()));
+    assert_eq!(mtime("dir"), 0);
+
+    let mut anon = session(&cfg);
+    login(&mut anon, "anonymous", "a@b");
+    assert_eq!(reply(anon.handle(Command::Mfmt(0, "a.txt".into()))).text(), "Permission denied.");
+    assert_eq!(code(&mut anon, Command::Mdtm("20020101000000 a.txt".into())), 550);
+    assert_eq!(mtime("a.txt"), 978_307_200, "unchanged");
+}
+
+/// SITE CHMOD changes permission bits, SITE UMASK the modes of what MKD
+/// and STOR create; the server's own files are out of reach.
+#[test]
+fn modes_umask_and_reserved_names() {
+    use crate::protocol::SiteCommand;
+    use std::os::unix::fs::PermissionsExt;
+    let root = Root::new("chmod");
+    let cfg = config(&root, &["--user", "alice:secret", "--umask", "027"]);
+    let mut s = session(&cfg);
+    login(&mut s, "alice", "secret");
+    let mode = |p: &str| std::fs::metadata(root.path().join(p)).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(code(&mut s, Command::Site(SiteCommand::Chmod(0o604, "a.txt".into()))), 200);
+    assert_eq!(mode("a.txt"), 0o604);
+    assert_eq!(code(&mut s, Command::Site(SiteCommand::Chmod(0o604, "nope".into()))), 550);
+    assert_eq!(code(&mut s, Command::Site(SiteCommand::Chmod(0o700, "/".into()))), 550);
+    assert_eq!(reply(s.handle(Command::Site(SiteCommand::Umask(None)))).text(), "Your current UMASK is 027");
+    assert_eq!(code(&mut s, Command::Mkd("d1".into())), 257);
+    assert_eq!(mode("d1"), 0o750);
+    assert_eq!(code(&mut s, Command::Site(SiteCommand::Umask(Some(0o002)))), 200);
+    assert_eq!(code(&mut s, Command::Mkd("d2".into())), 257);
+    assert_eq!(mode("d2"), 0o775);
+    assert_eq!(code(&mut s, Command::Port("127.0.0.1:40001".parse().unwrap())), 200);
+    match s.handle(Command::Stor("new.txt".into())) {
+        Outcome::Transfer(mut t) => match &mut t.job {
+            Job::Receive(up) => assert_eq!(up.file().metadata().unwrap().permissions().mode() & 0o777, 0o664),
+            _ => panic!("not an upload"),
+        },
+        _ => panic!("no transfer"),
+    }
+    assert_eq!(code(&mut s, Command::Site(SiteCommand::Unknown("EXEC".into()))), 500);
+    assert_eq!(reply(s.handle(Command::Site(SiteCommand::Help))).lines[1].trim(), "CHMOD HELP UMASK");
+    for c in [
+        Command::Retr(".forkftp.quota".into()),
+        Command::Dele("dir/.forkftp.1.part".into()),
+        Command::Stor(".forkftp.quota".into()),
+        Command::Stou(Some(".forkftp.quota".into())),
+        Command::Rnfr(".forkftp.x".into()),
+    ] {
+        let shown = c.loggable();
+        assert_eq!(code(&mut s, Command::Port("127.0.0.1:40001".parse().unwrap())), 200);
+        assert_eq!(code(&mut s, c), 553, "{shown}");
+    }
+    let mut anon = session(&cfg);
+    login(&mut anon, "anonymous", "a@b");
+    assert_eq!(code(&mut anon, Command::Site(SiteCommand::Chmod(0o777, "a.txt".into()))), 550);
+    assert_eq!(mode("a.txt"), 0o604);
+}
+
+/// draft-bryan-ftpext-hash: OPTS HASH selects; HASH and the X verbs give
+/// the connection a checksum to compute; RANG narrows it, once.
+#[test]
+fn checksums_are_jobs_with_their_algorithm_and_range() {
+    use crate::protocol::checksum::Algo;
+    let root = Root::new("hash");
+    let cfg = config(&root, &[]);
+    let mut s = session(&cfg);
+    login(&mut s, "anonymous", "a@b");
+    let job = |s: &mut Session<'_>, c: Command| match s.handle(c) {
+        Outcome::Hash(j) => (j.algo, j.first, j.end, j.x_verb),
+        Outcome::Reply(r) => panic!("{r}"),
+        _ => panic!("not a checksum"),
+    };
+    assert_eq!(reply(s.handle(Command::Opts("HASH".into(), None))).text(), "SHA-256");
+    assert_eq!(job(&mut s, Command::Hash("a.txt".into())), (Algo::Sha256, 0, 10, false));
+    assert_eq!(reply(s.handle(Command::Opts("HASH".into(), Some("md5".into())))).text(), "MD5");
+    assert_eq!(code(&mut s, Command::Opts("HASH".into(), Some("SHA-3".into()))), 504);
+    let feat = reply(s.handle(Command::Feat));
+    assert!(feat.lines.iter().any(|l| l.trim() == "HASH SHA-256;SHA-512;SHA-1;MD5*;CRC32"), "{feat}");
+    for f in ["MFMT", "MFF modify;UNIX.mode;", "AVBL", "RANG STREAM", "XSHA256", "XCRC"] {
+        assert!(feat.lines.iter().any(|l| l.trim() == f), "{f}: {feat}");
+    }
+    assert_eq!(code(&mut s, Command::Rang(2, 5)), 350);
+    assert_eq!(job(&mut s, Command::Hash("a.txt".into())), (Algo::Md5, 2, 6, false));
+    assert_eq!(job(&mut s, Command::XHash(Algo::Crc32, "a.txt".into())), (Algo::Crc32, 0, 10, true));
+    assert_eq!(code(&mut s, Command::Rang(3, 100)), 350);
+    assert_eq!(job(&mut s, Command::Hash("a.txt".into())), (Algo::Md5, 3, 10, false));
+    assert_eq!(code(&mut s, Command::Rang(11, 12)), 350);
+    assert_eq!(code(&mut s, Command::Hash("a.txt".into())), 554, "beyond the end");
+    assert_eq!(code(&mut s, Command::Hash("dir".into())), 550);
+    assert_eq!(code(&mut s, Command::Hash("missing".into())), 550);
+    assert_eq!(code(&mut s, Command::Rang(0, 1)), 350);
+    assert_eq!(code(&mut s, Command::Rang(1, 0)), 350, "reset");
+    assert_eq!(job(&mut s, Command::Hash("a.txt".into())), (Algo::Md5, 0, 10, false));
+}
+
+/// A home's quota: AVBL says what is left; a new file needs room in the
+/// files quota before its 150; DELE gives room back; RANG is not for
+/// uploads.
+#[test]
+fn quotas_hold_before_the_transfer_starts() {
+    let root = Root::new("quota");
+    let cfg = config(&root, &["--user", "alice:secret", "--user-limits", "quota=100,files=1"]);
+    let mut s = session(&cfg);
+    login(&mut s, "alice", "secret");
+    let stat = reply(s.handle(Command::Stat(None)));
+    assert!(stat.lines.iter().any(|l| l.trim() == "Quota: 10 bytes of 100, 1 files of 1"), "{stat}");
+    assert!(stat.lines.iter().any(|l| l.trim() == "Rate limits: download none, upload none"), "{stat}");
+    assert_eq!(reply(s.handle(Command::Avbl(None))).text(), "90");
+    assert_eq!(code(&mut s, Command::Avbl(Some("a.txt".into()))), 550);
+    assert_eq!(code(&mut s, Command::Port("127.0.0.1:40001".parse().unwrap())), 200);
+    assert_eq!(reply(s.handle(Command::Stor("b.txt".into()))).text(), "Quota exceeded.");
+    assert!(matches!(s.handle(Command::Stor("a.txt".into())), Outcome::Transfer(_)), "replacing needs no new file");
+    assert_eq!(code(&mut s, Command::Dele("a.txt".into())), 250);
+    assert_eq!(reply(s.handle(Command::Avbl(None))).text(), "100");
+    assert_eq!(code(&mut s, Command::Port("127.0.0.1:40001".parse().unwrap())), 200);
+    assert_eq!(code(&mut s, Command::Rang(0, 1)), 350);
+    assert_eq!(code(&mut s, Command::Stor("b.txt".into())), 503);
+    assert!(matches!(s.handle(Command::Stor("b.txt".into())), Outcome::Transfer(_)));
+    let mut anon = session(&cfg);
+    login(&mut anon, "anonymous", "a@b");
+    assert_eq!(code(&mut anon, Command::Avbl(None)), 550, "no write right");
 }
