@@ -1,5 +1,7 @@
 //! `ftpserver`: parse the options, run the pool, with the balancer's slave
-//! behaviour wired in (it serves only when `--register` asks for it).
+//! behaviour wired in (it serves only when `--register` asks for it). The
+//! command line is kept: the configuration file is read again on SIGHUP,
+//! under it.
 
 use std::process::ExitCode;
 
@@ -7,8 +9,9 @@ use clap::Parser;
 use forkftp::server::config::ServerCli;
 
 fn main() -> ExitCode {
-    let cli = ServerCli::parse();
-    match forkftp::pool::main(cli, forkftp::balancer::slave::intake) {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = ServerCli::parse_from(&argv);
+    match forkftp::pool::main(cli, argv, forkftp::balancer::slave::intake) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("ftpserver: {e}");

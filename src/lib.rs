@@ -24,6 +24,9 @@
 //! - [`accounts`]: who may log in, and with which rights.
 //! - [`admin`]: signal flags and the owner-only status socket of the
 //!   long-running parents (supervisor, master).
+//! - [`service`]: running them as a service: the configuration file,
+//!   systemd's readiness and socket activation, sockets handed to a new
+//!   binary, the HTTP side of `/metrics`, syslog, the pid file.
 //!
 //! **session**: one FTP client, served.
 //! - [`server`]: what a worker does for one client: the control connection,
@@ -62,5 +65,6 @@ pub(crate) mod net;
 pub mod pool;
 pub mod protocol;
 pub mod server;
+pub(crate) mod service;
 pub(crate) mod sys;
 pub(crate) mod term;

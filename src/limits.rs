@@ -410,6 +410,54 @@ pub const QUOTA_LOCK_TIMEOUT: Duration = Duration::from_secs(2);
 /// rate.
 pub const SCOREBOARD_RATE_WINDOW: Duration = Duration::from_secs(1);
 
+// ---- service (issue 13): configuration file, systemd, upgrade, logs, metrics.
+
+/// The configuration file `ftpserver` reads when it exists and no
+/// `--config` names another.
+pub const DEFAULT_SERVER_CONFIG: &str = "/etc/forkftp/ftpserver.toml";
+
+/// The configuration file `ftpmaster` reads when it exists and no
+/// `--config` names another.
+pub const DEFAULT_MASTER_CONFIG: &str = "/etc/forkftp/ftpmaster.toml";
+
+/// Largest configuration file read (a real one is a few KiB).
+pub const CONFIG_FILE_MAX: u64 = 1024 * 1024;
+
+/// Largest count a counted flag takes in a configuration file (`verbose`).
+pub const CONFIG_MAX_COUNT: i64 = 8;
+
+/// The local syslog socket (`--syslog-socket`).
+pub const DEFAULT_SYSLOG_SOCKET: &str = "/dev/log";
+
+/// Time a binary started by an upgrade (SIGUSR2) has to say it serves;
+/// past it, it is killed and the running one goes on.
+pub const UPGRADE_READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Time the sessions of the replaced binary have to end by themselves
+/// after an upgrade; then they are told to stop after their running
+/// transfer (as SIGQUIT does).
+pub const UPGRADE_DRAIN_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Longest syslog datagram sent (`--syslog`), header included; a longer
+/// line is cut. rsyslog and journald take at least this much.
+pub const SYSLOG_MAX_MESSAGE: usize = 2048;
+
+/// Most HTTP clients of `/metrics` and `/health` served at once; one more
+/// is closed at once (Prometheus scrapes with one connection).
+pub const METRICS_MAX_CLIENTS: usize = 4;
+
+/// Longest request head read from a metrics client (`431` beyond).
+pub const METRICS_MAX_REQUEST: usize = 8 * 1024;
+
+/// Time a metrics client has for its request and the response, together.
+pub const METRICS_CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// After it starts, and until a first slave registers, `ftpmaster` leaves
+/// clients in its socket's backlog for up to this long instead of refusing
+/// them: a restarted master (whose socket systemd kept open) has its slaves
+/// back within [`REGISTER_RETRY_MAX`] and a little more.
+pub const MASTER_START_GRACE: Duration = Duration::from_secs(5);
+
 // ---- burst and overwrite (issue 15)
 
 /// Most workers the supervisor forks in one wake-up for the clients waiting

@@ -1,6 +1,7 @@
 //! Logging (log + simplelog): to standard error or an append-only file, one
 //! `write` per line so that the lines of many workers never interleave.
-//! The file can be reopened (SIGUSR1) after a log rotation.
+//! The file can be reopened (SIGUSR1) after a log rotation. The transfer
+//! log (`--xferlog`, lines made by `server::xferlog`) is a second such file.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, LineWriter, Write};
@@ -11,6 +12,10 @@ use log::LevelFilter;
 use simplelog::{ConfigBuilder, WriteLogger};
 
 static TARGET: Mutex<Option<(PathBuf, File)>> = Mutex::new(None);
+
+/// The transfer log (`--xferlog`), reopened and given to the workers' user
+/// with the log.
+static XFERLOG: Mutex<Option<(PathBuf, File)>> = Mutex::new(None);
 
 /// Owner given to the log file each time the supervisor (root) opens it, so
 /// that workers running as `--run-as` can reopen it too.
@@ -71,13 +76,37 @@ pub fn init(level: LevelFilter, file: Option<&Path>) -> io::Result<()> {
     Ok(())
 }
 
-/// Reopens the log file under its name (after `logrotate` moved it).
+/// Reopens the log file and the transfer log under their names (after
+/// `logrotate` moved them).
 pub fn reopen() -> io::Result<()> {
-    let mut guard = TARGET.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((path, file)) = guard.as_mut() {
-        *file = open(path)?;
+    for target in [&TARGET, &XFERLOG] {
+        let mut guard = target.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((path, file)) = guard.as_mut() {
+            *file = open(path)?;
+        }
     }
     Ok(())
+}
+
+/// Opens the transfer log (`--xferlog`) for appending.
+pub fn open_xferlog(path: &Path) -> io::Result<()> {
+    let f = open(path)?;
+    *XFERLOG.lock().unwrap_or_else(|e| e.into_inner()) = Some((path.to_path_buf(), f));
+    Ok(())
+}
+
+/// Appends one line (its newline included) to the transfer log, if one is
+/// open: a single `write` to a file opened for appending, so that the
+/// lines of many workers never interleave.
+pub fn xferlog(line: &str) {
+    let mut guard = XFERLOG.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((path, f)) = guard.as_mut() {
+        if let Err(e) = f.write_all(line.as_bytes()) {
+            let path = path.clone();
+            drop(guard);
+            log::error!("xferlog {}: {e}", path.display());
+        }
+    }
 }
 
 /// Reopens the log file (SIGUSR1, after a rotation); a failure is logged
@@ -92,10 +121,14 @@ pub fn reopen_or_complain() {
 /// so that they can reopen it after a rotation.
 pub fn chown(uid: nix::unistd::Uid, gid: nix::unistd::Gid) {
     *OWNER.lock().unwrap_or_else(|e| e.into_inner()) = Some((uid, gid));
-    let guard = TARGET.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((path, f)) = guard.as_ref() {
-        if let Err(e) = nix::unistd::fchown(std::os::fd::AsRawFd::as_raw_fd(f), Some(uid), Some(gid)) {
-            log::warn!("log file {}: chown: {e}", path.display());
+    for target in [&TARGET, &XFERLOG] {
+        let guard = target.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((path, f)) = guard.as_ref() {
+            if let Err(e) = nix::unistd::fchown(std::os::fd::AsRawFd::as_raw_fd(f), Some(uid), Some(gid)) {
+                let path = path.clone();
+                drop(guard);
+                log::warn!("log file {}: chown: {e}", path.display());
+            }
         }
     }
 }

@@ -24,6 +24,50 @@ pub(crate) fn adopt(fd: nix::Result<RawFd>) -> nix::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// Set once [`take_inherited_fds`] has run: the descriptors handed over
+/// at exec are taken once.
+static INHERITED_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Takes ownership of descriptors handed to this process across `exec`
+/// (systemd's socket activation, sd_listen_fds(3), or the previous binary
+/// during an upgrade), and marks them close-on-exec.
+///
+/// A number is taken only if it is 3 or more, open, and without
+/// close-on-exec: every descriptor Rust's standard library or this crate
+/// opens has close-on-exec, so one without it was inherited, and nothing
+/// in this process owns it. Works once per process: later calls take
+/// nothing.
+pub(crate) fn take_inherited_fds(fds: &[RawFd]) -> Vec<std::io::Result<OwnedFd>> {
+    use nix::fcntl::{fcntl, FcntlArg, FdFlag};
+    let first = !INHERITED_TAKEN.swap(true, Ordering::SeqCst);
+    fds.iter()
+        .map(|&fd| {
+            if !first {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "inherited descriptors taken already",
+                ));
+            }
+            if fd < 3 {
+                return Err(std::io::Error::from_raw_os_error(libc::EBADF));
+            }
+            let flags = FdFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFD)?);
+            if flags.contains(FdFlag::FD_CLOEXEC) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    format!("descriptor {fd} was not inherited"),
+                ));
+            }
+            fcntl(fd, FcntlArg::F_SETFD(flags | FdFlag::FD_CLOEXEC))?;
+            // SAFETY: `fd` is open and was inherited across exec (no
+            // close-on-exec, which everything this process opens has), so
+            // nothing in this process owns it; the guard above makes sure
+            // it is taken only once.
+            Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+        })
+        .collect()
+}
+
 /// Whether this process is the child or the parent after [`fork`].
 pub enum Forked {
     /// In the new process.

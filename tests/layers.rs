@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// cycle). Every top-level module of `src/` must be named here.
 const LAYERS: &[(&str, &[&str])] = &[
     ("bottom", &["limits", "protocol", "sys", "net", "logging", "term"]),
-    ("shared", &["accounts", "admin"]),
+    ("shared", &["accounts", "admin", "service"]),
     ("session", &["server"]),
     ("programs", &["pool", "balancer", "client", "bench"]),
 ];

@@ -18,6 +18,7 @@ mod limits;
 mod load_balancer;
 mod pool;
 mod security;
+mod service;
 mod smoke;
 mod transfers;
 mod uploads;

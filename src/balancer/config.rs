@@ -16,6 +16,8 @@ use crate::limits::{self, MAX_SLAVES};
 use crate::net::{is_local_ip, resolve_addr};
 use crate::protocol::address::canonical;
 use crate::server::config::SlaveArgs;
+use crate::service::args::ServiceArgs;
+use crate::service::config_file::ConfigTool;
 
 /// The checked configuration of a slave.
 #[derive(Clone, Debug)]
@@ -92,12 +94,15 @@ impl SlaveArgs {
     version,
     about = "The load balancer: FTP clients connect here, and each new client goes to the next live slave in round-robin order. Slaves (ftpslaves, or ftpserver --register) register themselves.",
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  ftpmaster &                                clients on :2121, slaves register on 127.0.0.1:2190\n  ftpslaves localhost &                      two slaves on this host (ports 2101, 2102)\n  ftpmaster --registry 0.0.0.0:2190 --key-file cluster.key    slaves of other hosts too\n  ftpmaster status                           the live slaves and how many clients each got\n\nSignals: TERM/INT stop, QUIT stops once relayed clients are gone, USR1 reopens the log, USR2 logs the status."
+    after_help = "Examples:\n  ftpmaster &                                clients on :2121, slaves register on 127.0.0.1:2190\n  ftpslaves localhost &                      two slaves on this host (ports 2101, 2102)\n  ftpmaster --registry 0.0.0.0:2190 --key-file cluster.key    slaves of other hosts too\n  ftpmaster status                           the live slaves and how many clients each got\n\nSignals: TERM/INT stop, QUIT stops once relayed clients are gone, HUP reads the configuration file again, USR1 reopens the log, USR2 logs the status."
 )]
 pub struct MasterCli {
     /// Instead of running: a tool.
     #[command(subcommand)]
     pub command: Option<MasterCommand>,
+    /// Configuration file: one key per option, e.g. `registry = "0.0.0.0:2190"`; options given here win over it [default: /etc/forkftp/ftpmaster.toml if it exists].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// The master's options.
     #[command(flatten)]
     pub master: MasterArgs,
@@ -112,6 +117,8 @@ pub enum MasterCommand {
         #[arg(long, value_name = "ADDR:PORT", default_value = limits::DEFAULT_LISTEN)]
         listen: String,
     },
+    /// Check the configuration file, print the effective configuration, or print a commented example.
+    Config(ConfigTool),
 }
 
 /// The options of `ftpmaster`.
@@ -140,6 +147,10 @@ pub struct MasterArgs {
     /// Log errors only.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Pid file, syslog, metrics.
+    #[command(flatten)]
+    pub service: ServiceArgs,
 }
 
 /// The checked configuration of the master.
@@ -155,6 +166,8 @@ pub(crate) struct MasterConfig {
     pub log_file: Option<PathBuf>,
     /// Log level.
     pub log_level: LevelFilter,
+    /// Pid file, syslog, metrics.
+    pub service: ServiceArgs,
 }
 
 use crate::logging::level as log_level;
@@ -168,6 +181,7 @@ impl MasterArgs {
             key: ClusterKey::load(self.key_file.as_deref())?,
             log_file: self.log_file.clone(),
             log_level: log_level(self.quiet, self.verbose),
+            service: self.service.clone(),
         })
     }
 }

@@ -11,11 +11,15 @@
 //! | SIGTERM, SIGINT | fast stop: clients get 421, workers exit, the parent last |
 //! | SIGQUIT | graceful stop: no new clients, running transfers finish, then exit |
 //! | SIGHUP | reload the configuration; old workers finish their sessions |
-//! | SIGUSR1 | reopen the log file |
+//! | SIGUSR1 | reopen the log file and the xferlog |
+//! | SIGUSR2 | upgrade: start the binary again with the sockets handed over (`upgrade.rs`) |
 
 pub(crate) mod burst;
+mod metrics;
 pub(crate) mod scoreboard;
+mod service;
 pub(crate) mod status;
+mod upgrade;
 pub(crate) mod worker;
 
 use std::io;
@@ -37,8 +41,10 @@ use crate::limits::{
 use crate::net;
 use crate::server::config::{ServerArgs, ServerCli, ServerCommand, ServerConfig, SlaveArgs};
 use crate::server::intake::{Intake, Listening};
+use crate::service::config_file::Layered;
 use crate::sys::{self, Forked};
 use scoreboard::{Scoreboard, State};
+use service::Service;
 
 /// Binds the pool's listening socket ([`net::bind_listener`]); a worker
 /// blocked in `accept` wakes up every [`ACCEPT_WAKEUP`] to look at its flags.
@@ -69,6 +75,8 @@ pub(crate) struct Supervisor {
     drop_to: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
     /// Where the workers take their clients from.
     intake: Box<dyn Intake>,
+    /// Configuration file, systemd, upgrade, metrics (`service.rs`).
+    service: Service,
 }
 
 /// Makes the [`Intake`] of a pool that is a slave of an `ftpmaster`, when
@@ -78,8 +86,9 @@ pub(crate) struct Supervisor {
 pub type SlaveIntake = fn(&SlaveArgs, SocketAddr) -> Result<Option<Box<dyn Intake>>, String>;
 
 /// `ftpserver`: runs a pool, or a tool.
-pub fn main(cli: ServerCli, slave: SlaveIntake) -> Result<(), String> {
+pub fn main(cli: ServerCli, argv: Vec<std::ffi::OsString>, slave: SlaveIntake) -> Result<(), String> {
     match cli.command {
+        Some(ServerCommand::Config(tool)) => service::config_tool(tool),
         Some(ServerCommand::Status { listen }) => crate::admin::print_status("server", &listen, status::socket_name),
         Some(ServerCommand::Passwd { name, home, perms, limits }) => {
             let perms = crate::accounts::Perms::parse(&perms)?;
@@ -95,7 +104,7 @@ pub fn main(cli: ServerCli, slave: SlaveIntake) -> Result<(), String> {
             println!("{line}");
             Ok(())
         }
-        None => run(cli.server, slave),
+        None => run(service::layered(argv, cli.config), slave),
     }
 }
 
@@ -116,17 +125,21 @@ pub(crate) fn resolve_run_as(cfg: &ServerConfig) -> Result<Option<(nix::unistd::
     Ok(Some((user.uid, user.gid)))
 }
 
-/// Runs a pool with the options `args` until it is told to stop.
-pub(crate) fn run(args: ServerArgs, slave: SlaveIntake) -> Result<(), String> {
-    let mut cfg = args.to_config()?;
+/// Runs a pool with the options of `layered` (the command line over the
+/// configuration file) until it is told to stop.
+pub(crate) fn run(layered: Layered, slave: SlaveIntake) -> Result<(), String> {
+    let (args, mut cfg) = service::first_config(&layered)?;
+    service::open_logs(&args, &cfg)?;
+    // Sockets from systemd or from the binary this one replaces, if any.
+    let mut inherited = crate::service::sockets::Inherited::from_env()?;
+    let listener = Service::ftp_listener(&mut inherited, &cfg)?;
+    cfg.listen = listener.local_addr().map_err(|e| e.to_string())?;
     let intake = slave(&args.cluster, cfg.listen)?.unwrap_or_else(|| Box::new(Listening));
     if let Some(g) = intake.greeting() {
         cfg.greeting = g;
     }
-    crate::logging::init(cfg.log_level, cfg.log_file.as_deref()).map_err(|e| format!("log file: {e}"))?;
-    let listener = bind_listener(cfg.listen).map_err(|e| format!("cannot listen on {}: {e}", cfg.listen))?;
-    cfg.listen = listener.local_addr().map_err(|e| e.to_string())?;
-    Supervisor::new(args, cfg, listener, intake)?.run()
+    let service = Service::new(layered, inherited, &args)?;
+    Supervisor::new(args, cfg, listener, intake, service)?.run()
 }
 
 impl Supervisor {
@@ -136,6 +149,7 @@ impl Supervisor {
         cfg: ServerConfig,
         listener: TcpListener,
         mut intake: Box<dyn Intake>,
+        mut service: Service,
     ) -> Result<Supervisor, String> {
         sys::ignore_sigpipe().map_err(|e| e.to_string())?;
         // Big buffers (transfers, listings, argon2's 19 MiB per login) are
@@ -149,9 +163,10 @@ impl Supervisor {
         let board = Scoreboard::new(cfg.pool.max_workers).map_err(|e| format!("scoreboard: {e}"))?;
         let alarm = burst::Alarm::new().map_err(|e| format!("alarm pipe: {e}"))?;
         use signal_hook::consts::*;
-        let signals = SignalFlags::register(&[SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1], &[SIGCHLD])
+        let signals = SignalFlags::register(&[SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2], &[SIGCHLD])
             .map_err(|e| format!("signals: {e}"))?;
-        let status = crate::admin::status_listen_or_warn(&status::socket_name(&cfg.listen));
+        let status = service.status_socket(&status::socket_name(&cfg.listen));
+        service.close_unused();
         intake.start(cfg.listen, &listener)?;
         Ok(Supervisor {
             args,
@@ -168,6 +183,7 @@ impl Supervisor {
             parent_pid: nix::unistd::getpid(),
             drop_to,
             intake,
+            service,
         })
     }
 
@@ -226,7 +242,11 @@ impl Supervisor {
     }
 
     fn gone(&mut self, pid: Pid, why: Option<String>) {
+        if self.successor_gone(pid, &why) {
+            return;
+        }
         if let Some(i) = self.board.find(pid.as_raw()) {
+            self.count_exited(i);
             self.board.slots()[i].free();
         }
         match why {
@@ -314,9 +334,10 @@ impl Supervisor {
     }
 
     /// All `max-workers` are busy: the next client is told so at once.
-    fn refuse_overload(&self) {
+    fn refuse_overload(&mut self) {
         if let Ok((stream, peer)) = self.listener.accept() {
             log::warn!("{peer}: refused, all {} workers busy", self.cfg.pool.max_workers);
+            self.service.totals.refused(&crate::server::error::FtpError::TooManyUsers);
             worker::refuse(stream, &crate::server::error::FtpError::TooManyUsers);
         }
     }
@@ -344,6 +365,8 @@ impl Supervisor {
     /// after the grace period.
     fn fast_stop(&mut self) {
         log::info!("stopping (fast)");
+        self.abort_upgrade();
+        self.service_stopping("stopping: clients get 421");
         self.signal_workers(Signal::SIGTERM, false);
         let deadline = Instant::now() + STOP_GRACE;
         while self.workers_left() > 0 && Instant::now() < deadline {
@@ -361,7 +384,7 @@ impl Supervisor {
 
     /// SIGHUP: a new configuration, new workers; old ones finish their sessions.
     fn reload(&mut self) {
-        match self.args.to_config() {
+        match self.reread_config() {
             Ok(mut cfg) => {
                 // The socket stays bound: the address cannot change.
                 cfg.listen = self.cfg.listen;
@@ -410,6 +433,10 @@ impl Supervisor {
         if watch_listener {
             fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
         }
+        // Last: the metrics server (served below, whatever woke us).
+        if let Some(m) = &self.service.metrics {
+            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+        }
         let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
         let (status_ready, listener_ready) =
             match poll(&mut fds, PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)) {
@@ -427,6 +454,7 @@ impl Supervisor {
                 status::answer(st, &self.board, &self.cfg);
             }
         }
+        self.serve_metrics();
         listener_ready
     }
 
@@ -446,6 +474,7 @@ impl Supervisor {
         );
         let mut graceful = false;
         self.maintain(false);
+        self.service_ready();
         loop {
             let (live, idle, total) = self.counts();
             let settled = Instant::now() >= self.settle_until;
@@ -460,6 +489,7 @@ impl Supervisor {
             }
             if !graceful && self.signals.take(libc::SIGQUIT) {
                 log::info!("stopping (graceful): running transfers finish first");
+                self.service_stopping("stopping: running transfers finish first");
                 self.leave_master();
                 graceful = true;
                 self.signal_workers(Signal::SIGQUIT, false);
@@ -468,6 +498,7 @@ impl Supervisor {
                 crate::logging::reopen_or_complain();
                 self.signal_workers(Signal::SIGUSR1, false);
             }
+            self.upgrade_tick(&mut graceful);
             if graceful {
                 if self.workers_left() == 0 {
                     break;

@@ -7,7 +7,9 @@
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::server::connection::Progress;
+use super::metrics::Counters;
+use crate::server::connection::{Progress, Transferred};
+use crate::server::error::FtpError;
 use crate::sys::SharedSlice;
 
 use crate::limits::SCOREBOARD_RATE_WINDOW;
@@ -69,6 +71,8 @@ crate::sys::shared_struct! {
         client: [AtomicU8; TEXT],
         user: [AtomicU8; TEXT],
         command: [AtomicU8; TEXT],
+        /// What the worker counted, for the metrics.
+        counters: Counters,
     }
 }
 
@@ -125,7 +129,13 @@ impl Slot {
         write_text(&self.client, "");
         write_text(&self.user, "");
         write_text(&self.command, "");
+        self.counters.reset();
         self.set_state(State::Starting);
+    }
+
+    /// What the worker counted (`pool::metrics`).
+    pub fn counters(&self) -> &Counters {
+        &self.counters
     }
 
     /// Records the pid of the worker forked into this slot (by the
@@ -260,10 +270,23 @@ impl Progress for Slot {
 
     fn user(&self, name: &str) {
         self.set_user(name);
+        self.counters.login(true);
     }
 
     fn bytes(&self, n: u64) {
         self.set_bytes(n);
+    }
+
+    fn login_failed(&self) {
+        self.counters.login(false);
+    }
+
+    fn transferred(&self, done: &Transferred) {
+        self.counters.transferred(done);
+    }
+
+    fn refused(&self, why: &FtpError) {
+        self.counters.refused(why);
     }
 }
 

@@ -123,6 +123,7 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
                 .count();
             if others >= ctx.cfg.pool.max_per_ip {
                 log::warn!("[{}] {peer}: refused, {others} connections from this address", std::process::id());
+                slot.counters().refused(&FtpError::TooManyFromAddress);
                 refuse(stream, &FtpError::TooManyFromAddress);
                 continue;
             }

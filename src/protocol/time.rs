@@ -1,7 +1,8 @@
 //! Times on the wire: the `YYYYMMDDHHMMSS[.sss]` time-val of RFC 3659
 //! section 2.3 (always UTC), as MDTM, MLSD's `modify=` fact, MFMT and MFF
 //! (draft-somers-ftp-mfxx) carry it, and the civil date of a Unix time
-//! that `ls -l` lines show. Pure; shared by server and client.
+//! that `ls -l` lines show, and the log formats that follow the same
+//! conventions (xferlog, syslog). Pure; shared by server and client.
 
 /// Civil date and time (UTC) of a Unix time: (year, month 1-12, day, h, m, s).
 pub fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
@@ -19,6 +20,9 @@ pub fn civil(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
     let y = yoe + era * 400 + i64::from(m <= 2);
     (y, m, d, (rem / 3600) as u32, (rem % 3600 / 60) as u32, (rem % 60) as u32)
 }
+
+/// The English month abbreviations of `ls -l`, xferlog and syslog.
+pub const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /// Days since 1970-01-01 of a date of the proleptic Gregorian calendar
 /// (Howard Hinnant's `days_from_civil`).

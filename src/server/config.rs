@@ -16,6 +16,8 @@ use super::proxied::Network;
 use crate::accounts::{self, Account, Accounts, Limits, Perms};
 use crate::limits;
 use crate::net::resolve_addr;
+use crate::service::args::ServiceArgs;
+use crate::service::config_file::ConfigTool;
 
 /// `ftpserver`: a pre-forked FTP server.
 #[derive(Parser, Debug, Clone)]
@@ -24,12 +26,15 @@ use crate::net::resolve_addr;
     version,
     about = "A pre-forked FTP server: the parent binds the port and keeps a pool of worker processes, each serving one client at a time.",
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  ftpserver                                  serve ./_FTPROOT on port 2121, anonymous read-only\n  ftpserver --listen [::]:2121 -w            IPv6 (and IPv4), anonymous may upload\n  ftpserver --user alice:secret --root /srv  an account with full access\n  ftpserver status                           the workers of the server on port 2121\n  ftpserver --listen 0.0.0.0:2103 --register master:2190 --slave-id 3 --key-file cluster.key\n                                             a slave of an ftpmaster, on another host"
+    after_help = "Examples:\n  ftpserver                                  serve ./_FTPROOT on port 2121, anonymous read-only\n  ftpserver --listen [::]:2121 -w            IPv6 (and IPv4), anonymous may upload\n  ftpserver --user alice:secret --root /srv  an account with full access\n  ftpserver status                           the workers of the server on port 2121\n  ftpserver --config /etc/forkftp/ftpserver.toml   options from a file (TOML, one key per option)\n  ftpserver config --print                   the effective configuration\n  ftpserver --listen 0.0.0.0:2103 --register master:2190 --slave-id 3 --key-file cluster.key\n                                             a slave of an ftpmaster, on another host"
 )]
 pub struct ServerCli {
     /// Instead of serving: a tool.
     #[command(subcommand)]
     pub command: Option<ServerCommand>,
+    /// Configuration file: one key per option, e.g. `max-workers = 64`; options given here win over it [default: /etc/forkftp/ftpserver.toml if it exists].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     /// The server's options.
     #[command(flatten)]
     pub server: ServerArgs,
@@ -58,6 +63,8 @@ pub enum ServerCommand {
         #[arg(long, value_name = "LIST", default_value = "none")]
         limits: String,
     },
+    /// Check the configuration file, print the effective configuration, or print a commented example.
+    Config(ConfigTool),
 }
 
 /// The options of one server pool (shared by `ftpserver` and `ftpslaves`).
@@ -178,6 +185,24 @@ pub struct ServerArgs {
     /// Slave of an ftpmaster: --register, --slave-id, --key-file.
     #[command(flatten)]
     pub cluster: SlaveArgs,
+
+    /// Pid file, syslog, metrics, and the transfer log.
+    #[command(flatten)]
+    pub service: ServerServiceArgs,
+}
+
+/// What a server pool takes to run as a service: the options it shares
+/// with `ftpmaster`, and the transfer log.
+#[derive(Args, Debug, Clone, Default)]
+#[command(next_help_heading = "Running as a service")]
+pub struct ServerServiceArgs {
+    /// Append one line per transfer to FILE in the wu-ftpd/vsftpd xferlog format (reopened on SIGUSR1).
+    #[arg(long, value_name = "FILE")]
+    pub xferlog: Option<PathBuf>,
+
+    /// Pid file, syslog, metrics.
+    #[command(flatten)]
+    pub common: ServiceArgs,
 }
 
 /// The options that make a server pool a slave of an `ftpmaster`.

@@ -12,7 +12,7 @@ use super::control::{Control, Input};
 use super::error::{parse_error_reply, FtpError};
 use super::intake::Via;
 use super::session::{Outcome, Session};
-use super::{hash, transfer};
+use super::{hash, transfer, xferlog};
 use crate::protocol::{self, Reply, ReplyCode};
 use crate::server::config::ServerConfig;
 use crate::sys;
@@ -26,6 +26,25 @@ pub trait Progress {
     fn user(&self, name: &str);
     /// Bytes moved so far by the running transfer.
     fn bytes(&self, n: u64);
+    /// A login failed (a wrong password).
+    fn login_failed(&self) {}
+    /// A file transfer ended (listings are not counted).
+    fn transferred(&self, _done: &Transferred) {}
+    /// The client was refused with this 421.
+    fn refused(&self, _why: &FtpError) {}
+}
+
+/// A file transfer that ended, as the metrics count it.
+#[derive(Clone, Copy, Debug)]
+pub struct Transferred {
+    /// An upload (STOR, STOU, APPE), else a download (RETR).
+    pub incoming: bool,
+    /// Bytes moved over the data connection.
+    pub bytes: u64,
+    /// How long it took.
+    pub secs: f64,
+    /// Every byte moved and the file in place.
+    pub complete: bool,
 }
 
 /// Nobody is told.
@@ -109,6 +128,7 @@ fn serve_inner(
         // first line), it is an attempt to pass for another address.
         if std::mem::take(&mut first_line) && protocol::proxy::looks_like_header(&line, ctl.unread()) {
             log::warn!("[{pid}] {peer}: PROXY header from a peer that is not a trusted proxy, refused");
+            progress.refused(&FtpError::ProxyRefused);
             ctl.send(&FtpError::ProxyRefused.reply())?;
             return Ok("PROXY header refused".into());
         }
@@ -132,6 +152,7 @@ fn serve_inner(
                 return Ok("quit".into());
             }
             Outcome::Delayed(delay, r, close) => {
+                progress.login_failed();
                 std::thread::sleep(delay);
                 ctl.send(&r)?;
                 if close {
@@ -141,6 +162,12 @@ fn serve_inner(
             Outcome::Transfer(t) => {
                 let path = t.path.clone();
                 let verb = shown.split(' ').next().unwrap_or_default();
+                let file = match t.job {
+                    transfer::Job::Send { .. } => Some(false),
+                    transfer::Job::Receive(_) => Some(true),
+                    transfer::Job::List(_) => None,
+                };
+                let ascii = t.ttype == crate::protocol::TransferType::Ascii;
                 let start = Instant::now();
                 progress.bytes(0);
                 let done = transfer::run(t, &mut ctl, peer.ip(), &cfg.timeouts, &mut |b| progress.bytes(b));
@@ -150,6 +177,27 @@ fn serve_inner(
                     done.bytes,
                     if done.complete { "" } else { " (incomplete)" }
                 );
+                if let Some(incoming) = file {
+                    let t = Transferred { incoming, bytes: done.bytes, secs, complete: done.complete };
+                    progress.transferred(&t);
+                    if let Some(id) = session.identity() {
+                        let end = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_secs());
+                        crate::logging::xferlog(&xferlog::line(&xferlog::Record {
+                            end: end as i64,
+                            secs,
+                            peer: peer.ip(),
+                            bytes: done.bytes,
+                            path: path.as_str(),
+                            ascii,
+                            incoming,
+                            anonymous: id.anonymous,
+                            user: &id.name,
+                            complete: done.complete,
+                        }));
+                    }
+                }
                 if done.close {
                     return Ok("closed during transfer".into());
                 }

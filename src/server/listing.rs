@@ -80,7 +80,7 @@ impl Facts {
 
 pub use crate::protocol::time::{civil, time_val};
 
-const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+pub(crate) use crate::protocol::time::MONTHS;
 
 fn kind_char(mode: u32) -> char {
     match SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits()) {

@@ -6,9 +6,10 @@
 //! inside the root; `listing` formats directories; `upload` makes uploads
 //! atomic; `error` maps every failure to its reply; `config` is the
 //! server's command line and configuration; `intake` is how clients reach
-//! a worker; `proxied` reads the PROXY header of clients a proxy relays.
-//! The extensions of issue 14: `hash` (checksums in the worker), `rate`
-//! (the token bucket of rate limits), `quota` (bytes and files per home),
+//! a worker; `proxied` reads the PROXY header of clients a proxy relays;
+//! `xferlog` writes the line of each transfer for the transfer log. The
+//! extensions of issue 14: `hash` (checksums in the worker), `rate` (the
+//! token bucket of rate limits), `quota` (bytes and files per home),
 //! `attrs` (times, modes, free space).
 
 pub(crate) mod attrs;
@@ -28,3 +29,4 @@ pub(crate) mod session;
 pub(crate) mod transfer;
 pub(crate) mod upload;
 pub mod vpath;
+pub(crate) mod xferlog;

@@ -30,20 +30,28 @@ pub struct Daemon {
     /// Set once it has been reaped: its pid may then belong to another.
     reaped: bool,
     dir: TempDir,
+    /// Variables added to its environment.
+    env: Vec<(String, String)>,
 }
 
 impl Daemon {
     /// Starts `program args`, its output in a fresh directory tagged `tag`.
     pub fn spawn(program: impl AsRef<Path>, args: &[String], tag: &str) -> Daemon {
+        Daemon::spawn_env(program, args, tag, &[])
+    }
+
+    /// Like `spawn`, with variables added to its environment.
+    pub fn spawn_env(program: impl AsRef<Path>, args: &[String], tag: &str, env: &[(&str, &str)]) -> Daemon {
         let dir = TempDir::new(tag);
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let out = dir.join("output.log");
         let args: Vec<OsString> = args.iter().map(OsString::from).collect();
         let log_file = args.iter().position(|a| a == "--log-file").and_then(|i| args.get(i + 1)).map(PathBuf::from);
         let program = program.as_ref().to_path_buf();
         // Where its own log file stands before it starts (it appends).
         let marks = (0, log_file.as_deref().map_or(0, |p| read(p).len()));
-        let child = start(&program, &args, &out);
-        Daemon { child, program, args, out, log_file, marks, reaped: false, dir }
+        let child = start(&program, &args, &out, &env);
+        Daemon { child, program, args, out, log_file, marks, reaped: false, dir, env }
     }
 
     /// Starts the same command again (after it was killed), appending to
@@ -51,7 +59,7 @@ impl Daemon {
     pub fn respawn(&mut self) {
         assert!(self.try_wait().is_some(), "respawn of {}, which is still running", self.name());
         self.marks = (read(&self.out).len(), self.log_file.as_deref().map_or(0, |p| read(p).len()));
-        self.child = start(&self.program, &self.args, &self.out);
+        self.child = start(&self.program, &self.args, &self.out, &self.env);
         self.reaped = false;
     }
 
@@ -189,10 +197,11 @@ impl Drop for Daemon {
     }
 }
 
-fn start(program: &Path, args: &[OsString], out: &Path) -> Child {
+fn start(program: &Path, args: &[OsString], out: &Path, env: &[(String, String)]) -> Child {
     let file = File::options().create(true).append(true).open(out).unwrap();
     Command::new(program)
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(file.try_clone().unwrap())
         .stderr(file)

@@ -45,26 +45,42 @@ impl Server {
 
     /// Starts on `ip` (e.g. "::1" for IPv6).
     pub fn start_on(ip: &str, setup: impl FnOnce(&Path), extra: &[&str]) -> Server {
+        Server::start_program_on(ip, env!("CARGO_BIN_EXE_ftpserver"), setup, extra, &[])
+    }
+
+    /// Starts `program` (a copy of ftpserver) on 127.0.0.1 with variables
+    /// added to its environment.
+    pub fn start_program(program: &str, setup: impl FnOnce(&Path), extra: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::start_program_on("127.0.0.1", program, setup, extra, env)
+    }
+
+    fn start_program_on(
+        ip: &str,
+        program: &str,
+        setup: impl FnOnce(&Path),
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Server {
         let root = TempDir::new("root");
         std::fs::write(root.join("hello.txt"), b"hello world\n").unwrap();
         setup(root.path());
         give_to_worker_user(root.path());
         let served = root.path().to_path_buf();
-        Server::launch(ip, root, served, extra)
+        Server::launch(ip, program, root, served, extra, env)
     }
 
     /// Serves `dir/sub` as it is (no file added, owners unchanged).
     pub fn start_in(dir: TempDir, sub: &str, extra: &[&str]) -> Server {
         let served = dir.join(sub);
-        Server::launch("127.0.0.1", dir, served, extra)
+        Server::launch("127.0.0.1", env!("CARGO_BIN_EXE_ftpserver"), dir, served, extra, &[])
     }
 
-    fn launch(ip: &str, root: TempDir, served: PathBuf, extra: &[&str]) -> Server {
+    fn launch(ip: &str, program: &str, root: TempDir, served: PathBuf, extra: &[&str], env: &[(&str, &str)]) -> Server {
         assert!(!extra.iter().any(|a| *a == "-q" || *a == "--quiet"), "the harness reads the info line {LISTENING:?}");
         let listen = if ip.contains(':') { format!("[{ip}]:0") } else { format!("{ip}:0") };
         let mut args: Vec<String> = vec!["--listen".into(), listen, "--root".into(), served.display().to_string()];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut daemon = Daemon::spawn(env!("CARGO_BIN_EXE_ftpserver"), &args, "server");
+        let mut daemon = Daemon::spawn_env(program, &args, "server", env);
         let addr = listening_addr(&daemon.wait_for_line(LISTENING));
         let s = Server { daemon, addr, root };
         let ready = wait_until(READY, || s.try_status().is_some_and(|t| idle_workers(&t) > 0));

@@ -63,6 +63,9 @@ fn greeting(got: &[u8]) -> Greeting {
 
 impl Master {
     pub(super) fn accept_clients(&mut self) {
+        if self.holding_clients(Instant::now()) {
+            return;
+        }
         for _ in 0..MASTER_EVENTS {
             let Some(l) = &self.clients else { return };
             match l.accept() {

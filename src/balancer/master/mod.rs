@@ -45,15 +45,19 @@ use super::wire::LineBuf;
 use crate::admin::SignalFlags;
 use crate::limits::{MASTER_EVENTS, MASTER_TICK, RELAY_CHUNK};
 use crate::net::raise_nofile_limit;
+use crate::service::config_file::Layered;
+use service::Service;
 
 mod clients;
 mod registrations;
+mod service;
 mod timers;
 
 const T_CLIENTS: u64 = u64::MAX;
 const T_REGISTRY: u64 = u64::MAX - 1;
 const T_STATUS: u64 = u64::MAX - 2;
 const T_SIGNALS: u64 = u64::MAX - 3;
+const T_METRICS: u64 = u64::MAX - 4;
 
 /// The token of one of a slot's two sockets: the front (the client, or a
 /// registration) or the back (towards the slave).
@@ -62,36 +66,48 @@ fn token(slot: usize, back: bool) -> u64 {
 }
 
 /// `ftpmaster`: runs the master, or a tool.
-pub fn main(cli: MasterCli) -> Result<(), String> {
+pub fn main(cli: MasterCli, argv: Vec<std::ffi::OsString>) -> Result<(), String> {
     match cli.command {
         Some(MasterCommand::Status { listen }) => crate::admin::print_status("master", &listen, status::socket_name),
-        None => run(cli.master.to_config()?),
+        Some(MasterCommand::Config(tool)) => service::config_tool(tool),
+        None => {
+            let layered = service::layered(argv, cli.config);
+            run(service::first_config(&layered)?, layered)
+        }
     }
 }
 
 /// Binds a non-blocking listener.
-fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, String> {
+pub(super) fn bind(addr: SocketAddr, what: &str) -> Result<TcpListener, String> {
     let l = crate::net::bind_listener(addr).map_err(|e| format!("cannot listen for {what} on {addr}: {e}"))?;
     l.set_nonblocking(true).map_err(|e| e.to_string())?;
     Ok(l)
 }
 
 /// Runs the master until it is told to stop.
-pub(crate) fn run(mut cfg: MasterConfig) -> Result<(), String> {
-    crate::logging::init(cfg.log_level, cfg.log_file.as_deref()).map_err(|e| format!("log file: {e}"))?;
+pub(crate) fn run(mut cfg: MasterConfig, layered: Layered) -> Result<(), String> {
+    if cfg.service.syslog {
+        crate::service::syslog::init(cfg.log_level, &cfg.service.syslog_socket, "ftpmaster")?;
+    } else {
+        crate::logging::init(cfg.log_level, cfg.log_file.as_deref()).map_err(|e| format!("log file: {e}"))?;
+    }
     crate::sys::ignore_sigpipe().map_err(|e| e.to_string())?;
     match raise_nofile_limit() {
         Ok(n) => log::debug!("descriptor limit: {n}"),
         Err(e) => log::warn!("cannot raise the descriptor limit: {e}"),
     }
-    let clients = bind(cfg.listen, "clients")?;
-    let registry = bind(cfg.registry, "slave registrations")?;
+    // Sockets from systemd (socket activation), if any.
+    let mut inherited = crate::service::sockets::Inherited::from_env()?;
+    let clients = service::listener(&mut inherited, crate::service::sockets::FTP, cfg.listen, "clients")?;
+    let registry =
+        service::listener(&mut inherited, crate::service::sockets::REGISTRY, cfg.registry, "slave registrations")?;
     cfg.listen = clients.local_addr().map_err(|e| e.to_string())?;
     cfg.registry = registry.local_addr().map_err(|e| e.to_string())?;
     if cfg.key.is_none() && !cfg.registry.ip().is_loopback() {
         log::warn!("no cluster key: the registry on {} accepts only slaves of this host", cfg.registry);
     }
-    Master::new(cfg, clients, registry)?.run()
+    let service = Service::new(layered, inherited, &cfg)?;
+    Master::new(cfg, clients, registry, service)?.run()
 }
 
 /// A slave's registration connection.
@@ -157,21 +173,32 @@ struct Master {
     accept_paused_until: Option<Instant>,
     scratch: Vec<u8>,
     draining: bool,
+    /// Configuration file, systemd, metrics (`service.rs`).
+    service: Service,
 }
 
 impl Master {
-    fn new(cfg: MasterConfig, clients: TcpListener, registry_listener: TcpListener) -> Result<Master, String> {
+    fn new(
+        cfg: MasterConfig,
+        clients: TcpListener,
+        registry_listener: TcpListener,
+        service: Service,
+    ) -> Result<Master, String> {
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC).map_err(|e| format!("epoll: {e}"))?;
         use signal_hook::consts::*;
         let signals = SignalFlags::register(&[SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGUSR2, SIGHUP], &[])
             .map_err(|e| format!("signals: {e}"))?;
-        let status = crate::admin::status_listen_or_warn(&status::socket_name(&cfg.listen));
+        let mut service = service;
+        let status = service.status_socket(&status::socket_name(&cfg.listen));
         let add = |fd: BorrowedFd<'_>, t: u64| epoll.add(fd, EpollEvent::new(EpollFlags::EPOLLIN, t));
         add(clients.as_fd(), T_CLIENTS).map_err(|e| e.to_string())?;
         add(registry_listener.as_fd(), T_REGISTRY).map_err(|e| e.to_string())?;
         add(signals.as_fd(), T_SIGNALS).map_err(|e| e.to_string())?;
         if let Some(s) = &status {
             add(s.as_fd(), T_STATUS).map_err(|e| e.to_string())?;
+        }
+        if let Some(m) = &service.metrics {
+            add(m.as_fd(), T_METRICS).map_err(|e| e.to_string())?;
         }
         Ok(Master {
             cfg,
@@ -190,6 +217,7 @@ impl Master {
             accept_paused_until: None,
             scratch: vec![0; RELAY_CHUNK],
             draining: false,
+            service,
         })
     }
 
@@ -255,6 +283,7 @@ impl Master {
             self.cfg.registry,
             if self.cfg.key.is_some() { " (cluster key required)" } else { " (this host only, no cluster key)" }
         );
+        self.service_ready();
         let mut events = vec![EpollEvent::empty(); MASTER_EVENTS];
         let mut next_tick = Instant::now() + MASTER_TICK;
         loop {
@@ -275,16 +304,21 @@ impl Master {
                         }
                     }
                     T_SIGNALS => self.signals.drain(),
+                    // Served below, on every turn (deadlines too).
+                    T_METRICS => {}
                     _ => self.on_event((t >> 1) as usize, t & 1 == 1, flags),
                 }
             }
             self.free.append(&mut self.released);
+            self.serve_metrics();
             if self.signals.take(libc::SIGTERM) | self.signals.take(libc::SIGINT) {
                 log::info!("stopping");
+                self.service.notifier.stopping("stopping");
                 break;
             }
             if self.signals.take(libc::SIGQUIT) && !self.draining {
                 log::info!("stopping once the relayed clients are gone; new clients are refused");
+                self.service.notifier.stopping("stopping once the relayed clients are gone");
                 self.draining = true;
                 if let Some(l) = self.clients.take() {
                     self.unwatch(l.as_fd());
@@ -299,7 +333,7 @@ impl Master {
                 }
             }
             if self.signals.take(libc::SIGHUP) {
-                log::info!("SIGHUP: the master has nothing to reload (slaves re-read their own configuration)");
+                self.reload();
             }
             if Instant::now() >= next_tick {
                 self.tick(Instant::now());
