@@ -80,6 +80,12 @@ impl Control {
         wait_readable(self.stream.as_fd(), timeout)
     }
 
+    /// The bytes received after the lines read so far (a PROXY header's
+    /// rest, see `connection`).
+    pub fn unread(&self) -> &[u8] {
+        self.lines.unread()
+    }
+
     /// Sends one reply in one write.
     pub fn send(&mut self, reply: &Reply) -> io::Result<()> {
         self.out.clear();

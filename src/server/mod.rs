@@ -6,10 +6,11 @@
 //! inside the root; `listing` formats directories; `upload` makes uploads
 //! atomic; `error` maps every failure to its reply; `config` is the
 //! server's command line and configuration; `intake` is how clients reach
-//! a worker; `xferlog` writes the line of each transfer for the transfer
-//! log. The extensions of issue 14: `hash` (checksums in the worker),
-//! `rate` (the token bucket of rate limits), `quota` (bytes and files per
-//! home), `attrs` (times, modes, free space).
+//! a worker; `proxied` reads the PROXY header of clients a proxy relays;
+//! `xferlog` writes the line of each transfer for the transfer log. The
+//! extensions of issue 14: `hash` (checksums in the worker), `rate` (the
+//! token bucket of rate limits), `quota` (bytes and files per home),
+//! `attrs` (times, modes, free space).
 
 pub(crate) mod attrs;
 pub mod config;
@@ -21,6 +22,7 @@ pub(crate) mod hash;
 pub mod intake;
 pub(crate) mod jail;
 pub(crate) mod listing;
+pub mod proxied;
 pub(crate) mod quota;
 pub(crate) mod rate;
 pub(crate) mod session;
