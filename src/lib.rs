@@ -34,8 +34,8 @@
 //! - [`server`]: what a worker does for one client: the control connection,
 //!   the session (commands to replies), the data channel, transfers, the
 //!   path jail, listings, the one error-to-reply map, the server's command
-//!   line, and `Intake`, how clients reach a worker; checksums, rate limits
-//!   and quotas (issue 14).
+//!   line, and `Intake`, how clients reach a worker, with the PROXY header
+//!   of those a proxy relays; checksums, rate limits and quotas (issue 14).
 //!
 //! **programs**: on the layers below, none importing another.
 //! - [`pool`]: `ftpserver`: the supervisor that binds, forks and supervises

@@ -504,6 +504,16 @@ pub const RELEASE_IN_BACKGROUND: u64 = 16 << 20;
 /// stall timer runs out.
 pub const UPLOAD_LOW_WATER: usize = 64 * 1024;
 
+// ---- ops (issue 13): pools behind a load balancer, containers.
+
+/// Longest PROXY protocol v2 header accepted (section 2.2 of HAProxy's
+/// `proxy-protocol.txt`), its 16 fixed bytes included. The length field
+/// allows 65,551 bytes; what balancers send is far less: 16 + 36 for TCP
+/// over IPv6, plus TLVs (AWS's VPC endpoint id, HAProxy's TLS details,
+/// a unique id of at most 128 bytes, the SNI of at most 255). Longer is
+/// refused, so a header never costs a worker more than this.
+pub const PROXY_V2_MAX_LEN: usize = 2048;
+
 // ---- Hostile clients (issue 10): deadlines, bounded memory, floods, login abuse.
 
 /// Longest a worker waits on a client (read, write, connect, a delay)

@@ -398,7 +398,7 @@ fn a_proxy_header_from_a_peer_that_is_not_the_master_is_refused() {
     c.write_all(b"PROXY TCP4 203.0.113.9 127.0.0.2 5555 21\r\n").unwrap();
     line.clear();
     r.read_line(&mut line).unwrap();
-    assert_eq!(line, "421 PROXY header refused: only the master may send one.\r\n");
+    assert_eq!(line, "421 PROXY header refused: only a trusted proxy may send one.\r\n");
     assert!(r.buffer().is_empty(), "{:?}", String::from_utf8_lossy(r.buffer()));
     expect_closed(&mut c, "a foreign PROXY header");
     // From the master's address, a broken header closes the connection
@@ -581,7 +581,7 @@ impl FakeSlave {
                 match listener.accept() {
                     Ok((s, _)) => {
                         s.set_nonblocking(false).unwrap();
-                        let h = forkftp::balancer::slave::read_proxy_header(&s, Duration::from_secs(10));
+                        let h = forkftp::server::proxied::read_header(&s, Duration::from_secs(10));
                         assert!(h.is_ok(), "{h:?}");
                         (&s).write_all(b"220 fake slave ready\r\n").unwrap();
                         held.push(s);

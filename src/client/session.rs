@@ -119,7 +119,8 @@ impl Session {
 
     fn connect_and_login(&mut self) -> Result<(), ClientError> {
         let (host, port) = (self.cfg.host.clone(), self.cfg.port);
-        let ctl = Control::connect(&host, port, self.cfg.verbose)?;
+        let mut ctl = Control::connect(&host, port, self.cfg.verbose)?;
+        ctl.use_pasv_address(self.cfg.use_pasv_address);
         say(format!("Connected to {host} ({}) port {}.", ctl.peer().ip(), ctl.peer().port()));
         self.ctl = Some(ctl);
         // RFC 959 section 4.2: 120 (ready soon) may come before the 220.

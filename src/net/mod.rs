@@ -48,10 +48,20 @@ pub fn wake_accept_every(listener: &TcpListener, every: Duration) -> io::Result<
 /// `EINTR`, a signal ends the wait at once, so that the caller can look at
 /// its flags.
 pub fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
-    let fd = crate::sys::adopt(socket::accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC))?;
-    let stream = TcpStream::from(fd);
-    let peer = stream.peer_addr()?;
-    Ok((stream, peer))
+    loop {
+        let fd = crate::sys::adopt(socket::accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC))?;
+        let stream = TcpStream::from(fd);
+        match stream.peer_addr() {
+            Ok(peer) => return Ok((stream, peer)),
+            // A connection reset while it waited in the backlog (a load
+            // balancer's TCP health check, a port scan) is gone: nobody to
+            // serve and nothing wrong; wait for the next one.
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                log::debug!("[{}] a connection was reset before it was accepted", std::process::id());
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Waits until `fd` is readable; false on timeout. A signal is an

@@ -12,7 +12,8 @@ use crate::protocol::address::canonical;
 use crate::server::config::ServerConfig;
 use crate::server::connection;
 use crate::server::error::FtpError;
-use crate::server::intake::{Arrival, Intake, Via};
+use crate::server::intake::{Arrival, Intake};
+use crate::server::proxied;
 use crate::sys;
 
 /// Everything a worker needs, inherited from the supervisor at fork.
@@ -87,7 +88,7 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
         }
         // A client that connected, or one the master hands over (for a
         // slave); `peer` is the client's real address either way.
-        let Arrival { stream, peer, via } = match ctx.intake.accept(ctx.listener) {
+        let arrival = match ctx.intake.accept(ctx.listener) {
             Ok(Some(a)) => a,
             Ok(None) => continue,
             // Told to retire (the listener is gone), interrupted by a signal,
@@ -100,6 +101,11 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
                 std::thread::sleep(ACCEPT_PAUSE);
                 continue;
             }
+        };
+        // Through a load balancer in front (`--proxy-protocol-from`): its
+        // PROXY header names the client, who is then `peer` for everything.
+        let Some(Arrival { stream, peer, via }) = proxied::through_balancer(arrival, &ctx.cfg.proxy_from) else {
+            continue;
         };
         let ip = canonical(peer.ip());
         let peer = SocketAddr::new(ip, peer.port());
@@ -125,7 +131,7 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
         // A reclaim meant for the previous client is not for this one.
         sys::clear_reclaim();
         ctx.alarm.after_accept(ctx.board, ctx.cfg.pool.min_spare);
-        connection::serve(stream, peer, ctx.cfg, slot, via == Via::Relayed);
+        connection::serve(stream, peer, ctx.cfg, slot, via);
         slot.end_session();
         // The session's buffers go back to the kernel, not to an idle worker.
         sys::release_free_memory();

@@ -13,6 +13,7 @@ use log::LevelFilter;
 
 use super::guard::Guard;
 use super::jail::Jail;
+use super::proxied::Network;
 use crate::accounts::{self, Account, Accounts, Limits, Perms};
 use crate::limits;
 use crate::net::resolve_addr;
@@ -142,6 +143,10 @@ pub struct ServerArgs {
     #[arg(long, value_name = "MIN-MAX")]
     pub passive_ports: Option<String>,
 
+    /// A load balancer in front (HAProxy, a cloud's): connections from ADDR or the network ADDR/PREFIX must start with a PROXY header, v1 or v2, naming the real client (repeatable).
+    #[arg(long = "proxy-protocol-from", value_name = "ADDR[/PREFIX]")]
+    pub proxy_protocol_from: Vec<String>,
+
     /// Seconds a client has to log in (10 at most while the pool is nearly full).
     #[arg(long, value_name = "SECS", default_value_t = limits::LOGIN_TIMEOUT.as_secs())]
     pub login_timeout: u64,
@@ -270,6 +275,8 @@ pub(crate) struct ServerConfig {
     pub masquerade: Option<IpAddr>,
     /// Passive port range, inclusive.
     pub passive_ports: Option<(u16, u16)>,
+    /// Load balancers whose PROXY header names the client.
+    pub proxy_from: Vec<Network>,
     /// Session timeouts.
     pub timeouts: Timeouts,
     /// Failed logins before disconnect, and (across connections) before a ban.
@@ -403,6 +410,12 @@ impl ServerArgs {
             .map(parse_port_range)
             .transpose()
             .map_err(|e| format!("--passive-ports: {e}"))?;
+        let proxy_from = self
+            .proxy_protocol_from
+            .iter()
+            .map(|n| n.parse::<Network>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("--proxy-protocol-from {e}"))?;
         let secs = |n: u64, name: &str| {
             if n == 0 {
                 Err(format!("--{name} must be at least 1 second"))
@@ -425,6 +438,7 @@ impl ServerArgs {
             accounts: Accounts::new(anonymous, anonymous_limits, users),
             masquerade,
             passive_ports,
+            proxy_from,
             timeouts,
             max_login_fails: self.max_login_fails.max(1),
             ban_time: Duration::from_secs(self.ban_time),
@@ -482,6 +496,7 @@ mod tests {
         assert_eq!(cfg.listen.port(), limits::DEFAULT_PORT);
         assert_eq!(cfg.pool.workers, limits::DEFAULT_WORKERS);
         assert_eq!(cfg.accounts.anonymous, Some(Perms::READ_ONLY));
+        assert!(cfg.proxy_from.is_empty());
         assert_eq!(cfg.umask, limits::DEFAULT_UMASK);
     }
 
@@ -496,5 +511,23 @@ mod tests {
             args.extend_from_slice(bad);
             assert!(ServerCli::parse_from(args).server.to_config().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_are_checked() {
+        let cli = ServerCli::parse_from([
+            "ftpserver",
+            "--root",
+            "/tmp",
+            "--proxy-protocol-from",
+            "10.0.0.0/8",
+            "--proxy-protocol-from",
+            "::1",
+        ]);
+        let cfg = cli.server.to_config().unwrap();
+        assert_eq!(cfg.proxy_from, vec!["10.0.0.0/8".parse().unwrap(), "::1".parse().unwrap()]);
+        let cli = ServerCli::parse_from(["ftpserver", "--root", "/tmp", "--proxy-protocol-from", "10.0.0.1/8"]);
+        let e = cli.server.to_config().unwrap_err();
+        assert!(e.starts_with("--proxy-protocol-from 10.0.0.1/8: ") && e.contains("10.0.0.0/8"), "{e}");
     }
 }

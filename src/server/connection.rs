@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use super::control::{Control, Input};
 use super::error::{parse_error_reply, FtpError};
+use super::intake::Via;
 use super::session::{Outcome, Session};
 use super::wait::{self, Watch};
 use super::{hash, transfer, xferlog};
@@ -59,18 +60,27 @@ impl Progress for () {
 
 /// Serves one client until it quits, times out or the worker must stop.
 /// Every failure stays inside this client's session. For a client whose
-/// control connection an `ftpmaster` relays (`relayed`), `peer` came from
-/// the master's PROXY header, and EPSV is refused (its port would be
-/// opened on the master).
-pub fn serve(stream: TcpStream, peer: SocketAddr, cfg: &ServerConfig, progress: &dyn Progress, relayed: bool) {
+/// control connection a proxy relays (an `ftpmaster`, or a load balancer
+/// in front: `via`), `peer` came from the proxy's PROXY header, and EPSV is
+/// refused (its port would be opened on the proxy).
+pub fn serve(stream: TcpStream, peer: SocketAddr, cfg: &ServerConfig, progress: &dyn Progress, via: Via) {
     let pid = std::process::id();
     let started = Instant::now();
-    log::info!("[{pid}] {peer}: connected{}", if relayed { " (relayed by the master)" } else { "" });
+    let how = match via {
+        Via::Relayed => " (relayed by the master)".to_string(),
+        Via::Proxied => stream.peer_addr().map(|lb| format!(" (through the load balancer {lb})")).unwrap_or_default(),
+        Via::ProxyCheck => " (the load balancer's own connection: a health check)".to_string(),
+        Via::Direct | Via::Passed => String::new(),
+    };
+    // A balancer checks every few seconds: not worth two lines each time.
+    let level = if via == Via::ProxyCheck { log::Level::Debug } else { log::Level::Info };
+    log::log!(level, "[{pid}] {peer}: connected{how}");
+    let relayed = matches!(via, Via::Relayed | Via::Proxied | Via::ProxyCheck);
     let reason = match serve_inner(stream, peer, cfg, progress, relayed) {
         Ok(reason) => reason,
         Err(e) => format!("error: {e}"),
     };
-    log::info!("[{pid}] {peer}: disconnected ({reason}) after {:.1}s", started.elapsed().as_secs_f64());
+    log::log!(level, "[{pid}] {peer}: disconnected ({reason}) after {:.1}s", started.elapsed().as_secs_f64());
 }
 
 fn serve_inner(
@@ -139,11 +149,13 @@ fn serve_inner(
         if logged_in {
             ctl.set_write_limit(Instant::now() + cfg.timeouts.idle, false);
         }
-        // Security: a PROXY header is believed only from the master, before
-        // the greeting (`balancer::slave::accept`); as a client's first line
-        // it is an attempt to pass for another address.
-        if std::mem::take(&mut first_line) && line.starts_with(protocol::proxy::V1_SIGNATURE) {
-            log::warn!("[{pid}] {peer}: PROXY header from a peer that is not the master, refused");
+        // Security: a PROXY header is believed only from a trusted proxy
+        // (the master, `--proxy-protocol-from`), before the greeting
+        // (`server::proxied`); from anyone else, as the first bytes of a
+        // session (v1's line, or v2's signature, whose CRLF makes an empty
+        // first line), it is an attempt to pass for another address.
+        if std::mem::take(&mut first_line) && protocol::proxy::looks_like_header(&line, ctl.unread()) {
+            log::warn!("[{pid}] {peer}: PROXY header from a peer that is not a trusted proxy, refused");
             progress.refused(&FtpError::ProxyRefused);
             ctl.send(&FtpError::ProxyRefused.reply())?;
             return Ok("PROXY header refused".into());

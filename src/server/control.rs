@@ -96,6 +96,12 @@ impl Control {
         wait_readable(self.stream.as_fd(), timeout)
     }
 
+    /// The bytes received after the lines read so far (a PROXY header's
+    /// rest, see `connection`).
+    pub fn unread(&self) -> &[u8] {
+        self.lines.unread()
+    }
+
     /// Sends one reply, in one write when the socket has room, by the
     /// deadline of [`Control::set_write_limit`].
     pub fn send(&mut self, reply: &Reply) -> io::Result<()> {

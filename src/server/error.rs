@@ -42,8 +42,9 @@ pub enum FtpError {
     /// The worker must stop (SIGTERM, or SIGQUIT once the transfer is
     /// done): 421, and the connection closes.
     ShuttingDown,
-    /// A client's first line was a PROXY header, which only the master may
-    /// send: 421, and the connection closes.
+    /// A client's first bytes were a PROXY header, which only a trusted
+    /// proxy (the master, `--proxy-protocol-from`) may send: 421, and the
+    /// connection closes.
     ProxyRefused,
     /// The account's home directory cannot be opened: 421, and the
     /// connection closes.
@@ -189,7 +190,7 @@ pub fn reply_for(e: &FtpError, subject: &str) -> Reply {
         FtpError::Timeout => Reply::new(ReplyCode::NOT_AVAILABLE, "Timeout."),
         FtpError::ShuttingDown => Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."),
         FtpError::ProxyRefused => {
-            Reply::new(ReplyCode::NOT_AVAILABLE, "PROXY header refused: only the master may send one.")
+            Reply::new(ReplyCode::NOT_AVAILABLE, "PROXY header refused: only a trusted proxy may send one.")
         }
         FtpError::HomeUnavailable => Reply::new(ReplyCode::NOT_AVAILABLE, "Home directory unavailable."),
         FtpError::TooManyUsers => Reply::new(ReplyCode::NOT_AVAILABLE, "Too many users, try again later."),

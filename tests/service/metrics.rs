@@ -144,6 +144,10 @@ fn ftpserver_metrics_count_traffic_and_parse_with_prometheus_client() {
     c.expect_eof();
     assert_eq!(b.code("NOOP"), 200);
 
+    // A worker counts a transfer just after its 226 (the client may be
+    // faster than that worker on a busy machine): wait for the upload's count.
+    let upload_counted = || scrape(m).get("forkftp_transfer_files_total{direction=\"in\"}") == 1.0;
+    assert!(wait_until(Duration::from_secs(10), upload_counted), "the upload was never counted");
     let after = scrape(m);
     assert_eq!(after.get("forkftp_sessions_active{}"), 2.0, "a and b are being served");
     assert_eq!(after.get("forkftp_logins_total{result=\"ok\"}"), 4.0);
