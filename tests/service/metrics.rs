@@ -131,6 +131,9 @@ fn ftpserver_metrics_count_traffic_and_parse_with_prometheus_client() {
         assert_eq!(f.retr("hello.txt"), b"hello world\n");
         f.quit();
     }
+    // Their workers leave the scoreboard a moment after the end of their
+    // connections: only then do a and b below make two from 127.0.0.1.
+    assert!(wait_until(READY, || s.busy_workers() == 0), "{}", s.status());
     let mut a = s.connect();
     assert_eq!(a.code("USER alice"), 331);
     assert_eq!(a.code("PASS wrong"), 530);
