@@ -19,6 +19,8 @@
 //!   and `Stream`, the one stream type under control and data connections.
 //! - [`logging`]: one line per event, never interleaved between workers.
 //! - [`term`]: reading a password from the terminal without echo.
+//! - [`escape`]: client- and server-supplied text made safe for logs,
+//!   listings and terminals (one function, pure; uses nothing of ours).
 //!
 //! **shared**: what the programs have in common.
 //! - [`accounts`]: who may log in, and with which rights.
@@ -59,6 +61,7 @@ pub(crate) mod admin;
 pub mod balancer;
 pub mod bench;
 pub mod client;
+pub mod escape;
 pub mod limits;
 pub(crate) mod logging;
 pub(crate) mod net;

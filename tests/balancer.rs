@@ -494,10 +494,16 @@ fn two_hundred_concurrent_clients_through_the_master_all_succeed() {
     let (root, big) = shared_root(64 * 1024);
     // On 127.0.0.7 (master, slaves) and 127.0.0.8 (clients): the 600
     // sockets of this test take no port of 127.0.0.1, where the other
-    // tests connect.
+    // tests connect. The master relays every client from 127.0.0.7: no
+    // per-address limit on the slaves.
     let m = Master::start_on("127.0.0.7", "127.0.0.7", &[]);
-    let _slaves =
-        Slaves::start(m.registry, 2, "127.0.0.7", root.path(), &["--", "--workers", "16", "--min-spare", "8"]);
+    let _slaves = Slaves::start(
+        m.registry,
+        2,
+        "127.0.0.7",
+        root.path(),
+        &["--", "--workers", "16", "--min-spare", "8", "--max-per-ip", "0"],
+    );
     m.wait_slaves(&[1, 2], READY);
     // Everyone holds a session at the same time (bounded: a client that
     // failed to connect does not hold the others forever).

@@ -13,6 +13,7 @@ mod commands;
 mod concurrency;
 mod docker;
 mod extensions;
+mod hostile;
 mod layers;
 mod limits;
 mod load_balancer;

@@ -133,6 +133,15 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
     Ok(hard.max(soft))
 }
 
+/// A connected pair of loopback sockets (client end, server end), for
+/// unit tests.
+#[cfg(test)]
+pub(crate) fn loopback_pair() -> (TcpStream, TcpStream) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    (c, l.accept().unwrap().0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -59,6 +59,18 @@ impl Stream {
         }
     }
 
+    /// Writes what the connection takes now without ever waiting, whatever
+    /// its blocking mode: `WouldBlock` when the socket's buffer is full (a
+    /// peer that stops reading must not hold a writer that has deadlines
+    /// to keep; see `server::wait::write_all`).
+    pub fn write_now(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use nix::sys::socket::{send, MsgFlags};
+        use std::os::fd::AsRawFd;
+        match self {
+            Stream::Plain(s) => Ok(send(s.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL)?),
+        }
+    }
+
     /// Blocking or not (reads and writes then fail with `WouldBlock`).
     pub fn set_nonblocking(&self, on: bool) -> io::Result<()> {
         self.socket().set_nonblocking(on)

@@ -12,7 +12,10 @@ use super::control::{Control, Input};
 use super::error::{parse_error_reply, FtpError};
 use super::intake::Via;
 use super::session::{Outcome, Session};
+use super::wait::{self, Watch};
 use super::{hash, transfer, xferlog};
+use crate::escape::Escaped;
+use crate::limits::{PRESSURE_LOGIN_TIMEOUT, RECLAIM_MIN_AGE, SIGNAL_CHECK};
 use crate::protocol::{self, Reply, ReplyCode};
 use crate::server::config::ServerConfig;
 use crate::sys;
@@ -22,7 +25,8 @@ use crate::sys;
 pub trait Progress {
     /// The command being served, as the log shows it (password hidden).
     fn command(&self, shown: &str);
-    /// The user who logged in.
+    /// The client logged in as `name`: from now on it holds its worker by
+    /// right (a full pool reclaims only workers whose client has not).
     fn user(&self, name: &str);
     /// Bytes moved so far by the running transfer.
     fn bytes(&self, n: u64);
@@ -89,31 +93,52 @@ fn serve_inner(
     let pid = std::process::id();
     let local = stream.local_addr()?;
     let mut ctl = Control::new(stream)?;
+    let started = Instant::now();
+    // Security: once the pool is nearly full, a client that has not logged
+    // in has PRESSURE_LOGIN_TIMEOUT, so idle and slow connections make room.
+    let login_deadline = || {
+        let pressure = cfg.guard.under_pressure();
+        started + if pressure { cfg.timeouts.login.min(PRESSURE_LOGIN_TIMEOUT) } else { cfg.timeouts.login }
+    };
+    ctl.set_write_limit(login_deadline(), true);
     ctl.send(&Reply::new(ReplyCode::SERVICE_READY, cfg.greeting.clone()))?;
     let mut session = Session::new(cfg, peer, local);
     if relayed {
         session.set_relayed();
     }
-    let login_deadline = Instant::now() + cfg.timeouts.login;
+    let mut idle_deadline = Instant::now() + cfg.timeouts.idle;
     let mut first_line = true;
     loop {
-        let timeout = if session.identity().is_some() {
-            cfg.timeouts.idle
-        } else {
-            login_deadline.saturating_duration_since(Instant::now())
-        };
-        let line = match ctl.read(timeout)? {
+        // Security: the deadline covers the replies too, so a client that
+        // does not read them is dropped when it passes; the wait is cut into
+        // SIGNAL_CHECK slices so that signals are never missed for long.
+        let logged_in = session.identity().is_some();
+        if !logged_in && reclaimed(started) {
+            log::info!(
+                "[{pid}] {peer}: not logged in after {:.1}s, reclaimed for a waiting client",
+                started.elapsed().as_secs_f64()
+            );
+            ctl.set_write_limit(Instant::now(), false);
+            progress.refused(&FtpError::Reclaimed);
+            let _ = ctl.send(&FtpError::Reclaimed.reply());
+            return Ok("reclaimed".into());
+        }
+        let deadline = if logged_in { idle_deadline } else { login_deadline() };
+        ctl.set_write_limit(deadline, !logged_in);
+        session.set_deadline(deadline);
+        let slice = deadline.saturating_duration_since(Instant::now()).min(SIGNAL_CHECK);
+        let line = match ctl.read(slice)? {
             Input::Line(l) => l,
             Input::TooLong => {
                 ctl.send(&parse_error_reply(&protocol::ParseError::TooLong))?;
                 continue;
             }
             Input::Eof => return Ok("client closed".into()),
-            Input::Timeout => {
+            Input::Timeout if Instant::now() >= deadline => {
                 ctl.send(&FtpError::Timeout.reply())?;
                 return Ok("timeout".into());
             }
-            Input::Interrupted => {
+            Input::Timeout | Input::Interrupted => {
                 if sys::draining() {
                     ctl.send(&FtpError::ShuttingDown.reply())?;
                     return Ok("server stopping".into());
@@ -121,6 +146,9 @@ fn serve_inner(
                 continue;
             }
         };
+        if logged_in {
+            ctl.set_write_limit(Instant::now() + cfg.timeouts.idle, false);
+        }
         // Security: a PROXY header is believed only from a trusted proxy
         // (the master, `--proxy-protocol-from`), before the greeting
         // (`server::proxied`); from anyone else, as the first bytes of a
@@ -142,7 +170,7 @@ fn serve_inner(
         };
         // The command as logs and the scoreboard show it (password hidden).
         let shown = cmd.loggable();
-        log::debug!("[{pid}] {peer}: {shown}");
+        log::debug!("[{pid}] {peer}: {}", Escaped(&shown));
         progress.command(&shown);
         let was_logged_in = session.identity().is_some();
         match session.handle(cmd) {
@@ -153,7 +181,10 @@ fn serve_inner(
             }
             Outcome::Delayed(delay, r, close) => {
                 progress.login_failed();
-                std::thread::sleep(delay);
+                if !wait::sleep(delay, Watch::Reply { reclaimable: !logged_in }) && sys::draining() {
+                    ctl.send(&FtpError::ShuttingDown.reply())?;
+                    return Ok("server stopping".into());
+                }
                 ctl.send(&r)?;
                 if close {
                     return Ok("too many failed logins".into());
@@ -173,7 +204,8 @@ fn serve_inner(
                 let done = transfer::run(t, &mut ctl, peer.ip(), &cfg.timeouts, &mut |b| progress.bytes(b));
                 let secs = start.elapsed().as_secs_f64();
                 log::info!(
-                    "[{pid}] {peer}: {verb} {path} {} bytes in {secs:.3}s{}",
+                    "[{pid}] {peer}: {verb} {} {} bytes in {secs:.3}s{}",
+                    Escaped(path.as_str()),
                     done.bytes,
                     if done.complete { "" } else { " (incomplete)" }
                 );
@@ -220,12 +252,27 @@ fn serve_inner(
         if !was_logged_in {
             if let Some(id) = session.identity() {
                 progress.user(&id.name);
+                // A reclaim racing the login is not for a logged-in client.
+                sys::clear_reclaim();
             }
         }
+        idle_deadline = Instant::now() + cfg.timeouts.idle;
         // QUIT has already ended the session above.
         if sys::draining() {
             ctl.send(&FtpError::ShuttingDown.reply())?;
             return Ok("server stopping".into());
         }
     }
+}
+
+/// True when the supervisor reclaims this worker (SIGUSR2) for a waiting
+/// client, and the request is for this session: one that began at
+/// `started`, held long enough to be chosen (a request that raced the start
+/// of a new session is dropped).
+fn reclaimed(started: Instant) -> bool {
+    if !sys::reclaim_requested() {
+        return false;
+    }
+    sys::clear_reclaim();
+    started.elapsed() >= RECLAIM_MIN_AGE / 2
 }

@@ -10,14 +10,18 @@
 //! `xferlog` writes the line of each transfer for the transfer log. The
 //! extensions of issue 14: `hash` (checksums in the worker), `rate` (the
 //! token bucket of rate limits), `quota` (bytes and files per home),
-//! `attrs` (times, modes, free space).
+//! `attrs` (times, modes, free space). Against abusive clients (issue
+//! 10): `wait` gives every wait on a client a deadline; `guard` (with
+//! `bans`) is what the workers share.
 
 pub(crate) mod attrs;
+pub(crate) mod bans;
 pub mod config;
 pub(crate) mod connection;
 pub(crate) mod control;
 pub(crate) mod data;
 pub(crate) mod error;
+pub(crate) mod guard;
 pub(crate) mod hash;
 pub mod intake;
 pub(crate) mod jail;
@@ -29,4 +33,5 @@ pub(crate) mod session;
 pub(crate) mod transfer;
 pub(crate) mod upload;
 pub mod vpath;
+pub(crate) mod wait;
 pub(crate) mod xferlog;

@@ -18,7 +18,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use super::intake::{Arrival, Via};
-use crate::limits::PROXY_HEADER_TIMEOUT;
+use crate::limits::{PROXY_HEADER_TIMEOUT, SIGNAL_CHECK};
 use crate::protocol::address::canonical;
 use crate::protocol::proxy::{self, Parsed, ProxyHeader, V1_MAX_LEN};
 
@@ -156,7 +156,12 @@ pub fn read_header(stream: &TcpStream, timeout: Duration) -> Result<ProxyHeader,
         if left.is_zero() {
             break Err(late());
         }
-        if let Err(e) = stream.set_read_timeout(Some(left)) {
+        if crate::sys::stop_now() {
+            break Err(NoHeader::Refused("server stopping".into()));
+        }
+        // Slices of SIGNAL_CHECK: a stop is seen even if its signal raced
+        // the read.
+        if let Err(e) = stream.set_read_timeout(Some(left.min(SIGNAL_CHECK))) {
             break Err(NoHeader::Refused(e.to_string()));
         }
         // Bounded: `parse` refuses a header beyond its version's limit
@@ -169,7 +174,8 @@ pub fn read_header(stream: &TcpStream, timeout: Duration) -> Result<ProxyHeader,
             Ok(n) => buf.truncate(start + n),
             Err(e) if e.kind() == io::ErrorKind::ConnectionReset && start == 0 => break Err(NoHeader::Closed),
             Err(e) if e.kind() == io::ErrorKind::Interrupted && !crate::sys::retiring() => buf.truncate(start),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => break Err(late()),
+            // The end of a slice: the deadline is looked at above.
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => buf.truncate(start),
             Err(e) => break Err(NoHeader::Refused(e.to_string())),
         }
     };
