@@ -3,7 +3,8 @@
 
 Runs `scripts/ftpbench` of the pyftpdlib 2.2 source distribution (MIT), which
 is fetched with pip into target/bench-peers/ at run time and never kept in
-this repository, against `ftpserver` (release build, defaults) and against
+this repository, against `ftpserver` (release build, defaults but no
+per-address limit, which pyftpdlib has none of either) and against
 pyftpdlib's own server (`python3 -m pyftpdlib`, defaults), both started afresh
 on free loopback ports for every run, interleaved: forkftp, pyftpdlib,
 pyftpdlib, forkftp, ... so that a machine getting busier or quieter weighs on
@@ -111,8 +112,10 @@ class Server:
                     # Started as root, the workers serve clients as nobody (--run-as).
                     nobody = pwd.getpwnam("nobody")
                     os.chown(self.root, nobody.pw_uid, nobody.pw_gid)
+                # No per-address limit, as pyftpdlib's default (max_cons_per_ip
+                # 0): the script's 100 clients all come from 127.0.0.1.
                 cmd = [self.ftpserver, "--listen", "127.0.0.1:%d" % self.port, "--root", self.root,
-                       "--user", "%s:%s" % (USER, PASSWORD), "-q"]
+                       "--user", "%s:%s" % (USER, PASSWORD), "--max-per-ip", "0", "-q"]
             else:
                 cmd = [sys.executable, "-m", "pyftpdlib", "-i", "127.0.0.1", "-p", str(self.port), "-w",
                        "-u", USER, "-P", PASSWORD, "-d", self.root]

@@ -251,10 +251,17 @@ fn verify_hash(phc: &str, password: &Password) -> bool {
 }
 
 /// A hash checked when the user does not exist, so that an unknown name
-/// costs as much time as a wrong password (no user enumeration by timing).
-fn dummy_hash() -> &'static str {
-    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DUMMY.get_or_init(|| hash_password(&Password::new("forkftp-dummy"), &[7u8; 16]).unwrap_or_default())
+/// costs as much time and memory as a wrong password (no user enumeration
+/// by timing): made with the parameters of `like`, a real account's hash.
+/// Built with the configuration, before the workers fork: made lazily in
+/// each worker, the first unknown name cost twice as much there.
+fn dummy_hash_like(like: &str) -> Option<String> {
+    let params = argon2::Params::try_from(&PasswordHash::new(like).ok()?).ok()?;
+    let salt = SaltString::encode_b64(&[7u8; 16]).ok()?;
+    Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+        .hash_password(b"forkftp-dummy", &salt)
+        .ok()
+        .map(|h| h.to_string())
 }
 
 /// Hashes a password with argon2id and the given 16-byte salt (PHC string).
@@ -354,7 +361,7 @@ pub struct Identity {
 }
 
 /// The table of accounts, built once before the workers fork.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Accounts {
     /// Rights of anonymous users; `None` when anonymous login is off.
     pub anonymous: Option<Perms>,
@@ -362,6 +369,19 @@ pub struct Accounts {
     pub anonymous_limits: Limits,
     /// Named accounts.
     pub users: Vec<Account>,
+    /// The hash checked for unknown names (when some account has a hash).
+    dummy: Option<String>,
+}
+
+impl fmt::Debug for Accounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // No hash reaches a log, not even the dummy one.
+        f.debug_struct("Accounts")
+            .field("anonymous", &self.anonymous)
+            .field("anonymous_limits", &self.anonymous_limits)
+            .field("users", &self.users)
+            .finish()
+    }
 }
 
 /// Compares two byte strings in time that depends only on their lengths.
@@ -376,6 +396,30 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl Accounts {
+    /// The accounts, with the hash unknown names are checked against made
+    /// now (argon2: tens of milliseconds, once).
+    pub fn new(anonymous: Option<Perms>, anonymous_limits: Limits, users: Vec<Account>) -> Accounts {
+        let dummy = users.iter().find_map(|a| match &a.secret {
+            Secret::Argon2(phc) => dummy_hash_like(phc),
+            Secret::Plain(_) => None,
+        });
+        Accounts { anonymous, anonymous_limits, users, dummy }
+    }
+
+    /// True when `user` is a named account (not anonymous, not unknown).
+    pub fn is_named(&self, user: &str) -> bool {
+        self.users.iter().any(|a| a.name == user)
+    }
+
+    /// True when checking a password for `user` costs a hash (an argon2
+    /// account, or an unknown name while some account has a hash).
+    pub fn needs_hash(&self, user: &str) -> bool {
+        match self.users.iter().find(|a| a.name == user) {
+            Some(a) => matches!(a.secret, Secret::Argon2(_)),
+            None => !is_anonymous_name(user) && self.dummy.is_some(),
+        }
+    }
+
     /// Checks a login. Named accounts come first; anonymous names cannot be
     /// taken by named accounts.
     pub fn check(&self, user: &str, password: &Password) -> Option<Identity> {
@@ -398,8 +442,8 @@ impl Accounts {
             });
         }
         // Unknown user: spend the time a hash check costs, then refuse.
-        if self.users.iter().any(|a| matches!(a.secret, Secret::Argon2(_))) {
-            let _ = verify_hash(dummy_hash(), password);
+        if let Some(dummy) = &self.dummy {
+            let _ = verify_hash(dummy, password);
         }
         None
     }
@@ -424,6 +468,7 @@ mod tests {
             users: vec![Account::parse_spec("bob:s3:cr:et").unwrap()],
             ..Accounts::default()
         };
+        assert!(!acc.needs_hash("bob") && !acc.needs_hash("alice") && acc.is_named("bob"));
         assert_eq!(acc.check("bob", &Password::new("s3:cr:et")).unwrap().perms, Perms::ALL);
         assert!(acc.check("bob", &Password::new("s3")).is_none());
         assert!(acc.check("alice", &Password::new("s3:cr:et")).is_none());
@@ -460,7 +505,9 @@ mod tests {
         let users = parse_users_file(&format!("# comment\n\n{line}\n"), Path::new("/srv")).unwrap();
         assert_eq!(users[0].home, Some(PathBuf::from("/srv/carol")));
         assert_eq!(users[0].perms, Perms { read: true, mkdir: true, ..Perms::default() });
-        let acc = Accounts { anonymous: None, users, ..Accounts::default() };
+        let acc = Accounts::new(None, Limits::default(), users);
+        assert!(acc.needs_hash("carol") && acc.needs_hash("dave") && !acc.needs_hash("anonymous"));
+        assert!(acc.dummy.as_deref().is_some_and(|d| d.starts_with("$argon2id$v=19$m=19456,t=2,p=1$")));
         assert!(acc.check("carol", &Password::new("pw one")).is_some());
         assert!(acc.check("carol", &Password::new("pw two")).is_none());
         assert!(acc.check("dave", &Password::new("pw one")).is_none());

@@ -19,6 +19,8 @@
 //!   and `Stream`, the one stream type under control and data connections.
 //! - [`logging`]: one line per event, never interleaved between workers.
 //! - [`term`]: reading a password from the terminal without echo.
+//! - [`escape`]: client- and server-supplied text made safe for logs,
+//!   listings and terminals (one function, pure; uses nothing of ours).
 //!
 //! **shared**: what the programs have in common.
 //! - [`accounts`]: who may log in, and with which rights.
@@ -32,8 +34,8 @@
 //! - [`server`]: what a worker does for one client: the control connection,
 //!   the session (commands to replies), the data channel, transfers, the
 //!   path jail, listings, the one error-to-reply map, the server's command
-//!   line, and `Intake`, how clients reach a worker; checksums, rate limits
-//!   and quotas (issue 14).
+//!   line, and `Intake`, how clients reach a worker, with the PROXY header
+//!   of those a proxy relays; checksums, rate limits and quotas (issue 14).
 //!
 //! **programs**: on the layers below, none importing another.
 //! - [`pool`]: `ftpserver`: the supervisor that binds, forks and supervises
@@ -59,6 +61,7 @@ pub(crate) mod admin;
 pub mod balancer;
 pub mod bench;
 pub mod client;
+pub mod escape;
 pub mod limits;
 pub(crate) mod logging;
 pub(crate) mod net;

@@ -40,15 +40,26 @@ pub const DEFAULT_MIN_SPARE: usize = 4;
 /// Default most idle workers (`--max-spare`): idle workers cost memory.
 pub const DEFAULT_MAX_SPARE: usize = 16;
 
-/// Default most workers (`--max-workers`), as Apache's MaxRequestWorkers.
-pub const DEFAULT_MAX_WORKERS: usize = 256;
+/// Default most workers (`--max-workers`), as Apache's MaxRequestWorkers
+/// (vsftpd's `max_clients` is 2000 too). An idle worker costs about 100 KiB
+/// of memory (PSS) and the kernel about as much again: a pool this size
+/// serves a flood of 1,000 idle and slow connections and its real clients
+/// beside them (see `make bench`).
+pub const DEFAULT_MAX_WORKERS: usize = 2000;
+
+/// Default most clients at once from one address (`--max-per-ip`): 1 % of
+/// the default pool, room for a small office behind one NAT address with
+/// two or three connections per FTP client.
+pub const DEFAULT_MAX_PER_IP: usize = 20;
 
 /// Largest batch of workers forked in one supervisor tick while growing.
 pub const MAX_SPAWN_BATCH: usize = 64;
 
-/// Upper bound of `--max-workers`: each worker is a process, and the scoreboard
-/// is sized once before forking.
-pub const MAX_WORKERS: usize = 4096;
+/// Upper bound of `--max-workers`: each worker is a process, and the
+/// scoreboard (about 250 bytes a slot) is sized once before forking. The
+/// machine's own limits (`kernel.pid_max`, `RLIMIT_NPROC`, memory) usually
+/// come first; the server warns at start when they do.
+pub const MAX_WORKERS: usize = 100_000;
 
 /// Backlog of the listening socket: clients beyond the pool wait here until a
 /// worker is free (the kernel caps it at `net.core.somaxconn`).
@@ -109,7 +120,9 @@ pub const SUPERVISOR_TICK: Duration = Duration::from_millis(100);
 /// Time workers get to finish after SIGTERM before the parent sends SIGKILL.
 pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
-/// Failed `PASS` attempts before the connection is closed.
+/// Failed `PASS` attempts before the connection is closed, and from one
+/// address (any connections) within `--ban-time` before it is banned
+/// (`--max-login-fails`).
 pub const MAX_LOGIN_FAILS: u32 = 3;
 
 /// Delay before answering the first failed `PASS`; it doubles on each failure.
@@ -542,3 +555,85 @@ pub const RELEASE_IN_BACKGROUND: u64 = 16 << 20;
 /// the window for it. Bytes below the mark still count as progress when the
 /// stall timer runs out.
 pub const UPLOAD_LOW_WATER: usize = 64 * 1024;
+
+// ---- ops (issue 13): pools behind a load balancer, containers.
+
+/// Longest PROXY protocol v2 header accepted (section 2.2 of HAProxy's
+/// `proxy-protocol.txt`), its 16 fixed bytes included. The length field
+/// allows 65,551 bytes; what balancers send is far less: 16 + 36 for TCP
+/// over IPv6, plus TLVs (AWS's VPC endpoint id, HAProxy's TLS details,
+/// a unique id of at most 128 bytes, the SNI of at most 255). Longer is
+/// refused, so a header never costs a worker more than this.
+pub const PROXY_V2_MAX_LEN: usize = 2048;
+
+// ---- Hostile clients (issue 10): deadlines, bounded memory, floods, login abuse.
+
+/// Longest a worker waits on a client (read, write, connect, a delay)
+/// without looking at its signal flags: a stop, graceful stop, reload or
+/// reclaim is acted on within this time even if the signal raced the wait.
+pub const SIGNAL_CHECK: Duration = Duration::from_millis(250);
+
+/// Once the worker must leave (SIGQUIT, SIGHUP), a reply that a client does
+/// not read is given up after this long instead of the session's deadline.
+pub const LEAVING_WRITE_GRACE: Duration = Duration::from_secs(1);
+
+/// Most commands a session keeps for later while a transfer runs or waits
+/// for its data connection (ABOR and STAT are answered at once). Once this
+/// many wait, the server stops reading the control connection until the
+/// transfer ends: the rest waits in the kernel's socket buffer, and TCP
+/// back-pressure slows the client down (vsftpd does not read at all).
+pub const MAX_PENDING_COMMANDS: usize = 16;
+
+/// The resident memory a worker stays under whatever a client sends (the
+/// tests flood it to check): the program, a 256 KiB transfer buffer or two,
+/// at most [`MAX_PENDING_COMMANDS`] lines of [`MAX_COMMAND_LINE`] bytes, and
+/// argon2's 19 MiB while a password of the users file is checked (with the
+/// parameters `ftpserver passwd` writes).
+pub const WORKER_RSS_BOUND: usize = 32 << 20;
+
+/// Time a client that has not logged in may take once the pool is nearly
+/// full (at least [`PRESSURE_BUSY_PERCENT`] of `--max-workers` busy), instead
+/// of `--login-timeout`: idle and slow connections then make room ten times
+/// sooner, while a client that logs in (a few round trips) is not hurried.
+pub const PRESSURE_LOGIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Share of `--max-workers`, in percent, busy from which the pool is
+/// nearly full ([`PRESSURE_LOGIN_TIMEOUT`]).
+pub const PRESSURE_BUSY_PERCENT: usize = 75;
+
+/// At `--max-workers` with clients waiting in the accept queue, the
+/// supervisor reclaims the workers held longest by clients that have not
+/// logged in (they get `421`), one per waiting client, but only those held
+/// at least this long: enough for any client to log in over a slow link,
+/// short enough that a queue of a few pools' worth passes within seconds.
+pub const RECLAIM_MIN_AGE: Duration = Duration::from_secs(1);
+
+/// After reclaiming workers, the supervisor leaves the listener alone this
+/// long: the reclaimed workers take the waiting clients meanwhile.
+pub const RECLAIM_SETTLE: Duration = Duration::from_millis(20);
+
+/// Default `--ban-time`: the window in which `--max-login-fails` failed
+/// logins from one address ban it, and how long the ban lasts (fail2ban's
+/// defaults are 10 minutes for both).
+pub const BAN_TIME: Duration = Duration::from_secs(600);
+
+/// An account is locked for `--ban-time` after this many times
+/// `--max-login-fails` failures within `--ban-time`, from any addresses: a
+/// guesser spread over many addresses is stopped too, while one address's
+/// typos cannot lock its owner out.
+pub const ACCOUNT_FAILS_FACTOR: u32 = 10;
+
+/// Entries of the table of failed logins and bans shared by the workers
+/// (24 bytes each): bounded, whatever the number of addresses.
+pub const BAN_TABLE_ENTRIES: usize = 16_384;
+
+/// Password hashes (argon2id, 19 MiB and ~30 ms each) that may run at once
+/// in the whole pool, per CPU: a flood of PASS lines then waits its turn
+/// instead of exhausting memory and CPU.
+pub const HASHES_PER_CPU: usize = 1;
+
+/// Most hashes at once, whatever the number of CPUs.
+pub const MAX_HASH_PERMITS: usize = 64;
+
+/// Deepest directory the sweep of stale upload temporaries walks into.
+pub const MAX_SWEEP_DEPTH: usize = 64;

@@ -180,16 +180,40 @@ macro_rules! shared_struct {
 }
 pub(crate) use shared_struct;
 
+// SAFETY: the region holds only atomics (`ZeroedAtomic`), which any thread
+// may read and write through `&T`; the pointer is owned by the value and
+// unmapped once, on drop.
+unsafe impl<T: ZeroedAtomic> Send for SharedSlice<T> {}
+// SAFETY: as above; `get` hands out shared references to atomics only.
+unsafe impl<T: ZeroedAtomic> Sync for SharedSlice<T> {}
+
 impl<T: ZeroedAtomic> SharedSlice<T> {
     /// Maps a new zeroed shared region of `len` values.
     pub fn new(len: usize) -> nix::Result<Self> {
+        Self::map(len, nix::sys::mman::MapFlags::MAP_SHARED)
+    }
+
+    /// Maps a zeroed region of `len` values that this process alone uses:
+    /// private, and not even inherited by the processes it forks
+    /// (`MADV_DONTFORK`). The supervisor keeps its own records there: a page
+    /// it rewrites between two forks would otherwise stay behind, unshared,
+    /// in every worker forked before (copy-on-write works both ways).
+    pub fn parent_only(len: usize) -> nix::Result<Self> {
+        let region = Self::map(len, nix::sys::mman::MapFlags::MAP_PRIVATE)?;
+        let bytes = std::mem::size_of::<T>() * len.max(1);
+        // SAFETY: the range is exactly the mapping just made, which nothing
+        // else uses yet; MADV_DONTFORK changes no content.
+        unsafe { nix::sys::mman::madvise(region.ptr.cast(), bytes, nix::sys::mman::MmapAdvise::MADV_DONTFORK)? };
+        Ok(region)
+    }
+
+    fn map(len: usize, kind: nix::sys::mman::MapFlags) -> nix::Result<Self> {
         let bytes = std::mem::size_of::<T>().checked_mul(len.max(1)).ok_or(Errno::ENOMEM)?;
         let size = std::num::NonZeroUsize::new(bytes).ok_or(Errno::EINVAL)?;
-        use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
+        use nix::sys::mman::{mmap_anonymous, ProtFlags};
         // SAFETY: a fresh anonymous mapping aliases nothing; the kernel
         // zero-fills it, which is a valid `T` by the `ZeroedAtomic` contract.
-        let ptr =
-            unsafe { mmap_anonymous(None, size, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, MapFlags::MAP_SHARED)? };
+        let ptr = unsafe { mmap_anonymous(None, size, ProtFlags::PROT_READ | ProtFlags::PROT_WRITE, kind)? };
         Ok(SharedSlice { ptr: ptr.cast(), len })
     }
 
@@ -218,6 +242,9 @@ static DRAIN: AtomicBool = AtomicBool::new(false);
 static RETIRE: AtomicBool = AtomicBool::new(false);
 /// Set by SIGUSR1: reopen the log file.
 static REOPEN: AtomicBool = AtomicBool::new(false);
+/// Set by SIGUSR2: the supervisor reclaims this worker, if its client has
+/// not logged in yet (see `pool::reclaim`).
+static RECLAIM: AtomicBool = AtomicBool::new(false);
 /// The worker's listening socket, and a descriptor of /dev/null: once the
 /// worker must take no new client, the handler puts the second over the
 /// first (see [`close_listener_on_retire`]).
@@ -231,6 +258,10 @@ extern "C" fn worker_signal(sig: libc::c_int) {
         libc::SIGQUIT => DRAIN.store(true, Ordering::SeqCst),
         libc::SIGUSR1 => {
             REOPEN.store(true, Ordering::SeqCst);
+            return;
+        }
+        libc::SIGUSR2 => {
+            RECLAIM.store(true, Ordering::SeqCst);
             return;
         }
         _ => RETIRE.store(true, Ordering::SeqCst),
@@ -261,7 +292,8 @@ pub fn close_listener_on_retire(listen: RawFd) -> nix::Result<()> {
 
 /// Installs the worker's handlers: SIGTERM/SIGINT ask for a fast stop,
 /// SIGQUIT for a stop once the running transfer is done, SIGHUP for a stop
-/// once the running session is done, SIGUSR1 for reopening the log. They are installed without
+/// once the running session is done, SIGUSR1 for reopening the log, SIGUSR2
+/// for giving up a client that has not logged in. They are installed without
 /// `SA_RESTART`, so a blocked `accept`, `read` or `poll` returns `EINTR` and
 /// the worker notices at once. SIGPIPE is ignored (a vanished client is an
 /// `EPIPE`, not a dead worker); every other handler inherited from the
@@ -273,10 +305,11 @@ pub fn install_worker_signals() -> nix::Result<()> {
     // SAFETY: `worker_signal` only stores to atomics, which is
     // async-signal-safe; the other dispositions install no code.
     unsafe {
-        for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGHUP, Signal::SIGUSR1] {
+        for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2]
+        {
             signal::sigaction(sig, &handler)?;
         }
-        for sig in [Signal::SIGCHLD, Signal::SIGUSR2, Signal::SIGALRM] {
+        for sig in [Signal::SIGCHLD, Signal::SIGALRM] {
             signal::sigaction(sig, &default)?;
         }
         signal::sigaction(Signal::SIGPIPE, &ignore)?;
@@ -330,6 +363,18 @@ pub fn draining() -> bool {
 /// True once the worker must take no new client (SIGHUP, SIGQUIT, SIGTERM).
 pub fn retiring() -> bool {
     RETIRE.load(Ordering::SeqCst) || draining()
+}
+
+/// True when the supervisor asked (SIGUSR2) for this worker's client,
+/// which has not logged in, to be given up for a waiting newcomer.
+pub fn reclaim_requested() -> bool {
+    RECLAIM.load(Ordering::SeqCst)
+}
+
+/// Forgets a reclaim request (a new session begins, or the client logged in
+/// before the request arrived).
+pub fn clear_reclaim() {
+    RECLAIM.store(false, Ordering::SeqCst);
 }
 
 /// True (once) if SIGUSR1 asked for the log file to be reopened since the
@@ -404,4 +449,56 @@ pub fn start_writeback(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<()> {
     // SAFETY: plain integers; `fd` is borrowed, so it stays open.
     let r = unsafe { libc::sync_file_range(fd.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
     Errno::result(r).map(drop).map_err(std::io::Error::from)
+}
+
+/// Sleeps while `word` (in memory shared between processes) holds
+/// `expected`, at most `timeout` or until [`futex_wake`] or a signal
+/// (`FUTEX_WAIT`, not private: the word may be in a `SharedSlice`).
+pub fn futex_wait(word: &std::sync::atomic::AtomicU32, expected: u32, timeout: std::time::Duration) {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `word` is a live, aligned u32 for the whole call and `ts` a
+    // valid timespec; FUTEX_WAIT only reads them. Errors (EAGAIN when the
+    // value already changed, EINTR, ETIMEDOUT) all mean "look again".
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, &ts as *const libc::timespec);
+    }
+}
+
+/// Wakes up to `n` processes sleeping in [`futex_wait`] on `word`.
+pub fn futex_wake(word: &std::sync::atomic::AtomicU32, n: i32) {
+    // SAFETY: `word` is a live, aligned u32; FUTEX_WAKE reads nothing else.
+    unsafe {
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, n);
+    }
+}
+
+/// Seconds of `CLOCK_MONOTONIC`: the same clock in every process of the
+/// machine, so a time written to shared memory means the same to all.
+pub fn monotonic_secs() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec into `ts`, which is valid.
+    let r = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    if r == 0 {
+        ts.tv_sec as u64
+    } else {
+        0
+    }
+}
+
+/// In a child that is not a worker (the sweeper of stale uploads): the
+/// supervisor's handlers are replaced by the default dispositions, so that
+/// SIGTERM (from `PR_SET_PDEATHSIG` too) simply ends it.
+pub fn default_signals() -> nix::Result<()> {
+    let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+    // SAFETY: SIG_DFL installs no code.
+    unsafe {
+        for sig in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT, Signal::SIGHUP, Signal::SIGUSR1, Signal::SIGUSR2]
+        {
+            signal::sigaction(sig, &default)?;
+        }
+    }
+    signal::sigprocmask(signal::SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
 }

@@ -398,7 +398,7 @@ fn a_proxy_header_from_a_peer_that_is_not_the_master_is_refused() {
     c.write_all(b"PROXY TCP4 203.0.113.9 127.0.0.2 5555 21\r\n").unwrap();
     line.clear();
     r.read_line(&mut line).unwrap();
-    assert_eq!(line, "421 PROXY header refused: only the master may send one.\r\n");
+    assert_eq!(line, "421 PROXY header refused: only a trusted proxy may send one.\r\n");
     assert!(r.buffer().is_empty(), "{:?}", String::from_utf8_lossy(r.buffer()));
     expect_closed(&mut c, "a foreign PROXY header");
     // From the master's address, a broken header closes the connection
@@ -494,10 +494,16 @@ fn two_hundred_concurrent_clients_through_the_master_all_succeed() {
     let (root, big) = shared_root(64 * 1024);
     // On 127.0.0.7 (master, slaves) and 127.0.0.8 (clients): the 600
     // sockets of this test take no port of 127.0.0.1, where the other
-    // tests connect.
+    // tests connect. The master relays every client from 127.0.0.7: no
+    // per-address limit on the slaves.
     let m = Master::start_on("127.0.0.7", "127.0.0.7", &[]);
-    let _slaves =
-        Slaves::start(m.registry, 2, "127.0.0.7", root.path(), &["--", "--workers", "16", "--min-spare", "8"]);
+    let _slaves = Slaves::start(
+        m.registry,
+        2,
+        "127.0.0.7",
+        root.path(),
+        &["--", "--workers", "16", "--min-spare", "8", "--max-per-ip", "0"],
+    );
     m.wait_slaves(&[1, 2], READY);
     // Everyone holds a session at the same time (bounded: a client that
     // failed to connect does not hold the others forever).
@@ -575,7 +581,7 @@ impl FakeSlave {
                 match listener.accept() {
                     Ok((s, _)) => {
                         s.set_nonblocking(false).unwrap();
-                        let h = forkftp::balancer::slave::read_proxy_header(&s, Duration::from_secs(10));
+                        let h = forkftp::server::proxied::read_header(&s, Duration::from_secs(10));
                         assert!(h.is_ok(), "{h:?}");
                         (&s).write_all(b"220 fake slave ready\r\n").unwrap();
                         held.push(s);

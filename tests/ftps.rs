@@ -735,7 +735,7 @@ fn encrypted_transfers_keep_rates_quotas_and_ascii_line_ends() {
             std::fs::write(root.join("rita/t.txt"), &t2).unwrap();
             std::fs::write(root.join("rita/big.bin"), &b2).unwrap();
         },
-        &["--users", users.to_str().unwrap()],
+        &["--users", users.to_str().unwrap(), "--no-anonymous"],
     );
     let ca = pair.cert();
     let mut f = TlsFtp::login_as(s.addr, &ca, "rita", "pw");
@@ -866,7 +866,8 @@ fn the_implicit_port_is_handed_over_by_an_upgrade_and_by_systemd() {
 fn a_burst_on_the_implicit_port_is_met_in_one_go() {
     const CLIENTS: usize = 60;
     let pair = Pair::new("implicit-burst");
-    let s = start(&pair, |_| {}, &["--implicit-tls-listen", "127.0.0.1:0", "-v"]);
+    // All from 127.0.0.1: no per-address limit.
+    let s = start(&pair, |_| {}, &["--implicit-tls-listen", "127.0.0.1:0", "-v", "--max-per-ip", "0"]);
     let implicit = implicit_addr(&s.log_text());
     assert!(wait_until(Duration::from_secs(5), || s.workers().len() >= 8 && s.busy_workers() == 0));
     let mark = s.log_text().len();

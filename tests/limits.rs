@@ -13,12 +13,14 @@ fn passwd_line(name: &str, password: &str, home: &str, limits: &str) -> String {
     crate::util::passwd_line(name, password, &["--home", home, "--limits", limits])
 }
 
-/// A server whose users file holds `lines`, with `home` made in its root.
+/// A server whose users file holds `lines`, with `home` made in its root;
+/// without anonymous logins (a home inside the root anonymous users read
+/// is refused at start).
 fn server_with_users(dir: &TempDir, homes: &[&str], lines: &[String], extra: &[&str]) -> Server {
     let users = dir.join("users");
     std::fs::write(&users, lines.join("\n") + "\n").unwrap();
     let users_arg = users.display().to_string();
-    let mut args = vec!["--users", users_arg.as_str()];
+    let mut args = vec!["--users", users_arg.as_str(), "--no-anonymous"];
     args.extend_from_slice(extra);
     let homes: Vec<String> = homes.iter().map(|h| h.to_string()).collect();
     Server::start_with(

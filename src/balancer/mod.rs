@@ -20,11 +20,13 @@
 //! - [`config`]: the options of all of these (a slave's are read with
 //!   `ftpserver`'s command line, `server::config::SlaveArgs`, and
 //!   interpreted here).
+//! - [`peer`]: which user is at the other end of a local TCP connection.
 
 pub mod auth;
 pub mod config;
 pub(crate) mod handoff;
 pub mod master;
+pub(crate) mod peer;
 pub(crate) mod registry;
 pub(crate) mod relay;
 pub mod slave;

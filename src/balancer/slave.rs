@@ -28,10 +28,10 @@ use crate::limits::{
     REGISTER_RETRY_MIN, REGISTER_TIMEOUT, SLAVE_WORKER_WAKEUP,
 };
 use crate::net::{connect_done, connect_nonblocking};
-use crate::protocol::address::canonical;
-use crate::protocol::proxy::{parse_v1, Parsed, ProxyHeader, V1_MAX_LEN};
+use crate::protocol::proxy::ProxyHeader;
 use crate::server::config::SlaveArgs;
 use crate::server::intake::{Arrival, Intake, Listening, Via};
+use crate::server::proxied::read_header;
 
 /// The slave behaviour of a pool, as its [`Intake`]; `None` without
 /// `--register`. The binary hands this function to the pool.
@@ -322,7 +322,7 @@ fn accept(
     if !slave.trusts_proxy_from(peer.ip()) {
         return Ok(Some(Arrival { stream, peer, via: Via::Direct }));
     }
-    let header = read_proxy_header(&stream, PROXY_HEADER_TIMEOUT);
+    let header = read_header(&stream, PROXY_HEADER_TIMEOUT);
     // Stopping: no greeting, so the master tries another slave.
     if crate::sys::retiring() {
         return Ok(None);
@@ -335,86 +335,5 @@ fn accept(
             log::warn!("[{}] {peer}: connection from the master refused: {e}", std::process::id());
             Ok(None)
         }
-    }
-}
-
-/// Reads a PROXY v1 header, and not a byte more (the client's own bytes
-/// follow it), within `timeout`.
-pub fn read_proxy_header(stream: &TcpStream, timeout: Duration) -> Result<ProxyHeader, String> {
-    let deadline = Instant::now() + timeout;
-    let mut buf = Vec::with_capacity(V1_MAX_LEN);
-    let result = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            break Err("no PROXY header in time".to_string());
-        }
-        if let Err(e) = stream.set_read_timeout(Some(left)) {
-            break Err(e.to_string());
-        }
-        // One byte at a time: at most 107 small reads, once per relayed client.
-        let mut b = [0u8; 1];
-        match (&*stream).read(&mut b) {
-            Ok(0) => break Err("closed before the PROXY header".into()),
-            Ok(_) => buf.push(b[0]),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) => {
-                break Err("no PROXY header in time".into())
-            }
-            Err(e) => break Err(e.to_string()),
-        }
-        match parse_v1(&buf) {
-            Ok(Parsed::Incomplete) => continue,
-            Ok(Parsed::Header(h, _)) => break Ok(h),
-            Err(e) => break Err(e.to_string()),
-        }
-    };
-    let _ = stream.set_read_timeout(None);
-    result.map(|h| match h {
-        ProxyHeader::Tcp { source, destination } => {
-            ProxyHeader::Tcp { source: SocketAddr::new(canonical(source.ip()), source.port()), destination }
-        }
-        other => other,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pair() -> (TcpStream, TcpStream) {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        (c, l.accept().unwrap().0)
-    }
-
-    #[test]
-    fn the_header_is_read_and_the_next_bytes_are_left() {
-        let (mut c, s) = pair();
-        c.write_all(b"PROXY TCP4 192.0.2.9 127.0.0.1 40000 2121\r\nUSER x\r\n").unwrap();
-        let h = read_proxy_header(&s, Duration::from_secs(5)).unwrap();
-        assert_eq!(
-            h,
-            ProxyHeader::Tcp {
-                source: "192.0.2.9:40000".parse().unwrap(),
-                destination: "127.0.0.1:2121".parse().unwrap()
-            }
-        );
-        let mut rest = [0u8; 8];
-        (&s).read_exact(&mut rest).unwrap();
-        assert_eq!(&rest, b"USER x\r\n");
-    }
-
-    #[test]
-    fn garbage_silence_and_floods_are_refused() {
-        let (mut c, s) = pair();
-        c.write_all(b"USER anonymous\r\n").unwrap();
-        assert!(read_proxy_header(&s, Duration::from_secs(5)).is_err());
-        let (_c, s) = pair();
-        let t = Instant::now();
-        assert!(read_proxy_header(&s, Duration::from_millis(200)).is_err());
-        assert!(t.elapsed() < Duration::from_secs(3));
-        let (mut c, s) = pair();
-        c.write_all(&[b"PROXY UNKNOWN ".as_slice(), &[b'x'; 500]].concat()).unwrap();
-        assert!(read_proxy_header(&s, Duration::from_secs(5)).is_err());
     }
 }

@@ -101,9 +101,14 @@ impl Ftp {
     /// Connects, reads the greeting and logs in.
     pub fn login(addr: SocketAddr, user: &str, password: &str) -> io::Result<Ftp> {
         let mut f = Ftp::connect(addr)?;
-        f.cmd_expect(&Command::User(user.to_string()), ReplyCode::NEED_PASSWORD)?;
-        f.cmd_expect(&Command::Pass(Password::new(password)), ReplyCode::LOGGED_IN)?;
+        f.log_in(user, password)?;
         Ok(f)
+    }
+
+    /// USER and PASS on a greeted connection.
+    pub fn log_in(&mut self, user: &str, password: &str) -> io::Result<()> {
+        self.cmd_expect(&Command::User(user.to_string()), ReplyCode::NEED_PASSWORD)?;
+        self.cmd_expect(&Command::Pass(Password::new(password)), ReplyCode::LOGGED_IN).map(drop)
     }
 
     /// Reads one reply; its lines are at most [`MAX_REPLY_LINE`] long.

@@ -23,6 +23,7 @@
 
 pub(crate) mod client;
 mod guard;
+mod hostile;
 mod measure;
 pub(crate) mod pattern;
 mod report;
@@ -115,6 +116,12 @@ pub struct Plan {
     pub idle_clients: usize,
     /// Clients connecting and logging in at once against the default pool.
     pub burst_clients: usize,
+    /// Hostile connections of the flood (1,000: the figure of issue 10).
+    pub flood_connections: usize,
+    /// Downloads of the real client during the flood.
+    pub flood_rounds: usize,
+    /// Logged-in idle sessions of the two capacity measurements.
+    pub capacity: [usize; 2],
     /// The whole benchmark stops (and fails) after this.
     pub time_limit: Duration,
 }
@@ -142,6 +149,9 @@ impl Plan {
             crowd_file: 10 << 20,
             idle_clients: 100,
             burst_clients: 100,
+            flood_connections: 1_000,
+            flood_rounds: 20,
+            capacity: [1_000, 10_000],
             time_limit: BENCH_TIME_LIMIT,
         }
     }
@@ -168,6 +178,9 @@ impl Plan {
             crowd_file: 1 << 20,
             idle_clients: 10,
             burst_clients: 20,
+            flood_connections: 60,
+            flood_rounds: 4,
+            capacity: [100, 300],
             time_limit: BENCH_QUICK_TIME_LIMIT,
         }
     }
@@ -196,9 +209,11 @@ pub fn run(cli: BenchCli) -> Result<(), String> {
 }
 
 /// The server's options: the root, a pool large enough for the biggest
-/// group of clients (kept, never retired), and the accounts.
+/// group of clients (kept, never retired), no per-address limit (every
+/// client of the benchmark comes from 127.0.0.1), and the accounts.
 fn server_args(root: &Path, workers: usize, accounts: &[&str]) -> Vec<String> {
-    let mut args: Vec<String> = vec!["--root".into(), root.display().to_string(), "--no-anonymous".into()];
+    let mut args: Vec<String> =
+        vec!["--root".into(), root.display().to_string(), "--no-anonymous".into(), "--max-per-ip".into(), "0".into()];
     for (opt, n) in [("--workers", workers), ("--max-spare", workers), ("--max-workers", workers * 2)] {
         args.extend([opt.to_string(), n.to_string()]);
     }
@@ -241,6 +256,10 @@ pub enum Step {
     Argon2,
     /// Many clients logging in at the same instant against the default pool.
     Burst,
+    /// A real client beside a flood of silent, non-reading and trickling connections.
+    Flood,
+    /// Many logged-in idle sessions in one pool.
+    Capacity,
     /// FTPS: encrypted RETR, STOR, TLS logins and idle TLS sessions, beside
     /// an encrypted loopback copy.
     Ftps,
@@ -441,8 +460,11 @@ impl Bench<'_> {
     fn burst(&mut self, exe: &Path, scratch: &Scratch) -> Result<(), String> {
         let plan = self.plan;
         let spec = format!("{}:{}", self.user, self.pw);
+        // The default pool; no per-address limit: every client of the
+        // benchmark comes from 127.0.0.1.
+        let root = self.root.display().to_string();
         let args: Vec<String> =
-            ["--root", &self.root.display().to_string(), "--no-anonymous", "--user", &spec].map(String::from).to_vec();
+            ["--root", &root, "--no-anonymous", "--user", &spec, "--max-per-ip", "0"].map(String::from).to_vec();
         let mut v = Vec::new();
         for _ in 0..plan.runs_fast {
             let srv = start_server(exe, &args, &scratch.dir.join("server-burst.log"))?;
@@ -607,6 +629,104 @@ impl Bench<'_> {
     }
 }
 
+impl Bench<'_> {
+    /// The flood of issue 10 against a server started with its defaults
+    /// (anonymous, read-only), a real client beside it.
+    fn flood(&mut self, exe: &Path, scratch: &Scratch) -> Result<(), String> {
+        let plan = self.plan;
+        let n = plan.flood_connections;
+        let (allowed, why) = hostile::sessions_allowed(n + 64);
+        if let Some(why) = why {
+            return Err(format!("the flood needs {n} connections, {why} {allowed}"));
+        }
+        let args = vec!["--root".to_string(), self.root.display().to_string()];
+        let srv = start_server(exe, &args, &scratch.dir.join("server-flood.log"))?;
+        let flood = hostile::Flood::start(srv.addr, n, plan.time_limit);
+        // The pool grows to take them all (their workers wait for them).
+        let ramp = Instant::now();
+        let grown = hostile::wait_workers(&srv, n, Duration::from_secs(60));
+        progress(&format!("  {} workers after {:.1} s", srv.workers(), ramp.elapsed().as_secs_f64()));
+        if !grown {
+            flood.stop();
+            return Err(format!("the pool did not grow to {n} workers"));
+        }
+        let (mut worst, mut pss, mut ok) = (Duration::ZERO, 0.0f64, 0);
+        let mut buf = vec![0u8; READ_BUFFER];
+        for round in 0..plan.flood_rounds {
+            let t = Instant::now();
+            let mut ftp = ctx("the real client", Ftp::login(srv.addr, "anonymous", "bench@example.com"))?;
+            worst = worst.max(t.elapsed());
+            let got = ftp.download(&Command::Retr("crowd.bin".into()), &mut buf, self.files.crowd.len);
+            ctx("the real client's download", got.and_then(|g| measure::verify("crowd.bin", g, self.files.crowd)))?;
+            ctx("QUIT", ftp.quit())?;
+            ok += 1;
+            if round % 5 == 0 {
+                pss = pss.max(ctx("memory", srv.pss())?.0 as f64 / (1 << 20) as f64);
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        pss = pss.max(ctx("memory", srv.pss())?.0 as f64 / (1 << 20) as f64);
+        let opened = flood.stop();
+        stop_server(srv);
+        progress(&format!("  {opened} hostile connections opened, worst login {:.0} ms", worst.as_secs_f64() * 1e3));
+        let what = format!(
+            "{n} silent, non-reading, trickling connections (defaults): real client greeted+logged in, worst of {}",
+            plan.flood_rounds
+        );
+        let row = Row::new(what, worst.as_secs_f64() * 1e3, "ms", 0, plan.flood_rounds);
+        self.rows.push(row.target(Target::AtMost(2000.0), "< 2 s"));
+        let what = format!("  the same: its downloads of {}, checked byte for byte", size_name(plan.crowd_file));
+        self.rows.push(Row::new(what, ok as f64, "exact", 0, plan.flood_rounds));
+        let what = format!("  the same: server PSS, {n} hostile connections");
+        self.rows.push(
+            Row::new(what, pss, "MiB", 1, 1 + plan.flood_rounds.div_ceil(5)).target(Target::AtMost(400.0), "< 400 MiB"),
+        );
+        Ok(())
+    }
+
+    /// N logged-in idle sessions in one pool: the worst greeting and the PSS.
+    fn capacity(&mut self, exe: &Path, scratch: &Scratch) -> Result<(), String> {
+        for wanted in self.plan.capacity {
+            let (n, why) = hostile::sessions_allowed(wanted);
+            // The default pool sizes, room for every session, no per-address limit.
+            let args: Vec<String> = [
+                "--root",
+                &self.root.display().to_string(),
+                "--no-anonymous",
+                "--user",
+                &format!("{}:{}", self.user, self.pw),
+                "--max-workers",
+                &(n + 64).to_string(),
+                "--max-per-ip",
+                "0",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            let srv = start_server(exe, &args, &scratch.dir.join(format!("server-capacity-{n}.log")))?;
+            let t = Instant::now();
+            let (sessions, worst) = ctx("sessions", hostile::open_sessions(srv.addr, self.user, self.pw, n, 16))?;
+            let took = t.elapsed();
+            let (pss, procs) = ctx("memory", memory(&srv))?;
+            progress(&format!(
+                "  {n} sessions in {:.1} s, worst greeting {:.0} ms, {pss:.0} MiB in {procs} processes",
+                took.as_secs_f64(),
+                worst.as_secs_f64() * 1e3
+            ));
+            drop(sessions);
+            stop_server(srv);
+            let note = why.map_or(String::new(), |w| format!(" ({w}; {wanted} asked)"));
+            let what = format!("{n} logged-in idle sessions{note}: worst greeting");
+            self.rows
+                .push(Row::new(what, worst.as_secs_f64() * 1e3, "ms", 0, 1).target(Target::AtMost(1000.0), "< 1 s"));
+            let what = format!("  the same: server PSS, {procs} processes");
+            let row = Row::new(what, pss, "MiB", 0, 3);
+            self.rows.push(if n >= 10_000 { row.target(Target::AtMost(1024.0), "< 1 GiB") } else { row });
+        }
+        Ok(())
+    }
+}
+
 fn run_steps(plan: &Plan, exe: &Path, spec: &str, only: &[Step]) -> Result<(String, Vec<Row>), String> {
     let (user, pw) = spec.split_once(':').ok_or("--user: expected NAME:PASSWORD")?;
     let wanted = |s: Step| only.is_empty() || only.contains(&s);
@@ -647,7 +767,7 @@ fn run_steps(plan: &Plan, exe: &Path, spec: &str, only: &[Step]) -> Result<(Stri
                 b.rows.push(fresh.clone());
                 b.memory(&srv)?
             }
-            Step::Argon2 | Step::Burst | Step::Ftps => {}
+            Step::Argon2 | Step::Burst | Step::Flood | Step::Capacity | Step::Ftps => {}
         }
     }
     stop_server(srv);
@@ -658,6 +778,14 @@ fn run_steps(plan: &Plan, exe: &Path, spec: &str, only: &[Step]) -> Result<(Stri
     if wanted(Step::Burst) {
         progress("a burst of logins against the default pool");
         b.burst(exe, &scratch)?;
+    }
+    if wanted(Step::Flood) {
+        progress(&format!("a real client beside {} hostile connections", plan.flood_connections));
+        b.flood(exe, &scratch)?;
+    }
+    if wanted(Step::Capacity) {
+        progress("logged-in idle sessions in one pool");
+        b.capacity(exe, &scratch)?;
     }
     if wanted(Step::Ftps) {
         progress("FTPS: encrypted copy, RETR, STOR, TLS logins, idle TLS sessions");

@@ -152,7 +152,7 @@ impl Ftp {
     pub(super) fn login_tls(addr: SocketAddr, user: &str, password: &str, tls: &Tls) -> io::Result<Ftp> {
         let mut f = Ftp::connect(addr)?;
         f.cmd_expect(&Command::Auth("TLS".into()), ReplyCode::AUTH_OK)?;
-        f.stream.start_tls(tls.control()?, deadline())?;
+        f.stream.start_tls(tls.control()?, deadline(), &|| false)?;
         f.stream.set_nonblocking(false)?;
         f.cmd_expect(&Command::User(user.to_string()), ReplyCode::NEED_PASSWORD)?;
         f.cmd_expect(&Command::Pass(crate::protocol::Password::new(password)), ReplyCode::LOGGED_IN)?;
@@ -165,7 +165,7 @@ impl Ftp {
     /// control connection's session (the server requires it).
     fn secure_data(&mut self, tls: &Tls, data: std::net::TcpStream) -> io::Result<RecordStream> {
         let mut c = Conn::from(data);
-        c.connect_records(tls.data()?, deadline())?;
+        c.connect_records(tls.data()?, deadline(), &|| false)?;
         let Conn::Records(r) = c else { return Err(other("no record layer")) };
         blocking(&r)?;
         if !r.resumed() {
@@ -214,7 +214,7 @@ pub(super) fn records_copy(bytes: u64, tls: &Tls) -> io::Result<(Duration, Strin
     let receiver = std::thread::spawn(move || -> io::Result<(Sum, Instant)> {
         let (s, _) = listener.accept()?;
         let conn = UnbufferedServerConnection::new(server).map_err(other)?;
-        let mut r = RecordStream::accept(conn, s, deadline())?;
+        let mut r = RecordStream::accept(conn, s, deadline(), &|| false)?;
         blocking(&r)?;
         let sum = drain(&mut r, bytes)?;
         r.close_notify()?;
@@ -222,7 +222,7 @@ pub(super) fn records_copy(bytes: u64, tls: &Tls) -> io::Result<(Duration, Strin
     });
     let start = Instant::now();
     let conn = UnbufferedClientConnection::new(Arc::clone(&tls.copier), tls.name.clone()).map_err(other)?;
-    let mut r = RecordStream::connect(conn, client::connect(addr)?, deadline())?;
+    let mut r = RecordStream::connect(conn, client::connect(addr)?, deadline(), &|| false)?;
     blocking(&r)?;
     pour(&mut r, &mut stream)?;
     let (got, end) = receiver.join().map_err(|_| other("receiver panicked"))??;

@@ -101,6 +101,10 @@ pub struct ClientCli {
     #[arg(long)]
     pub active: bool,
 
+    /// Passive mode: connect to the address of the server's PASV reply, not the control connection's (a server behind a load balancer, or a slave an ftpmaster relays to, names itself there). Only for servers you trust: such a reply can aim the data connection at any host.
+    #[arg(long)]
+    pub use_pasv_address: bool,
+
     /// Run these commands (separated by ';' or newlines), then exit.
     #[arg(short = 'c', long = "commands", value_name = "COMMANDS")]
     pub commands: Option<String>,
@@ -287,6 +291,8 @@ pub struct ClientConfig {
     pub local_dir: PathBuf,
     /// Passive mode (the default) or active.
     pub passive: bool,
+    /// Passive data connections go to the PASV reply's address.
+    pub use_pasv_address: bool,
     /// Commands given with `-c`.
     pub commands: Option<String>,
     /// Bytes per second, 0 for no limit.
@@ -395,6 +401,7 @@ impl ClientConfig {
             password,
             local_dir,
             passive: !cli.active,
+            use_pasv_address: cli.use_pasv_address,
             commands: cli.commands,
             limit_rate: cli.limit_rate,
             verbose: cli.verbose,

@@ -38,6 +38,8 @@ pub struct Control {
     epsv_refused: bool,
     /// The server answered EPRT with a permanent failure: use PORT.
     eprt_refused: bool,
+    /// Connect passive data connections to the PASV reply's address.
+    use_pasv_address: bool,
 }
 
 /// A data connection being set up: already connected (passive) or waiting
@@ -88,6 +90,7 @@ impl Control {
             verbose,
             epsv_refused: false,
             eprt_refused: false,
+            use_pasv_address: false,
         })
     }
 
@@ -103,10 +106,11 @@ impl Control {
 
     /// Starts TLS on the control connection (after `234` to AUTH TLS, or
     /// first thing for implicit FTPS), by `deadline`. What the server sent
-    /// in clear after its 234 is dropped, never read as its replies.
-    pub fn start_tls(&mut self, conn: rustls::Connection, deadline: Instant) -> io::Result<()> {
+    /// in clear after its 234 is dropped, never read as its replies. Ctrl-C
+    /// (`intr`) ends the handshake.
+    pub fn start_tls(&mut self, conn: rustls::Connection, deadline: Instant, intr: &Interrupt) -> io::Result<()> {
         self.lines = LineFramer::new(MAX_REPLY_LINE);
-        self.stream.start_tls(conn, deadline)
+        self.stream.start_tls(conn, deadline, &|| intr.is_set())
     }
 
     /// The TLS version and cipher suite, while encrypted.
@@ -131,6 +135,12 @@ impl Control {
 
     /// Turns the protocol dialogue display on or off (off while tab
     /// completion lists a directory under the user's cursor).
+    /// Passive data connections go to the address a PASV reply names
+    /// (`--use-pasv-address`) instead of the control connection's.
+    pub fn use_pasv_address(&mut self, on: bool) {
+        self.use_pasv_address = on;
+    }
+
     pub fn set_verbose(&mut self, verbose: bool) -> bool {
         std::mem::replace(&mut self.verbose, verbose)
     }
@@ -269,7 +279,12 @@ impl Control {
         // Security (RFC 2577) and NAT: only the port of the 227 reply is
         // used, with the control connection's address (as curl does). A
         // server cannot aim our connection at a third host, and a server
-        // behind NAT that announces its private address still works.
+        // behind NAT that announces its private address still works. Unless
+        // the user trusts the server to name itself (behind a balancer:
+        // `--use-pasv-address`, curl's `--no-ftp-skip-pasv-ip`).
+        if self.use_pasv_address {
+            return connect_data(announced, intr);
+        }
         connect_data(SocketAddr::new(ip, announced.port()), intr)
     }
 

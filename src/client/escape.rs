@@ -4,92 +4,60 @@
 //! by someone else. Printed raw, `\e]0;...\a` retitles the window, `\e[2J`
 //! clears the screen, a `\r` overwrites what the user just read, and the
 //! bidi controls (U+202E...) make `exe.txt` read as `txt.exe`. Every line
-//! the client prints goes through [`visible`]: control characters (C0, DEL,
-//! C1), the bidi controls and the Unicode line and paragraph separators
-//! become visible escapes (`\r`, `\x1b`, `\u{202e}`).
-//!
-//! The server (branch `hostile`, issue 10) escapes its logs the same way;
-//! the two functions are meant to become one in `protocol` once both exist.
+//! the client prints goes through [`visible`], which applies the crate's one
+//! escaping function ([`crate::escape`], the same rules as the server's logs
+//! and listings) to each line: control characters (C0, DEL, C1), bytes that
+//! are not UTF-8, the bidi controls and the Unicode line and paragraph
+//! separators become visible escapes (`\r`, `\x1b`, `\u{202e}`).
 
 use std::borrow::Cow;
 use std::io::{self, Write};
 
+use crate::escape::{escape, escape_into};
 use crate::limits::CLIENT_MAX_LISTING_LINE;
 
-/// True for a character that must not reach a terminal as it is.
-fn is_unsafe(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            // Arabic letter mark, LRM and RLM.
-            '\u{061c}' | '\u{200e}' | '\u{200f}'
-            // Line and paragraph separators.
-            | '\u{2028}' | '\u{2029}'
-            // Bidi embeddings, overrides and isolates.
-            | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-        )
-}
-
-fn push_escape(out: &mut String, c: char) {
-    match c {
-        '\t' => out.push_str("\\t"),
-        '\r' => out.push_str("\\r"),
-        '\n' => out.push_str("\\n"),
-        c if (c as u32) < 0x100 => out.push_str(&format!("\\x{:02x}", c as u32)),
-        c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-    }
-}
-
-/// `text` with every unsafe character escaped; line feeds are kept when
-/// `keep_newlines` (text made of several lines the client split itself).
+/// Text of several lines, each made safe; the line feeds between them are
+/// kept (text the client split into lines itself).
 ///
 /// Security: this is the last step before a terminal for all server text.
-pub fn escape(text: &str, keep_newlines: bool) -> Cow<'_, str> {
-    if !text.chars().any(|c| is_unsafe(c) && !(keep_newlines && c == '\n')) {
+pub fn visible(text: &str) -> Cow<'_, str> {
+    if text.split('\n').all(|line| matches!(escape(line.as_bytes()), Cow::Borrowed(_))) {
         return Cow::Borrowed(text);
     }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        if is_unsafe(c) && !(keep_newlines && c == '\n') {
-            push_escape(&mut out, c);
-        } else {
-            out.push(c);
+    let mut out = Vec::with_capacity(text.len() + 16);
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push(b'\n');
         }
+        escape_into(&mut out, line.as_bytes());
     }
-    Cow::Owned(out)
-}
-
-/// Text of several lines, each made safe (line feeds kept).
-pub fn visible(text: &str) -> Cow<'_, str> {
-    escape(text, true)
-}
-
-/// One name or one line, every control character escaped (a line feed too).
-pub fn visible_line(text: &str) -> Cow<'_, str> {
-    escape(text, false)
+    // `escape_into` appends UTF-8 only.
+    Cow::Owned(String::from_utf8(out).unwrap_or_default())
 }
 
 /// A writer that escapes what passes through it line by line (a listing on
-/// its way to standard output). Bytes that are not UTF-8 are shown as
-/// U+FFFD. A line longer than [`CLIENT_MAX_LISTING_LINE`] is written in
-/// pieces, so memory stays bounded whatever the server sends.
+/// its way to standard output). A line longer than
+/// [`CLIENT_MAX_LISTING_LINE`] is written in pieces, so memory stays
+/// bounded whatever the server sends.
 pub struct EscapingWriter<W: Write> {
     inner: W,
     line: Vec<u8>,
+    escaped: Vec<u8>,
 }
 
 impl<W: Write> EscapingWriter<W> {
     /// Escapes into `inner`.
     pub fn new(inner: W) -> Self {
-        EscapingWriter { inner, line: Vec::new() }
+        EscapingWriter { inner, line: Vec::new(), escaped: Vec::new() }
     }
 
     fn emit(&mut self, newline: bool) -> io::Result<()> {
-        let text = String::from_utf8_lossy(&self.line);
-        self.inner.write_all(visible_line(&text).as_bytes())?;
+        self.escaped.clear();
+        escape_into(&mut self.escaped, &self.line);
         if newline {
-            self.inner.write_all(b"\n")?;
+            self.escaped.push(b'\n');
         }
+        self.inner.write_all(&self.escaped)?;
         self.line.clear();
         Ok(())
     }
@@ -123,23 +91,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn terminal_escapes_become_visible() {
+    fn terminal_escapes_become_visible_and_line_feeds_stay() {
         assert_eq!(visible("220 \u{1b}]0;PWNED\u{7}\u{1b}[2J"), "220 \\x1b]0;PWNED\\x07\\x1b[2J");
-        assert_eq!(visible_line("a\rb\nc\td"), "a\\rb\\nc\\td");
+        assert_eq!(visible("a\rb\nc\td"), "a\\rb\nc\\td");
         assert_eq!(visible("one\ntwo"), "one\ntwo");
-    }
-
-    #[test]
-    fn c1_bidi_and_separators_become_visible() {
-        assert_eq!(visible("\u{9b}2J"), "\\x9b2J");
-        assert_eq!(visible("evil\u{202e}txt.exe"), "evil\\u{202e}txt.exe");
-        assert_eq!(visible("a\u{2028}b\u{2029}c\u{2066}"), "a\\u{2028}b\\u{2029}c\\u{2066}");
-        assert_eq!(visible("\u{7f}"), "\\x7f");
+        assert_eq!(visible("evil\u{202e}txt.exe\n\u{9b}2J"), "evil\\u{202e}txt.exe\n\\u{9b}2J");
     }
 
     #[test]
     fn ordinary_text_is_untouched_and_not_copied() {
-        assert!(matches!(visible("200 ok: é ü 日本 \\ \"q\""), Cow::Borrowed(_)));
+        assert!(matches!(visible("200 ok: é ü 日本 \\ \"q\"\nline two"), Cow::Borrowed(_)));
     }
 
     #[test]
@@ -150,7 +111,7 @@ mod tests {
             w.write_all(b"-rw a\x1b[2J\nname\xff\r\npartial").unwrap();
             w.flush().unwrap();
         }
-        assert_eq!(String::from_utf8(out).unwrap(), "-rw a\\x1b[2J\nname\u{fffd}\\r\npartial");
+        assert_eq!(String::from_utf8(out).unwrap(), "-rw a\\x1b[2J\nname\\xff\\r\npartial");
         let mut out = Vec::new();
         let mut w = EscapingWriter::new(&mut out);
         w.write_all(&vec![b'x'; 3 * CLIENT_MAX_LISTING_LINE]).unwrap();

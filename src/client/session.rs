@@ -120,8 +120,9 @@ impl Session {
     fn start_tls(&mut self, tls: &Tls) -> Result<(), ClientError> {
         let host = self.cfg.host.clone();
         let conn = tls.connect().map_err(ClientError::Failed)?;
+        let intr = self.intr.clone();
         let ctl = self.ctl_mut()?;
-        ctl.start_tls(conn, Instant::now() + CLIENT_CONNECT_TIMEOUT)
+        ctl.start_tls(conn, Instant::now() + CLIENT_CONNECT_TIMEOUT, &intr)
             .map_err(|e| ClientError::Failed(tls::handshake_error(&e, &host)))?;
         let checked = if self.cfg.tls_options.insecure {
             "NOT checked (--insecure)".to_string()
@@ -157,7 +158,8 @@ impl Session {
         let (host, port) = (self.cfg.host.clone(), self.cfg.port);
         let tls =
             self.cfg.tls.map(|_| Tls::new(&host, &self.cfg.tls_options)).transpose().map_err(ClientError::Failed)?;
-        let ctl = Control::connect(&host, port, self.cfg.verbose)?;
+        let mut ctl = Control::connect(&host, port, self.cfg.verbose)?;
+        ctl.use_pasv_address(self.cfg.use_pasv_address);
         say(format!("Connected to {host} ({}) port {}.", ctl.peer().ip(), ctl.peer().port()));
         self.ctl = Some(ctl);
         if let (Some(TlsMode::Implicit), Some(tls)) = (self.cfg.tls, &tls) {

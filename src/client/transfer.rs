@@ -400,7 +400,7 @@ impl Session {
         // connection's session, once the server said 150 (RFC 4217 section 9).
         if let Some(tls) = self.data_tls() {
             let started = tls.connect_data().map_err(ClientError::Failed).and_then(|conn| {
-                data.connect_records(conn, Instant::now() + crate::limits::CLIENT_DATA_TIMEOUT)
+                data.connect_records(conn, Instant::now() + crate::limits::CLIENT_DATA_TIMEOUT, &|| intr.is_set())
                     .map_err(|e| ClientError::Failed(super::tls::handshake_error(&e, &self.cfg.host)))
             });
             if let Err(e) = started {

@@ -50,10 +50,20 @@ pub fn wake_accept_every(listener: &TcpListener, every: Duration) -> io::Result<
 /// `EINTR`, a signal ends the wait at once, so that the caller can look at
 /// its flags.
 pub fn accept(listener: &TcpListener) -> io::Result<(TcpStream, SocketAddr)> {
-    let fd = crate::sys::adopt(socket::accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC))?;
-    let stream = TcpStream::from(fd);
-    let peer = stream.peer_addr()?;
-    Ok((stream, peer))
+    loop {
+        let fd = crate::sys::adopt(socket::accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC))?;
+        let stream = TcpStream::from(fd);
+        match stream.peer_addr() {
+            Ok(peer) => return Ok((stream, peer)),
+            // A connection reset while it waited in the backlog (a load
+            // balancer's TCP health check, a port scan) is gone: nobody to
+            // serve and nothing wrong; wait for the next one.
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                log::debug!("[{}] a connection was reset before it was accepted", std::process::id());
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// Waits until `fd` is readable; false on timeout. A signal is an
@@ -123,6 +133,15 @@ pub fn raise_nofile_limit() -> io::Result<u64> {
         setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
     }
     Ok(hard.max(soft))
+}
+
+/// A connected pair of loopback sockets (client end, server end), for
+/// unit tests.
+#[cfg(test)]
+pub(crate) fn loopback_pair() -> (TcpStream, TcpStream) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+    (c, l.accept().unwrap().0)
 }
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ use rustls::{
     CommonState, ConnectionTrafficSecrets, ExtractedSecrets, HandshakeKind, ProtocolVersion, SupportedCipherSuite,
 };
 
-use super::tls::wait;
+use super::tls::{wait, NoWait};
 use crate::limits::{TLS_DATA_BATCH, TLS_MAX_EMPTY_RECORDS, TLS_MAX_POST_HANDSHAKE};
 
 /// Most plaintext in one record (RFC 8446 5.1, RFC 5246 6.2.1).
@@ -214,12 +214,12 @@ impl Unbuffered for UnbufferedClientConnection {
 }
 
 /// Writes all of `buf` to the non-blocking `sock` by `deadline`.
-fn send_all(mut sock: &TcpStream, mut buf: &[u8], deadline: Instant) -> io::Result<()> {
+fn send_all(mut sock: &TcpStream, mut buf: &[u8], deadline: Instant, stop: &dyn Fn() -> bool) -> io::Result<()> {
     while !buf.is_empty() {
         match sock.write(buf) {
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => buf = &buf[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait(sock, PollFlags::POLLOUT, deadline)?,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait(sock, PollFlags::POLLOUT, deadline, stop)?,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
             Err(e) => return Err(e),
         }
@@ -273,17 +273,33 @@ const CONTROL_ROOM: usize = 4 * (HEADER + EXPLICIT_NONCE + 64 + TAG);
 
 impl RecordStream {
     /// The server side: runs the handshake of `conn` on `sock` until
-    /// `deadline` (`TimedOut`), then takes the records over.
-    pub fn accept(conn: UnbufferedServerConnection, sock: TcpStream, deadline: Instant) -> io::Result<RecordStream> {
-        Self::handshake(conn, sock, deadline)
+    /// `deadline` (`TimedOut`), then takes the records over. `stop`, asked
+    /// when a signal interrupts a wait, ends it early (`Interrupted`).
+    pub fn accept(
+        conn: UnbufferedServerConnection,
+        sock: TcpStream,
+        deadline: Instant,
+        stop: &dyn Fn() -> bool,
+    ) -> io::Result<RecordStream> {
+        Self::handshake(conn, sock, deadline, stop)
     }
 
     /// The client side, the same way.
-    pub fn connect(conn: UnbufferedClientConnection, sock: TcpStream, deadline: Instant) -> io::Result<RecordStream> {
-        Self::handshake(conn, sock, deadline)
+    pub fn connect(
+        conn: UnbufferedClientConnection,
+        sock: TcpStream,
+        deadline: Instant,
+        stop: &dyn Fn() -> bool,
+    ) -> io::Result<RecordStream> {
+        Self::handshake(conn, sock, deadline, stop)
     }
 
-    fn handshake<C: Unbuffered>(mut conn: C, sock: TcpStream, deadline: Instant) -> io::Result<RecordStream> {
+    fn handshake<C: Unbuffered>(
+        mut conn: C,
+        sock: TcpStream,
+        deadline: Instant,
+        stop: &dyn Fn() -> bool,
+    ) -> io::Result<RecordStream> {
         sock.set_nonblocking(true)?;
         let mut inbuf = vec![0u8; TLS_DATA_BATCH + MAX_CIPHERTEXT_12 + HEADER];
         let mut end = 0usize;
@@ -307,7 +323,7 @@ impl RecordStream {
                     }
                 },
                 ConnectionState::TransmitTlsData(t) => {
-                    send_all(&sock, &out[..out_len], deadline)?;
+                    send_all(&sock, &out[..out_len], deadline, stop)?;
                     out_len = 0;
                     t.done();
                 }
@@ -355,7 +371,7 @@ impl RecordStream {
                         return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed during the TLS handshake"))
                     }
                     Ok(n) => end += n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait(&sock, PollFlags::POLLIN, deadline)?,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait(&sock, PollFlags::POLLIN, deadline, stop)?,
                     Err(e) => return Err(e),
                 }
             }
@@ -542,6 +558,45 @@ impl RecordStream {
         self.sent = 0;
         self.filled = 0;
         Ok(())
+    }
+
+    /// Sends sealed records, never waiting (`WouldBlock`), whatever the
+    /// socket's blocking mode.
+    pub fn flush_now(&mut self) -> io::Result<()> {
+        while self.sent < self.filled {
+            match NoWait(&self.sock).write(&self.out[self.sent..self.filled])? {
+                0 => return Err(io::ErrorKind::WriteZero.into()),
+                n => self.sent += n,
+            }
+        }
+        Ok(())
+    }
+
+    /// Seals as much of `buf` as a batch takes and sends what the socket
+    /// takes now, never waiting: `WouldBlock` while earlier records wait
+    /// (then nothing of `buf` is taken).
+    pub fn write_now(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.flush_now()?;
+        let n = self.seal_copy(buf)?;
+        match self.flush_now() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(n),
+            r => r.map(|()| n),
+        }
+    }
+
+    /// Seals (a copy of) as much of `buf` as one batch takes.
+    fn seal_copy(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut src = buf;
+        self.write_with(buf.len(), &mut |iov| {
+            let mut n = 0;
+            for s in iov.iter_mut() {
+                let k = s.len().min(src.len());
+                s[..k].copy_from_slice(&src[..k]);
+                src = &src[k..];
+                n += k;
+            }
+            Ok(n)
+        })
     }
 
     /// Queues our `close_notify` (RFC 4217 section 10) and sends what the
@@ -817,17 +872,7 @@ impl Write for RecordStream {
     /// of `buf` was taken.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.flush_records()?;
-        let mut src = buf;
-        let n = self.write_with(buf.len(), &mut |iov| {
-            let mut n = 0;
-            for s in iov.iter_mut() {
-                let k = s.len().min(src.len());
-                s[..k].copy_from_slice(&src[..k]);
-                src = &src[k..];
-                n += k;
-            }
-            Ok(n)
-        })?;
+        let n = self.seal_copy(buf)?;
         match self.flush_records() {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock && n > 0 => Ok(n),
             r => r.map(|()| n),

@@ -101,14 +101,21 @@ impl Stream {
     /// rustls server or client connection) until `deadline`. On failure
     /// the stream is unusable (its socket is shut down) and the caller
     /// ends the connection.
-    pub fn start_tls(&mut self, conn: rustls::Connection, deadline: Instant) -> io::Result<()> {
+    /// `stop`, asked whenever a signal interrupts the wait and at least
+    /// every [`crate::limits::SIGNAL_CHECK`], ends it early.
+    pub fn start_tls(
+        &mut self,
+        conn: rustls::Connection,
+        deadline: Instant,
+        stop: &dyn Fn() -> bool,
+    ) -> io::Result<()> {
         let Stream::Plain(sock) = self else {
             return Err(io::Error::new(io::ErrorKind::AlreadyExists, "already encrypted"));
         };
         // The socket moves under the TLS layer; `self` keeps a duplicate
         // of its descriptor until the layer replaces it.
         let sock = sock.try_clone()?;
-        match TlsStream::handshake(conn, sock, deadline) {
+        match TlsStream::handshake(conn, sock, deadline, stop) {
             Ok(t) => {
                 *self = Stream::Tls(Box::new(t));
                 Ok(())
@@ -128,12 +135,13 @@ impl Stream {
         &mut self,
         conn: rustls::server::UnbufferedServerConnection,
         deadline: Instant,
+        stop: &dyn Fn() -> bool,
     ) -> io::Result<()> {
         let Stream::Plain(sock) = self else {
             return Err(io::Error::new(io::ErrorKind::AlreadyExists, "already encrypted"));
         };
         let sock = sock.try_clone()?;
-        match RecordStream::accept(conn, sock, deadline) {
+        match RecordStream::accept(conn, sock, deadline, stop) {
             Ok(r) => {
                 *self = Stream::Records(Box::new(r));
                 Ok(())
@@ -150,12 +158,13 @@ impl Stream {
         &mut self,
         conn: rustls::client::UnbufferedClientConnection,
         deadline: Instant,
+        stop: &dyn Fn() -> bool,
     ) -> io::Result<()> {
         let Stream::Plain(sock) = self else {
             return Err(io::Error::new(io::ErrorKind::AlreadyExists, "already encrypted"));
         };
         let sock = sock.try_clone()?;
-        match RecordStream::connect(conn, sock, deadline) {
+        match RecordStream::connect(conn, sock, deadline, stop) {
             Ok(r) => {
                 *self = Stream::Records(Box::new(r));
                 Ok(())
@@ -197,6 +206,41 @@ impl Stream {
             Stream::Plain(_) => false,
             Stream::Tls(t) => t.has_buffered_input(),
             Stream::Records(r) => r.has_buffered_input(),
+        }
+    }
+
+    /// Writes what the connection takes now without ever waiting, whatever
+    /// its blocking mode: `WouldBlock` when the socket's buffer is full (a
+    /// peer that stops reading must not hold a writer that has deadlines
+    /// to keep; see `server::wait::write_all`).
+    pub fn write_now(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use nix::sys::socket::{send, MsgFlags};
+        use std::os::fd::AsRawFd;
+        match self {
+            Stream::Plain(s) => Ok(send(s.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL)?),
+            Stream::Tls(t) => t.write_now(buf),
+            Stream::Records(r) => r.write_now(buf),
+        }
+    }
+
+    /// True while encrypted bytes wait for the socket (after
+    /// [`Stream::write_now`] took a whole buffer the socket could not):
+    /// [`Stream::flush_now`] until false.
+    pub fn has_pending_output(&self) -> bool {
+        match self {
+            Stream::Plain(_) => false,
+            Stream::Tls(t) => t.has_pending_output(),
+            Stream::Records(r) => r.has_pending_output(),
+        }
+    }
+
+    /// Writes what waits, never waiting: `WouldBlock` when the socket takes
+    /// no more.
+    pub fn flush_now(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(_) => Ok(()),
+            Stream::Tls(t) => t.flush_now(),
+            Stream::Records(r) => r.flush_now(),
         }
     }
 

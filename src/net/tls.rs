@@ -24,6 +24,8 @@ use std::net::TcpStream;
 use std::os::fd::AsFd;
 use std::time::Instant;
 
+use crate::limits::SIGNAL_CHECK;
+
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use rustls::Connection;
 
@@ -49,20 +51,40 @@ fn tls_error(e: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
-/// Waits until `sock` is ready for `events`, at most until `deadline`.
-pub(super) fn wait(sock: &TcpStream, events: PollFlags, deadline: Instant) -> io::Result<()> {
+/// Waits until `sock` is ready for `events`, at most until `deadline`
+/// (`TimedOut`). `stop` is asked when a signal interrupts the wait and at
+/// least every [`SIGNAL_CHECK`]: true ends it (`Interrupted`).
+pub(super) fn wait(sock: &TcpStream, events: PollFlags, deadline: Instant, stop: &dyn Fn() -> bool) -> io::Result<()> {
     loop {
+        if stop() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "stopped during the TLS handshake"));
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"));
         }
         let mut fds = [PollFd::new(sock.as_fd(), events)];
-        match poll(&mut fds, PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)) {
-            Ok(0) => {}
+        match poll(&mut fds, PollTimeout::try_from(left.min(SIGNAL_CHECK)).unwrap_or(PollTimeout::MAX)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => {}
             Ok(_) => return Ok(()),
-            Err(nix::errno::Errno::EINTR) => return Err(io::ErrorKind::Interrupted.into()),
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// Writes to a socket without ever waiting, whatever its blocking mode
+/// (`WouldBlock` when its buffer is full): for writers that keep deadlines.
+pub(super) struct NoWait<'a>(pub(super) &'a TcpStream);
+
+impl Write for NoWait<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use nix::sys::socket::{send, MsgFlags};
+        use std::os::fd::AsRawFd;
+        Ok(send(self.0.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL)?)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
@@ -73,9 +95,14 @@ impl TlsStream {
     ///
     /// Security: bytes that are not TLS (a plain FTP client, an HTTP
     /// request, noise) fail here, with an alert sent, and nothing else.
-    pub fn handshake(mut conn: Connection, sock: TcpStream, deadline: Instant) -> io::Result<TlsStream> {
+    pub fn handshake(
+        mut conn: Connection,
+        sock: TcpStream,
+        deadline: Instant,
+        stop: &dyn Fn() -> bool,
+    ) -> io::Result<TlsStream> {
         sock.set_nonblocking(true)?;
-        let result = Self::drive(&mut conn, &sock, deadline);
+        let result = Self::drive(&mut conn, &sock, deadline, stop);
         sock.set_nonblocking(false)?;
         result?;
         let mut s = TlsStream { conn, sock, plaintext: 0, ended: false };
@@ -84,13 +111,18 @@ impl TlsStream {
         Ok(s)
     }
 
-    fn drive(conn: &mut Connection, mut sock: &TcpStream, deadline: Instant) -> io::Result<()> {
+    fn drive(
+        conn: &mut Connection,
+        mut sock: &TcpStream,
+        deadline: Instant,
+        stop: &dyn Fn() -> bool,
+    ) -> io::Result<()> {
         while conn.is_handshaking() || conn.wants_write() {
             if conn.wants_write() {
                 match conn.write_tls(&mut sock) {
                     Ok(_) => continue,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        wait(sock, PollFlags::POLLOUT, deadline)?;
+                        wait(sock, PollFlags::POLLOUT, deadline, stop)?;
                         continue;
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -109,7 +141,7 @@ impl TlsStream {
                         return Err(tls_error(e));
                     }
                 }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait(sock, PollFlags::POLLIN, deadline)?,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait(sock, PollFlags::POLLIN, deadline, stop)?,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
@@ -170,6 +202,34 @@ impl TlsStream {
         Ok(())
     }
 
+    /// True while encrypted bytes wait for the socket.
+    pub fn has_pending_output(&self) -> bool {
+        self.conn.wants_write()
+    }
+
+    /// Sends what waits for the socket, never waiting (`WouldBlock`).
+    pub fn flush_now(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() {
+            if self.conn.write_tls(&mut NoWait(&self.sock))? == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Encrypts what rustls's buffer takes of `buf` and sends what the
+    /// socket takes now, never waiting: `WouldBlock` while earlier bytes
+    /// still wait (then nothing of `buf` is taken). What is taken but not
+    /// sent waits for [`TlsStream::flush_now`].
+    pub fn write_now(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.flush_now()?;
+        let n = self.conn.writer().write(buf)?;
+        match self.flush_now() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(n),
+            r => r.map(|()| n),
+        }
+    }
+
     /// Says goodbye (`close_notify`, RFC 4217 section 10: the end of the
     /// data is marked by TLS closure, not only by TCP's) and sends what is
     /// pending, as far as the socket takes it now.
@@ -188,7 +248,9 @@ impl TlsStream {
             loop {
                 match self.flush_tls() {
                     Ok(()) => break,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait(&self.sock, PollFlags::POLLOUT, deadline)?,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        wait(&self.sock, PollFlags::POLLOUT, deadline, &|| false)?
+                    }
                     Err(e) => return Err(e),
                 }
             }
@@ -201,7 +263,9 @@ impl TlsStream {
                         let mut sink = [0u8; 512];
                         while self.conn.reader().read(&mut sink).is_ok_and(|n| n > 0) {}
                     }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait(&self.sock, PollFlags::POLLIN, deadline)?,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        wait(&self.sock, PollFlags::POLLIN, deadline, &|| false)?
+                    }
                     Err(e) => return Err(e),
                 }
             }

@@ -124,16 +124,16 @@ mod tests {
             s.claim(100 + i as i32, 1);
             s.set_state(State::Idle);
         }
-        board.slots()[0].begin_session("127.0.0.1:1");
+        board.slots()[0].begin_session("127.0.0.1:1".parse().unwrap());
         alarm.after_accept(&board, 4);
         assert!(!rang(&alarm), "five idle workers are enough spares");
         for s in &board.slots()[1..3] {
-            s.begin_session("127.0.0.1:1");
+            s.begin_session("127.0.0.1:1".parse().unwrap());
         }
         alarm.after_accept(&board, 4);
         assert!(rang(&alarm), "three idle workers are fewer than four spares");
         for s in &board.slots()[3..6] {
-            s.begin_session("127.0.0.1:1");
+            s.begin_session("127.0.0.1:1".parse().unwrap());
         }
         alarm.after_accept(&board, 0);
         assert!(rang(&alarm), "with no spare asked for, the last idle worker still rings");

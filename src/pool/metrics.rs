@@ -24,7 +24,7 @@ use crate::server::tls::Encrypted;
 use crate::service::exposition::{Exposition, Series};
 
 /// The labels of the refusal causes, in the order of their counters.
-pub(crate) const CAUSES: [&str; 4] = ["max_workers", "max_per_ip", "proxy_header", "other"];
+pub(crate) const CAUSES: [&str; 6] = ["max_workers", "max_per_ip", "proxy_header", "banned", "reclaimed", "other"];
 
 /// The counter of a refusal.
 pub(crate) fn cause(why: &FtpError) -> usize {
@@ -32,7 +32,9 @@ pub(crate) fn cause(why: &FtpError) -> usize {
         FtpError::TooManyUsers => 0,
         FtpError::TooManyFromAddress => 1,
         FtpError::ProxyRefused => 2,
-        _ => 3,
+        FtpError::Banned(_) => 3,
+        FtpError::Reclaimed => 4,
+        _ => 5,
     }
 }
 
@@ -50,7 +52,7 @@ crate::sys::shared_struct! {
     pub struct Counters {
         logins_ok: AtomicU64,
         logins_failed: AtomicU64,
-        refused: [AtomicU64; 4],
+        refused: [AtomicU64; CAUSES.len()],
         bytes: [AtomicU64; 2],
         files: [AtomicU64; 2],
         incomplete: [AtomicU64; 2],
@@ -114,7 +116,7 @@ pub(crate) struct Totals {
     sessions: u64,
     logins_ok: u64,
     logins_failed: u64,
-    refused: [u64; 4],
+    refused: [u64; CAUSES.len()],
     bytes: [u64; 2],
     files: [u64; 2],
     incomplete: [u64; 2],
@@ -264,7 +266,7 @@ mod tests {
         let mut t = Totals::default();
         t.add(c, 2);
         t.add(c, 1);
-        assert_eq!((t.sessions, t.logins_ok, t.refused), (3, 2, [0, 2, 0, 0]));
+        assert_eq!((t.sessions, t.logins_ok, t.refused), (3, 2, [0, 2, 0, 0, 0, 0]));
         assert_eq!((t.bytes, t.files, t.incomplete), ([10, 20], [2, 2], [2, 0]));
         assert_eq!(t.tls_handshakes, [4, 2]);
         assert_eq!(t.durations[IN][2], 2, "0.2 s is in the 0.5 s bucket");

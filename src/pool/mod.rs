@@ -3,8 +3,11 @@
 //! size: it replaces workers that die, grows the pool when fewer than
 //! `--min-spare` are idle (the batch doubling each time, as Apache's prefork
 //! does) and at once for every client waiting in the accept queue
-//! ([`burst`]), retires idle workers beyond `--max-spare`, answers `421` itself
-//! when `--max-workers` are all busy, and handles the signals (nginx's set):
+//! ([`burst`]), retires idle workers beyond `--max-spare`; when
+//! `--max-workers` are all busy and clients wait, reclaims the workers held
+//! longest by clients that have not logged in (`reclaim`), and answers
+//! `421` itself only when every client has; and handles the signals
+//! (nginx's set):
 //!
 //! | signal | effect |
 //! |---|---|
@@ -15,10 +18,14 @@
 //! | SIGUSR2 | upgrade: start the binary again with the sockets handed over (`upgrade.rs`) |
 
 pub(crate) mod burst;
+pub(crate) mod children;
 mod metrics;
+mod preflight;
+mod reclaim;
 pub(crate) mod scoreboard;
 mod service;
 pub(crate) mod status;
+mod sweep;
 mod upgrade;
 pub(crate) mod worker;
 
@@ -62,6 +69,12 @@ pub(crate) struct Supervisor {
     generation: u32,
     listener: TcpListener,
     board: Scoreboard,
+    /// The pids it forked, by slot (never read from the shared scoreboard).
+    children: children::Children,
+    /// Reclaims in flight (see `reclaim`).
+    reclaims: reclaim::Reclaims,
+    /// The sweeps of stale upload temporaries (see `sweep`).
+    sweeper: sweep::Sweeper,
     status: Option<std::os::unix::net::UnixListener>,
     signals: SignalFlags,
     batch: usize,
@@ -231,6 +244,8 @@ impl Supervisor {
         }
         let board = Scoreboard::new(cfg.pool.max_workers).map_err(|e| format!("scoreboard: {e}"))?;
         let alarm = burst::Alarm::new().map_err(|e| format!("alarm pipe: {e}"))?;
+        // Before the signal handlers: its own child exits as a plain process.
+        preflight::check(&cfg, drop_to);
         use signal_hook::consts::*;
         let signals = SignalFlags::register(&[SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1, SIGUSR2], &[SIGCHLD])
             .map_err(|e| format!("signals: {e}"))?;
@@ -242,6 +257,9 @@ impl Supervisor {
             cfg,
             generation: 1,
             listener,
+            children: children::Children::new(board.slots().len()).map_err(|e| format!("children table: {e}"))?,
+            reclaims: reclaim::Reclaims::default(),
+            sweeper: sweep::Sweeper::new(),
             board,
             status,
             signals,
@@ -259,7 +277,7 @@ impl Supervisor {
 
     /// Forks one worker into a free slot.
     fn spawn(&mut self) -> bool {
-        let Some(i) = self.board.free_slot() else { return false };
+        let Some(i) = self.children.free_slot() else { return false };
         let slot = &self.board.slots()[i];
         slot.claim(-1, self.generation);
         match sys::fork() {
@@ -284,6 +302,7 @@ impl Supervisor {
                 // resetting its state to Starting would hide a busy worker
                 // from the pool's arithmetic (so the pool would not grow).
                 slot.set_pid(pid.as_raw());
+                self.children.record(i, pid);
                 true
             }
             Err(e) => {
@@ -313,12 +332,14 @@ impl Supervisor {
     }
 
     fn gone(&mut self, pid: Pid, why: Option<String>) {
-        if self.successor_gone(pid, &why) {
+        if self.sweeper.reaped(pid) || self.successor_gone(pid, &why) {
             return;
         }
-        if let Some(i) = self.board.find(pid.as_raw()) {
+        if let Some(i) = self.children.forget(pid) {
             self.count_exited(i);
             self.board.slots()[i].free();
+            // A worker killed while checking a password gives its permit back.
+            self.cfg.guard.release_dead(pid.as_raw());
         }
         match why {
             Some(w) => log::warn!("worker {pid} died ({w}); the pool will be refilled"),
@@ -327,18 +348,22 @@ impl Supervisor {
     }
 
     /// Current-generation workers that are not leaving, and how many of them are idle.
+    ///
+    /// Reads the atomics only, allocating nothing: heap pages the supervisor
+    /// rewrites every tick would stay behind in each worker forked before.
     fn counts(&self) -> (usize, usize, usize) {
-        let views = self.board.snapshot();
-        let current =
-            views.iter().filter(|v| v.generation == self.generation && v.state != State::Leaving && v.pid != 0);
-        let (mut live, mut idle) = (0, 0);
-        for v in current {
-            live += 1;
-            if matches!(v.state, State::Idle | State::Starting) {
-                idle += 1;
+        let (mut live, mut idle, mut total) = (0, 0, 0);
+        for s in self.board.slots().iter().filter(|s| s.pid() != 0) {
+            total += 1;
+            let state = s.state();
+            if s.generation() == self.generation && state != State::Leaving {
+                live += 1;
+                if matches!(state, State::Idle | State::Starting) {
+                    idle += 1;
+                }
             }
         }
-        (live, idle, views.len())
+        (live, idle, total)
     }
 
     /// Grows or shrinks the pool (Apache prefork's spare-server rule).
@@ -379,13 +404,14 @@ impl Supervisor {
         if idle > pool.max_spare && live > pool.workers && calm {
             let extra = (idle - pool.max_spare).min(live - pool.workers);
             let mut retired = 0;
-            for s in self.board.slots() {
+            for (i, pid) in self.children.iter() {
                 if retired == extra {
                     break;
                 }
-                if s.pid() > 0 && s.state() == State::Idle {
+                let s = &self.board.slots()[i];
+                if s.state() == State::Idle {
                     s.set_state(State::Leaving);
-                    let _ = kill(Pid::from_raw(s.pid()), Signal::SIGHUP);
+                    let _ = kill(pid, Signal::SIGHUP);
                     retired += 1;
                 }
             }
@@ -415,11 +441,11 @@ impl Supervisor {
         }
     }
 
+    /// Signals our workers (of older generations only, when `only_old`).
     fn signal_workers(&self, sig: Signal, only_old: bool) {
-        for s in self.board.slots() {
-            let pid = s.pid();
-            if pid > 0 && (!only_old || s.generation() != self.generation) {
-                let _ = kill(Pid::from_raw(pid), sig);
+        for (i, pid) in self.children.iter() {
+            if !only_old || self.board.slots()[i].generation() != self.generation {
+                let _ = kill(pid, sig);
             }
         }
     }
@@ -427,11 +453,12 @@ impl Supervisor {
     /// Workers of an older configuration still waiting in `accept`.
     fn old_idle_workers(&self) -> usize {
         let g = self.generation;
-        self.board.slots().iter().filter(|s| s.pid() > 0 && s.generation() != g && s.state() == State::Idle).count()
+        let slots = self.board.slots();
+        self.children.iter().filter(|&(i, _)| slots[i].generation() != g && slots[i].state() == State::Idle).count()
     }
 
     fn workers_left(&self) -> usize {
-        self.board.slots().iter().filter(|s| s.pid() != 0).count()
+        self.children.len()
     }
 
     /// SIGTERM/SIGINT: every worker stops now; the stragglers are killed
@@ -459,11 +486,13 @@ impl Supervisor {
     fn reload(&mut self) {
         match self.reread_config() {
             Ok(mut cfg) => {
-                // The sockets stay bound: the addresses cannot change.
+                // The sockets stay bound: the addresses cannot change; the
+                // workers' shared defences (bans, hash permits) carry on.
                 cfg.listen = self.cfg.listen;
                 if let (Some(new), Some(old)) = (cfg.tls.as_mut(), self.cfg.tls.as_ref()) {
                     new.implicit_listen = old.implicit_listen;
                 }
+                cfg.guard = std::sync::Arc::clone(&self.cfg.guard);
                 if let Some(g) = self.intake.greeting() {
                     cfg.greeting = g;
                 }
@@ -571,12 +600,15 @@ impl Supervisor {
         self.service_ready();
         loop {
             let (live, idle, total) = self.counts();
-            let settled = Instant::now() >= self.settle_until;
+            let settled = Instant::now() >= self.settle_until && self.reclaims.settled();
             let watch = !graceful && idle == 0 && settled;
             let can_grow = total < self.cfg.pool.max_workers;
             let (waiting, implicit_waiting) = self.wait_events(SUPERVISOR_TICK, watch, watch && can_grow);
             self.reap();
             self.intake.tick();
+            if !graceful {
+                self.sweeper.tick(&self.cfg, self.drop_to);
+            }
             if self.signals.take(libc::SIGTERM) | self.signals.take(libc::SIGINT) {
                 self.leave_master();
                 self.fast_stop();
@@ -603,8 +635,13 @@ impl Supervisor {
             if self.signals.take(libc::SIGHUP) {
                 self.reload();
             }
+            self.publish_pressure();
             if waiting && total >= self.cfg.pool.max_workers && idle == 0 {
-                self.refuse_overload();
+                // Security: a full pool first gives up clients that have not
+                // logged in; a newcomer is refused only when all have.
+                if !self.reclaim_for_waiting() {
+                    self.refuse_overload();
+                }
                 continue;
             }
             let _ = live;

@@ -4,6 +4,7 @@
 //! decide when to fork or retire workers, and `ftpserver status` prints them.
 //! Nothing else is shared between workers.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -66,6 +67,12 @@ crate::sys::shared_struct! {
         bytes: AtomicU64,
         since_ms: AtomicU64,
         security: AtomicU8,
+        /// The client's address as an IPv6 (v4-mapped) number, high and
+        /// low halves (0: none), for the per-address limit.
+        ip: [AtomicU64; 2],
+        /// 1 once the client has logged in (a worker serving a client that
+        /// has not may be reclaimed).
+        logged_in: AtomicU8,
         rate: AtomicU64,
         rate_at_ms: AtomicU64,
         window_ms: AtomicU64,
@@ -95,15 +102,14 @@ fn read_text(field: &[AtomicU8; TEXT]) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// A copy of one slot, for display and decisions.
+/// A copy of one slot, for display (`ftpserver status`; decisions read
+/// the atomics).
 #[derive(Clone, Debug)]
 pub struct SlotView {
     /// Worker pid.
     pub pid: i32,
     /// Its state.
     pub state: State,
-    /// Configuration generation it was forked with.
-    pub generation: u32,
     /// Clients served so far.
     pub sessions: u32,
     /// Bytes moved by the current or last transfer.
@@ -121,6 +127,14 @@ pub struct SlotView {
     pub command: String,
     /// FTPS: what is encrypted.
     pub tls: Encrypted,
+}
+
+/// An address as the number the scoreboard keeps (IPv4 as v4-mapped IPv6).
+fn ip_number(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+        IpAddr::V6(v6) => u128::from(v6),
+    }
 }
 
 impl Slot {
@@ -177,8 +191,12 @@ impl Slot {
     }
 
     /// The worker starts serving `client`.
-    pub fn begin_session(&self, client: &str) {
-        write_text(&self.client, client);
+    pub fn begin_session(&self, client: SocketAddr) {
+        let ip = ip_number(client.ip());
+        self.ip[0].store((ip >> 64) as u64, Ordering::Relaxed);
+        self.ip[1].store(ip as u64, Ordering::Relaxed);
+        self.logged_in.store(0, Ordering::Relaxed);
+        write_text(&self.client, &client.to_string());
         write_text(&self.user, "");
         write_text(&self.command, "");
         self.bytes.store(0, Ordering::Relaxed);
@@ -190,6 +208,9 @@ impl Slot {
     /// The worker is back in `accept`.
     pub fn end_session(&self) {
         self.bytes.store(0, Ordering::Relaxed);
+        self.ip[0].store(0, Ordering::Relaxed);
+        self.ip[1].store(0, Ordering::Relaxed);
+        self.logged_in.store(0, Ordering::Relaxed);
         write_text(&self.client, "");
         write_text(&self.user, "");
         write_text(&self.command, "");
@@ -204,6 +225,26 @@ impl Slot {
     /// The user logged in.
     pub fn set_user(&self, user: &str) {
         write_text(&self.user, user);
+        self.logged_in.store(1, Ordering::SeqCst);
+    }
+
+    /// True once the client being served has logged in.
+    pub fn logged_in(&self) -> bool {
+        self.logged_in.load(Ordering::SeqCst) != 0
+    }
+
+    /// Milliseconds since the state began (for a busy worker: since its
+    /// client connected).
+    pub fn for_ms(&self) -> u64 {
+        now_ms().saturating_sub(self.since_ms.load(Ordering::Relaxed))
+    }
+
+    /// True while this worker serves a client from `ip`.
+    pub fn serves(&self, ip: IpAddr) -> bool {
+        let n = ip_number(ip);
+        self.state() == State::Busy
+            && self.ip[0].load(Ordering::Relaxed) == (n >> 64) as u64
+            && self.ip[1].load(Ordering::Relaxed) == n as u64
     }
 
     /// The command being served.
@@ -246,16 +287,10 @@ impl Slot {
         }
     }
 
-    /// The client address being served (empty when idle).
-    pub fn client(&self) -> String {
-        read_text(&self.client)
-    }
-
     fn view(&self) -> SlotView {
         SlotView {
             pid: self.pid(),
             state: self.state(),
-            generation: self.generation.load(Ordering::Relaxed),
             sessions: self.sessions(),
             bytes: self.bytes.load(Ordering::Relaxed),
             rate: self.current_rate(),
@@ -325,14 +360,14 @@ impl Scoreboard {
         self.slots().iter().enumerate().filter(|(_, s)| s.pid() != 0).map(|(_, s)| s.view()).collect()
     }
 
-    /// Index of a free slot.
-    pub fn free_slot(&self) -> Option<usize> {
-        self.slots().iter().position(|s| s.pid() == 0)
+    /// Workers other than `except` serving a client from `ip`.
+    pub fn serving(&self, ip: IpAddr, except: usize) -> usize {
+        self.slots().iter().enumerate().filter(|(i, s)| *i != except && s.serves(ip)).count()
     }
 
-    /// Index of the slot of `pid`.
-    pub fn find(&self, pid: i32) -> Option<usize> {
-        self.slots().iter().position(|s| s.pid() == pid)
+    /// Counts workers in `state` (atomics only, no allocation).
+    pub fn count(&self, state: State) -> usize {
+        self.slots().iter().filter(|s| s.pid() != 0 && s.state() == state).count()
     }
 }
 
@@ -343,10 +378,9 @@ mod tests {
     #[test]
     fn slots_record_and_read_back() {
         let sb = Scoreboard::new(4).unwrap();
-        assert_eq!(sb.free_slot(), Some(0));
         let s = &sb.slots()[0];
         s.claim(1234, 1);
-        s.begin_session("127.0.0.1:5000");
+        s.begin_session("127.0.0.1:5000".parse().unwrap());
         s.set_user("anonymous");
         s.set_command(&"RETR ".repeat(40));
         s.set_bytes(99);
@@ -359,7 +393,12 @@ mod tests {
         s.set_bytes(4000);
         assert_eq!(sb.snapshot()[0].rate, 2000);
         assert_eq!(v.command.len(), TEXT);
-        assert_eq!(sb.find(1234), Some(0));
+        assert_eq!(sb.count(State::Busy), 1);
+        assert!(s.logged_in());
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        assert_eq!((sb.serving(ip, 1), sb.serving(ip, 0)), (1, 0));
+        assert_eq!(sb.serving("::ffff:127.0.0.1".parse().unwrap(), 1), 1);
+        assert_eq!(sb.serving("127.0.0.2".parse().unwrap(), 1), 0);
         s.free();
         assert!(sb.snapshot().is_empty());
     }

@@ -8,6 +8,7 @@ use std::os::unix::net::UnixListener;
 
 use super::scoreboard::{Scoreboard, SlotView, State};
 use crate::admin::{self, table_row, Col};
+use crate::escape::escape;
 use crate::server::config::ServerConfig;
 
 /// The abstract socket name of the server listening on `addr`.
@@ -68,21 +69,30 @@ pub fn format_table(views: &[SlotView], cfg: &ServerConfig) -> String {
     ));
     let or_dash = |s: &str| if s.is_empty() { "-".to_string() } else { s.to_string() };
     for v in views {
+        // Security: what a client typed (USER names, commands) reaches an
+        // admin's terminal here; escaped (a worker could write anything).
+        let (client, user, command) =
+            (escape(v.client.as_bytes()), escape(v.user.as_bytes()), escape(v.command.as_bytes()));
         let rate = if v.rate == 0 { "-".to_string() } else { human_rate(v.rate) };
         let cells: [&dyn std::fmt::Display; 10] = [
             &v.pid,
             &v.state.name(),
             &human_ms(v.for_ms),
             &v.sessions,
-            &or_dash(&v.client),
-            &or_dash(&v.user),
+            &or_dash(&client),
+            &or_dash(&user),
             &v.tls.name(),
             &v.bytes,
             &rate,
-            &or_dash(&v.command),
+            &or_dash(&command),
         ];
         out.push_str(&table_row(&COLS, &cells));
     }
+    let g = cfg.guard.stats();
+    out.push_str(&format!(
+        "logins: {} failed, {} bans, {} banned now; password checks: {} (at most {} at once)\n",
+        g.failed, g.bans, g.banned_now, g.hashes, cfg.hash_permits
+    ));
     out
 }
 

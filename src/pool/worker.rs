@@ -2,7 +2,7 @@
 //! one client at a time, recording its state in its scoreboard slot.
 
 use std::io::Write;
-use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 
 use nix::sys::signal::Signal;
 
@@ -13,6 +13,7 @@ use crate::server::config::ServerConfig;
 use crate::server::connection;
 use crate::server::error::FtpError;
 use crate::server::intake::{Arrival, Intake, Via};
+use crate::server::proxied;
 use crate::sys;
 
 /// Everything a worker needs, inherited from the supervisor at fork.
@@ -69,7 +70,7 @@ fn accept_either(ctx: &WorkerCtx<'_>, implicit: &TcpListener) -> std::io::Result
 }
 
 /// Becomes `uid`/`gid` for good: supplementary groups, group, then user.
-fn drop_privileges(uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> nix::Result<()> {
+pub(super) fn drop_privileges(uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> nix::Result<()> {
     nix::unistd::setgroups(&[gid])?;
     nix::unistd::setresgid(gid, gid, gid)?;
     nix::unistd::setresuid(uid, uid, uid)
@@ -79,10 +80,6 @@ fn drop_privileges(uid: nix::unistd::Uid, gid: nix::unistd::Gid) -> nix::Result<
 pub fn refuse(mut stream: TcpStream, why: &FtpError) {
     let _ = stream.set_write_timeout(Some(REFUSAL_WRITE_TIMEOUT));
     let _ = stream.write_all(&why.reply().encode());
-}
-
-fn same_ip(client: &str, ip: IpAddr) -> bool {
-    client.parse::<SocketAddr>().map(|a| canonical(a.ip()) == ip).unwrap_or(false)
 }
 
 /// The worker's life. Returns the exit code.
@@ -124,11 +121,12 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
         }
         // A client that connected, or one the master hands over (for a
         // slave); `peer` is the client's real address either way.
+        // (The implicit-FTPS port takes no PROXY header: see `proxied`.)
         let arrival = match ctx.implicit {
             Some(implicit) => accept_either(&ctx, implicit),
             None => ctx.intake.accept(ctx.listener),
         };
-        let Arrival { stream, peer, via } = match arrival {
+        let arrival = match arrival {
             Ok(Some(a)) => a,
             Ok(None) => continue,
             // Told to retire (the listener is gone), interrupted by a signal,
@@ -142,16 +140,15 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
                 continue;
             }
         };
+        // Through a load balancer in front (`--proxy-protocol-from`): its
+        // PROXY header names the client, who is then `peer` for everything.
+        let Some(Arrival { stream, peer, via }) = proxied::through_balancer(arrival, &ctx.cfg.proxy_from) else {
+            continue;
+        };
         let ip = canonical(peer.ip());
         let peer = SocketAddr::new(ip, peer.port());
         if ctx.cfg.pool.max_per_ip > 0 {
-            let others = ctx
-                .board
-                .slots()
-                .iter()
-                .enumerate()
-                .filter(|(i, s)| *i != ctx.slot && s.state() == State::Busy && same_ip(&s.client(), ip))
-                .count();
+            let others = ctx.board.serving(ip, ctx.slot);
             if others >= ctx.cfg.pool.max_per_ip {
                 log::warn!("[{}] {peer}: refused, {others} connections from this address", std::process::id());
                 slot.counters().refused(&FtpError::TooManyFromAddress);
@@ -159,7 +156,18 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
                 continue;
             }
         }
-        slot.begin_session(&peer.to_string());
+        // Security: a banned address is refused at once, before any worker
+        // spends a password check on it (not logged above debug: the failed
+        // logins that led to the ban were).
+        if let Some(left) = ctx.cfg.guard.address_banned(ip) {
+            log::debug!("[{}] {peer}: refused, banned for {left} s more", std::process::id());
+            slot.counters().refused(&FtpError::Banned(left));
+            refuse(stream, &FtpError::Banned(left));
+            continue;
+        }
+        slot.begin_session(peer);
+        // A reclaim meant for the previous client is not for this one.
+        sys::clear_reclaim();
         ctx.alarm.after_accept(ctx.board, ctx.cfg.pool.min_spare);
         connection::serve(stream, peer, ctx.cfg, slot, via);
         slot.end_session();

@@ -63,6 +63,11 @@ impl LineFramer {
         self.buf.len() - self.start
     }
 
+    /// The bytes held and not yet popped, as they came.
+    pub fn unread(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
     /// Adds received bytes.
     pub fn push(&mut self, mut bytes: &[u8]) {
         if self.discarding || self.overflowed {

@@ -209,3 +209,92 @@ proptest! {
         prop_assert_eq!(whole.len(), wire.len() - crlf);
     }
 }
+
+// The PROXY header, both versions (HAProxy's proxy-protocol.txt).
+mod proxy_header {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+    use proptest::prelude::*;
+
+    use crate::limits::PROXY_V2_MAX_LEN;
+    use crate::protocol::proxy::{
+        encode_v1, encode_v2, parse, wanted, Parsed, ProxyHeader, V1_MAX_LEN, V2_FIXED_LEN, V2_SIGNATURE,
+    };
+
+    /// Two addresses of one family (v4, or v6 that is not IPv4-mapped),
+    /// which both encoders keep as they are.
+    fn pair() -> impl Strategy<Value = (SocketAddr, SocketAddr)> {
+        let v4 = (any::<[u8; 4]>(), any::<u16>(), any::<[u8; 4]>(), any::<u16>()).prop_map(|(a, p, b, q)| {
+            (SocketAddr::new(Ipv4Addr::from(a).into(), p), SocketAddr::new(Ipv4Addr::from(b).into(), q))
+        });
+        let v6addr = any::<[u8; 16]>().prop_map(|o| {
+            let ip = Ipv6Addr::from(o);
+            IpAddr::V6(if ip.to_ipv4_mapped().is_some() { Ipv6Addr::LOCALHOST } else { ip })
+        });
+        let v6 = (v6addr.clone(), any::<u16>(), v6addr, any::<u16>())
+            .prop_map(|(a, p, b, q)| (SocketAddr::new(a, p), SocketAddr::new(b, q)));
+        prop_oneof![v4, v6]
+    }
+
+    /// Bytes that look like a v2 header often enough to get past the
+    /// signature: the signature, then anything.
+    fn v2ish() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(any::<u8>(), 0..400).prop_map(|tail| [V2_SIGNATURE.as_slice(), &tail].concat())
+    }
+
+    /// Reads `stream` as a server does: `wanted` bytes at a time, until the
+    /// parser decides. Returns the decision and how many bytes were taken.
+    fn read_like_a_server(stream: &[u8]) -> (Result<Parsed, crate::protocol::proxy::ProxyError>, usize) {
+        let mut taken = 0;
+        loop {
+            match parse(&stream[..taken]) {
+                Ok(Parsed::Incomplete) if taken < stream.len() => {
+                    taken = (taken + wanted(&stream[..taken])).min(stream.len())
+                }
+                other => return (other, taken),
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        /// Whatever bytes arrive: no panic, a header never claims more bytes
+        /// than it was given nor more than its version's limit.
+        #[test]
+        fn any_bytes_give_a_bounded_answer(bytes in prop_oneof![proptest::collection::vec(any::<u8>(), 0..3000), v2ish()]) {
+            match parse(&bytes) {
+                Ok(Parsed::Header(_, n)) => prop_assert!(n <= bytes.len() && n <= V1_MAX_LEN.max(PROXY_V2_MAX_LEN)),
+                Ok(Parsed::Incomplete) => prop_assert!(bytes.len() < PROXY_V2_MAX_LEN),
+                Err(_) => {}
+            }
+        }
+
+        /// What we encode parses back, and a server reading it followed by
+        /// the client's own bytes takes the header and not one byte more.
+        #[test]
+        fn headers_round_trip_and_reading_stops_at_their_end(
+            (s, d) in pair(),
+            v2 in any::<bool>(),
+            after in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let header = if v2 { encode_v2(s, d) } else { encode_v1(s, d).into_bytes() };
+            let stream = [header.as_slice(), &after].concat();
+            let (parsed, taken) = read_like_a_server(&stream);
+            prop_assert_eq!(parsed, Ok(Parsed::Header(ProxyHeader::Tcp { source: s, destination: d }, header.len())));
+            prop_assert_eq!(taken, header.len());
+        }
+
+        /// However a v2-looking stream goes on, the reader never takes a
+        /// byte past the length its fixed part announces.
+        #[test]
+        fn reading_stops_at_the_announced_length(stream in v2ish()) {
+            let (_, taken) = read_like_a_server(&stream);
+            let announced = match stream.get(14..16) {
+                Some(l) => V2_FIXED_LEN + usize::from(u16::from_be_bytes([l[0], l[1]])),
+                None => V2_FIXED_LEN,
+            };
+            prop_assert!(taken <= announced, "took {} of a header announcing {}", taken, announced);
+        }
+    }
+}

@@ -11,7 +11,9 @@ use std::time::Duration;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use log::LevelFilter;
 
+use super::guard::Guard;
 use super::jail::Jail;
+use super::proxied::Network;
 use super::tls::{TlsArgs, TlsConfig};
 use crate::accounts::{self, Account, Accounts, Limits, Perms};
 use crate::limits;
@@ -113,7 +115,7 @@ pub struct ServerArgs {
     #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MAX_SPARE)]
     pub max_spare: usize,
 
-    /// Most workers, so most clients served at once; the next client gets 421.
+    /// Most workers, so most clients served at once; when all are busy, clients not logged in make room for newcomers, and once all have logged in the next client gets 421.
     #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MAX_WORKERS)]
     pub max_workers: usize,
 
@@ -122,7 +124,7 @@ pub struct ServerArgs {
     pub max_sessions_per_worker: u32,
 
     /// Most simultaneous clients from one IP address (0 = no limit).
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    #[arg(long, value_name = "N", default_value_t = limits::DEFAULT_MAX_PER_IP)]
     pub max_per_ip: usize,
 
     /// Add an account with full access (repeatable). Note: visible in `ps`; prefer --users.
@@ -157,7 +159,11 @@ pub struct ServerArgs {
     #[arg(long, value_name = "MIN-MAX")]
     pub passive_ports: Option<String>,
 
-    /// Seconds a client has to log in.
+    /// A load balancer in front (HAProxy, a cloud's): connections from ADDR or the network ADDR/PREFIX must start with a PROXY header, v1 or v2, naming the real client (repeatable).
+    #[arg(long = "proxy-protocol-from", value_name = "ADDR[/PREFIX]")]
+    pub proxy_protocol_from: Vec<String>,
+
+    /// Seconds a client has to log in (10 at most while the pool is nearly full).
     #[arg(long, value_name = "SECS", default_value_t = limits::LOGIN_TIMEOUT.as_secs())]
     pub login_timeout: u64,
 
@@ -173,9 +179,13 @@ pub struct ServerArgs {
     #[arg(long, value_name = "SECS", default_value_t = limits::STALL_TIMEOUT.as_secs())]
     pub stall_timeout: u64,
 
-    /// Failed logins before the connection is closed.
+    /// Failed logins before the connection is closed, and, counted across connections, before the client's address is banned for --ban-time.
     #[arg(long, value_name = "N", default_value_t = limits::MAX_LOGIN_FAILS)]
     pub max_login_fails: u32,
+
+    /// Seconds an address is banned after --max-login-fails failed logins within as many seconds (0 = no bans).
+    #[arg(long, value_name = "SECS", default_value_t = limits::BAN_TIME.as_secs())]
+    pub ban_time: u64,
 
     /// Milliseconds before answering the first failed login; doubles with each failure.
     #[arg(long, value_name = "MS", default_value_t = limits::LOGIN_FAIL_DELAY.as_millis() as u64)]
@@ -285,10 +295,16 @@ pub(crate) struct ServerConfig {
     pub masquerade: Option<IpAddr>,
     /// Passive port range, inclusive.
     pub passive_ports: Option<(u16, u16)>,
+    /// Load balancers whose PROXY header names the client.
+    pub proxy_from: Vec<Network>,
     /// Session timeouts.
     pub timeouts: Timeouts,
-    /// Failed logins before disconnect.
+    /// Failed logins before disconnect, and (across connections) before a ban.
     pub max_login_fails: u32,
+    /// The window of failed logins, and the length of a ban (zero: no bans).
+    pub ban_time: Duration,
+    /// Password hashes at once in the whole pool.
+    pub hash_permits: usize,
     /// Delay before the first failed-login reply.
     pub login_fail_delay: Duration,
     /// The 220 greeting text.
@@ -303,6 +319,9 @@ pub(crate) struct ServerConfig {
     pub tls: Option<TlsConfig>,
     /// Mask of the modes of new files and directories (`--umask`).
     pub umask: u32,
+    /// The defences the workers share (mapped before they fork; a reload
+    /// keeps the running one).
+    pub guard: Arc<Guard>,
 }
 
 /// Parses `MIN-MAX` into an inclusive port range.
@@ -314,6 +333,39 @@ pub(crate) fn parse_port_range(s: &str) -> Result<(u16, u16), String> {
         return Err(format!("empty or invalid range {lo}-{hi}"));
     }
     Ok((lo, hi))
+}
+
+/// Security: anonymous users read the whole root, so an account's home
+/// inside it (not the root itself: that is the public tree, shared) would
+/// be theirs to read. Refused at start (and on reload), naming the way out.
+fn private_homes_outside(users: &[Account], root: &std::path::Path) -> Result<(), String> {
+    for a in users {
+        let Some(home) = &a.home else { continue };
+        // Symlinks resolved where the home exists; `..` folded where not.
+        let resolved = std::fs::canonicalize(home).unwrap_or_else(|_| {
+            home.components().fold(PathBuf::new(), |mut p, c| {
+                match c {
+                    std::path::Component::ParentDir => {
+                        p.pop();
+                    }
+                    std::path::Component::CurDir => {}
+                    c => p.push(c),
+                }
+                p
+            })
+        });
+        if resolved != root && resolved.starts_with(root) {
+            return Err(format!(
+                "the home {} of user {} is inside the root {}, which anonymous users can read: \
+                 give the account a home outside the root (an absolute path in the users file), \
+                 or turn anonymous logins off with --no-anonymous",
+                resolved.display(),
+                a.name,
+                root.display()
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl ServerArgs {
@@ -364,6 +416,9 @@ impl ServerArgs {
             users.push(acc);
         }
         let anonymous = (!self.no_anonymous).then_some(if self.write { Perms::ALL } else { Perms::READ_ONLY });
+        if anonymous.is_some() {
+            private_homes_outside(&users, &root)?;
+        }
         let masquerade = match &self.masquerade {
             None => None,
             Some(m) => Some(match m.parse::<IpAddr>() {
@@ -377,6 +432,12 @@ impl ServerArgs {
             .map(parse_port_range)
             .transpose()
             .map_err(|e| format!("--passive-ports: {e}"))?;
+        let proxy_from = self
+            .proxy_protocol_from
+            .iter()
+            .map(|n| n.parse::<Network>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("--proxy-protocol-from {e}"))?;
         let secs = |n: u64, name: &str| {
             if n == 0 {
                 Err(format!("--{name} must be at least 1 second"))
@@ -397,11 +458,16 @@ impl ServerArgs {
             root,
             root_dir,
             pool,
-            accounts: Accounts { anonymous, anonymous_limits, users },
+            accounts: Accounts::new(anonymous, anonymous_limits, users),
             masquerade,
             passive_ports,
+            proxy_from,
             timeouts,
             max_login_fails: self.max_login_fails.max(1),
+            ban_time: Duration::from_secs(self.ban_time),
+            hash_permits: std::thread::available_parallelism()
+                .map_or(1, |n| n.get() * limits::HASHES_PER_CPU)
+                .clamp(1, limits::MAX_HASH_PERMITS),
             login_fail_delay: Duration::from_millis(self.login_fail_delay),
             run_as: self.run_as.clone(),
             // A slave changes it (`server::intake::Intake::greeting`).
@@ -410,6 +476,7 @@ impl ServerArgs {
             log_level,
             tls,
             umask,
+            guard: Arc::new(Guard::new().map_err(|e| format!("shared memory: {e}"))?),
         })
     }
 }
@@ -427,12 +494,33 @@ mod tests {
     }
 
     #[test]
+    fn a_home_inside_the_anonymous_root_is_refused() {
+        let root = std::path::Path::new("/nonexistent-forkftp/ftp");
+        let mut a = Account::parse_spec("alice:pw").unwrap();
+        for (home, inside) in [
+            ("/nonexistent-forkftp/ftp/alice", true),
+            ("/nonexistent-forkftp/ftp/pub/../alice", true),
+            ("/nonexistent-forkftp/ftp/../users/alice", false),
+            ("/nonexistent-forkftp/ftp", false),
+            ("/nonexistent-forkftp/ftpx", false),
+        ] {
+            a.home = Some(PathBuf::from(home));
+            let r = private_homes_outside(std::slice::from_ref(&a), root);
+            assert_eq!(r.is_err(), inside, "{home}: {r:?}");
+            if let Err(e) = r {
+                assert!(e.contains("--no-anonymous") && e.contains("alice"), "{e}");
+            }
+        }
+    }
+
+    #[test]
     fn defaults_build_a_config() {
         let cli = ServerCli::parse_from(["ftpserver", "--root", "/tmp"]);
         let cfg = cli.server.to_config().unwrap();
         assert_eq!(cfg.listen.port(), limits::DEFAULT_PORT);
         assert_eq!(cfg.pool.workers, limits::DEFAULT_WORKERS);
         assert_eq!(cfg.accounts.anonymous, Some(Perms::READ_ONLY));
+        assert!(cfg.proxy_from.is_empty());
         assert_eq!(cfg.umask, limits::DEFAULT_UMASK);
     }
 
@@ -447,5 +535,23 @@ mod tests {
             args.extend_from_slice(bad);
             assert!(ServerCli::parse_from(args).server.to_config().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_are_checked() {
+        let cli = ServerCli::parse_from([
+            "ftpserver",
+            "--root",
+            "/tmp",
+            "--proxy-protocol-from",
+            "10.0.0.0/8",
+            "--proxy-protocol-from",
+            "::1",
+        ]);
+        let cfg = cli.server.to_config().unwrap();
+        assert_eq!(cfg.proxy_from, vec!["10.0.0.0/8".parse().unwrap(), "::1".parse().unwrap()]);
+        let cli = ServerCli::parse_from(["ftpserver", "--root", "/tmp", "--proxy-protocol-from", "10.0.0.1/8"]);
+        let e = cli.server.to_config().unwrap_err();
+        assert!(e.starts_with("--proxy-protocol-from 10.0.0.1/8: ") && e.contains("10.0.0.0/8"), "{e}");
     }
 }

@@ -13,8 +13,10 @@ use super::error::{parse_error_reply, FtpError};
 use super::intake::Via;
 use super::session::{Outcome, Session};
 use super::tls::{Encrypted, Switch, TlsConfig};
+use super::wait::{self, Watch};
 use super::{hash, transfer, xferlog};
-use crate::limits::TLS_HANDSHAKE_TIMEOUT;
+use crate::escape::Escaped;
+use crate::limits::{PRESSURE_LOGIN_TIMEOUT, RECLAIM_MIN_AGE, SIGNAL_CHECK, TLS_HANDSHAKE_TIMEOUT};
 use crate::protocol::{self, Reply, ReplyCode};
 use crate::server::config::ServerConfig;
 use crate::sys;
@@ -24,20 +26,21 @@ use crate::sys;
 pub trait Progress {
     /// The command being served, as the log shows it (password hidden).
     fn command(&self, shown: &str);
-    /// The user who logged in.
+    /// The client logged in as `name`: from now on it holds its worker by
+    /// right (a full pool reclaims only workers whose client has not).
     fn user(&self, name: &str);
     /// Bytes moved so far by the running transfer.
     fn bytes(&self, n: u64);
-    /// What of the session is encrypted now (after each command).
-    fn security(&self, _now: Encrypted) {}
-    /// A TLS handshake on the control connection succeeded, or failed.
-    fn tls_handshake(&self, _ok: bool) {}
     /// A login failed (a wrong password).
     fn login_failed(&self) {}
     /// A file transfer ended (listings are not counted).
     fn transferred(&self, _done: &Transferred) {}
     /// The client was refused with this 421.
     fn refused(&self, _why: &FtpError) {}
+    /// What of the session is encrypted now (after each command).
+    fn security(&self, _now: Encrypted) {}
+    /// A TLS handshake on the control connection succeeded, or failed.
+    fn tls_handshake(&self, _ok: bool) {}
 }
 
 /// A file transfer that ended, as the metrics count it.
@@ -62,24 +65,28 @@ impl Progress for () {
 
 /// Serves one client until it quits, times out or the worker must stop.
 /// Every failure stays inside this client's session. For a client whose
-/// control connection an `ftpmaster` relays (`relayed`), `peer` came from
-/// the master's PROXY header, and EPSV is refused (its port would be
-/// opened on the master). A client of the implicit-FTPS port
-/// (`Via::ImplicitTls`) is encrypted from the first byte.
+/// control connection a proxy relays (an `ftpmaster`, or a load balancer
+/// in front: `via`), `peer` came from the proxy's PROXY header, and EPSV is
+/// refused (its port would be opened on the proxy). A client of the
+/// implicit-FTPS port (`Via::ImplicitTls`) is encrypted from the first byte.
 pub fn serve(stream: TcpStream, peer: SocketAddr, cfg: &ServerConfig, progress: &dyn Progress, via: Via) {
     let pid = std::process::id();
     let started = Instant::now();
     let how = match via {
-        Via::Relayed => " (relayed by the master)",
-        Via::ImplicitTls => " (implicit FTPS)",
-        Via::Direct | Via::Passed => "",
+        Via::Relayed => " (relayed by the master)".to_string(),
+        Via::Proxied => stream.peer_addr().map(|lb| format!(" (through the load balancer {lb})")).unwrap_or_default(),
+        Via::ProxyCheck => " (the load balancer's own connection: a health check)".to_string(),
+        Via::ImplicitTls => " (implicit FTPS)".to_string(),
+        Via::Direct | Via::Passed => String::new(),
     };
-    log::info!("[{pid}] {peer}: connected{how}");
+    // A balancer checks every few seconds: not worth two lines each time.
+    let level = if via == Via::ProxyCheck { log::Level::Debug } else { log::Level::Info };
+    log::log!(level, "[{pid}] {peer}: connected{how}");
     let reason = match serve_inner(stream, peer, cfg, progress, via) {
         Ok(reason) => reason,
         Err(e) => format!("error: {e}"),
     };
-    log::info!("[{pid}] {peer}: disconnected ({reason}) after {:.1}s", started.elapsed().as_secs_f64());
+    log::log!(level, "[{pid}] {peer}: disconnected ({reason}) after {:.1}s", started.elapsed().as_secs_f64());
 }
 
 fn serve_inner(
@@ -92,38 +99,59 @@ fn serve_inner(
     let pid = std::process::id();
     let local = stream.local_addr()?;
     let mut ctl = Control::new(stream)?;
+    let started = Instant::now();
+    // Security: once the pool is nearly full, a client that has not logged
+    // in has PRESSURE_LOGIN_TIMEOUT, so idle and slow connections make room.
+    let login_deadline = || {
+        let pressure = cfg.guard.under_pressure();
+        started + if pressure { cfg.timeouts.login.min(PRESSURE_LOGIN_TIMEOUT) } else { cfg.timeouts.login }
+    };
+    ctl.set_write_limit(login_deadline(), true);
     let mut session = Session::new(cfg, peer, local);
-    if via == Via::Relayed {
+    if matches!(via, Via::Relayed | Via::Proxied | Via::ProxyCheck) {
         session.set_relayed();
     }
     if via == Via::ImplicitTls {
         session.set_implicit_tls();
-        if let Err(why) = start_tls(&mut ctl, &mut session, peer, progress) {
+        if let Err(why) = start_tls(&mut ctl, &mut session, peer, progress, login_deadline()) {
             return Ok(why);
         }
         progress.security(session.encrypted());
     }
     ctl.send(&Reply::new(ReplyCode::SERVICE_READY, cfg.greeting.clone()))?;
-    let login_deadline = Instant::now() + cfg.timeouts.login;
+    let mut idle_deadline = Instant::now() + cfg.timeouts.idle;
     let mut first_line = true;
     loop {
-        let timeout = if session.identity().is_some() {
-            cfg.timeouts.idle
-        } else {
-            login_deadline.saturating_duration_since(Instant::now())
-        };
-        let line = match ctl.read(timeout)? {
+        // Security: the deadline covers the replies too, so a client that
+        // does not read them is dropped when it passes; the wait is cut into
+        // SIGNAL_CHECK slices so that signals are never missed for long.
+        let logged_in = session.identity().is_some();
+        if !logged_in && reclaimed(started) {
+            log::info!(
+                "[{pid}] {peer}: not logged in after {:.1}s, reclaimed for a waiting client",
+                started.elapsed().as_secs_f64()
+            );
+            ctl.set_write_limit(Instant::now(), false);
+            progress.refused(&FtpError::Reclaimed);
+            let _ = ctl.send(&FtpError::Reclaimed.reply());
+            return Ok("reclaimed".into());
+        }
+        let deadline = if logged_in { idle_deadline } else { login_deadline() };
+        ctl.set_write_limit(deadline, !logged_in);
+        session.set_deadline(deadline);
+        let slice = deadline.saturating_duration_since(Instant::now()).min(SIGNAL_CHECK);
+        let line = match ctl.read(slice)? {
             Input::Line(l) => l,
             Input::TooLong => {
                 ctl.send(&parse_error_reply(&protocol::ParseError::TooLong))?;
                 continue;
             }
             Input::Eof => return Ok("client closed".into()),
-            Input::Timeout => {
+            Input::Timeout if Instant::now() >= deadline => {
                 ctl.send(&FtpError::Timeout.reply())?;
                 return Ok("timeout".into());
             }
-            Input::Interrupted => {
+            Input::Timeout | Input::Interrupted => {
                 if sys::draining() {
                     ctl.send(&FtpError::ShuttingDown.reply())?;
                     return Ok("server stopping".into());
@@ -131,11 +159,16 @@ fn serve_inner(
                 continue;
             }
         };
-        // Security: a PROXY header is believed only from the master, before
-        // the greeting (`balancer::slave::accept`); as a client's first line
-        // it is an attempt to pass for another address.
-        if std::mem::take(&mut first_line) && line.starts_with(protocol::proxy::V1_SIGNATURE) {
-            log::warn!("[{pid}] {peer}: PROXY header from a peer that is not the master, refused");
+        if logged_in {
+            ctl.set_write_limit(Instant::now() + cfg.timeouts.idle, false);
+        }
+        // Security: a PROXY header is believed only from a trusted proxy
+        // (the master, `--proxy-protocol-from`), before the greeting
+        // (`server::proxied`); from anyone else, as the first bytes of a
+        // session (v1's line, or v2's signature, whose CRLF makes an empty
+        // first line), it is an attempt to pass for another address.
+        if std::mem::take(&mut first_line) && protocol::proxy::looks_like_header(&line, ctl.unread()) {
+            log::warn!("[{pid}] {peer}: PROXY header from a peer that is not a trusted proxy, refused");
             progress.refused(&FtpError::ProxyRefused);
             ctl.send(&FtpError::ProxyRefused.reply())?;
             return Ok("PROXY header refused".into());
@@ -150,7 +183,7 @@ fn serve_inner(
         };
         // The command as logs and the scoreboard show it (password hidden).
         let shown = cmd.loggable();
-        log::debug!("[{pid}] {peer}: {shown}");
+        log::debug!("[{pid}] {peer}: {}", Escaped(&shown));
         progress.command(&shown);
         let was_logged_in = session.identity().is_some();
         match session.handle(cmd) {
@@ -163,7 +196,8 @@ fn serve_inner(
                 ctl.send(&r)?;
                 match switch {
                     Switch::StartTls => {
-                        if let Err(why) = start_tls(&mut ctl, &mut session, peer, progress) {
+                        let by = if logged_in { idle_deadline } else { login_deadline() };
+                        if let Err(why) = start_tls(&mut ctl, &mut session, peer, progress, by) {
                             return Ok(why);
                         }
                     }
@@ -178,7 +212,10 @@ fn serve_inner(
             }
             Outcome::Delayed(delay, r, close) => {
                 progress.login_failed();
-                std::thread::sleep(delay);
+                if !wait::sleep(delay, Watch::Reply { reclaimable: !logged_in }) && sys::draining() {
+                    ctl.send(&FtpError::ShuttingDown.reply())?;
+                    return Ok("server stopping".into());
+                }
                 ctl.send(&r)?;
                 if close {
                     return Ok("too many failed logins".into());
@@ -199,7 +236,8 @@ fn serve_inner(
                 let done = transfer::run(t, &mut ctl, peer.ip(), &cfg.timeouts, &mut |b| progress.bytes(b));
                 let secs = start.elapsed().as_secs_f64();
                 log::info!(
-                    "[{pid}] {peer}: {verb} {path} {} bytes in {secs:.3}s{tls}{}",
+                    "[{pid}] {peer}: {verb} {} {} bytes in {secs:.3}s{tls}{}",
+                    Escaped(path.as_str()),
                     done.bytes,
                     if done.complete { "" } else { " (incomplete)" }
                 );
@@ -246,9 +284,12 @@ fn serve_inner(
         if !was_logged_in {
             if let Some(id) = session.identity() {
                 progress.user(&id.name);
+                // A reclaim racing the login is not for a logged-in client.
+                sys::clear_reclaim();
             }
         }
         progress.security(session.encrypted());
+        idle_deadline = Instant::now() + cfg.timeouts.idle;
         // QUIT has already ended the session above.
         if sys::draining() {
             ctl.send(&FtpError::ShuttingDown.reply())?;
@@ -257,20 +298,37 @@ fn serve_inner(
     }
 }
 
+/// True when the supervisor reclaims this worker (SIGUSR2) for a waiting
+/// client, and the request is for this session: one that began at
+/// `started`, held long enough to be chosen (a request that raced the start
+/// of a new session is dropped).
+fn reclaimed(started: Instant) -> bool {
+    if !sys::reclaim_requested() {
+        return false;
+    }
+    sys::clear_reclaim();
+    started.elapsed() >= RECLAIM_MIN_AGE / 2
+}
+
 /// The TLS handshake on the control connection (after AUTH TLS, or first
-/// thing on the implicit port), logged with its version, cipher suite and
-/// the SNI name. On failure, the reason the session ends (no reply can be
-/// sent: the client is in the middle of a handshake, or not speaking TLS).
+/// thing on the implicit port), by `deadline` (at most
+/// [`TLS_HANDSHAKE_TIMEOUT`] away), logged with its version, cipher suite
+/// and the SNI name. On failure, the reason the session ends (no reply can
+/// be sent: the client is in the middle of a handshake, or not speaking
+/// TLS).
 fn start_tls(
     ctl: &mut Control,
     session: &mut Session<'_>,
     peer: SocketAddr,
     progress: &dyn Progress,
+    deadline: Instant,
 ) -> Result<(), String> {
     let pid = std::process::id();
     let config = session.tls_session().ok_or("TLS is not configured")?;
     let conn = TlsConfig::accept(&config)?;
-    let done = ctl.start_tls(conn, Instant::now() + TLS_HANDSHAKE_TIMEOUT);
+    let reclaimable = session.identity().is_none();
+    let deadline = deadline.min(Instant::now() + TLS_HANDSHAKE_TIMEOUT);
+    let done = ctl.start_tls(conn, deadline, Watch::Reply { reclaimable });
     progress.tls_handshake(done.is_ok());
     if let Err(e) = done {
         log::info!("[{pid}] {peer}: TLS handshake failed: {e}");
@@ -278,7 +336,7 @@ fn start_tls(
     }
     if let Some((how, sni)) = ctl.tls_info() {
         // Security: the SNI name is the client's text, shown escaped.
-        let sni = sni.map_or_else(|| "no SNI".to_string(), |n| format!("SNI {}", n.escape_debug()));
+        let sni = sni.map_or_else(|| "no SNI".to_string(), |n| format!("SNI {}", Escaped(&n)));
         log::info!("[{pid}] {peer}: control connection encrypted: {how}, {sni}");
     }
     Ok(())

@@ -1,6 +1,8 @@
 //! The control connection: the only code that reads and writes the control
 //! socket. Lines are bounded by [`MAX_COMMAND_LINE`]; a reply is written
-//! with one `write` call.
+//! with one `write` call when the socket has room, and never blocks past the
+//! deadline the connection sets ([`Control::set_write_limit`]): a client
+//! that stops reading its replies is dropped when that deadline passes.
 //!
 //! Its bytes go through a [`Stream`]: FTPS (RFC 4217, `AUTH TLS`)
 //! replaces the stream in place with an encrypted one
@@ -10,14 +12,15 @@
 //! encrypted stream may hold bytes the socket no longer shows.
 
 use std::collections::VecDeque;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::net::TcpStream;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use nix::sys::socket::{setsockopt, sockopt};
 
-use crate::limits::MAX_COMMAND_LINE;
+use super::wait::{self, Watch};
+use crate::limits::{LOGIN_TIMEOUT, MAX_COMMAND_LINE, MAX_PENDING_COMMANDS};
 use crate::net::{wait_readable, Stream};
 use crate::protocol::{Frame, LineFramer, Reply};
 
@@ -43,6 +46,10 @@ pub struct Control {
     /// Inputs read during a transfer, to be handled after it.
     pending: VecDeque<Input>,
     out: Vec<u8>,
+    /// Replies must be written by then (the login or idle deadline).
+    write_deadline: Instant,
+    /// What may cut a reply's write short.
+    write_watch: Watch,
 }
 
 impl Control {
@@ -57,7 +64,16 @@ impl Control {
             lines: LineFramer::new(MAX_COMMAND_LINE),
             pending: VecDeque::new(),
             out: Vec::with_capacity(512),
+            write_deadline: Instant::now() + LOGIN_TIMEOUT,
+            write_watch: Watch::Reply { reclaimable: true },
         })
+    }
+
+    /// Replies from now on must be written by `deadline`; `reclaimable`
+    /// (the client has not logged in) lets a reclaim cut a blocked reply.
+    pub fn set_write_limit(&mut self, deadline: Instant, reclaimable: bool) {
+        self.write_deadline = deadline;
+        self.write_watch = Watch::Reply { reclaimable };
     }
 
     /// The socket, for polling beside a data connection (see also
@@ -87,10 +103,13 @@ impl Control {
     /// Security: what the client sent after the AUTH line, still in clear
     /// text, is dropped, never read as commands of the encrypted session (a
     /// man in the middle could have put it there: CVE-2011-0411).
-    pub fn start_tls(&mut self, conn: rustls::Connection, deadline: Instant) -> io::Result<()> {
+    /// A signal that `watch` stops for (a fast stop; a reclaim before
+    /// login) ends the handshake.
+    pub fn start_tls(&mut self, conn: rustls::Connection, deadline: Instant, watch: Watch) -> io::Result<()> {
         self.lines = LineFramer::new(MAX_COMMAND_LINE);
         self.pending.clear();
-        self.stream.start_tls(conn, deadline)
+        let stop = || watch.stops(&mut deadline.clone(), &mut false);
+        self.stream.start_tls(conn, deadline, &stop)
     }
 
     /// Back to clear text after CCC (RFC 4217 section 6), both sides'
@@ -107,12 +126,19 @@ impl Control {
         self.stream.tls().map(|t| (t.describe(), t.server_name().map(str::to_string)))
     }
 
-    /// Sends one reply in one write.
+    /// The bytes received after the lines read so far (a PROXY header's
+    /// rest, see `connection`).
+    pub fn unread(&self) -> &[u8] {
+        self.lines.unread()
+    }
+
+    /// Sends one reply, in one write when the socket has room, by the
+    /// deadline of [`Control::set_write_limit`].
     pub fn send(&mut self, reply: &Reply) -> io::Result<()> {
         self.out.clear();
         reply.encode_into(&mut self.out);
         log::trace!("-> {}", reply);
-        self.stream.write_all(&self.out)
+        wait::write_all(&mut self.stream, &self.out, self.write_deadline, self.write_watch)
     }
 
     /// Takes a complete line out of the buffer, if one is there. Security:
@@ -170,26 +196,49 @@ impl Control {
     }
 
     /// During a transfer: reads what has arrived without waiting, and returns
-    /// the inputs that are complete.
+    /// the inputs that are complete, no more than the pending queue has room
+    /// for. Security: once [`MAX_PENDING_COMMANDS`] wait, nothing more is
+    /// read (TCP back-pressure): a client cannot make the session hold more
+    /// than that many lines, however fast it sends them.
     pub fn poll_inputs(&mut self) -> io::Result<Vec<Input>> {
+        let room = MAX_PENDING_COMMANDS.saturating_sub(self.pending.len());
         let mut got = Vec::new();
-        if self.wait_input(Duration::ZERO).unwrap_or(false) {
-            match self.fill() {
-                Ok(true) => {}
-                Ok(false) => got.push(Input::Eof),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
+        while got.len() < room {
+            match self.take_line() {
+                Some(i) => got.push(i),
+                None => break,
             }
         }
-        let eof = got.pop();
-        while let Some(i) = self.take_line() {
-            got.push(i);
+        // The buffer holds no complete line now: read more only if there is room.
+        if got.len() == room || !self.wait_input(Duration::ZERO).unwrap_or(false) {
+            return Ok(got);
         }
-        got.extend(eof);
+        let eof = match self.fill() {
+            Ok(true) => false,
+            Ok(false) => true,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::WouldBlock => false,
+            Err(e) => return Err(e),
+        };
+        while got.len() < room {
+            match self.take_line() {
+                Some(i) => got.push(i),
+                None => break,
+            }
+        }
+        if eof {
+            got.push(Input::Eof);
+        }
         Ok(got)
     }
 
-    /// Keeps an input read during a transfer for after it.
+    /// False once [`MAX_PENDING_COMMANDS`] wait: the control connection is
+    /// not read until the transfer ends.
+    pub fn accepting_input(&self) -> bool {
+        self.pending.len() < MAX_PENDING_COMMANDS
+    }
+
+    /// Keeps an input read during a transfer for after it (the caller takes
+    /// no more than [`Control::poll_inputs`] gave room for).
     pub fn defer(&mut self, input: Input) {
         self.pending.push_back(input);
     }
@@ -198,12 +247,10 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::TcpListener;
+    use std::io::Write;
 
     fn pair() -> (TcpStream, Control) {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-        let (s, _) = l.accept().unwrap();
+        let (c, s) = crate::net::loopback_pair();
         (c, Control::new(s).unwrap())
     }
 
@@ -216,6 +263,31 @@ mod tests {
         assert_eq!(ctl.read(Duration::from_secs(5)).unwrap(), Input::Line(b"NOOP".to_vec()));
         c.write_all(b"D\n").unwrap();
         assert_eq!(ctl.read(Duration::from_secs(5)).unwrap(), Input::Line(b"PWD".to_vec()));
+    }
+
+    #[test]
+    fn during_a_transfer_at_most_the_pending_limit_is_read() {
+        let (mut c, mut ctl) = pair();
+        c.write_all(&vec![b'\n'; 100_000]).unwrap();
+        let mut kept = 0;
+        for _ in 0..1000 {
+            for input in ctl.poll_inputs().unwrap() {
+                assert_eq!(input, Input::Line(Vec::new()));
+                ctl.defer(input);
+                kept += 1;
+            }
+            if !ctl.accepting_input() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(kept, MAX_PENDING_COMMANDS);
+        assert!(ctl.poll_inputs().unwrap().is_empty());
+        assert!(ctl.lines.buffered() <= 2 * MAX_COMMAND_LINE);
+        // After the transfer, the queue is served first, then the socket.
+        for _ in 0..MAX_PENDING_COMMANDS + 1 {
+            assert_eq!(ctl.read(Duration::from_secs(5)).unwrap(), Input::Line(Vec::new()));
+        }
     }
 
     #[test]

@@ -10,8 +10,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use nix::poll::PollFlags;
 use rustls::server::UnbufferedServerConnection;
 
+use super::wait::{self, Waited, Watch};
 use crate::limits::{DEFAULT_EPHEMERAL_PORTS, PASSIVE_BIND_ATTEMPTS};
 use crate::net::records::RecordStream;
 use crate::net::Stream;
@@ -144,7 +146,8 @@ impl DataSetup {
         }
     }
 
-    /// Establishes the data connection within `timeout`.
+    /// Establishes the data connection within `timeout` (a fast stop ends
+    /// the wait with `Interrupted`).
     ///
     /// Passive: a connection from an address other than `client` is refused
     /// and logged, and the listener keeps waiting for the real client
@@ -153,11 +156,14 @@ impl DataSetup {
         let deadline = Instant::now() + timeout;
         match self {
             DataSetup::None => Err(io::Error::new(io::ErrorKind::NotConnected, "Use PORT or PASV first.")),
-            DataSetup::Active(addr) => TcpStream::connect_timeout(&addr, timeout).map(DataConn::new),
+            DataSetup::Active(addr) => wait::connect(addr, deadline).map(DataConn::new),
             DataSetup::Passive(listener) => loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() || !crate::net::wait_readable(listener.as_fd(), left)? {
-                    return Err(io::Error::new(io::ErrorKind::TimedOut, "data connection timed out"));
+                match wait::ready(listener.as_fd(), PollFlags::POLLIN, deadline, Watch::Stop)? {
+                    Waited::Ready => {}
+                    Waited::Deadline => {
+                        return Err(io::Error::new(io::ErrorKind::TimedOut, "data connection timed out"))
+                    }
+                    Waited::Stopped => return Err(io::Error::new(io::ErrorKind::Interrupted, "server stopping")),
                 }
                 let (stream, from) = match listener.accept() {
                     Ok(a) => a,
@@ -209,8 +215,9 @@ impl DataConn {
     /// PROT P: the TLS handshake (we are the TLS server, RFC 4217 section
     /// 9), by `deadline`; then the records are sealed and opened by
     /// `net::records`.
+    /// A fast stop ends the handshake.
     pub fn start_tls(&mut self, conn: UnbufferedServerConnection, deadline: Instant) -> io::Result<()> {
-        self.stream.start_records(conn, deadline)
+        self.stream.start_records(conn, deadline, &crate::sys::stop_now)
     }
 
     /// True when the connection is encrypted.

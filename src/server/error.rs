@@ -42,8 +42,9 @@ pub enum FtpError {
     /// The worker must stop (SIGTERM, or SIGQUIT once the transfer is
     /// done): 421, and the connection closes.
     ShuttingDown,
-    /// A client's first line was a PROXY header, which only the master may
-    /// send: 421, and the connection closes.
+    /// A client's first bytes were a PROXY header, which only a trusted
+    /// proxy (the master, `--proxy-protocol-from`) may send: 421, and the
+    /// connection closes.
     ProxyRefused,
     /// The account's home directory cannot be opened: 421, and the
     /// connection closes.
@@ -54,6 +55,15 @@ pub enum FtpError {
     TooManyFromAddress,
     /// The master has no slave that can take the client: 421.
     NoServerReady,
+    /// Security: the pool is full and clients wait; this client had not
+    /// logged in, and its worker is reclaimed for them: 421.
+    Reclaimed,
+    /// Security: too many failed logins from the client's address within
+    /// `--ban-time`; the seconds the ban has left: 421.
+    Banned(u64),
+    /// Security: the client waited past its deadline for its turn among
+    /// the pool's password checks: 421.
+    TooManyLogins,
     /// The data connection broke, or ABOR stopped the transfer: 426.
     TransferAborted,
     /// PASV, PORT or EPRT after `EPSV ALL` (RFC 2428 section 4): 503.
@@ -188,7 +198,7 @@ pub fn reply_for(e: &FtpError, subject: &str) -> Reply {
         FtpError::Timeout => Reply::new(ReplyCode::NOT_AVAILABLE, "Timeout."),
         FtpError::ShuttingDown => Reply::new(ReplyCode::NOT_AVAILABLE, "Server shutting down."),
         FtpError::ProxyRefused => {
-            Reply::new(ReplyCode::NOT_AVAILABLE, "PROXY header refused: only the master may send one.")
+            Reply::new(ReplyCode::NOT_AVAILABLE, "PROXY header refused: only a trusted proxy may send one.")
         }
         FtpError::HomeUnavailable => Reply::new(ReplyCode::NOT_AVAILABLE, "Home directory unavailable."),
         FtpError::TooManyUsers => Reply::new(ReplyCode::NOT_AVAILABLE, "Too many users, try again later."),
@@ -198,6 +208,15 @@ pub fn reply_for(e: &FtpError, subject: &str) -> Reply {
         FtpError::NoServerReady => {
             Reply::new(ReplyCode::NOT_AVAILABLE, "Service not available: no server ready, try again later.")
         }
+        FtpError::Reclaimed => Reply::new(
+            ReplyCode::NOT_AVAILABLE,
+            "Server full: connections not logged in make room for waiting clients.",
+        ),
+        FtpError::Banned(left) => Reply::new(
+            ReplyCode::NOT_AVAILABLE,
+            format!("Too many failed logins from your address, try again in {left} s."),
+        ),
+        FtpError::TooManyLogins => Reply::new(ReplyCode::NOT_AVAILABLE, "Too many logins at once, try again later."),
         FtpError::TransferAborted => Reply::new(ReplyCode::TRANSFER_ABORTED, "Connection closed; transfer aborted."),
         FtpError::EpsvAllOnly => Reply::new(ReplyCode::BAD_SEQUENCE, "Only EPSV is allowed after EPSV ALL."),
         FtpError::EpsvRelayed => {
@@ -276,6 +295,9 @@ mod tests {
             FtpError::TooManyUsers,
             FtpError::TooManyFromAddress,
             FtpError::NoServerReady,
+            FtpError::Reclaimed,
+            FtpError::Banned(60),
+            FtpError::TooManyLogins,
         ] {
             assert_eq!(e.reply().code, ReplyCode::NOT_AVAILABLE, "{e:?}");
         }

@@ -25,6 +25,14 @@ pub enum Via {
     Relayed,
     /// It connected to the implicit-FTPS port: TLS from the first byte.
     ImplicitTls,
+    /// A load balancer in front of the pool (`--proxy-protocol-from`)
+    /// relays its control connection; its address came in a PROXY header
+    /// (`server::proxied`).
+    Proxied,
+    /// A trusted proxy's own connection: its header named no client (v1's
+    /// `UNKNOWN`, v2's `LOCAL`), as HAProxy's health checks do. Served as
+    /// the proxy itself, and logged only with `-v`.
+    ProxyCheck,
 }
 
 /// A client to serve.

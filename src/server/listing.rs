@@ -11,8 +11,11 @@ use nix::dir::{Dir, OwningIter, Type};
 use nix::fcntl::AtFlags;
 use nix::sys::stat::{fstatat, SFlag};
 
-use super::jail::{is_dir, Stat};
+use std::sync::Arc;
+
+use super::jail::{is_dir, Jail, Stat};
 use super::upload::is_temp_name;
+use super::vpath::VPath;
 use crate::accounts::Perms;
 
 /// What kind of listing.
@@ -116,14 +119,11 @@ fn mode_string(mode: u32) -> [u8; 10] {
 }
 
 /// Appends a file name to a listing. Security: a name holding CR or LF
-/// would end its line early and forge entries, so those bytes are shown as
-/// `?` (the file is still reachable by its real name).
+/// would end its line early and forge entries, and control, bidi and
+/// separator characters would act on the terminal of whoever reads the
+/// listing: they are shown as visible escapes ([`crate::escape`]).
 pub fn push_name(out: &mut Vec<u8>, name: &[u8]) {
-    if name.iter().any(|&b| b == b'\r' || b == b'\n') {
-        out.extend(name.iter().map(|&b| if b == b'\r' || b == b'\n' { b'?' } else { b }));
-    } else {
-        out.extend_from_slice(name);
-    }
+    crate::escape::escape_into(out, name);
 }
 
 /// Appends `n` in decimal (`-` first when `negative`), padded with spaces
@@ -198,7 +198,7 @@ pub fn list_line(out: &mut Vec<u8>, name: &[u8], st: &Stat, link_target: Option<
     push_name(out, name);
     if let Some(t) = link_target {
         out.extend_from_slice(b" -> ");
-        out.extend_from_slice(t.as_bytes());
+        push_name(out, t.as_bytes());
     }
     out.extend_from_slice(b"\r\n");
 }
@@ -285,15 +285,37 @@ pub struct DirListing {
     facts: Facts,
     pattern: Option<Vec<u8>>,
     now: i64,
+    /// The root and the directory's path in it, to check where a symlink
+    /// leads before LIST shows its target.
+    within: Option<(Arc<Jail>, VPath)>,
 }
 
 impl DirListing {
     /// Starts listing the open directory `dir`, keeping only names that
-    /// match `pattern`.
-    pub fn new(dir: OwnedFd, format: Format, perms: Perms, facts: Facts, pattern: Option<String>) -> nix::Result<Self> {
+    /// match `pattern`. `within` is the root and `dir`'s path in it: LIST
+    /// shows a symlink's target only when it resolves inside that root.
+    pub fn new(
+        dir: OwnedFd,
+        format: Format,
+        perms: Perms,
+        facts: Facts,
+        pattern: Option<String>,
+        within: Option<(Arc<Jail>, VPath)>,
+    ) -> nix::Result<Self> {
         let entries = Dir::from_fd(dir.into_raw_fd())?.into_iter();
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-        Ok(DirListing { entries, format, perms, facts, pattern: pattern.map(String::into_bytes), now })
+        Ok(DirListing { entries, format, perms, facts, pattern: pattern.map(String::into_bytes), now, within })
+    }
+
+    /// The target of the symlink `name`, if it resolves inside the root.
+    /// Security: a link to `/etc/passwd` or `../../outside` tells a client
+    /// nothing about the world outside its root (it could not follow it
+    /// anyway: the jail refuses).
+    fn link_target(&self, dirfd: i32, name: &std::ffi::CStr) -> Option<String> {
+        let (jail, dir) = self.within.as_ref()?;
+        let path = dir.join(name.to_str().ok()?).ok()?;
+        jail.stat(&path).ok()?;
+        nix::fcntl::readlinkat(Some(dirfd), name).ok().map(|t| t.to_string_lossy().into_owned())
     }
 
     /// Appends lines to `out` until it holds at least `target` bytes or the
@@ -322,9 +344,7 @@ impl DirListing {
             match self.format {
                 Format::List => {
                     let target = if entry.file_type() == Some(Type::Symlink) || kind_char(st.st_mode) == 'l' {
-                        nix::fcntl::readlinkat(Some(dirfd), entry.file_name())
-                            .ok()
-                            .map(|t| t.to_string_lossy().into_owned())
+                        self.link_target(dirfd, entry.file_name())
                     } else {
                         None
                     };
@@ -468,6 +488,7 @@ mod tests {
         let mut out = Vec::new();
         push_name(&mut out, b"evil\r\n-rw-r--r-- 1 0 0 1 Jan 1 00:00 fake");
         assert!(!out.contains(&b'\n') && !out.contains(&b'\r'));
+        assert!(out.starts_with(b"evil\\r\\n-rw"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::io::{Seek, SeekFrom};
 use std::net::{IpAddr, SocketAddr, SocketAddrV4};
 use std::os::unix::fs::PermissionsExt;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::data::{self, DataSetup};
 use super::error::{reply_for, FtpError};
@@ -23,7 +23,9 @@ use super::tls::{Prot, Protection, Switch};
 use super::transfer::{DataTls, Job, Transfer};
 use super::upload::{is_temp_name, Upload};
 use super::vpath::VPath;
+use super::wait::Watch;
 use crate::accounts::{is_anonymous_name, Identity, Perms};
+use crate::escape::Escaped;
 use crate::limits::{MAX_STAT_ENTRIES, MIN_ACTIVE_PORT};
 use crate::protocol::address::{self, canonical};
 use crate::protocol::checksum::Algo;
@@ -86,6 +88,9 @@ pub struct Session<'c> {
     range: Option<(u64, u64)>,
     /// The quota of the home, for an account that has one.
     quota: Option<Quota>,
+    /// The connection's deadline (login or idle): how long a password
+    /// check may wait for its turn.
+    deadline: Instant,
 }
 
 /// Commands served before login (RFC 959 section 5.4 lets these through).
@@ -139,6 +144,7 @@ impl<'c> Session<'c> {
             hash_algo: Algo::Sha256,
             range: None,
             quota: None,
+            deadline: Instant::now() + cfg.timeouts.login,
         }
     }
 
@@ -161,6 +167,11 @@ impl<'c> Session<'c> {
     /// What of this session is encrypted now.
     pub fn encrypted(&self) -> super::tls::Encrypted {
         self.protection.encrypted()
+    }
+
+    /// The connection's current deadline (see [`Session::pass`]).
+    pub fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = deadline;
     }
 
     /// The control connection is relayed by an `ftpmaster`: EPSV is refused
@@ -341,13 +352,57 @@ impl<'c> Session<'c> {
             }
             Login::AwaitUser => return Outcome::Reply(Reply::new(ReplyCode::BAD_SEQUENCE, "Login with USER first.")),
         };
-        let Some(id) = self.cfg.accounts.check(&name, &pw) else {
+        let guard = &self.cfg.guard;
+        let ip = self.peer.ip();
+        // Security: a banned address gets no password check at all.
+        if let Some(left) = guard.address_banned(ip) {
+            log::info!("[{}] {}: PASS refused, address banned for {left} s more", std::process::id(), self.peer);
+            return Outcome::Close(FtpError::Banned(left).reply());
+        }
+        // Security: at most `hash_permits` password hashes at once in the
+        // pool (each is 19 MiB of argon2 memory); the others wait their turn.
+        let permit = if self.cfg.accounts.needs_hash(&name) {
+            match guard.hash_permit(self.cfg.hash_permits, self.deadline, Watch::Reply { reclaimable: true }) {
+                Some(p) => Some(p),
+                None => return Outcome::Close(FtpError::TooManyLogins.reply()),
+            }
+        } else {
+            None
+        };
+        // Security: a locked account is still checked (the same time and
+        // reply as a wrong password), but not let in.
+        let checked = self.cfg.accounts.check(&name, &pw).filter(|_| !guard.account_locked(&name));
+        drop(permit);
+        let Some(id) = checked else {
             self.failures += 1;
-            log::warn!("{}: login failed for {name:?} ({} of {})", self.peer, self.failures, self.cfg.max_login_fails);
+            let account = self.cfg.accounts.is_named(&name).then_some(name.as_str());
+            let max = self.cfg.max_login_fails;
+            let f = guard.login_failed(ip, account, self.cfg.ban_time, max);
+            // One line per failed login, in a stable form (fail2ban, README).
+            log::warn!(
+                "[{}] login failed from {} port {}: user \"{}\", failure {} of {max} from this address",
+                std::process::id(),
+                canonical(ip),
+                self.peer.port(),
+                Escaped(&name),
+                f.address.count.max(self.failures),
+            );
+            if f.address.banned {
+                log::warn!(
+                    "[{}] address {} banned for {} s",
+                    std::process::id(),
+                    canonical(ip),
+                    self.cfg.ban_time.as_secs()
+                );
+            }
+            if f.account.is_some_and(|a| a.banned) {
+                let (pid, secs) = (std::process::id(), self.cfg.ban_time.as_secs());
+                log::warn!("[{pid}] account \"{}\" locked for {secs} s", Escaped(&name));
+            }
             // Brute force: each failure waits twice as long as the last;
-            // the last allowed one closes the connection.
+            // the last allowed one, or a ban, closes the connection.
             let delay = self.cfg.login_fail_delay * 2u32.saturating_pow(self.failures.saturating_sub(1).min(6));
-            let close = self.failures >= self.cfg.max_login_fails;
+            let close = self.failures >= max || guard.address_banned(ip).is_some();
             return Outcome::Delayed(delay, Reply::new(ReplyCode::NOT_LOGGED_IN, "Login incorrect."), close);
         };
         // The server root was opened before fork; a home of its own is
@@ -603,7 +658,8 @@ impl<'c> Session<'c> {
             return Ok(Listing::single(format, path.file_name(), &st, &self.perms(), &self.facts));
         }
         let dir = jail.open_dir(path)?;
-        Ok(Listing::Dir(listing::DirListing::new(dir, format, self.perms(), self.facts, pattern)?))
+        let within = self.jail.clone().map(|j| (j, path.clone()));
+        Ok(Listing::Dir(listing::DirListing::new(dir, format, self.perms(), self.facts, pattern, within)?))
     }
 
     /// STAT path: the LIST lines over the control connection (RFC 959 4.1.3).

@@ -2,7 +2,9 @@
 //! binary downloads, `splice(2)` through a pipe for binary uploads, buffered
 //! conversion for ASCII (RFC 959 section 3.1.1.1), streamed listings. While bytes move, the
 //! control connection is watched: ABOR aborts (RFC 959 section 4.1.3), STAT
-//! reports progress, anything else waits until the transfer is done. An
+//! reports progress, anything else waits until the transfer is done (at
+//! most [`MAX_PENDING_COMMANDS`](crate::limits::MAX_PENDING_COMMANDS) of
+//! them; then the control connection is not read until the end). An
 //! account's rate limit paces the bytes ([`super::rate`]) on every path,
 //! and its quota is charged before an upload's bytes reach the file
 //! ([`super::quota`]).
@@ -26,7 +28,9 @@ use super::quota::Charge;
 use super::rate::Throttle;
 use super::upload::Upload;
 use super::vpath::VPath;
-use crate::limits::{IO_BUFFER, SENDFILE_CHUNK, SPLICE_PIPE, TLS_DATA_BATCH, UPLOAD_EOF_GRACE, UPLOAD_LOW_WATER};
+use crate::limits::{
+    IO_BUFFER, SENDFILE_CHUNK, SIGNAL_CHECK, SPLICE_PIPE, TLS_DATA_BATCH, UPLOAD_EOF_GRACE, UPLOAD_LOW_WATER,
+};
 use crate::net::records::RecordStream;
 use crate::protocol::ascii::{FromCrlf, ToCrlf};
 use crate::protocol::{self, Command, Reply, ReplyCode, TransferType};
@@ -158,7 +162,19 @@ impl<'a> Pump<'a> {
             if wait.is_zero() {
                 return Ok(());
             }
-            match self.ctl.wait_input(wait) {
+            // Signals are looked at every SIGNAL_CHECK, whatever the rate.
+            let wait = wait.min(SIGNAL_CHECK);
+            let said = if self.ctl.accepting_input() {
+                self.ctl.wait_input(wait)
+            } else {
+                // Back-pressure (the pending queue is full): the control
+                // connection is not read, only watched for its end.
+                peer_closed_within(self.ctl.fd(), wait)
+            };
+            if sys::stop_now() {
+                return Err(Stop::Shutdown);
+            }
+            match said {
                 Ok(true) => self.check_control()?,
                 Ok(false) => {}
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => self.interrupted()?,
@@ -178,6 +194,11 @@ impl<'a> Pump<'a> {
     /// Handles what the client said meanwhile: ABOR stops, STAT answers,
     /// the rest is kept for later.
     pub(super) fn check_control(&mut self) -> Result<(), Stop> {
+        if !self.ctl.accepting_input() {
+            // Back-pressure: nothing more is read until the transfer ends,
+            // but a client that has gone is still noticed.
+            return if peer_closed(self.ctl.fd()) { Err(Stop::ClientGone) } else { Ok(()) };
+        }
         let inputs = self.ctl.poll_inputs().map_err(Stop::Control)?;
         let mut abort = false;
         for input in inputs {
@@ -207,26 +228,35 @@ impl<'a> Pump<'a> {
     /// Waits until `data` is ready for `events`, watching the control
     /// connection and the stall timer meanwhile.
     fn wait(&mut self, data: BorrowedFd<'_>, events: PollFlags) -> Result<(), Stop> {
+        // Security: the stall deadline is fixed when the wait begins: what
+        // arrives on the control connection meanwhile never moves it.
+        let deadline = Instant::now() + self.stall;
         loop {
+            if sys::stop_now() {
+                return Err(Stop::Shutdown);
+            }
             if self.ctl.has_buffered_input() {
                 self.check_control()?;
             }
+            let left = deadline.saturating_duration_since(Instant::now()).min(SIGNAL_CHECK);
             let (data_ready, ctl_ready) = {
-                let mut fds = [PollFd::new(data, events), PollFd::new(self.ctl.fd(), PollFlags::POLLIN)];
-                match poll(&mut fds, PollTimeout::try_from(self.stall).unwrap_or(PollTimeout::MAX)) {
+                // With the pending queue full, the control connection is
+                // watched only for the client leaving.
+                let ctl_events = if self.ctl.accepting_input() { PollFlags::POLLIN } else { POLLRDHUP };
+                let mut fds = [PollFd::new(data, events), PollFd::new(self.ctl.fd(), ctl_events)];
+                match poll(&mut fds, PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)) {
                     // An upload's bytes below its low-water mark are
                     // progress too: read them rather than call it stalled.
-                    Ok(0) if events.contains(PollFlags::POLLIN) && sys::bytes_waiting(data).is_ok_and(|n| n > 0) => {
+                    Ok(0)
+                        if Instant::now() >= deadline
+                            && events.contains(PollFlags::POLLIN)
+                            && sys::bytes_waiting(data).is_ok_and(|n| n > 0) =>
+                    {
                         return Ok(())
                     }
-                    Ok(0) => return Err(Stop::Stalled),
+                    Ok(0) if Instant::now() >= deadline => return Err(Stop::Stalled),
+                    Ok(0) | Err(Errno::EINTR) => continue,
                     Ok(_) => {}
-                    Err(Errno::EINTR) => {
-                        if sys::stop_now() {
-                            return Err(Stop::Shutdown);
-                        }
-                        continue;
-                    }
                     Err(e) => return Err(Stop::DataLost(e.into())),
                 }
                 let r = |f: &PollFd| f.revents().unwrap_or(PollFlags::empty());
@@ -633,6 +663,21 @@ fn secure_data(data: &mut DataConn, tls: &DataTls, timeout: Duration) -> Result<
     Ok(())
 }
 
+/// The peer closed its side of the connection (Linux; not in nix's set).
+const POLLRDHUP: PollFlags = PollFlags::from_bits_retain(libc::POLLRDHUP);
+
+/// True when the peer of `fd` has closed its side (or the connection failed).
+fn peer_closed(fd: BorrowedFd<'_>) -> bool {
+    matches!(peer_closed_within(fd, Duration::ZERO), Ok(true))
+}
+
+/// Waits up to `d` for the peer of `fd` to close its side (or the
+/// connection to fail); a signal is an `Interrupted` error.
+fn peer_closed_within(fd: BorrowedFd<'_>, d: Duration) -> io::Result<bool> {
+    let mut fds = [PollFd::new(fd, POLLRDHUP)];
+    Ok(poll(&mut fds, PollTimeout::try_from(d).unwrap_or(PollTimeout::MAX))? > 0)
+}
+
 /// What ABOR during a transfer gets (RFC 959 section 4.1.3): 426 for the
 /// transfer, then 226 for the ABOR itself.
 fn aborted() -> [Reply; 2] {
@@ -783,6 +828,8 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
             }
         }
     };
+    // The replies get a fresh idle deadline: the transfer may have taken longer.
+    ctl.set_write_limit(Instant::now() + timeouts.idle, false);
     let sent = replies.iter().try_for_each(|r| ctl.send(r));
     drop(replaced);
     Done { bytes, complete, close: close || sent.is_err() }

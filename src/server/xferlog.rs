@@ -62,14 +62,12 @@ pub(crate) fn ctime(secs: i64) -> String {
     format!("{weekday} {} {d:>2} {h:02}:{mi:02}:{s:02} {y}", MONTHS[mo as usize - 1])
 }
 
-/// A client-supplied field, made safe: spaces, control characters, line
-/// separators and bidi controls become `_`; an empty one is `_` too.
+/// A client-supplied field, made safe: spaces, and the characters the
+/// crate's escaping shows as escapes (control characters, line separators,
+/// bidi controls: [`crate::escape::hidden`]), become `_`; an empty one is
+/// `_` too.
 pub(crate) fn field(s: &str) -> String {
-    let unsafe_char = |c: char| {
-        c.is_whitespace()
-            || c.is_control()
-            || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
+    let unsafe_char = |c: char| c.is_whitespace() || crate::escape::hidden(c);
     let out: String = s.chars().map(|c| if unsafe_char(c) { '_' } else { c }).collect();
     if out.is_empty() {
         "_".into()

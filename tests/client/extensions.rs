@@ -248,7 +248,9 @@ fn the_rate_limit_holds_within_ten_percent_both_ways() {
 }
 
 /// Security (issue 10): server text reaches the terminal with its control
-/// characters, C1, bidi and line separators as visible escapes.
+/// characters, C1, bidi and line separators as visible escapes (the
+/// crate's one escaping function: a C1 character shows as `\u{9b}`, a byte
+/// that is not UTF-8 as `\xNN`).
 #[test]
 fn server_text_is_escaped_before_the_terminal() {
     let evil = "\u{1b}]0;PWNED\u{7}\u{1b}[2J\u{9b}31m \u{202e}txt.exe \u{2028}x\rOVER";
@@ -269,7 +271,7 @@ fn server_text_is_escaped_before_the_terminal() {
             assert!(!out.contains(bad), "{bad:?} reached the terminal:\n{out:?}");
         }
     }
-    assert!(o.stdout.contains("220 \\x1b]0;PWNED\\x07\\x1b[2J\\x9b31m \\u{202e}txt.exe \\u{2028}x\\rOVER"), "{o}");
+    assert!(o.stdout.contains("220 \\x1b]0;PWNED\\x07\\x1b[2J\\u{9b}31m \\u{202e}txt.exe \\u{2028}x\\rOVER"), "{o}");
     assert!(o.stdout.contains("2020 \\x1b]0;PWNED"), "the listing too:\n{o}");
     assert!(o.stderr.contains("550 \\x1b[31mred\\x1b[0m"), "{o}");
 }

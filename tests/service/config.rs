@@ -150,7 +150,8 @@ fn config_print_shows_the_effective_configuration_and_no_secret() {
     assert!(p.contains(&format!("workers = 3  # {}:1\n", cfg.display())), "{p}");
     assert!(p.contains("user = [\"alice:****\"]"), "{p}");
     assert!(p.contains("listen = \"127.0.0.1:0\"  # command line\n"), "{p}");
-    assert!(p.contains("max-workers = 256  # default\n"), "{p}");
+    let default_max = forkftp::limits::DEFAULT_MAX_WORKERS;
+    assert!(p.contains(&format!("max-workers = {default_max}  # default\n")), "{p}");
     assert!(p.contains("# xferlog is not set\n"), "{p}");
     assert!(!p.contains("s3cret"), "{p}");
     // Without --print: checked, and said so; a bad file fails.

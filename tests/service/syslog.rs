@@ -82,7 +82,8 @@ fn syslog_gets_one_datagram_per_line_with_facility_ftp() {
     f.login("alice", "secret");
     assert_eq!(f.retr("hello.txt"), b"hello world\n");
     f.quit();
-    let failed = until(&sock, &mut got, "login failed for \"alice\"");
+    let failed = until(&sock, &mut got, "login failed from 127.0.0.1 port ");
+    assert!(failed.contains("user \"alice\""), "{failed}");
     let (facility, severity, _, worker, _) = fields(&failed);
     assert_eq!((facility, severity), (11, 4), "a warning: {failed}");
     assert_ne!(worker, d.pid(), "logged by the worker, with its own pid");

@@ -32,6 +32,8 @@ pub struct Daemon {
     dir: TempDir,
     /// Variables added to its environment.
     env: Vec<(String, String)>,
+    /// The user and group it runs as, when not the tests' own.
+    ids: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
 }
 
 impl Daemon {
@@ -42,6 +44,27 @@ impl Daemon {
 
     /// Like `spawn`, with variables added to its environment.
     pub fn spawn_env(program: impl AsRef<Path>, args: &[String], tag: &str, env: &[(&str, &str)]) -> Daemon {
+        Daemon::spawn_with(program, args, tag, env, None)
+    }
+
+    /// Like `spawn`, as the user and group `ids` (the tests run as root):
+    /// another local user's program.
+    pub fn spawn_as(
+        program: impl AsRef<Path>,
+        args: &[String],
+        tag: &str,
+        ids: (nix::unistd::Uid, nix::unistd::Gid),
+    ) -> Daemon {
+        Daemon::spawn_with(program, args, tag, &[], Some(ids))
+    }
+
+    fn spawn_with(
+        program: impl AsRef<Path>,
+        args: &[String],
+        tag: &str,
+        env: &[(&str, &str)],
+        ids: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
+    ) -> Daemon {
         let dir = TempDir::new(tag);
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         let out = dir.join("output.log");
@@ -50,8 +73,8 @@ impl Daemon {
         let program = program.as_ref().to_path_buf();
         // Where its own log file stands before it starts (it appends).
         let marks = (0, log_file.as_deref().map_or(0, |p| read(p).len()));
-        let child = start(&program, &args, &out, &env);
-        Daemon { child, program, args, out, log_file, marks, reaped: false, dir, env }
+        let child = start(&program, &args, &out, &env, ids);
+        Daemon { child, program, args, out, log_file, marks, reaped: false, dir, env, ids }
     }
 
     /// Starts the same command again (after it was killed), appending to
@@ -59,7 +82,7 @@ impl Daemon {
     pub fn respawn(&mut self) {
         assert!(self.try_wait().is_some(), "respawn of {}, which is still running", self.name());
         self.marks = (read(&self.out).len(), self.log_file.as_deref().map_or(0, |p| read(p).len()));
-        self.child = start(&self.program, &self.args, &self.out, &self.env);
+        self.child = start(&self.program, &self.args, &self.out, &self.env, self.ids);
         self.reaped = false;
     }
 
@@ -197,10 +220,20 @@ impl Drop for Daemon {
     }
 }
 
-fn start(program: &Path, args: &[OsString], out: &Path, env: &[(String, String)]) -> Child {
+fn start(
+    program: &Path,
+    args: &[OsString],
+    out: &Path,
+    env: &[(String, String)],
+    ids: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
+) -> Child {
+    use std::os::unix::process::CommandExt;
     let file = File::options().create(true).append(true).open(out).unwrap();
-    Command::new(program)
-        .args(args)
+    let mut cmd = Command::new(program);
+    if let Some((uid, gid)) = ids {
+        cmd.uid(uid.as_raw()).gid(gid.as_raw());
+    }
+    cmd.args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(file.try_clone().unwrap())

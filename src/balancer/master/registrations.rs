@@ -10,9 +10,9 @@ use nix::sys::epoll::EpollFlags;
 
 use super::{token, Conn, Master, RegConn};
 use crate::balancer::auth::{self, ClusterKey};
-use crate::balancer::handoff;
 use crate::balancer::registry::Slave;
 use crate::balancer::wire::{self, parse_slave_line, LineBuf, Mode, SignedRegister, SlaveLine};
+use crate::balancer::{handoff, peer};
 use crate::limits::MAX_REGISTRATIONS;
 use crate::net::would_block;
 use crate::protocol::address::canonical;
@@ -129,6 +129,9 @@ impl Master {
     /// Checks and records a registration; the reason when refused.
     fn register(&mut self, i: usize, c: &RegConn, reg: SignedRegister) -> Result<(u32, Mode), String> {
         authorize(self.cfg.key.as_ref(), &reg, &c.nonce, c.peer.ip(), c.local.ip())?;
+        if self.cfg.key.is_none() {
+            same_user(c.local, c.peer)?;
+        }
         let r = reg.reg;
         let mode = match &r.handoff {
             Some(name) => {
@@ -229,6 +232,21 @@ fn authorize(
             Err("this master has no cluster key: only slaves of its own host may register".into())
         }
         None => Ok(()),
+    }
+}
+
+/// Security: without a cluster key, a slave of this host must also run as
+/// this master's own user: another local user's slave would be sent
+/// clients, and their passwords. The owner of the slave's end of the
+/// connection is read from `/proc/net/tcp` ([`peer::tcp_peer_uid`]).
+fn same_user(local: SocketAddr, peer: SocketAddr) -> Result<(), String> {
+    let me = nix::unistd::geteuid().as_raw();
+    match peer::tcp_peer_uid(local, peer) {
+        Some(uid) if uid == me => Ok(()),
+        Some(uid) => Err(format!(
+            "this master has no cluster key: only slaves run by its own user (uid {me}) may register, not uid {uid}"
+        )),
+        None => Err("this master has no cluster key: the user running this slave is unknown".into()),
     }
 }
 

@@ -149,7 +149,8 @@ fn server_roundtrip(suites: Option<Vec<SupportedCipherSuite>>, version: Protocol
         t.read_to_end(&mut got).unwrap();
         assert!(got == down2, "the client got {} bytes of {}", got.len(), down2.len());
     });
-    let mut s = RecordStream::accept(UnbufferedServerConnection::new(scfg).unwrap(), ss, deadline()).unwrap();
+    let mut s =
+        RecordStream::accept(UnbufferedServerConnection::new(scfg).unwrap(), ss, deadline(), &|| false).unwrap();
     s.sock.set_nonblocking(false).unwrap();
     assert_eq!(s.version, version);
     assert!(drain(&mut s).unwrap() == up);
@@ -207,7 +208,8 @@ fn key_updates_from_the_peer_renew_both_keys() {
         t.read_to_end(&mut rest).unwrap();
         assert!(rest.is_empty());
     });
-    let mut s = RecordStream::accept(UnbufferedServerConnection::new(scfg).unwrap(), ss, deadline()).unwrap();
+    let mut s =
+        RecordStream::accept(UnbufferedServerConnection::new(scfg).unwrap(), ss, deadline(), &|| false).unwrap();
     s.sock.set_nonblocking(false).unwrap();
     for round in 0..3u8 {
         let mut got = vec![0u8; 50_000];
@@ -248,7 +250,7 @@ fn our_client_takes_tickets_and_resumes() {
         });
         let conn =
             UnbufferedClientConnection::new(Arc::clone(&ccfg), ServerName::try_from("localhost").unwrap()).unwrap();
-        let mut s = RecordStream::connect(conn, cs, deadline()).unwrap();
+        let mut s = RecordStream::connect(conn, cs, deadline(), &|| false).unwrap();
         s.sock.set_nonblocking(false).unwrap();
         s.write_all(&pattern(300_000, 5)).unwrap();
         assert!(drain(&mut s).unwrap() == pattern(200_000, 6));
@@ -267,9 +269,9 @@ fn ours() -> (RecordStream, RecordStream) {
     let (cs, ss) = pair();
     let client = std::thread::spawn(move || {
         let conn = UnbufferedClientConnection::new(ccfg, ServerName::try_from("localhost").unwrap()).unwrap();
-        RecordStream::connect(conn, cs, deadline()).unwrap()
+        RecordStream::connect(conn, cs, deadline(), &|| false).unwrap()
     });
-    let s = RecordStream::accept(UnbufferedServerConnection::new(scfg).unwrap(), ss, deadline()).unwrap();
+    let s = RecordStream::accept(UnbufferedServerConnection::new(scfg).unwrap(), ss, deadline(), &|| false).unwrap();
     let c = client.join().unwrap();
     for x in [&s, &c] {
         x.sock.set_nonblocking(false).unwrap();
@@ -355,7 +357,8 @@ fn our_key_is_renewed_before_its_limit() {
         t.read_to_end(&mut got).unwrap();
         assert!(got == d2);
     });
-    let mut s = RecordStream::accept(UnbufferedServerConnection::new(scfg).unwrap(), ss, deadline()).unwrap();
+    let mut s =
+        RecordStream::accept(UnbufferedServerConnection::new(scfg).unwrap(), ss, deadline(), &|| false).unwrap();
     s.sock.set_nonblocking(false).unwrap();
     s.tx_limit = s.tx.seq + 40;
     pour(&mut s, &data);
@@ -388,7 +391,8 @@ fn data_and_goodbye_with_the_clients_finished() {
         let mut rest = Vec::new();
         let _ = sock.sock.read_to_end(&mut rest);
     });
-    let mut s = RecordStream::accept(UnbufferedServerConnection::new(scfg).unwrap(), ss, deadline()).unwrap();
+    let mut s =
+        RecordStream::accept(UnbufferedServerConnection::new(scfg).unwrap(), ss, deadline(), &|| false).unwrap();
     s.sock.set_nonblocking(false).unwrap();
     assert_eq!(drain(&mut s).unwrap(), b"tiny");
     s.close_notify().unwrap();

@@ -95,7 +95,16 @@ fn login_sequence() {
         Outcome::Delayed(d, r, close) => assert_eq!((d, r.code.value(), close), (Duration::from_millis(20), 530, true)),
         _ => panic!("not delayed"),
     }
+    // The failures follow the address across sessions (the pool's shared
+    // ban table): from the same address, even the right password gets 421
+    // and no check; another address logs in.
     let mut s = session(&cfg);
+    assert_eq!(code(&mut s, Command::User("alice".into())), 331);
+    match s.handle(Command::Pass(Password::new("secret"))) {
+        Outcome::Close(r) => assert_eq!(r.code.value(), 421),
+        _ => panic!("a banned address was let in"),
+    }
+    let mut s = Session::new(&cfg, "127.0.0.2:40000".parse().unwrap(), "127.0.0.1:2121".parse().unwrap());
     login(&mut s, "alice", "secret");
     assert_eq!(s.identity().map(|i| i.name.as_str()), Some("alice"));
     assert_eq!(code(&mut s, Command::Pass(Password::new("secret"))), 230, "already logged in");
