@@ -4,7 +4,7 @@
 CARGO ?= cargo
 BINS := $(basename $(notdir $(wildcard bin/*.rs)))
 
-.PHONY: all build test check fmt clippy bench bench-quick bench-peers bench-peers-deps bench-peers-quick fuzz clean static docker-image docker-demo
+.PHONY: all build test check fmt clippy bench bench-quick bench-peers bench-peers-deps bench-peers-quick bench-ftps-peers fuzz clean static docker-image docker-demo
 
 all: build
 
@@ -25,7 +25,7 @@ clippy:
 check: fmt clippy test
 
 # The benchmark (README, "Performance"): the release server on loopback, one
-# table, about a minute. bench-quick shrinks everything so that CI runs it.
+# table, about two minutes. bench-quick shrinks everything so that CI runs it.
 bench:
 	$(CARGO) build --release --bins
 	target/release/ftpbench
@@ -56,6 +56,18 @@ bench-peers: bench-peers-deps
 bench-peers-quick: bench-peers-deps
 	$(CARGO) build --release --bins
 	$(PYTHON) scripts/bench_peers.py --quick
+
+# FTPS against the peers with one Python ftplib client (README,
+# "Performance", FTPS): ftpserver, pyftpdlib's TLS_FTPHandler (pyOpenSSL),
+# and vsftpd and pure-ftpd from Debian's packages, unpacked (apt-get
+# download, dpkg -x) into target/bench-ftps-peers/, never installed. Needs
+# root (vsftpd chroots); about 8 minutes; not part of CI.
+BENCH_FTPS_PEERS_ARGS ?=
+bench-ftps-peers:
+	@$(PYTHON) -c 'import pyftpdlib' 2>/dev/null || $(PIP) pyftpdlib==2.2.0
+	@$(PYTHON) -c 'import OpenSSL' 2>/dev/null || $(PIP) pyopenssl
+	$(CARGO) build --release --bins
+	$(PYTHON) scripts/bench_ftps_peers.py $(BENCH_FTPS_PEERS_ARGS)
 
 # Fuzz the network-input parsers for FUZZ_SECONDS each (not part of CI).
 # cargo-fuzz needs nightly features; RUSTC_BOOTSTRAP lets the stable

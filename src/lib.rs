@@ -16,7 +16,9 @@
 //! - [`sys`]: the only `unsafe` code (fork, shared memory, signals); uses
 //!   nothing of ours; the rest of the crate is `deny(unsafe_code)`.
 //! - [`net`]: binding, accepting, readiness waits, non-blocking connects,
-//!   and `Stream`, the one stream type under control and data connections.
+//!   and `Stream`, the one stream type under control and data connections
+//!   (plain, or TLS: rustls's streams, or `net::records`, the TLS records of
+//!   data connections sealed and opened in place).
 //! - [`logging`]: one line per event, never interleaved between workers.
 //! - [`term`]: reading a password from the terminal without echo.
 //! - [`escape`]: client- and server-supplied text made safe for logs,

@@ -377,6 +377,58 @@ pub const CLIENT_HISTORY_LINES: usize = 1000;
 /// Largest `~/.netrc` read.
 pub const CLIENT_MAX_NETRC: u64 = 1024 * 1024;
 
+// ---- FTPS (issue 12)
+
+/// Time a client has to complete the TLS handshake on the control
+/// connection (after `AUTH TLS`, or on connecting to the implicit-FTPS
+/// port); a data connection's handshake has `--data-timeout`.
+pub const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// TLS sessions one FTP session keeps for its data connections to resume
+/// (the control connection's, and those of its data connections; each is a
+/// few hundred bytes). The oldest goes first.
+pub const TLS_SESSION_CACHE: usize = 16;
+
+/// TLS 1.3 session tickets the server sends after each handshake (rustls
+/// clients use a ticket once; one per data connection, and spares for a
+/// transfer aborted before its new tickets were read).
+pub const TLS13_TICKETS: usize = 4;
+
+/// TLS 1.3 session tickets `ftpclient` asks for on a full handshake (RFC
+/// 9149); on a resumed one (a data connection), one, for the next.
+pub const CLIENT_TLS_TICKETS: u8 = 4;
+
+/// Plaintext an encrypted data connection moves per batch: a download
+/// reads this much of the file into its TLS records and writes them with
+/// one call; an upload reads up to this much with one call and writes the
+/// plaintext with one more (`net::records`). 16 records of 16 KiB.
+pub const TLS_DATA_BATCH: usize = 256 * 1024;
+
+/// Empty TLS records a data connection's peer may send in a row (each
+/// costs a decryption and carries nothing); one more ends the connection.
+/// rustls allows as many.
+pub const TLS_MAX_EMPTY_RECORDS: usize = 32;
+
+/// Largest TLS 1.3 post-handshake message taken on a data connection (a
+/// KeyUpdate is 5 bytes, a session ticket a few hundred).
+pub const TLS_MAX_POST_HANDSHAKE: usize = 64 * 1024;
+
+/// Largest certificate or key file read (a chain of a few certificates is
+/// a few KiB).
+pub const MAX_PEM_FILE: u64 = 1024 * 1024;
+
+/// A certificate that expires within this many days is warned about at
+/// start-up and on every reload.
+pub const TLS_EXPIRY_WARNING_DAYS: i64 = 30;
+
+/// Days a certificate made by `ftpserver gencert` stays valid.
+pub const GENCERT_DAYS: i64 = 365;
+
+/// Where `ftpserver gencert` writes the certificate by default.
+pub const GENCERT_CERT_FILE: &str = "ftpserver-cert.pem";
+
+/// Where `ftpserver gencert` writes the private key by default.
+pub const GENCERT_KEY_FILE: &str = "ftpserver-key.pem";
 // ---- server extensions (issue 14): checksums, rate limits, quotas, modes
 
 /// Bytes per second a HASH or X-verb checksum reads (a token bucket, see

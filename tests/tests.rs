@@ -13,6 +13,7 @@ mod commands;
 mod concurrency;
 mod docker;
 mod extensions;
+mod ftps;
 mod hostile;
 mod layers;
 mod limits;

@@ -1,12 +1,15 @@
-//! The benchmark's FTP client: a control connection over a raw socket,
-//! commands encoded and replies parsed by [`crate::protocol`], and data
-//! connections through EPSV. It only ever connects to loopback addresses.
+//! The benchmark's FTP client: a control connection over a raw socket (or
+//! TLS over it, for FTPS: [`super::tls`]), commands encoded and replies
+//! parsed by [`crate::protocol`], and data connections through EPSV. It only
+//! ever connects to loopback addresses.
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::time::Instant;
 
 use super::pattern::{Checksum, Stream, Sum};
 use crate::limits::{BENCH_IO_TIMEOUT, MAX_REPLY_LINE};
+use crate::net::Stream as Conn;
 use crate::protocol::address::parse_epsv_reply;
 use crate::protocol::{Command, EpsvArg, Frame, LineFramer, Password, Reply, ReplyCode, ReplyParser};
 
@@ -62,9 +65,24 @@ pub fn pour(data: &mut TcpStream, stream: &mut Stream) -> io::Result<()> {
     Ok(())
 }
 
+/// One read of a blocking `stream` with the benchmark's timeout: an
+/// encrypted one says `WouldBlock` when only part of a record came (and
+/// the socket's timeout says it too), so it is read again until the
+/// timeout has passed.
+pub fn read_some(stream: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let end = Instant::now() + BENCH_IO_TIMEOUT;
+    loop {
+        match stream.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < end => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            r => return r,
+        }
+    }
+}
+
 /// One control connection.
 pub struct Ftp {
-    stream: TcpStream,
+    pub(super) stream: Conn,
     lines: LineFramer,
     out: Vec<u8>,
 }
@@ -74,7 +92,8 @@ impl Ftp {
     pub fn connect(addr: SocketAddr) -> io::Result<Ftp> {
         let stream = connect(addr)?;
         stream.set_nodelay(true)?;
-        let mut f = Ftp { stream, lines: LineFramer::new(MAX_REPLY_LINE), out: Vec::with_capacity(128) };
+        let mut f =
+            Ftp { stream: Conn::from(stream), lines: LineFramer::new(MAX_REPLY_LINE), out: Vec::with_capacity(128) };
         f.expect(ReplyCode::SERVICE_READY)?;
         Ok(f)
     }
@@ -105,7 +124,7 @@ impl Ftp {
                 Some(Frame::TooLong) => return Err(bad("reply line too long")),
                 None => {
                     let mut chunk = [0u8; 1024];
-                    let n = self.stream.read(&mut chunk)?;
+                    let n = read_some(&mut self.stream, &mut chunk)?;
                     if n == 0 {
                         return Err(io::ErrorKind::UnexpectedEof.into());
                     }
@@ -145,7 +164,7 @@ impl Ftp {
 
     /// The server's address.
     pub fn peer_ip(&self) -> io::Result<IpAddr> {
-        Ok(self.stream.peer_addr()?.ip())
+        Ok(self.stream.socket().peer_addr()?.ip())
     }
 
     /// EPSV, then the data connection to the same (loopback) address.

@@ -13,6 +13,7 @@ use super::client::{self, Ftp, READ_BUFFER};
 use super::pattern::{self, Stream, Sum};
 use super::report::median;
 use super::server::{self, Server};
+use super::tls::Tls;
 use super::Plan;
 use crate::protocol::Command;
 
@@ -119,10 +120,14 @@ pub(super) fn prepare(plan: &Plan, root: &Path) -> io::Result<Files> {
     Ok(Files { big, crowd, small })
 }
 
-/// RETR of the big file over a logged-in session.
-pub(super) fn retr_big(ftp: &mut Ftp, want: Sum, buf: &mut [u8]) -> io::Result<Duration> {
+/// RETR of the big file over a logged-in session (encrypted with `tls`).
+pub(super) fn retr_big(ftp: &mut Ftp, want: Sum, buf: &mut [u8], tls: Option<&Tls>) -> io::Result<Duration> {
     let start = Instant::now();
-    let got = ftp.download(&Command::Retr("big.bin".into()), buf, want.len)?;
+    let c = Command::Retr("big.bin".into());
+    let got = match tls {
+        Some(tls) => ftp.download_tls(&c, tls, want.len)?.0,
+        None => ftp.download(&c, buf, want.len)?,
+    };
     let t = start.elapsed();
     verify("RETR big.bin", got, want)?;
     Ok(t)
@@ -139,7 +144,14 @@ pub(super) fn retr_big(ftp: &mut Ftp, want: Sum, buf: &mut [u8]) -> io::Result<D
 /// old file still holds its own (the upload is atomic): the first one
 /// after a fresh upload gets memory not used for a while; a repeated one
 /// gets the pages of the file the last one replaced, freed after its 226.
-pub(super) fn stor_big(ftp: &mut Ftp, root: &Path, plan: &Plan, replace: bool) -> io::Result<Duration> {
+/// Over `tls` when given.
+pub(super) fn stor_big(
+    ftp: &mut Ftp,
+    root: &Path,
+    plan: &Plan,
+    replace: bool,
+    tls: Option<&Tls>,
+) -> io::Result<Duration> {
     let mut s = Stream::new(SEED_UPLOAD, plan.big_file);
     let want = s.checksum();
     let name = "up/upload.bin";
@@ -148,18 +160,22 @@ pub(super) fn stor_big(ftp: &mut Ftp, root: &Path, plan: &Plan, replace: bool) -
         std::fs::remove_file(&path)?;
     }
     let start = Instant::now();
-    ftp.upload(name, &mut s)?;
+    match tls {
+        Some(tls) => ftp.upload_tls(name, &mut s, tls)?,
+        None => ftp.upload(name, &mut s)?,
+    }
     let t = start.elapsed();
     verify("STOR", file_sum(&path)?, want)?;
     Ok(t)
 }
 
 /// Runs `clients` threads doing connect+login+QUIT until `cycles` are done
-/// or `limit` passes; returns cycles per second.
+/// or `limit` passes; returns cycles per second. With `tls`, each login
+/// starts with `AUTH TLS` and a full handshake.
 pub(super) fn login_cycles(
     addr: SocketAddr,
-    user: &str,
-    pw: &str,
+    (user, pw): (&str, &str),
+    tls: Option<&Tls>,
     clients: usize,
     cycles: usize,
     limit: Duration,
@@ -174,7 +190,10 @@ pub(super) fn login_cycles(
                     barrier.wait();
                     let end = Instant::now() + limit;
                     while left.fetch_sub(1, Ordering::SeqCst) > 0 && Instant::now() < end {
-                        Ftp::login(addr, user, pw)?.quit()?;
+                        match tls {
+                            Some(tls) => Ftp::login_tls(addr, user, pw, tls)?.quit()?,
+                            None => Ftp::login(addr, user, pw)?.quit()?,
+                        }
                         done.fetch_add(1, Ordering::SeqCst);
                     }
                     Ok(())

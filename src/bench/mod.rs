@@ -28,6 +28,7 @@ mod measure;
 pub(crate) mod pattern;
 mod report;
 pub(crate) mod server;
+mod tls;
 
 use std::io;
 use std::net::SocketAddr;
@@ -47,6 +48,7 @@ use measure::{
 };
 use report::{cpu_times, load_average, machine, median, others_share, print_table, Row, Target};
 use server::Server;
+use tls::{records_copy, rustls_copy, Tls};
 
 /// `ftpbench`: the benchmark of forkftp.
 #[derive(Parser, Debug, Clone)]
@@ -258,6 +260,9 @@ pub enum Step {
     Flood,
     /// Many logged-in idle sessions in one pool.
     Capacity,
+    /// FTPS: encrypted RETR, STOR, TLS logins and idle TLS sessions, beside
+    /// an encrypted loopback copy.
+    Ftps,
 }
 
 /// What the steps share.
@@ -285,6 +290,10 @@ impl Bench<'_> {
         ctx("login", Ftp::login(self.addr, self.user, self.pw))
     }
 
+    fn login_to(&self, addr: SocketAddr) -> io::Result<Ftp> {
+        Ftp::login(addr, self.user, self.pw)
+    }
+
     fn with_ceiling(&self, row: Row) -> Row {
         match self.ceiling {
             Some(c) => row.ratio(c),
@@ -299,15 +308,15 @@ impl Bench<'_> {
         let mut buf = vec![0u8; READ_BUFFER];
         let mut ftp = self.login()?;
         // One untimed upload first, for the reason `stor_big` gives.
-        ctx("STOR", stor_big(&mut ftp, &self.root, plan, false))?;
+        ctx("STOR", stor_big(&mut ftp, &self.root, plan, false, None))?;
         for run in 0..plan.runs_bulk {
             raw.push(mb_per_s(plan.raw_bytes, ctx("raw TCP", raw_tcp(plan.raw_bytes))?));
-            retr.push(mb_per_s(plan.big_file, ctx("RETR", retr_big(&mut ftp, self.files.big, &mut buf))?));
-            stor.push(mb_per_s(plan.big_file, ctx("STOR", stor_big(&mut ftp, &self.root, plan, false))?));
+            retr.push(mb_per_s(plan.big_file, ctx("RETR", retr_big(&mut ftp, self.files.big, &mut buf, None))?));
+            stor.push(mb_per_s(plan.big_file, ctx("STOR", stor_big(&mut ftp, &self.root, plan, false, None))?));
             // The same upload over the one just made, and once more over
             // that one (issue 15): see `stor_big` on the memory each gets.
-            over.push(mb_per_s(plan.big_file, ctx("STOR over", stor_big(&mut ftp, &self.root, plan, true))?));
-            again.push(mb_per_s(plan.big_file, ctx("STOR over", stor_big(&mut ftp, &self.root, plan, true))?));
+            over.push(mb_per_s(plan.big_file, ctx("STOR over", stor_big(&mut ftp, &self.root, plan, true, None))?));
+            again.push(mb_per_s(plan.big_file, ctx("STOR over", stor_big(&mut ftp, &self.root, plan, true, None))?));
             progress(&format!(
                 "  run {}: raw {:.0}, RETR {:.0}, STOR {:.0}, over it {:.0}, again {:.0} MB/s",
                 run + 1,
@@ -385,12 +394,12 @@ impl Bench<'_> {
         let plan = self.plan;
         let (mut one, mut many) = (Vec::new(), Vec::new());
         for _ in 0..plan.runs_fast {
-            let r = login_cycles(self.addr, self.user, self.pw, 1, plan.login_cycles_one, plan.login_time);
+            let r = login_cycles(self.addr, (self.user, self.pw), None, 1, plan.login_cycles_one, plan.login_time);
             one.push(ctx("logins", r)?);
             let r = login_cycles(
                 self.addr,
-                self.user,
-                self.pw,
+                (self.user, self.pw),
+                None,
                 plan.login_clients,
                 plan.login_cycles_many,
                 plan.login_time,
@@ -471,6 +480,111 @@ impl Bench<'_> {
         Ok(())
     }
 
+    /// FTPS (issue 12): a server with a certificate of `ftpserver gencert`
+    /// and our client (explicit FTPS, data connections resuming the control
+    /// connection's session); RETR and STOR each against the encrypted
+    /// loopback copy of the same run (records sealed and opened in place,
+    /// the server's own way, with the suite the data connections get), as
+    /// the plain ones are against raw TCP; TLS logins; and the memory of
+    /// idle TLS sessions against as many plain ones on the same server.
+    fn ftps(&mut self, exe: &Path, scratch: &Scratch) -> Result<(), String> {
+        let plan = self.plan;
+        let (cert, key) = (scratch.dir.join("cert.pem"), scratch.dir.join("key.pem"));
+        let made = std::process::Command::new(exe)
+            .args(["gencert", "--force", "--name", "127.0.0.1", "--cert"])
+            .arg(&cert)
+            .arg("--key")
+            .arg(&key)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .map_err(|e| format!("ftpserver gencert: {e}"))?;
+        if !made.success() {
+            return Err(format!("ftpserver gencert: {made}"));
+        }
+        let tls = ctx("TLS configuration", Tls::new(&cert, &key))?;
+        let spec = format!("{}:{}", self.user, self.pw);
+        let (c, k) = (cert.display().to_string(), key.display().to_string());
+        let args = server_args(&self.root, plan.workers(), &["--user", &spec, "--tls-cert", &c, "--tls-key", &k]);
+        let srv = start_server(exe, &args, &scratch.dir.join("server-ftps.log"))?;
+        settle(&srv, plan.workers());
+        // Idle sessions first, on the fresh pool: plain ones, then as many
+        // with TLS on control and data (PROT P).
+        let mut pss = Vec::new();
+        for encrypted in [false, true] {
+            let mut idle = Vec::new();
+            for _ in 0..plan.idle_clients {
+                idle.push(ctx(
+                    "login",
+                    if encrypted {
+                        Ftp::login_tls(srv.addr, self.user, self.pw, &tls)
+                    } else {
+                        self.login_to(srv.addr)
+                    },
+                )?);
+            }
+            pss.push(ctx("memory", memory(&srv))?.0);
+            for f in idle {
+                ctx("QUIT", f.quit())?;
+            }
+        }
+        let (mut ceil, mut streams, mut retr, mut stor) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let mut suite = String::new();
+        let mut buf = Vec::new();
+        let mut ftp = ctx("TLS login", Ftp::login_tls(srv.addr, self.user, self.pw, &tls))?;
+        ctx("STOR over TLS", stor_big(&mut ftp, &self.root, plan, false, Some(&tls)))?;
+        for run in 0..plan.runs_bulk {
+            let (t, s) = ctx("encrypted copy", records_copy(plan.raw_bytes, &tls))?;
+            suite = s;
+            ceil.push(mb_per_s(plan.raw_bytes, t));
+            streams.push(mb_per_s(plan.raw_bytes, ctx("rustls copy", rustls_copy(plan.raw_bytes, &tls))?));
+            let t = ctx("RETR over TLS", retr_big(&mut ftp, self.files.big, &mut buf, Some(&tls)))?;
+            retr.push(mb_per_s(plan.big_file, t));
+            let t = ctx("STOR over TLS", stor_big(&mut ftp, &self.root, plan, false, Some(&tls)))?;
+            stor.push(mb_per_s(plan.big_file, t));
+            progress(&format!(
+                "  run {}: encrypted copy {:.0} (rustls streams {:.0}), RETR {:.0}, STOR {:.0} MB/s",
+                run + 1,
+                ceil[run],
+                streams[run],
+                retr[run],
+                stor[run]
+            ));
+        }
+        ctx("QUIT", ftp.quit())?;
+        ctx("removing the upload", std::fs::remove_file(self.root.join("up/upload.bin")))?;
+        let rb = plan.runs_bulk;
+        let ratio = |v: &[f64]| median(v.iter().zip(&ceil).map(|(x, c)| x / c).collect());
+        let what = format!("encrypted loopback copy, {}, {suite} (the FTPS ceiling)", size_name(plan.raw_bytes));
+        self.rows.push(Row::new(what, median(ceil.clone()), "MB/s", 0, rb));
+        let what = "  the same through rustls's own streams";
+        self.rows.push(Row::new(what, median(streams.clone()), "MB/s", 0, rb).with_ratio(ratio(&streams)));
+        let big = size_name(plan.big_file);
+        let row = Row::new(format!("FTPS RETR {big}"), median(retr.clone()), "MB/s", 0, rb).with_ratio(ratio(&retr));
+        self.rows.push(row.target(Target::Ratio(0.75), ">= 0.75"));
+        let row = Row::new(format!("FTPS STOR {big}"), median(stor.clone()), "MB/s", 0, rb).with_ratio(ratio(&stor));
+        self.rows.push(row.target(Target::Ratio(0.6), ">= 0.60"));
+        let (mut one, mut many) = (Vec::new(), Vec::new());
+        let who = (self.user, self.pw);
+        for _ in 0..plan.runs_fast {
+            let r = login_cycles(srv.addr, who, Some(&tls), 1, plan.login_cycles_one, plan.login_time);
+            one.push(ctx("TLS logins", r)?);
+            let r =
+                login_cycles(srv.addr, who, Some(&tls), plan.login_clients, plan.login_cycles_many, plan.login_time);
+            many.push(ctx("TLS logins", r)?);
+        }
+        show_runs("TLS logins/s, 1 client", &one);
+        show_runs("TLS logins/s, many clients", &many);
+        let what = "connect+AUTH TLS+login+QUIT, 1 client";
+        self.rows.push(Row::new(what, median(one), "/s", 0, plan.runs_fast));
+        let what = format!("connect+AUTH TLS+login+QUIT, {} clients at once", plan.login_clients);
+        self.rows.push(Row::new(what, median(many), "/s", 0, plan.runs_fast));
+        stop_server(srv);
+        let what = format!("server PSS, {} idle TLS sessions (PROT P), x of as many plain", plan.idle_clients);
+        let row = Row::new(what, pss[1], "MiB", 1, 3).with_ratio(pss[1] / pss[0]);
+        self.rows.push(row.target(Target::RatioAtMost(2.0), "<= 2x plain"));
+        Ok(())
+    }
+
     /// The argon2 users file: a login costs what it is meant to cost.
     fn argon2(&mut self, exe: &Path, scratch: &Scratch) -> Result<(), String> {
         let plan = self.plan;
@@ -488,9 +602,10 @@ impl Bench<'_> {
         let (mut one, mut many) = (Vec::new(), Vec::new());
         let slow = plan.login_time * 4;
         for _ in 0..plan.argon2_runs {
-            let r = login_cycles(srv.addr, self.user, self.pw, 1, plan.argon2_cycles_one, slow);
+            let r = login_cycles(srv.addr, (self.user, self.pw), None, 1, plan.argon2_cycles_one, slow);
             one.push(ctx("argon2 logins", r)?);
-            let r = login_cycles(srv.addr, self.user, self.pw, plan.login_clients, plan.argon2_cycles_many, slow);
+            let r =
+                login_cycles(srv.addr, (self.user, self.pw), None, plan.login_clients, plan.argon2_cycles_many, slow);
             many.push(ctx("argon2 logins", r)?);
         }
         // Each login needs argon2's 19 MiB while the password is checked:
@@ -652,7 +767,7 @@ fn run_steps(plan: &Plan, exe: &Path, spec: &str, only: &[Step]) -> Result<(Stri
                 b.rows.push(fresh.clone());
                 b.memory(&srv)?
             }
-            Step::Argon2 | Step::Burst | Step::Flood | Step::Capacity => {}
+            Step::Argon2 | Step::Burst | Step::Flood | Step::Capacity | Step::Ftps => {}
         }
     }
     stop_server(srv);
@@ -671,6 +786,10 @@ fn run_steps(plan: &Plan, exe: &Path, spec: &str, only: &[Step]) -> Result<(Stri
     if wanted(Step::Capacity) {
         progress("logged-in idle sessions in one pool");
         b.capacity(exe, &scratch)?;
+    }
+    if wanted(Step::Ftps) {
+        progress("FTPS: encrypted copy, RETR, STOR, TLS logins, idle TLS sessions");
+        b.ftps(exe, &scratch)?;
     }
     drop(scratch);
     let header = format!(

@@ -43,6 +43,10 @@ Password: from --password-file, else from FTP_PASSWORD, else from ~/.netrc (or $
 default, login, password; refused when others may read the file), else asked on the terminal
 without echo (never from the command line). Anonymous logins send 'anonymous@' unless one is given.
 
+FTPS: --tls (or FTP_TLS=1) encrypts with AUTH TLS, --implicit or ftps://HOST/ from the first byte (port
+990); the server's certificate is checked against the system's roots, or --ca-file, unless --insecure.
+The prompt is ftps> while the session is encrypted.
+
 URLs: ftp://[USER@]HOST[:PORT]/PATH (port 21 unless given). A PATH naming a file downloads it into
 the current directory (or --local-dir) and exits; a PATH ending in / opens the prompt there.
 
@@ -55,7 +59,8 @@ Examples:
   ftpclient -c 'get welcome.txt; bye' localhost     one download, then exit
   ftpclient -c 'mirror pub' localhost               copy the remote tree pub into _CLIENTROOT/pub
   ftpclient ftp://localhost:2121/pub/a.iso          download a.iso here, like curl -O
-  ftpclient --limit-rate 500k ::1 2121 < cmds.txt   a script on standard input, at 500 KiB/s";
+  ftpclient --limit-rate 500k ::1 2121 < cmds.txt   a script on standard input, at 500 KiB/s
+  ftpclient --tls --ca-file ftpserver-cert.pem localhost   FTPS with the server's own certificate";
 
 /// `ftpclient`: an interactive FTP client.
 #[derive(Parser, Debug, Clone)]
@@ -111,7 +116,29 @@ pub struct ClientCli {
     /// Show every command sent and every reply received (the password as ****).
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// Explicit FTPS: AUTH TLS before logging in, then encrypted transfers (PROT P); FTP_TLS=1 does the same.
+    #[arg(long, help_heading = "FTPS (TLS)")]
+    pub tls: bool,
+
+    /// Implicit FTPS: TLS from the first byte (port 990 unless given), as ftps:// URLs.
+    #[arg(long, help_heading = "FTPS (TLS)", conflicts_with = "tls")]
+    pub implicit: bool,
+
+    /// Trust the certificates in FILE (PEM) instead of the system's trusted roots.
+    #[arg(long, value_name = "FILE", help_heading = "FTPS (TLS)")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Do not check the server's certificate (the connection is encrypted, but to a server nobody vouched for).
+    #[arg(long, help_heading = "FTPS (TLS)")]
+    pub insecure: bool,
 }
+
+/// The environment variable that turns on explicit FTPS (`FTP_TLS=1`).
+pub const TLS_ENV: &str = "FTP_TLS";
+
+/// The control port of `ftps://` URLs and `--implicit` without one.
+pub const IMPLICIT_DEFAULT_PORT: u16 = 990;
 
 /// Parses a rate such as `500k` or `2M` (powers of 1024) into bytes per
 /// second.
@@ -163,6 +190,8 @@ pub struct FtpUrl {
     pub port: Option<u16>,
     /// The directory or file after the login, if any.
     pub target: Option<UrlTarget>,
+    /// `ftps://`: implicit FTPS.
+    pub implicit: bool,
 }
 
 /// The control port of `ftp://` URLs without one (RFC 1738 section 3.2).
@@ -191,9 +220,10 @@ fn percent_decode(s: &str) -> Result<String, String> {
 /// that ends in `/` is a directory. Security: a password in the URL is
 /// refused, as it would show in `ps` and in the shell's history.
 pub fn parse_url(url: &str) -> Result<FtpUrl, String> {
-    let rest = match url.split_once("://") {
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("ftp") => rest,
-        Some((scheme, _)) => return Err(format!("'{scheme}://' URLs are not supported: use ftp://")),
+    let (rest, implicit) = match url.split_once("://") {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("ftp") => (rest, false),
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("ftps") => (rest, true),
+        Some((scheme, _)) => return Err(format!("'{scheme}://' URLs are not supported: use ftp:// or ftps://")),
         None => return Err(format!("'{url}' is not a URL")),
     };
     let (authority, path) = match rest.find('/') {
@@ -236,7 +266,7 @@ pub fn parse_url(url: &str) -> Result<FtpUrl, String> {
             None => Some(UrlTarget::File(p)),
         },
     };
-    Ok(FtpUrl { user: user.filter(|u| !u.is_empty()), host, port, target })
+    Ok(FtpUrl { user: user.filter(|u| !u.is_empty()), host, port, target, implicit })
 }
 
 /// The checked configuration of one client run.
@@ -269,6 +299,10 @@ pub struct ClientConfig {
     pub limit_rate: u64,
     /// Show the protocol dialogue.
     pub verbose: bool,
+    /// FTPS, explicit or implicit.
+    pub tls: Option<super::tls::TlsMode>,
+    /// Which certificates to trust.
+    pub tls_options: super::tls::TlsOptions,
 }
 
 /// True for the user names of anonymous FTP (RFC 1635).
@@ -300,19 +334,32 @@ impl ClientConfig {
     /// [`PASSWORD_ENV`], if set.
     pub fn from_cli(cli: ClientCli, env_password: Option<String>) -> Result<ClientConfig, String> {
         let arg = cli.host.trim();
-        let (host, port, url_user, url_target) = if arg.contains("://") {
+        let (host, port, url_user, url_target, implicit) = if arg.contains("://") {
             if cli.port.is_some() {
                 return Err("give the port inside the URL (ftp://host:port/), not after it".into());
             }
             let u = parse_url(arg)?;
-            (u.host, u.port.unwrap_or(URL_DEFAULT_PORT), u.user, u.target)
+            if u.implicit && cli.tls {
+                return Err("ftps:// is implicit FTPS; --tls asks for explicit FTPS (use ftp:// with it)".into());
+            }
+            let default = if u.implicit { IMPLICIT_DEFAULT_PORT } else { URL_DEFAULT_PORT };
+            (u.host, u.port.unwrap_or(default), u.user, u.target, u.implicit || cli.implicit)
         } else {
             let host = arg.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(arg).to_string();
             if host.is_empty() {
                 return Err("the host name is empty".into());
             }
-            (host, cli.port.unwrap_or(DEFAULT_PORT), None, None)
+            let default = if cli.implicit { IMPLICIT_DEFAULT_PORT } else { DEFAULT_PORT };
+            (host, cli.port.unwrap_or(default), None, None, cli.implicit)
         };
+        let tls = match (implicit, cli.tls) {
+            (true, _) => Some(super::tls::TlsMode::Implicit),
+            (false, true) => Some(super::tls::TlsMode::Explicit),
+            (false, false) => None,
+        };
+        if tls.is_none() && (cli.insecure || cli.ca_file.is_some()) {
+            return Err("--ca-file and --insecure are for FTPS: add --tls (or --implicit)".into());
+        }
         if port == 0 {
             return Err("port 0 is not a port".into());
         }
@@ -358,6 +405,8 @@ impl ClientConfig {
             commands: cli.commands,
             limit_rate: cli.limit_rate,
             verbose: cli.verbose,
+            tls,
+            tls_options: super::tls::TlsOptions { ca_file: cli.ca_file, insecure: cli.insecure },
         })
     }
 }

@@ -18,6 +18,7 @@ use super::error::{io_text, ClientError};
 use super::terminal::{poll_tick, Interrupt};
 use super::{reply_text, say};
 use crate::limits::{CLIENT_CONNECT_TIMEOUT, CLIENT_DATA_TIMEOUT, CLIENT_MAX_REPLY, CLIENT_POLL_TICK, MAX_REPLY_LINE};
+use crate::net::Stream;
 use crate::protocol::address::canonical;
 use crate::protocol::address::{parse_epsv_reply, parse_pasv_reply};
 use crate::protocol::{Command, EpsvArg, Frame, LineFramer, Reply, ReplyCode, ReplyParser};
@@ -25,7 +26,7 @@ use crate::protocol::{Command, EpsvArg, Frame, LineFramer, Reply, ReplyCode, Rep
 /// The control connection to one server.
 #[derive(Debug)]
 pub struct Control {
-    stream: TcpStream,
+    stream: Stream,
     lines: LineFramer,
     parser: ReplyParser,
     /// Bytes of the reply being read so far (bounded by [`CLIENT_MAX_REPLY`]).
@@ -80,7 +81,7 @@ impl Control {
         // Commands are small and each waits for its reply: send at once.
         let _ = stream.set_nodelay(true);
         Ok(Control {
-            stream,
+            stream: Stream::from(stream),
             lines: LineFramer::new(MAX_REPLY_LINE),
             parser: ReplyParser::new(),
             reply_bytes: 0,
@@ -101,6 +102,26 @@ impl Control {
     /// The socket, to watch it at the prompt.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.stream.as_fd()
+    }
+
+    /// Starts TLS on the control connection (after `234` to AUTH TLS, or
+    /// first thing for implicit FTPS), by `deadline`. What the server sent
+    /// in clear after its 234 is dropped, never read as its replies. Ctrl-C
+    /// (`intr`) ends the handshake.
+    pub fn start_tls(&mut self, conn: rustls::Connection, deadline: Instant, intr: &Interrupt) -> io::Result<()> {
+        self.lines = LineFramer::new(MAX_REPLY_LINE);
+        self.stream.start_tls(conn, deadline, &|| intr.is_set())
+    }
+
+    /// The TLS version and cipher suite, while encrypted.
+    pub fn tls_info(&self) -> Option<String> {
+        self.stream.tls().map(|t| t.describe())
+    }
+
+    /// True when decrypted bytes wait to be read (the socket may not show
+    /// them as readable).
+    pub fn has_buffered_input(&self) -> bool {
+        self.stream.has_buffered_input()
     }
 
     /// Sends one command. In verbose mode it is shown (the password as
@@ -155,12 +176,16 @@ impl Control {
         Ok(None)
     }
 
-    /// Reads what the socket holds now (it was found readable).
+    /// Reads what the socket holds now (it was found readable). An
+    /// encrypted connection may give nothing yet (part of a record).
     fn fill(&mut self) -> Result<(), ClientError> {
         let mut chunk = [0u8; 8192];
         loop {
             return match self.stream.read(&mut chunk) {
                 Ok(0) => Err(ClientError::Lost("the server closed the connection".into())),
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    Err(ClientError::Lost("the server closed the connection".into()))
+                }
                 Ok(n) => {
                     self.lines.push(&chunk[..n]);
                     Ok(())
@@ -188,7 +213,7 @@ impl Control {
             if left.is_zero() {
                 return Err(ClientError::Lost(format!("no reply from the server in {} seconds", timeout.as_secs())));
             }
-            let readable = {
+            let readable = self.stream.has_buffered_input() || {
                 let mut fds = [PollFd::new(self.stream.as_fd(), PollFlags::POLLIN)];
                 poll_tick(&mut fds, left.min(CLIENT_POLL_TICK)).map_err(|e| ClientError::Lost(io_text(&e)))?
             };

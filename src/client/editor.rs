@@ -45,6 +45,9 @@ use crate::protocol::{ReplyCode, ReplyParser};
 /// The prompt.
 pub const PROMPT: &str = "ftp> ";
 
+/// The prompt while the session is encrypted (FTPS).
+pub const PROMPT_TLS: &str = "ftps> ";
+
 /// Where the history lives: `$XDG_DATA_HOME/forkftp/history`, else
 /// `$HOME/.local/share/forkftp/history`.
 pub fn history_path() -> Option<PathBuf> {
@@ -208,7 +211,7 @@ struct Watcher {
 }
 
 impl Watcher {
-    fn start(fd: OwnedFd, talking: Arc<AtomicU64>) -> Watcher {
+    fn start(fd: OwnedFd, talking: Arc<AtomicU64>, prompt: &'static str) -> Watcher {
         let stop = Arc::new(AtomicBool::new(false));
         let announced = Arc::new(AtomicBool::new(false));
         let (s, a) = (Arc::clone(&stop), Arc::clone(&announced));
@@ -222,6 +225,12 @@ impl Watcher {
                     continue;
                 }
                 let before = talking.load(Ordering::SeqCst);
+                // An encrypted connection cannot be read by peeking: the
+                // watcher only tells of its end; anything else is read
+                // (decrypted) once the line is entered.
+                if prompt == PROMPT_TLS && before % 2 == 0 && !peer_closed(&fd) {
+                    return;
+                }
                 let text = if before % 2 == 0 { unsolicited_text(&fd) } else { None };
                 if talking.load(Ordering::SeqCst) != before {
                     continue;
@@ -235,7 +244,7 @@ impl Watcher {
                     return;
                 }
                 a.store(true, Ordering::SeqCst);
-                announce(&text);
+                announce(&text, prompt);
                 return;
             }
         });
@@ -256,11 +265,17 @@ impl Watcher {
 /// rustyline's own printer for this (`ExternalPrinter`) loses typed-ahead
 /// keys before version 19, which needs a newer Rust than this crate's
 /// `rust-version`.
-fn announce(text: &str) {
+fn announce(text: &str, prompt: &str) {
     let body = visible(text).replace('\n', "\r\n");
     let mut out = std::io::stdout().lock();
-    let _ = write!(out, "\r\x1b[K{body}\r\n{PROMPT}");
+    let _ = write!(out, "\r\x1b[K{body}\r\n{prompt}");
     let _ = out.flush();
+}
+
+/// True when the connection has ended (a peek finds its end, or fails).
+fn peer_closed(fd: &OwnedFd) -> bool {
+    let mut b = [0u8; 1];
+    !matches!(recv(fd.as_raw_fd(), &mut b, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT), Ok(1))
 }
 
 /// What the server said unasked, read without consuming it (MSG_PEEK): the
@@ -336,9 +351,9 @@ impl LineEditor {
     /// Reads one line at the prompt, watching the control connection
     /// (`watch`, a duplicate of its descriptor). Returns the event and
     /// whether the watcher already told the user what the server said.
-    pub fn read_line(&mut self, watch: Option<OwnedFd>) -> (InputEvent, bool) {
-        let watcher = watch.map(|fd| Watcher::start(fd, Arc::clone(&self.talking)));
-        let r = self.rl.readline(PROMPT);
+    pub fn read_line(&mut self, watch: Option<OwnedFd>, prompt: &'static str) -> (InputEvent, bool) {
+        let watcher = watch.map(|fd| Watcher::start(fd, Arc::clone(&self.talking), prompt));
+        let r = self.rl.readline(prompt);
         let announced = watcher.is_some_and(Watcher::finish);
         if let Some(h) = self.rl.helper_mut() {
             h.cache.borrow_mut().clear();

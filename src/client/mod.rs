@@ -31,6 +31,7 @@
 //! - [`editor`]: the prompt's line editing, history and tab completion.
 //! - [`error`]: why a command failed, as the user reads it.
 //! - [`escape`]: server text made harmless before it reaches the terminal.
+//! - [`tls`]: FTPS (RFC 4217): trusted roots, `--insecure`, certificate errors.
 
 use std::fmt::Display;
 use std::io::Write;
@@ -49,6 +50,7 @@ pub(crate) mod progress;
 pub(crate) mod session;
 pub(crate) mod shell;
 pub(crate) mod terminal;
+pub(crate) mod tls;
 pub(crate) mod transfer;
 pub(crate) mod tree;
 
@@ -106,7 +108,10 @@ pub fn reply_text(r: &Reply) -> String {
 }
 
 /// Runs `ftpclient` with its parsed command line; returns the exit status.
-pub fn main(cli: ClientCli) -> u8 {
+pub fn main(mut cli: ClientCli) -> u8 {
+    if std::env::var(config::TLS_ENV).is_ok_and(|v| v == "1") && !cli.implicit && !cli.host.contains("ftps://") {
+        cli.tls = true;
+    }
     let env_password = std::env::var(config::PASSWORD_ENV).ok();
     let cfg = match ClientConfig::from_cli(cli, env_password) {
         Ok(c) => c,

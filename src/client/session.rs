@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::config::{is_anonymous, ClientConfig, PasswordSource, ANONYMOUS_PASSWORD};
 use super::connection::Control;
@@ -20,8 +20,9 @@ use super::features::Features;
 use super::hash::{self, Algo};
 use super::progress::TreeProgress;
 use super::terminal::{self, Input, InputEvent, Interrupt};
+use super::tls::{self, Tls, TlsMode};
 use super::{reply_text, say};
-use crate::limits::{CLIENT_HASH_TIMEOUT, CLIENT_REPLY_TIMEOUT};
+use crate::limits::{CLIENT_CONNECT_TIMEOUT, CLIENT_HASH_TIMEOUT, CLIENT_REPLY_TIMEOUT};
 use crate::protocol::reply::parse_quoted_path;
 use crate::protocol::{Command, Password, Reply, ReplyCode, TransferType};
 
@@ -52,6 +53,9 @@ pub struct Session {
     hash_selected: Option<Algo>,
     /// The tree transfer running, if any: its progress line and counts.
     pub(super) tree: Option<Rc<RefCell<TreeProgress>>>,
+    /// FTPS: the TLS configuration of this server (its session cache), once
+    /// the control connection is encrypted and data is private (PROT P).
+    data_tls: Option<Tls>,
 }
 
 impl Session {
@@ -75,6 +79,7 @@ impl Session {
             features: None,
             hash_selected: None,
             tree: None,
+            data_tls: None,
         })
     }
 
@@ -94,6 +99,38 @@ impl Session {
         self.wire_type = None;
         self.features = None;
         self.hash_selected = None;
+        self.data_tls = None;
+    }
+
+    /// The TLS of data connections (PROT P), when the session is encrypted.
+    pub(super) fn data_tls(&self) -> Option<Tls> {
+        self.data_tls.clone()
+    }
+
+    /// The prompt: `ftps> ` while the control connection is encrypted.
+    pub fn prompt(&self) -> &'static str {
+        if self.ctl.as_ref().is_some_and(|c| c.tls_info().is_some()) {
+            super::editor::PROMPT_TLS
+        } else {
+            super::editor::PROMPT
+        }
+    }
+
+    /// TLS on the control connection, with its result told to the user.
+    fn start_tls(&mut self, tls: &Tls) -> Result<(), ClientError> {
+        let host = self.cfg.host.clone();
+        let conn = tls.connect().map_err(ClientError::Failed)?;
+        let intr = self.intr.clone();
+        let ctl = self.ctl_mut()?;
+        ctl.start_tls(conn, Instant::now() + CLIENT_CONNECT_TIMEOUT, &intr)
+            .map_err(|e| ClientError::Failed(tls::handshake_error(&e, &host)))?;
+        let checked = if self.cfg.tls_options.insecure {
+            "NOT checked (--insecure)".to_string()
+        } else {
+            format!("verified for {host}")
+        };
+        say(format!("TLS: {}, certificate {checked}.", self.ctl_mut()?.tls_info().unwrap_or_default()));
+        Ok(())
     }
 
     /// Shows a reply (unless verbose mode already did).
@@ -119,10 +156,15 @@ impl Session {
 
     fn connect_and_login(&mut self) -> Result<(), ClientError> {
         let (host, port) = (self.cfg.host.clone(), self.cfg.port);
+        let tls =
+            self.cfg.tls.map(|_| Tls::new(&host, &self.cfg.tls_options)).transpose().map_err(ClientError::Failed)?;
         let mut ctl = Control::connect(&host, port, self.cfg.verbose)?;
         ctl.use_pasv_address(self.cfg.use_pasv_address);
         say(format!("Connected to {host} ({}) port {}.", ctl.peer().ip(), ctl.peer().port()));
         self.ctl = Some(ctl);
+        if let (Some(TlsMode::Implicit), Some(tls)) = (self.cfg.tls, &tls) {
+            self.start_tls(tls)?;
+        }
         // RFC 959 section 4.2: 120 (ready soon) may come before the 220.
         loop {
             let r = self.await_reply()?;
@@ -135,7 +177,27 @@ impl Session {
                 return Err(ClientError::Refused(r));
             }
         }
+        if let (Some(TlsMode::Explicit), Some(tls)) = (self.cfg.tls, &tls) {
+            // RFC 4217 section 4; never a silent fall-back to clear text.
+            let r = self.exchange(Command::Auth("TLS".into()))?;
+            if r.code != ReplyCode::AUTH_OK {
+                return Err(ClientError::Failed(format!(
+                    "The server refused AUTH TLS ({r}): not logging in in clear text."
+                )));
+            }
+            self.start_tls(tls)?;
+        }
         self.login()?;
+        if let Some(tls) = tls {
+            // RFC 4217 sections 8 and 9: PBSZ 0, then PROT P.
+            for cmd in [Command::Pbsz(0), Command::Prot('P')] {
+                let r = self.exchange(cmd)?;
+                if !r.code.is_completion() {
+                    return Err(ClientError::Failed(format!("The server refused encrypted transfers ({r}).")));
+                }
+            }
+            self.data_tls = Some(tls);
+        }
         if let Some(r) = self.ensure_type(self.ttype)? {
             if self.ttype == TransferType::Image && !self.cfg.verbose {
                 say("Using binary mode to transfer files.");
@@ -538,6 +600,9 @@ impl Session {
     pub fn server_spoke(&self) -> bool {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
         let Some(ctl) = &self.ctl else { return false };
+        if ctl.has_buffered_input() {
+            return true;
+        }
         let mut fds = [PollFd::new(ctl.fd(), PollFlags::POLLIN)];
         poll(&mut fds, PollTimeout::ZERO).unwrap_or(0) > 0
     }

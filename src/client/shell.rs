@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::rc::Rc;
 
-use super::editor::{LineEditor, PROMPT};
+use super::editor::LineEditor;
 use super::error::ClientError;
 use super::hash::Algo;
 use super::session::Session;
@@ -518,8 +518,11 @@ impl Shell {
     /// reader's (a script, or a prompt without line editing).
     fn next_event(&mut self, prompt: bool) -> InputEvent {
         if let Some(editor) = &mut self.editor {
-            let watch = self.session.borrow().control_fd();
-            let (event, announced) = editor.read_line(watch);
+            let (watch, prompt) = {
+                let s = self.session.borrow();
+                (s.control_fd(), s.prompt())
+            };
+            let (event, announced) = editor.read_line(watch, prompt);
             // The watcher told the user already: forget the connection quietly.
             if announced || self.session.borrow().server_spoke() {
                 let r = self.session.borrow_mut().check_server();
@@ -538,7 +541,8 @@ impl Shell {
         }
         if self.interactive && prompt {
             let mut out = std::io::stdout();
-            let _ = out.write_all(PROMPT.as_bytes()).and_then(|_| out.flush());
+            let prompt = self.session.borrow().prompt();
+            let _ = out.write_all(prompt.as_bytes()).and_then(|_| out.flush());
         }
         let interactive = self.interactive;
         match self.session.borrow_mut().read_line(interactive) {

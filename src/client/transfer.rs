@@ -19,7 +19,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
-use std::net::{Shutdown, TcpStream};
+use std::net::Shutdown;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,7 @@ use crate::limits::{
     CLIENT_ABORT_TIMEOUT, CLIENT_MAX_LISTING, CLIENT_POLL_TICK, CLIENT_STALL_TIMEOUT, IO_BUFFER, PARTIAL_SUFFIX,
     RESUME_CHECK_BYTES,
 };
+use crate::net::Stream;
 use crate::protocol::ascii::{FromCrlf, ToCrlf};
 use crate::protocol::reply::parse_size_hint;
 use crate::protocol::{Command, Reply, ReplyCode, TransferType};
@@ -41,7 +42,7 @@ use crate::protocol::{Command, Reply, ReplyCode, TransferType};
 /// How the server answered a transfer command.
 enum Opening {
     /// `1yz`, and the data connection is up.
-    Open(TcpStream, Reply),
+    Open(Stream, Reply),
     /// The server refused the REST before it (the caller starts over, or
     /// uses APPE).
     RestRefused(Reply),
@@ -113,7 +114,7 @@ impl Pump<'_> {
 
     /// Waits (one tick) for the data connection to be ready; fails when
     /// nothing moved for [`CLIENT_STALL_TIMEOUT`].
-    fn wait(&self, data: &TcpStream, events: PollFlags, last_move: Instant) -> Result<(), Stop> {
+    fn wait(&self, data: &Stream, events: PollFlags, last_move: Instant) -> Result<(), Stop> {
         use std::os::fd::AsFd;
         let mut fds = [PollFd::new(data.as_fd(), events)];
         let ready = poll_tick(&mut fds, CLIENT_POLL_TICK).map_err(Stop::Data)?;
@@ -126,7 +127,7 @@ impl Pump<'_> {
     /// Reads the data connection to its end into `sink`. The first bytes
     /// must equal `expect` (the tail of a partial file) and are not written
     /// again. ASCII mode turns CRLF into LF (RFC 959 section 3.1.1.1).
-    fn receive(&mut self, data: &mut TcpStream, sink: &mut dyn Write, ascii: bool, expect: &[u8]) -> Result<(), Stop> {
+    fn receive(&mut self, data: &mut Stream, sink: &mut dyn Write, ascii: bool, expect: &[u8]) -> Result<(), Stop> {
         data.set_nonblocking(true).map_err(Stop::Data)?;
         let mut buf = vec![0u8; self.chunk_size()];
         let mut conv = Vec::new();
@@ -146,6 +147,9 @@ impl Pump<'_> {
                     continue;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // A TLS server that closed TCP without its goodbye: the
+                // end all the same (a binary download's size is checked).
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && data.is_encrypted() => break,
                 Err(e) => return Err(Stop::Data(e)),
             };
             last_move = Instant::now();
@@ -182,7 +186,7 @@ impl Pump<'_> {
 
     /// Sends `source` to its end over the data connection. ASCII mode turns
     /// LF into CRLF.
-    fn send(&mut self, data: &mut TcpStream, source: &mut dyn Read, ascii: bool) -> Result<(), Stop> {
+    fn send(&mut self, data: &mut Stream, source: &mut dyn Read, ascii: bool) -> Result<(), Stop> {
         data.set_nonblocking(true).map_err(Stop::Data)?;
         let mut buf = vec![0u8; self.chunk_size()];
         let mut conv = Vec::new();
@@ -194,7 +198,7 @@ impl Pump<'_> {
                 return Err(Stop::Interrupted);
             }
             let n = match source.read(&mut buf) {
-                Ok(0) => return Ok(()),
+                Ok(0) => return self.end_upload(data, last_move),
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(Stop::Local(e)),
@@ -227,6 +231,52 @@ impl Pump<'_> {
             }
             self.throttle(moved)?;
         }
+    }
+}
+
+impl Pump<'_> {
+    /// The end of an upload: what TLS still holds goes out, then its
+    /// `close_notify` (RFC 4217 section 10), then TCP's end of data.
+    fn end_upload(&self, data: &mut Stream, last_move: Instant) -> Result<(), Stop> {
+        if data.is_encrypted() {
+            let mut r = data.close_notify();
+            loop {
+                match r {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.wait(data, PollFlags::POLLOUT, last_move)?;
+                        if self.intr.is_set() {
+                            return Err(Stop::Interrupted);
+                        }
+                        r = data.flush();
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => r = data.flush(),
+                    Err(e) => return Err(Stop::Data(e)),
+                }
+            }
+        }
+        let _ = data.socket().shutdown(Shutdown::Write);
+        if data.is_encrypted() {
+            // Read the server's goodbye: it carries new TLS session tickets
+            // for the next data connections, and a socket closed with
+            // unread bytes would be reset under the last of the upload.
+            let mut sink = [0u8; 4096];
+            loop {
+                match data.read(&mut sink) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        self.wait(data, PollFlags::POLLIN, last_move)?;
+                        if self.intr.is_set() {
+                            return Err(Stop::Interrupted);
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -339,13 +389,31 @@ impl Session {
                 Err(e) => return Err(e),
             }
         };
-        match channel.establish(server, &intr) {
-            Ok(data) => Ok(Opening::Open(data, prelim)),
+        let mut data = match channel.establish(server, &intr) {
+            Ok(data) => Stream::from(data),
             Err(e) => {
                 self.abort(None)?;
-                Err(e)
+                return Err(e);
+            }
+        };
+        // PROT P: TLS on the data connection, resuming the control
+        // connection's session, once the server said 150 (RFC 4217 section 9).
+        if let Some(tls) = self.data_tls() {
+            let started = tls.connect_data().map_err(ClientError::Failed).and_then(|conn| {
+                data.connect_records(conn, Instant::now() + crate::limits::CLIENT_DATA_TIMEOUT, &|| intr.is_set())
+                    .map_err(|e| ClientError::Failed(super::tls::handshake_error(&e, &self.cfg.host)))
+            });
+            if let Err(e) = started {
+                drop(data);
+                // The server's reply says why, when it has one (522).
+                return match self.transfer_reply() {
+                    Ok(r) if r.code.is_failure() => Err(ClientError::Failed(format!("{e} The server said: {r}"))),
+                    Ok(_) => Err(e),
+                    Err(lost) => Err(lost),
+                };
             }
         }
+        Ok(Opening::Open(data, prelim))
     }
 
     /// The final reply of a transfer whose data connection is done.
@@ -365,7 +433,7 @@ impl Session {
     /// own final reply, if one came. A second Ctrl-C meanwhile ends the
     /// client; a server that does not answer in [`CLIENT_ABORT_TIMEOUT`]
     /// loses the connection.
-    fn abort(&mut self, data: Option<TcpStream>) -> Result<Option<Reply>, ClientError> {
+    fn abort(&mut self, data: Option<Stream>) -> Result<Option<Reply>, ClientError> {
         self.intr.die_on_interrupt(true);
         let r = self.abort_and_resync(data);
         self.intr.die_on_interrupt(false);
@@ -375,7 +443,7 @@ impl Session {
         r
     }
 
-    fn abort_and_resync(&mut self, data: Option<TcpStream>) -> Result<Option<Reply>, ClientError> {
+    fn abort_and_resync(&mut self, data: Option<Stream>) -> Result<Option<Reply>, ClientError> {
         let ctl = self.ctl_mut()?;
         ctl.send(&Command::Abor)?;
         drop(data);
@@ -682,8 +750,8 @@ impl Session {
         progress.finish();
         match result {
             Ok(()) => {
-                // The end of the data connection is the end of the file.
-                let _ = data.shutdown(Shutdown::Write);
+                // The end of the data connection is the end of the file
+                // (`Pump::end_upload` said so).
                 drop(data);
                 let r = self.transfer_reply()?;
                 if !r.code.is_completion() {

@@ -3,9 +3,13 @@
 //! that a signal interrupts, readiness waits with a deadline, would-block,
 //! non-blocking connects from a chosen source address, "is this address
 //! mine?", the descriptor limit; and [`Stream`], the one stream type of
-//! control and data connections.
+//! control and data connections, plain or TLS (`tls::TlsStream`: rustls's
+//! own records, for control connections; [`records::RecordStream`]: the
+//! records of data connections, sealed and opened in place).
 
+pub mod records;
 mod stream;
+mod tls;
 
 pub use stream::Stream;
 

@@ -20,6 +20,7 @@ use super::scoreboard::{SlotView, State};
 use crate::server::config::ServerConfig;
 use crate::server::connection::Transferred;
 use crate::server::error::FtpError;
+use crate::server::tls::Encrypted;
 use crate::service::exposition::{Exposition, Series};
 
 /// The labels of the refusal causes, in the order of their counters.
@@ -57,6 +58,7 @@ crate::sys::shared_struct! {
         incomplete: [AtomicU64; 2],
         durations: [[AtomicU64; BUCKETS]; 2],
         duration_us: [AtomicU64; 2],
+        tls_handshakes: [AtomicU64; 2],
     }
 }
 
@@ -73,6 +75,7 @@ impl Counters {
             .chain(&self.incomplete)
             .chain(self.durations.iter().flatten())
             .chain(&self.duration_us)
+            .chain(&self.tls_handshakes)
         {
             a.store(0, Ordering::Relaxed);
         }
@@ -86,6 +89,11 @@ impl Counters {
     /// A client was refused with `why`.
     pub(crate) fn refused(&self, why: &FtpError) {
         bump(&self.refused[cause(why)], 1);
+    }
+
+    /// A TLS handshake on a control connection succeeded, or failed.
+    pub(crate) fn tls_handshake(&self, ok: bool) {
+        bump(&self.tls_handshakes[usize::from(!ok)], 1);
     }
 
     /// A file transfer ended.
@@ -114,6 +122,7 @@ pub(crate) struct Totals {
     incomplete: [u64; 2],
     durations: [[u64; BUCKETS]; 2],
     duration_us: [u64; 2],
+    tls_handshakes: [u64; 2],
 }
 
 fn add(to: &mut [u64], from: &[AtomicU64]) {
@@ -136,6 +145,7 @@ impl Totals {
             add(&mut self.durations[d], &c.durations[d]);
         }
         add(&mut self.duration_us, &c.duration_us);
+        add(&mut self.tls_handshakes, &c.tls_handshakes);
     }
 
     /// A refusal by the supervisor itself.
@@ -195,6 +205,24 @@ pub(crate) fn page(t: &Totals, pool: &PoolState<'_>) -> String {
     let series: Vec<Series<'_>> =
         [OUT, IN].iter().map(|&d| (&labels[d][..], &t.durations[d][..], t.duration_us[d] as f64 / 1e6)).collect();
     e.histogram("forkftp_transfer_duration_seconds", "How long file transfers took.", &DURATION_BOUNDS, &series);
+    e.counter(
+        "forkftp_tls_handshakes_total",
+        "TLS handshakes of control connections (AUTH TLS, implicit FTPS), by result.",
+        &[(&[("result", "ok")], t.tls_handshakes[0] as f64), (&[("result", "failed")], t.tls_handshakes[1] as f64)],
+    );
+    let encrypted: Vec<([(&str, &str); 1], f64)> = Encrypted::ALL[1..]
+        .iter()
+        .map(|&x| {
+            let n = pool.views.iter().filter(|v| v.state == State::Busy && v.tls == x).count();
+            ([("encrypted", x.name())], n as f64)
+        })
+        .collect();
+    let encrypted: Vec<(&[(&str, &str)], f64)> = encrypted.iter().map(|(l, n)| (&l[..], *n)).collect();
+    e.gauge(
+        "forkftp_tls_sessions_active",
+        "Sessions being served now with TLS, by what is encrypted (ctl, ctl+data, data).",
+        &encrypted,
+    );
     let states = [State::Starting, State::Idle, State::Busy, State::Leaving];
     let workers: Vec<([(&str, &str); 1], f64)> = states.iter().map(|s| ([("state", s.name())], count(*s))).collect();
     let workers: Vec<(&[(&str, &str)], f64)> = workers.iter().map(|(l, n)| (&l[..], *n)).collect();
@@ -232,11 +260,15 @@ mod tests {
         c.transferred(&Transferred { incoming: false, bytes: 5, secs: 4000.0, complete: false });
         c.login(true);
         c.refused(&FtpError::TooManyFromAddress);
+        c.tls_handshake(true);
+        c.tls_handshake(false);
+        c.tls_handshake(true);
         let mut t = Totals::default();
         t.add(c, 2);
         t.add(c, 1);
         assert_eq!((t.sessions, t.logins_ok, t.refused), (3, 2, [0, 2, 0, 0, 0, 0]));
         assert_eq!((t.bytes, t.files, t.incomplete), ([10, 20], [2, 2], [2, 0]));
+        assert_eq!(t.tls_handshakes, [4, 2]);
         assert_eq!(t.durations[IN][2], 2, "0.2 s is in the 0.5 s bucket");
         assert_eq!(t.durations[OUT][BUCKETS - 1], 2, "4000 s is above the last bound");
         c.reset();

@@ -49,6 +49,7 @@ use crate::net;
 use crate::server::config::{ServerArgs, ServerCli, ServerCommand, ServerConfig, SlaveArgs};
 use crate::server::intake::{Intake, Listening};
 use crate::service::config_file::Layered;
+use crate::service::sockets::{self as handed, Inherited};
 use crate::sys::{self, Forked};
 use scoreboard::{Scoreboard, State};
 use service::Service;
@@ -88,6 +89,8 @@ pub(crate) struct Supervisor {
     drop_to: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
     /// Where the workers take their clients from.
     intake: Box<dyn Intake>,
+    /// The implicit-FTPS listening socket (`--implicit-tls-listen`).
+    implicit: Option<TcpListener>,
     /// Configuration file, systemd, upgrade, metrics (`service.rs`).
     service: Service,
 }
@@ -117,6 +120,20 @@ pub fn main(cli: ServerCli, argv: Vec<std::ffi::OsString>, slave: SlaveIntake) -
             println!("{line}");
             Ok(())
         }
+        Some(ServerCommand::Gencert { names, cert, key, force }) => {
+            let names = if names.is_empty() { crate::server::cert::default_names() } else { names };
+            let g = crate::server::cert::generate(&names, &cert, &key, force)?;
+            println!(
+                "Wrote {} and {} (mode 0600): a self-signed certificate for {}, valid until {}.",
+                g.cert.display(),
+                g.key.display(),
+                g.names.join(", "),
+                g.until
+            );
+            println!("Run: ftpserver --tls-cert {} --tls-key {}", g.cert.display(), g.key.display());
+            println!("Clients must trust this certificate (curl --cacert, ftpclient --ca-file) or skip the check.");
+            Ok(())
+        }
         None => run(service::layered(argv, cli.config), slave),
     }
 }
@@ -144,15 +161,67 @@ pub(crate) fn run(layered: Layered, slave: SlaveIntake) -> Result<(), String> {
     let (args, mut cfg) = service::first_config(&layered)?;
     service::open_logs(&args, &cfg)?;
     // Sockets from systemd or from the binary this one replaces, if any.
-    let mut inherited = crate::service::sockets::Inherited::from_env()?;
+    let mut inherited = Inherited::from_env()?;
     let listener = Service::ftp_listener(&mut inherited, &cfg)?;
     cfg.listen = listener.local_addr().map_err(|e| e.to_string())?;
     let intake = slave(&args.cluster, cfg.listen)?.unwrap_or_else(|| Box::new(Listening));
     if let Some(g) = intake.greeting() {
         cfg.greeting = g;
     }
+    let implicit = implicit_listener(&mut inherited, &mut cfg, &args)?;
+    if implicit.is_some() {
+        // Workers wait on both sockets with poll and accept without blocking.
+        listener.set_nonblocking(true).map_err(|e| e.to_string())?;
+    }
     let service = Service::new(layered, inherited, &args)?;
-    Supervisor::new(args, cfg, listener, intake, service)?.run()
+    let mut sup = Supervisor::new(args, cfg, listener, intake, service)?;
+    sup.implicit = implicit;
+    sup.run()
+}
+
+/// The implicit-FTPS socket: the one named `ftps` that systemd or the
+/// previous binary handed over, else `--implicit-tls-listen` bound now;
+/// `None` without either. A slave takes explicit FTPS only (its workers also wait
+/// for the master's hand-overs).
+fn implicit_listener(
+    inherited: &mut Inherited,
+    cfg: &mut ServerConfig,
+    args: &ServerArgs,
+) -> Result<Option<TcpListener>, String> {
+    let handed = inherited.take_tcp(handed::FTPS);
+    let wanted = cfg.tls.as_ref().and_then(|t| t.implicit_listen);
+    if handed.is_none() && wanted.is_none() {
+        return Ok(None);
+    }
+    if cfg.tls.is_none() {
+        return Err(format!(
+            "a socket named {} (implicit FTPS) was handed over, but FTPS needs --tls-cert",
+            handed::FTPS
+        ));
+    }
+    if args.cluster.register.is_some() {
+        return Err("--implicit-tls-listen is not available with --register: a slave serves explicit FTPS".into());
+    }
+    let l = match (handed, wanted) {
+        (Some(l), _) => {
+            let l = l.map_err(|e| format!("inherited FTPS socket: {e}"))?;
+            if let Some(addr) = wanted.filter(|a| a.port() != 0) {
+                log::info!("--implicit-tls-listen {addr} is not used: the socket handed over is");
+            }
+            l
+        }
+        (None, Some(addr)) => {
+            bind_listener(addr).map_err(|e| format!("cannot listen on {addr} (--implicit-tls-listen): {e}"))?
+        }
+        (None, None) => return Ok(None),
+    };
+    let bound = l.local_addr().map_err(|e| e.to_string())?;
+    l.set_nonblocking(true).map_err(|e| e.to_string())?;
+    if let Some(t) = cfg.tls.as_mut() {
+        t.implicit_listen = Some(bound);
+    }
+    log::info!("implicit FTPS on {bound}");
+    Ok(Some(l))
 }
 
 impl Supervisor {
@@ -201,6 +270,7 @@ impl Supervisor {
             parent_pid: nix::unistd::getpid(),
             drop_to,
             intake,
+            implicit: None,
             service,
         })
     }
@@ -222,6 +292,7 @@ impl Supervisor {
                     parent: self.parent_pid,
                     drop_to: self.drop_to,
                     intake: &*self.intake,
+                    implicit: self.implicit.as_ref(),
                 };
                 let code = worker::run(ctx);
                 std::process::exit(code);
@@ -354,8 +425,10 @@ impl Supervisor {
     /// batch growing per tick. See [`burst`]. The spare-server rule in
     /// `maintain` still decides in steady state, and retires spares only
     /// while nobody waits.
+    /// The implicit-FTPS port's queue counts too: its clients wait for the
+    /// same workers.
     fn burst_demand(&self, idle: usize) -> (usize, usize) {
-        let queued = burst::queued(&self.listener);
+        let queued = burst::queued(&self.listener) + self.implicit.as_ref().map_or(0, burst::queued);
         (queued, burst::demand(queued, idle, self.cfg.pool.min_spare))
     }
 
@@ -397,13 +470,13 @@ impl Supervisor {
         self.signal_workers(Signal::SIGTERM, false);
         let deadline = Instant::now() + STOP_GRACE;
         while self.workers_left() > 0 && Instant::now() < deadline {
-            self.wait_events(Duration::from_millis(20), false);
+            self.wait_events(Duration::from_millis(20), false, false);
             self.reap();
         }
         if self.workers_left() > 0 {
             self.signal_workers(Signal::SIGKILL, false);
             while self.workers_left() > 0 {
-                self.wait_events(Duration::from_millis(20), false);
+                self.wait_events(Duration::from_millis(20), false, false);
                 self.reap();
             }
         }
@@ -413,9 +486,12 @@ impl Supervisor {
     fn reload(&mut self) {
         match self.reread_config() {
             Ok(mut cfg) => {
-                // The socket stays bound: the address cannot change; the
+                // The sockets stay bound: the addresses cannot change; the
                 // workers' shared defences (bans, hash permits) carry on.
                 cfg.listen = self.cfg.listen;
+                if let (Some(new), Some(old)) = (cfg.tls.as_mut(), self.cfg.tls.as_ref()) {
+                    new.implicit_listen = old.implicit_listen;
+                }
                 cfg.guard = std::sync::Arc::clone(&self.cfg.guard);
                 if let Some(g) = self.intake.greeting() {
                     cfg.greeting = g;
@@ -450,8 +526,10 @@ impl Supervisor {
     }
 
     /// Waits for a signal, a status request or (when `watch_listener`) a
-    /// waiting client. Returns true when the listener is readable.
-    fn wait_events(&mut self, timeout: Duration, watch_listener: bool) -> bool {
+    /// waiting client. Returns whether the listener, and the implicit-FTPS
+    /// socket (watched with it while the pool can still grow: its clients
+    /// cannot be told 421 in clear text, so they wait), are readable.
+    fn wait_events(&mut self, timeout: Duration, watch_listener: bool, watch_implicit: bool) -> (bool, bool) {
         let mut fds = vec![PollFd::new(self.signals.as_fd(), PollFlags::POLLIN)];
         if let Some(st) = &self.status {
             fds.push(PollFd::new(st.as_fd(), PollFlags::POLLIN));
@@ -462,15 +540,24 @@ impl Supervisor {
         if watch_listener {
             fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
         }
+        let iidx = fds.len();
+        let watch_implicit = watch_implicit && self.implicit.is_some();
+        if let Some(l) = self.implicit.as_ref().filter(|_| watch_implicit) {
+            fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
+        }
         // Last: the metrics server (served below, whatever woke us).
         if let Some(m) = &self.service.metrics {
             fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
         }
         let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-        let (status_ready, listener_ready) =
+        let (status_ready, listener_ready, implicit_ready) =
             match poll(&mut fds, PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX)) {
-                Ok(n) if n > 0 => (self.status.is_some() && ready(&fds[1]), watch_listener && ready(&fds[lidx])),
-                _ => (false, false),
+                Ok(n) if n > 0 => (
+                    self.status.is_some() && ready(&fds[1]),
+                    watch_listener && ready(&fds[lidx]),
+                    watch_implicit && ready(&fds[iidx]),
+                ),
+                _ => (false, false, false),
             };
         let alarm_rang = ready(&fds[aidx]);
         drop(fds);
@@ -484,7 +571,7 @@ impl Supervisor {
             }
         }
         self.serve_metrics();
-        listener_ready
+        (listener_ready, implicit_ready)
     }
 
     /// A stopping slave tells its master first, so no more clients come.
@@ -501,6 +588,13 @@ impl Supervisor {
             self.cfg.pool.workers,
             self.cfg.pool.max_workers
         );
+        if let Some(t) = &self.cfg.tls {
+            log::info!(
+                "FTPS: AUTH TLS{}; certificate valid until {}",
+                t.implicit_listen.map_or(String::new(), |a| format!(", implicit on {a}")),
+                crate::server::cert::date(t.not_after)
+            );
+        }
         let mut graceful = false;
         self.maintain(false);
         self.service_ready();
@@ -508,7 +602,8 @@ impl Supervisor {
             let (live, idle, total) = self.counts();
             let settled = Instant::now() >= self.settle_until && self.reclaims.settled();
             let watch = !graceful && idle == 0 && settled;
-            let waiting = self.wait_events(SUPERVISOR_TICK, watch);
+            let can_grow = total < self.cfg.pool.max_workers;
+            let (waiting, implicit_waiting) = self.wait_events(SUPERVISOR_TICK, watch, watch && can_grow);
             self.reap();
             self.intake.tick();
             if !graceful {
@@ -550,7 +645,7 @@ impl Supervisor {
                 continue;
             }
             let _ = live;
-            self.maintain(waiting);
+            self.maintain(waiting || implicit_waiting);
         }
         log::info!("stopped");
         Ok(())

@@ -11,6 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::metrics::Counters;
 use crate::server::connection::{Progress, Transferred};
 use crate::server::error::FtpError;
+use crate::server::tls::Encrypted;
 use crate::sys::SharedSlice;
 
 use crate::limits::SCOREBOARD_RATE_WINDOW;
@@ -65,6 +66,7 @@ crate::sys::shared_struct! {
         sessions: AtomicU32,
         bytes: AtomicU64,
         since_ms: AtomicU64,
+        security: AtomicU8,
         /// The client's address as an IPv6 (v4-mapped) number, high and
         /// low halves (0: none), for the per-address limit.
         ip: [AtomicU64; 2],
@@ -123,6 +125,8 @@ pub struct SlotView {
     pub user: String,
     /// Last command.
     pub command: String,
+    /// FTPS: what is encrypted.
+    pub tls: Encrypted,
 }
 
 /// An address as the number the scoreboard keeps (IPv4 as v4-mapped IPv6).
@@ -196,6 +200,7 @@ impl Slot {
         write_text(&self.user, "");
         write_text(&self.command, "");
         self.bytes.store(0, Ordering::Relaxed);
+        self.security.store(0, Ordering::Relaxed);
         self.sessions.fetch_add(1, Ordering::Relaxed);
         self.set_state(State::Busy);
     }
@@ -293,6 +298,7 @@ impl Slot {
             client: read_text(&self.client),
             user: read_text(&self.user),
             command: read_text(&self.command),
+            tls: Encrypted::from_u8(self.security.load(Ordering::Relaxed)),
         }
     }
 }
@@ -310,6 +316,14 @@ impl Progress for Slot {
 
     fn bytes(&self, n: u64) {
         self.set_bytes(n);
+    }
+
+    fn security(&self, now: Encrypted) {
+        self.security.store(now as u8, Ordering::Relaxed);
+    }
+
+    fn tls_handshake(&self, ok: bool) {
+        self.counters.tls_handshake(ok);
     }
 
     fn login_failed(&self) {

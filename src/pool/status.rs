@@ -51,20 +51,21 @@ pub fn format_table(views: &[SlotView], cfg: &ServerConfig) -> String {
         cfg.pool.max_spare,
         cfg.pool.max_workers
     );
-    const COLS: [Col; 9] = [
+    const COLS: [Col; 10] = [
         Col::left(8),
         Col::left(9),
         Col::right(8),
         Col::right(6),
         Col::left(40),
         Col::left(16),
+        Col::left(8),
         Col::right(14),
         Col::right(9),
         Col { width: 0, right: false, gap: 2 },
     ];
     out.push_str(&table_row(
         &COLS,
-        &[&"PID", &"STATE", &"FOR", &"SERVED", &"CLIENT", &"USER", &"BYTES", &"RATE", &"COMMAND"],
+        &[&"PID", &"STATE", &"FOR", &"SERVED", &"CLIENT", &"USER", &"TLS", &"BYTES", &"RATE", &"COMMAND"],
     ));
     let or_dash = |s: &str| if s.is_empty() { "-".to_string() } else { s.to_string() };
     for v in views {
@@ -73,13 +74,14 @@ pub fn format_table(views: &[SlotView], cfg: &ServerConfig) -> String {
         let (client, user, command) =
             (escape(v.client.as_bytes()), escape(v.user.as_bytes()), escape(v.command.as_bytes()));
         let rate = if v.rate == 0 { "-".to_string() } else { human_rate(v.rate) };
-        let cells: [&dyn std::fmt::Display; 9] = [
+        let cells: [&dyn std::fmt::Display; 10] = [
             &v.pid,
             &v.state.name(),
             &human_ms(v.for_ms),
             &v.sessions,
             &or_dash(&client),
             &or_dash(&user),
+            &v.tls.name(),
             &v.bytes,
             &rate,
             &or_dash(&command),

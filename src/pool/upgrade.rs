@@ -4,9 +4,10 @@
 //! 1. The supervisor starts the binary it was started from (the file now
 //!    holds the new version) with the same command line, handing it its
 //!    listening sockets as systemd's socket activation does (`LISTEN_FDS`,
-//!    `LISTEN_FDNAMES`: the FTP port, the status socket, the metrics port;
-//!    a new listener must be added to [`Supervisor::handed_sockets`]) and a
-//!    pipe on which the new binary says it serves
+//!    `LISTEN_FDNAMES`: the FTP port, the implicit-FTPS port, the status
+//!    socket, the metrics port; a new listener must be added to
+//!    [`Supervisor::handed_sockets`]) and a pipe on which the new binary
+//!    says it serves
 //!    (`service::sockets::spawn_successor`).
 //! 2. Until then both serve: the kernel queues new clients on the shared
 //!    socket and workers of either pool accept them.
@@ -58,6 +59,9 @@ impl Supervisor {
     /// The listening sockets a new binary takes over, by name.
     pub(super) fn handed_sockets(&self) -> Vec<(&'static str, BorrowedFd<'_>)> {
         let mut v = vec![(sockets::FTP, self.listener.as_fd())];
+        if let Some(l) = &self.implicit {
+            v.push((sockets::FTPS, l.as_fd()));
+        }
         if let Some(s) = &self.status {
             v.push((sockets::STATUS, s.as_fd()));
         }

@@ -7,12 +7,12 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use nix::sys::signal::Signal;
 
 use super::scoreboard::{Scoreboard, State};
-use crate::limits::{ACCEPT_PAUSE, REFUSAL_WRITE_TIMEOUT};
+use crate::limits::{ACCEPT_PAUSE, ACCEPT_WAKEUP, REFUSAL_WRITE_TIMEOUT};
 use crate::protocol::address::canonical;
 use crate::server::config::ServerConfig;
 use crate::server::connection;
 use crate::server::error::FtpError;
-use crate::server::intake::{Arrival, Intake};
+use crate::server::intake::{Arrival, Intake, Via};
 use crate::server::proxied;
 use crate::sys;
 
@@ -34,6 +34,39 @@ pub struct WorkerCtx<'a> {
     pub intake: &'a dyn Intake,
     /// The user and group to become before serving anyone (started as root).
     pub drop_to: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
+    /// The implicit-FTPS socket (non-blocking, as the listener then is).
+    pub implicit: Option<&'a TcpListener>,
+}
+
+/// Waits for a client on the listener or the implicit-FTPS socket, at most
+/// [`ACCEPT_WAKEUP`]; both are non-blocking, so another worker taking the
+/// client first costs nothing.
+fn accept_either(ctx: &WorkerCtx<'_>, implicit: &TcpListener) -> std::io::Result<Option<Arrival>> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let (plain, tls) = {
+        let mut fds =
+            [PollFd::new(ctx.listener.as_fd(), PollFlags::POLLIN), PollFd::new(implicit.as_fd(), PollFlags::POLLIN)];
+        if poll(&mut fds, PollTimeout::try_from(ACCEPT_WAKEUP).unwrap_or(PollTimeout::MAX))? == 0 {
+            return Ok(None);
+        }
+        let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
+        (ready(&fds[0]), ready(&fds[1]))
+    };
+    if tls {
+        match crate::net::accept(implicit) {
+            Ok((stream, peer)) => {
+                stream.set_nonblocking(false)?;
+                return Ok(Some(Arrival { stream, peer, via: Via::ImplicitTls }));
+            }
+            Err(e) if crate::net::would_block(&e) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if plain {
+        return ctx.intake.accept(ctx.listener);
+    }
+    Ok(None)
 }
 
 /// Becomes `uid`/`gid` for good: supplementary groups, group, then user.
@@ -88,7 +121,12 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
         }
         // A client that connected, or one the master hands over (for a
         // slave); `peer` is the client's real address either way.
-        let arrival = match ctx.intake.accept(ctx.listener) {
+        // (The implicit-FTPS port takes no PROXY header: see `proxied`.)
+        let arrival = match ctx.implicit {
+            Some(implicit) => accept_either(&ctx, implicit),
+            None => ctx.intake.accept(ctx.listener),
+        };
+        let arrival = match arrival {
             Ok(Some(a)) => a,
             Ok(None) => continue,
             // Told to retire (the listener is gone), interrupted by a signal,

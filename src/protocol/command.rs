@@ -169,6 +169,16 @@ pub enum Command {
     Abor,
     /// ALLO (accepted, nothing to reserve).
     Allo,
+    /// AUTH mechanism (RFC 2228, RFC 4217 section 4): upper-cased, `TLS`
+    /// or its alias `SSL` (and `TLS-C`, `TLS-P` of old drafts).
+    Auth(String),
+    /// PBSZ size (RFC 2228, RFC 4217 section 8): 0 for TLS.
+    Pbsz(u64),
+    /// PROT level (RFC 2228, RFC 4217 section 9): the letter, upper-cased
+    /// (`C` clear, `P` private; `S`, `E` are not used with TLS).
+    Prot(char),
+    /// CCC: clear the command channel (RFC 4217 section 6).
+    Ccc,
     /// MFMT time path (draft-somers-ftp-mfxx section 3): set the
     /// modification time, in seconds since the epoch (UTC).
     Mfmt(i64, String),
@@ -239,10 +249,11 @@ impl std::error::Error for ParseError {}
 
 /// Every verb [`parse`] knows, for HELP (the others are [`Command::Unknown`]).
 pub const VERBS: &[&str] = &[
-    "ABOR", "ACCT", "ALLO", "APPE", "AVBL", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HASH", "HELP", "LIST",
-    "MDTM", "MFF", "MFMT", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT", "PWD",
-    "QUIT", "RANG", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "STAT", "STOR", "STOU", "STRU", "SYST",
-    "TYPE", "USER", "XCRC", "XCUP", "XCWD", "XMD5", "XMKD", "XPWD", "XRMD", "XSHA1", "XSHA256", "XSHA512",
+    "ABOR", "ACCT", "ALLO", "APPE", "AUTH", "AVBL", "CCC", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HASH",
+    "HELP", "LIST", "MDTM", "MFF", "MFMT", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV",
+    "PBSZ", "PORT", "PROT", "PWD", "QUIT", "RANG", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "STAT",
+    "STOR", "STOU", "STRU", "SYST", "TYPE", "USER", "XCRC", "XCUP", "XCWD", "XMD5", "XMKD", "XPWD", "XRMD", "XSHA1",
+    "XSHA256", "XSHA512",
 ];
 
 /// Every subcommand of SITE, for `SITE HELP`.
@@ -420,6 +431,29 @@ fn parse_verb(verb: &str, arg: Option<&str>) -> Result<Command, ParseError> {
         "RNTO" => C::Rnto(path("RNTO", arg)?),
         "ABOR" => C::Abor,
         "ALLO" => C::Allo,
+        "AUTH" => {
+            let a = arg.map(str::trim).filter(|a| !a.is_empty()).ok_or(ParseError::MissingArgument("AUTH"))?;
+            if a.len() > 16 {
+                return Err(ParseError::ArgumentTooLong("AUTH"));
+            }
+            C::Auth(a.to_ascii_uppercase())
+        }
+        "PBSZ" => {
+            let a = arg.ok_or(ParseError::MissingArgument("PBSZ"))?.trim();
+            if a.is_empty() || a.len() > 20 || !a.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(ParseError::BadArgument("PBSZ", "size must be a decimal number"));
+            }
+            C::Pbsz(a.parse().unwrap_or(u64::MAX))
+        }
+        "PROT" => {
+            let a = arg.ok_or(ParseError::MissingArgument("PROT"))?.trim();
+            let mut chars = a.chars();
+            match (chars.next(), chars.next()) {
+                (Some(c), None) if c.is_ascii_alphabetic() => C::Prot(c.to_ascii_uppercase()),
+                _ => return Err(ParseError::BadArgument("PROT", "expected C or P")),
+            }
+        }
+        "CCC" => none("CCC", arg).map(|_| C::Ccc)?,
         "MFMT" => {
             let a = arg.ok_or(ParseError::MissingArgument("MFMT"))?;
             let (secs, name) = super::time::split_time_arg(a)
@@ -639,6 +673,10 @@ impl Command {
             C::Rnto(p) => with("RNTO", p),
             C::Abor => "ABOR".into(),
             C::Allo => "ALLO".into(),
+            C::Auth(m) => with("AUTH", m),
+            C::Pbsz(n) => format!("PBSZ {n}"),
+            C::Prot(l) => format!("PROT {l}"),
+            C::Ccc => "CCC".into(),
             C::Mfmt(t, p) => format!("MFMT {} {p}", time_val(*t)),
             C::Mff(f, p) => format!("MFF {} {p}", f.encode()),
             C::Hash(p) => with("HASH", p),

@@ -85,6 +85,18 @@ impl ReplyCode {
     pub const NOT_IMPLEMENTED_FOR_PARAMETER: Self = Self(504);
     /// 522: network protocol not supported (RFC 2428 section 2).
     pub const PROTOCOL_NOT_SUPPORTED: Self = Self(522);
+    /// 234: security data exchange complete: AUTH TLS accepted, the TLS
+    /// handshake follows (RFC 2228, RFC 4217 section 4).
+    pub const AUTH_OK: Self = Self(234);
+    /// 521: data connection cannot be opened with this PROT setting (RFC
+    /// 4217 section 9: the server requires PROT P).
+    pub const PROT_REQUIRED: Self = Self(521);
+    /// 533: command protection level denied for policy reasons (RFC 2228).
+    pub const PROTECTION_DENIED: Self = Self(533);
+    /// 534: request denied for policy reasons (RFC 2228).
+    pub const POLICY_DENIED: Self = Self(534);
+    /// 536: requested PROT level not supported by the mechanism (RFC 2228).
+    pub const PROT_NOT_SUPPORTED: Self = Self(536);
     /// 530: not logged in.
     pub const NOT_LOGGED_IN: Self = Self(530);
     /// 550: requested action not taken; file unavailable (not found, no access).

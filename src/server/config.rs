@@ -14,6 +14,7 @@ use log::LevelFilter;
 use super::guard::Guard;
 use super::jail::Jail;
 use super::proxied::Network;
+use super::tls::{TlsArgs, TlsConfig};
 use crate::accounts::{self, Account, Accounts, Limits, Perms};
 use crate::limits;
 use crate::net::resolve_addr;
@@ -27,7 +28,7 @@ use crate::service::config_file::ConfigTool;
     version,
     about = "A pre-forked FTP server: the parent binds the port and keeps a pool of worker processes, each serving one client at a time.",
     args_conflicts_with_subcommands = true,
-    after_help = "Examples:\n  ftpserver                                  serve ./_FTPROOT on port 2121, anonymous read-only\n  ftpserver --listen [::]:2121 -w            IPv6 (and IPv4), anonymous may upload\n  ftpserver --user alice:secret --root /srv  an account with full access\n  ftpserver status                           the workers of the server on port 2121\n  ftpserver --config /etc/forkftp/ftpserver.toml   options from a file (TOML, one key per option)\n  ftpserver config --print                   the effective configuration\n  ftpserver --listen 0.0.0.0:2103 --register master:2190 --slave-id 3 --key-file cluster.key\n                                             a slave of an ftpmaster, on another host"
+    after_help = "Examples:\n  ftpserver                                  serve ./_FTPROOT on port 2121, anonymous read-only\n  ftpserver --listen [::]:2121 -w            IPv6 (and IPv4), anonymous may upload\n  ftpserver --user alice:secret --root /srv  an account with full access\n  ftpserver status                           the workers of the server on port 2121\n  ftpserver --config /etc/forkftp/ftpserver.toml   options from a file (TOML, one key per option)\n  ftpserver config --print                   the effective configuration\n  ftpserver gencert && ftpserver --tls-cert ftpserver-cert.pem --tls-key ftpserver-key.pem\n                                             FTPS (explicit AUTH TLS) with a self-signed certificate\n  ftpserver --listen 0.0.0.0:2103 --register master:2190 --slave-id 3 --key-file cluster.key\n                                             a slave of an ftpmaster, on another host"
 )]
 pub struct ServerCli {
     /// Instead of serving: a tool.
@@ -63,6 +64,21 @@ pub enum ServerCommand {
         /// Limits: down=RATE,up=RATE,quota=SIZE,files=N (bytes/s and bytes; K, M, G suffixes) [default: none].
         #[arg(long, value_name = "LIST", default_value = "none")]
         limits: String,
+    },
+    /// Write a self-signed certificate and its key for FTPS, then run: ftpserver --tls-cert ftpserver-cert.pem --tls-key ftpserver-key.pem
+    Gencert {
+        /// A host name or IP address the certificate is for (repeatable) [default: this host's name, localhost, 127.0.0.1, ::1].
+        #[arg(long = "name", value_name = "HOST")]
+        names: Vec<String>,
+        /// Where to write the certificate.
+        #[arg(long, value_name = "FILE", default_value = limits::GENCERT_CERT_FILE)]
+        cert: PathBuf,
+        /// Where to write the private key (mode 0600).
+        #[arg(long, value_name = "FILE", default_value = limits::GENCERT_KEY_FILE)]
+        key: PathBuf,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
     },
     /// Check the configuration file, print the effective configuration, or print a commented example.
     Config(ConfigTool),
@@ -191,6 +207,10 @@ pub struct ServerArgs {
     #[command(flatten)]
     pub cluster: SlaveArgs,
 
+    /// FTPS: --tls-cert, --tls-key, --implicit-tls-listen, the TLS policy.
+    #[command(flatten)]
+    pub tls: TlsArgs,
+
     /// Pid file, syslog, metrics, and the transfer log.
     #[command(flatten)]
     pub service: ServerServiceArgs,
@@ -295,6 +315,8 @@ pub(crate) struct ServerConfig {
     pub log_file: Option<PathBuf>,
     /// Log level.
     pub log_level: LevelFilter,
+    /// FTPS, when a certificate is configured.
+    pub tls: Option<TlsConfig>,
     /// Mask of the modes of new files and directories (`--umask`).
     pub umask: u32,
     /// The defences the workers share (mapped before they fork; a reload
@@ -430,6 +452,7 @@ impl ServerArgs {
             stall: secs(self.stall_timeout, "stall-timeout")?,
         };
         let log_level = crate::logging::level(self.quiet, self.verbose);
+        let tls = self.tls.to_config()?;
         Ok(ServerConfig {
             listen,
             root,
@@ -451,6 +474,7 @@ impl ServerArgs {
             greeting: "forkftp ready.".to_string(),
             log_file: self.log_file.clone(),
             log_level,
+            tls,
             umask,
             guard: Arc::new(Guard::new().map_err(|e| format!("shared memory: {e}"))?),
         })

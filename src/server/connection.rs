@@ -12,10 +12,11 @@ use super::control::{Control, Input};
 use super::error::{parse_error_reply, FtpError};
 use super::intake::Via;
 use super::session::{Outcome, Session};
+use super::tls::{Encrypted, Switch, TlsConfig};
 use super::wait::{self, Watch};
 use super::{hash, transfer, xferlog};
 use crate::escape::Escaped;
-use crate::limits::{PRESSURE_LOGIN_TIMEOUT, RECLAIM_MIN_AGE, SIGNAL_CHECK};
+use crate::limits::{PRESSURE_LOGIN_TIMEOUT, RECLAIM_MIN_AGE, SIGNAL_CHECK, TLS_HANDSHAKE_TIMEOUT};
 use crate::protocol::{self, Reply, ReplyCode};
 use crate::server::config::ServerConfig;
 use crate::sys;
@@ -36,6 +37,10 @@ pub trait Progress {
     fn transferred(&self, _done: &Transferred) {}
     /// The client was refused with this 421.
     fn refused(&self, _why: &FtpError) {}
+    /// What of the session is encrypted now (after each command).
+    fn security(&self, _now: Encrypted) {}
+    /// A TLS handshake on the control connection succeeded, or failed.
+    fn tls_handshake(&self, _ok: bool) {}
 }
 
 /// A file transfer that ended, as the metrics count it.
@@ -62,7 +67,8 @@ impl Progress for () {
 /// Every failure stays inside this client's session. For a client whose
 /// control connection a proxy relays (an `ftpmaster`, or a load balancer
 /// in front: `via`), `peer` came from the proxy's PROXY header, and EPSV is
-/// refused (its port would be opened on the proxy).
+/// refused (its port would be opened on the proxy). A client of the
+/// implicit-FTPS port (`Via::ImplicitTls`) is encrypted from the first byte.
 pub fn serve(stream: TcpStream, peer: SocketAddr, cfg: &ServerConfig, progress: &dyn Progress, via: Via) {
     let pid = std::process::id();
     let started = Instant::now();
@@ -70,13 +76,13 @@ pub fn serve(stream: TcpStream, peer: SocketAddr, cfg: &ServerConfig, progress: 
         Via::Relayed => " (relayed by the master)".to_string(),
         Via::Proxied => stream.peer_addr().map(|lb| format!(" (through the load balancer {lb})")).unwrap_or_default(),
         Via::ProxyCheck => " (the load balancer's own connection: a health check)".to_string(),
+        Via::ImplicitTls => " (implicit FTPS)".to_string(),
         Via::Direct | Via::Passed => String::new(),
     };
     // A balancer checks every few seconds: not worth two lines each time.
     let level = if via == Via::ProxyCheck { log::Level::Debug } else { log::Level::Info };
     log::log!(level, "[{pid}] {peer}: connected{how}");
-    let relayed = matches!(via, Via::Relayed | Via::Proxied | Via::ProxyCheck);
-    let reason = match serve_inner(stream, peer, cfg, progress, relayed) {
+    let reason = match serve_inner(stream, peer, cfg, progress, via) {
         Ok(reason) => reason,
         Err(e) => format!("error: {e}"),
     };
@@ -88,7 +94,7 @@ fn serve_inner(
     peer: SocketAddr,
     cfg: &ServerConfig,
     progress: &dyn Progress,
-    relayed: bool,
+    via: Via,
 ) -> std::io::Result<String> {
     let pid = std::process::id();
     let local = stream.local_addr()?;
@@ -101,11 +107,18 @@ fn serve_inner(
         started + if pressure { cfg.timeouts.login.min(PRESSURE_LOGIN_TIMEOUT) } else { cfg.timeouts.login }
     };
     ctl.set_write_limit(login_deadline(), true);
-    ctl.send(&Reply::new(ReplyCode::SERVICE_READY, cfg.greeting.clone()))?;
     let mut session = Session::new(cfg, peer, local);
-    if relayed {
+    if matches!(via, Via::Relayed | Via::Proxied | Via::ProxyCheck) {
         session.set_relayed();
     }
+    if via == Via::ImplicitTls {
+        session.set_implicit_tls();
+        if let Err(why) = start_tls(&mut ctl, &mut session, peer, progress, login_deadline()) {
+            return Ok(why);
+        }
+        progress.security(session.encrypted());
+    }
+    ctl.send(&Reply::new(ReplyCode::SERVICE_READY, cfg.greeting.clone()))?;
     let mut idle_deadline = Instant::now() + cfg.timeouts.idle;
     let mut first_line = true;
     loop {
@@ -179,6 +192,24 @@ fn serve_inner(
                 ctl.send(&r)?;
                 return Ok("quit".into());
             }
+            Outcome::Secure(r, switch) => {
+                ctl.send(&r)?;
+                match switch {
+                    Switch::StartTls => {
+                        let by = if logged_in { idle_deadline } else { login_deadline() };
+                        if let Err(why) = start_tls(&mut ctl, &mut session, peer, progress, by) {
+                            return Ok(why);
+                        }
+                    }
+                    Switch::EndTls => {
+                        if let Err(e) = ctl.end_tls(Instant::now() + TLS_HANDSHAKE_TIMEOUT) {
+                            return Ok(format!("CCC failed: {e}"));
+                        }
+                        log::info!("[{pid}] {peer}: control connection back in clear text (CCC)");
+                    }
+                    Switch::None => {}
+                }
+            }
             Outcome::Delayed(delay, r, close) => {
                 progress.login_failed();
                 if !wait::sleep(delay, Watch::Reply { reclaimable: !logged_in }) && sys::draining() {
@@ -193,6 +224,7 @@ fn serve_inner(
             Outcome::Transfer(t) => {
                 let path = t.path.clone();
                 let verb = shown.split(' ').next().unwrap_or_default();
+                let tls = if t.tls.is_some() { " tls" } else { "" };
                 let file = match t.job {
                     transfer::Job::Send { .. } => Some(false),
                     transfer::Job::Receive(_) => Some(true),
@@ -204,7 +236,7 @@ fn serve_inner(
                 let done = transfer::run(t, &mut ctl, peer.ip(), &cfg.timeouts, &mut |b| progress.bytes(b));
                 let secs = start.elapsed().as_secs_f64();
                 log::info!(
-                    "[{pid}] {peer}: {verb} {} {} bytes in {secs:.3}s{}",
+                    "[{pid}] {peer}: {verb} {} {} bytes in {secs:.3}s{tls}{}",
                     Escaped(path.as_str()),
                     done.bytes,
                     if done.complete { "" } else { " (incomplete)" }
@@ -256,6 +288,7 @@ fn serve_inner(
                 sys::clear_reclaim();
             }
         }
+        progress.security(session.encrypted());
         idle_deadline = Instant::now() + cfg.timeouts.idle;
         // QUIT has already ended the session above.
         if sys::draining() {
@@ -275,4 +308,36 @@ fn reclaimed(started: Instant) -> bool {
     }
     sys::clear_reclaim();
     started.elapsed() >= RECLAIM_MIN_AGE / 2
+}
+
+/// The TLS handshake on the control connection (after AUTH TLS, or first
+/// thing on the implicit port), by `deadline` (at most
+/// [`TLS_HANDSHAKE_TIMEOUT`] away), logged with its version, cipher suite
+/// and the SNI name. On failure, the reason the session ends (no reply can
+/// be sent: the client is in the middle of a handshake, or not speaking
+/// TLS).
+fn start_tls(
+    ctl: &mut Control,
+    session: &mut Session<'_>,
+    peer: SocketAddr,
+    progress: &dyn Progress,
+    deadline: Instant,
+) -> Result<(), String> {
+    let pid = std::process::id();
+    let config = session.tls_session().ok_or("TLS is not configured")?;
+    let conn = TlsConfig::accept(&config)?;
+    let reclaimable = session.identity().is_none();
+    let deadline = deadline.min(Instant::now() + TLS_HANDSHAKE_TIMEOUT);
+    let done = ctl.start_tls(conn, deadline, Watch::Reply { reclaimable });
+    progress.tls_handshake(done.is_ok());
+    if let Err(e) = done {
+        log::info!("[{pid}] {peer}: TLS handshake failed: {e}");
+        return Err(format!("TLS handshake failed: {e}"));
+    }
+    if let Some((how, sni)) = ctl.tls_info() {
+        // Security: the SNI name is the client's text, shown escaped.
+        let sni = sni.map_or_else(|| "no SNI".to_string(), |n| format!("SNI {}", Escaped(&n)));
+        log::info!("[{pid}] {peer}: control connection encrypted: {how}, {sni}");
+    }
+    Ok(())
 }

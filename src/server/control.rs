@@ -4,9 +4,10 @@
 //! deadline the connection sets ([`Control::set_write_limit`]): a client
 //! that stops reading its replies is dropped when that deadline passes.
 //!
-//! Its bytes go through a [`Stream`], plain today: FTPS (RFC 4217, `AUTH
-//! TLS`) replaces the stream in place with an encrypted one, and every
-//! handler keeps using [`Control`] as it is. Waits look at
+//! Its bytes go through a [`Stream`]: FTPS (RFC 4217, `AUTH TLS`)
+//! replaces the stream in place with an encrypted one
+//! ([`Control::start_tls`]), and every handler keeps using [`Control`] as
+//! it is. Waits look at
 //! [`Stream::has_buffered_input`] before polling the socket, since an
 //! encrypted stream may hold bytes the socket no longer shows.
 
@@ -96,6 +97,35 @@ impl Control {
         wait_readable(self.stream.as_fd(), timeout)
     }
 
+    /// Starts TLS (RFC 4217 section 4: after the 234 to AUTH TLS, or at once
+    /// on the implicit-FTPS port), the handshake bounded by `deadline`.
+    ///
+    /// Security: what the client sent after the AUTH line, still in clear
+    /// text, is dropped, never read as commands of the encrypted session (a
+    /// man in the middle could have put it there: CVE-2011-0411).
+    /// A signal that `watch` stops for (a fast stop; a reclaim before
+    /// login) ends the handshake.
+    pub fn start_tls(&mut self, conn: rustls::Connection, deadline: Instant, watch: Watch) -> io::Result<()> {
+        self.lines = LineFramer::new(MAX_COMMAND_LINE);
+        self.pending.clear();
+        let stop = || watch.stops(&mut deadline.clone(), &mut false);
+        self.stream.start_tls(conn, deadline, &stop)
+    }
+
+    /// Back to clear text after CCC (RFC 4217 section 6), both sides'
+    /// `close_notify` exchanged by `deadline`.
+    pub fn end_tls(&mut self, deadline: Instant) -> io::Result<()> {
+        self.lines = LineFramer::new(MAX_COMMAND_LINE);
+        self.pending.clear();
+        self.stream.end_tls(deadline)
+    }
+
+    /// The TLS version and cipher suite, and the host name the client
+    /// asked for (SNI), while the connection is encrypted.
+    pub fn tls_info(&self) -> Option<(String, Option<String>)> {
+        self.stream.tls().map(|t| (t.describe(), t.server_name().map(str::to_string)))
+    }
+
     /// The bytes received after the lines read so far (a PROXY header's
     /// rest, see `connection`).
     pub fn unread(&self) -> &[u8] {
@@ -120,10 +150,18 @@ impl Control {
         })
     }
 
-    /// Reads whatever the socket has (at most one buffer's worth); false on EOF.
+    /// Reads whatever the socket has (at most one buffer's worth); false on
+    /// EOF. An encrypted stream that got only part of a record gives
+    /// nothing yet (true: wait for more).
     fn fill(&mut self) -> io::Result<bool> {
         let mut chunk = [0u8; 4096];
-        let n = self.stream.read(&mut chunk)?;
+        let n = match self.stream.read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && self.stream.tls().is_some() => return Ok(true),
+            // A TLS client that closed without its goodbye has gone all the same.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
+            Err(e) => return Err(e),
+        };
         self.lines.push(&chunk[..n]);
         Ok(n > 0)
     }

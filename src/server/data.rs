@@ -11,9 +11,11 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use nix::poll::PollFlags;
+use rustls::server::UnbufferedServerConnection;
 
 use super::wait::{self, Waited, Watch};
 use crate::limits::{DEFAULT_EPHEMERAL_PORTS, PASSIVE_BIND_ATTEMPTS};
+use crate::net::records::RecordStream;
 use crate::net::Stream;
 use crate::protocol::address::canonical;
 
@@ -184,9 +186,10 @@ impl DataSetup {
 
 /// An established data connection: the one type through which transfers
 /// read and write (RFC 959 section 3.2). Its bytes go through a
-/// [`Stream`], plain today; FTPS (RFC 4217, `PROT P`) makes it an
-/// encrypted one where it is made, and the transfer code stays as it is,
-/// except that zero-copy moves need [`DataConn::plain`].
+/// [`Stream`], plain or, with FTPS's `PROT P` (RFC 4217), encrypted once
+/// the transfer starts it ([`DataConn::start_tls`]); the transfer code
+/// stays as it is, except that zero-copy moves need [`DataConn::plain`]
+/// and the encrypted fast paths [`DataConn::records`].
 #[derive(Debug)]
 pub struct DataConn {
     stream: Stream,
@@ -209,8 +212,43 @@ impl DataConn {
         self.stream.set_nonblocking(on)
     }
 
+    /// PROT P: the TLS handshake (we are the TLS server, RFC 4217 section
+    /// 9), by `deadline`; then the records are sealed and opened by
+    /// `net::records`.
+    /// A fast stop ends the handshake.
+    pub fn start_tls(&mut self, conn: UnbufferedServerConnection, deadline: Instant) -> io::Result<()> {
+        self.stream.start_records(conn, deadline, &crate::sys::stop_now)
+    }
+
+    /// True when the connection is encrypted.
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_encrypted()
+    }
+
+    /// The record layer of an encrypted connection, for the transfers that
+    /// read files into records and records into files.
+    pub fn records(&mut self) -> Option<&mut RecordStream> {
+        self.stream.records_mut()
+    }
+
+    /// True when its TLS handshake resumed an earlier session.
+    pub fn tls_resumed(&self) -> bool {
+        self.stream.records().is_some_and(|r| r.resumed())
+    }
+
+    /// Its TLS version and cipher suite.
+    pub fn tls_describe(&self) -> String {
+        self.stream.records().map_or_else(String::new, |r| r.describe())
+    }
+
+    /// TLS's goodbye, as far as the socket takes it (`WouldBlock`: flush
+    /// again when writable).
+    pub fn close_notify(&mut self) -> io::Result<()> {
+        self.stream.close_notify()
+    }
+
     /// Ends the transfer: the client sees the end of the data (an
-    /// encrypted stream will say goodbye first, RFC 4217 section 10).
+    /// encrypted stream said goodbye first, [`DataConn::close_notify`]).
     pub fn close(self) {
         drop(self.stream);
     }

@@ -78,6 +78,14 @@ pub enum FtpError {
     /// Security: PORT or EPRT (the verb) naming another host or a
     /// privileged port (FTP bounce, RFC 2577): 500.
     IllegalActive(&'static str),
+    /// A security command (AUTH, PBSZ, PROT, CCC) in the wrong order or
+    /// against the policy, or a login or transfer the TLS policy refuses:
+    /// the code RFC 2228 and RFC 4217 give (502, 503, 504, 521, 530, 533,
+    /// 534, 536), with the text.
+    Security(ReplyCode, &'static str),
+    /// The TLS handshake of a data connection failed, or did not resume the
+    /// control connection's session when that is required: 522 with why.
+    DataTls(String),
     /// The home's quota of bytes or files would be passed: 552 (RFC 959:
     /// "exceeded storage allocation").
     QuotaExceeded,
@@ -219,6 +227,8 @@ pub fn reply_for(e: &FtpError, subject: &str) -> Reply {
             Reply::new(ReplyCode::PROTOCOL_NOT_SUPPORTED, format!("Network protocol not supported, use ({families})."))
         }
         FtpError::IllegalActive(verb) => Reply::new(ReplyCode::SYNTAX_ERROR, format!("Illegal {verb} command.")),
+        FtpError::Security(code, text) => Reply::new(*code, *text),
+        FtpError::DataTls(why) => Reply::new(ReplyCode::PROTOCOL_NOT_SUPPORTED, why.clone()),
         FtpError::QuotaExceeded => Reply::new(ReplyCode::EXCEEDED_STORAGE, "Quota exceeded."),
         FtpError::ReservedName => Reply::new(ReplyCode::BAD_FILE_NAME, "File name not allowed."),
     }

@@ -23,6 +23,8 @@ pub enum Via {
     /// The master relays its control connection; its address came in a
     /// PROXY header.
     Relayed,
+    /// It connected to the implicit-FTPS port: TLS from the first byte.
+    ImplicitTls,
     /// A load balancer in front of the pool (`--proxy-protocol-from`)
     /// relays its control connection; its address came in a PROXY header
     /// (`server::proxied`).

@@ -12,10 +12,12 @@
 //! token bucket of rate limits), `quota` (bytes and files per home),
 //! `attrs` (times, modes, free space). Against abusive clients (issue
 //! 10): `wait` gives every wait on a client a deadline; `guard` (with
-//! `bans`) is what the workers share.
+//! `bans`) is what the workers share. `tls` and `cert` are FTPS (RFC
+//! 4217): its options, policy and state machine, and the certificate.
 
 pub(crate) mod attrs;
 pub(crate) mod bans;
+pub(crate) mod cert;
 pub mod config;
 pub(crate) mod connection;
 pub(crate) mod control;
@@ -30,6 +32,7 @@ pub mod proxied;
 pub(crate) mod quota;
 pub(crate) mod rate;
 pub(crate) mod session;
+pub mod tls;
 pub(crate) mod transfer;
 pub(crate) mod upload;
 pub mod vpath;

@@ -19,7 +19,8 @@ use super::hash::HashJob;
 use super::jail::{is_dir, is_regular, Jail};
 use super::listing::{self, Facts, Format, Listing};
 use super::quota::{Charge, Quota};
-use super::transfer::{Job, Transfer};
+use super::tls::{Prot, Protection, Switch};
+use super::transfer::{DataTls, Job, Transfer};
 use super::upload::{is_temp_name, Upload};
 use super::vpath::VPath;
 use super::wait::Watch;
@@ -44,6 +45,9 @@ pub enum Outcome {
     Delayed(Duration, Reply, bool),
     /// Send this reply and close the connection.
     Close(Reply),
+    /// Send this reply, then start (AUTH) or end (CCC) TLS on the control
+    /// connection (RFC 4217 sections 4 and 6).
+    Secure(Reply, Switch),
 }
 
 enum Login {
@@ -71,6 +75,11 @@ pub struct Session<'c> {
     facts: Facts,
     /// An `ftpmaster` relays this control connection.
     relayed: bool,
+    /// FTPS: AUTH, PBSZ, PROT, CCC and the TLS policy.
+    protection: Protection,
+    /// This session's own TLS configuration (its own session cache), made
+    /// when TLS first starts.
+    tls_session: Option<Arc<rustls::ServerConfig>>,
     /// Mask of the modes of new files and directories (`SITE UMASK`).
     umask: u32,
     /// The algorithm of HASH (`OPTS HASH`).
@@ -87,7 +96,24 @@ pub struct Session<'c> {
 /// Commands served before login (RFC 959 section 5.4 lets these through).
 fn allowed_before_login(c: &Command) -> bool {
     use Command::*;
-    matches!(c, User(_) | Pass(_) | Acct(_) | Quit | Noop | Syst | Feat | Opts(..) | Help(_) | Abor | Stat(None))
+    matches!(
+        c,
+        User(_)
+            | Pass(_)
+            | Acct(_)
+            | Quit
+            | Noop
+            | Syst
+            | Feat
+            | Opts(..)
+            | Help(_)
+            | Abor
+            | Stat(None)
+            | Auth(_)
+            | Pbsz(_)
+            | Prot(_)
+            | Ccc
+    )
 }
 
 fn ok(code: ReplyCode, text: impl Into<String>) -> Result<Outcome, FtpError> {
@@ -112,12 +138,35 @@ impl<'c> Session<'c> {
             epsv_all: false,
             facts: Facts::default(),
             relayed: false,
+            protection: Protection::new(cfg.tls.as_ref(), false),
+            tls_session: None,
             umask: cfg.umask,
             hash_algo: Algo::Sha256,
             range: None,
             quota: None,
             deadline: Instant::now() + cfg.timeouts.login,
         }
+    }
+
+    /// The client came to the implicit-FTPS port: the control connection
+    /// is encrypted from the first byte and data is private (PROT P).
+    pub fn set_implicit_tls(&mut self) {
+        self.protection = Protection::new(self.cfg.tls.as_ref(), true);
+    }
+
+    /// The TLS configuration of this session (its own session cache, so
+    /// that a data connection resuming from it proves it is this client):
+    /// `None` without a certificate.
+    pub fn tls_session(&mut self) -> Option<Arc<rustls::ServerConfig>> {
+        if self.tls_session.is_none() {
+            self.tls_session = self.cfg.tls.as_ref().map(|t| t.for_session());
+        }
+        self.tls_session.clone()
+    }
+
+    /// What of this session is encrypted now.
+    pub fn encrypted(&self) -> super::tls::Encrypted {
+        self.protection.encrypted()
     }
 
     /// The connection's current deadline (see [`Session::pass`]).
@@ -261,6 +310,13 @@ impl<'c> Session<'c> {
                 ok(ReplyCode::DATA_OPEN_NO_TRANSFER, "No transfer to ABOR.")
             }
             C::Allo => ok(ReplyCode::SUPERFLUOUS, "ALLO command ignored."),
+            C::Auth(m) => self.protection.auth(&m).map(|(r, s)| Outcome::Secure(r, s)),
+            C::Pbsz(n) => self.protection.pbsz(n).map(|(r, _)| Outcome::Reply(r)),
+            C::Prot(l) => self.protection.prot(l).map(|(r, _)| Outcome::Reply(r)),
+            C::Ccc => {
+                let logged_in = self.identity().is_some();
+                self.protection.ccc(logged_in).map(|(r, s)| Outcome::Secure(r, s))
+            }
             C::Mfmt(t, p) => self.mfmt(t, &p),
             C::Mff(facts, p) => self.mff(facts, &p),
             C::Hash(p) => self.hash(self.hash_algo, &p, false),
@@ -276,6 +332,7 @@ impl<'c> Session<'c> {
         if self.identity().is_some() {
             return ok(ReplyCode::NOT_LOGGED_IN, "Can't change to another user.");
         }
+        self.protection.login_allowed(is_anonymous_name(&name))?;
         // The same reply whether the user exists or not: nothing to learn.
         let text = if is_anonymous_name(&name) {
             "Anonymous login ok, send your email address as password."
@@ -396,6 +453,8 @@ impl<'c> Session<'c> {
         if self.relayed {
             body.retain(|f| f != "EPSV");
         }
+        body.extend(self.protection.features());
+        body.sort();
         Reply::multi(ReplyCode::SYSTEM_STATUS, "Features:", body, "End")
     }
 
@@ -423,6 +482,9 @@ impl<'c> Session<'c> {
         }
         body.push(format!("TYPE: {}", if self.ttype == TransferType::Ascii { "ASCII" } else { "BINARY" }));
         body.push("MODE: Stream; STRUcture: File".into());
+        if self.cfg.tls.is_some() {
+            body.push(format!("Security: {}", self.protection.describe()));
+        }
         if let Some(id) = self.identity() {
             body.extend(self.limits_status(&id.limits));
         }
@@ -531,9 +593,21 @@ impl<'c> Session<'c> {
         ok(ReplyCode::COMMAND_OK, format!("{verb} command successful. Consider using PASV."))
     }
 
+    /// Starts a transfer with the data setup, which must exist.
     /// Starts a transfer with the data setup, which must exist; an upload
-    /// carries its `quota` charge.
+    /// carries its `quota` charge. With PROT P the data connection will be
+    /// encrypted with this session's TLS configuration.
     fn transfer(&mut self, job: Job, path: VPath, start: String, quota: Option<Charge>) -> Result<Outcome, FtpError> {
+        let anonymous = self.identity().is_some_and(|id| id.anonymous);
+        self.protection.transfer_allowed(anonymous)?;
+        let tls = match self.protection.prot {
+            Prot::Clear => None,
+            Prot::Private => {
+                let require_reuse = self.cfg.tls.as_ref().is_some_and(|t| t.require_reuse);
+                let tickets = !matches!(job, Job::Receive(_));
+                self.tls_session().map(|config| DataTls { config, require_reuse, tickets })
+            }
+        };
         let setup = std::mem::take(&mut self.data);
         let start = Reply::new(ReplyCode::FILE_STATUS_OK, start);
         let limits = self.identity().map(|i| i.limits).unwrap_or_default();
@@ -542,7 +616,7 @@ impl<'c> Session<'c> {
             Job::Receive(_) => limits.upload_rate,
             Job::List(_) => 0,
         };
-        Ok(Outcome::Transfer(Transfer { setup, job, ttype: self.ttype, path, start, rate, quota }))
+        Ok(Outcome::Transfer(Transfer { setup, job, ttype: self.ttype, path, start, rate, quota, tls }))
     }
 
     fn need_data(&self) -> Result<(), FtpError> {

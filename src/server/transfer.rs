@@ -13,6 +13,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -27,7 +28,10 @@ use super::quota::Charge;
 use super::rate::Throttle;
 use super::upload::Upload;
 use super::vpath::VPath;
-use crate::limits::{IO_BUFFER, SENDFILE_CHUNK, SIGNAL_CHECK, SPLICE_PIPE, UPLOAD_EOF_GRACE, UPLOAD_LOW_WATER};
+use crate::limits::{
+    IO_BUFFER, SENDFILE_CHUNK, SIGNAL_CHECK, SPLICE_PIPE, TLS_DATA_BATCH, UPLOAD_EOF_GRACE, UPLOAD_LOW_WATER,
+};
+use crate::net::records::RecordStream;
 use crate::protocol::ascii::{FromCrlf, ToCrlf};
 use crate::protocol::{self, Command, Reply, ReplyCode, TransferType};
 use crate::sys;
@@ -48,6 +52,20 @@ pub struct Transfer {
     pub rate: u64,
     /// An upload's charge against the home's quota.
     pub quota: Option<Charge>,
+    /// PROT P: the data connection is encrypted (RFC 4217 section 9).
+    pub tls: Option<DataTls>,
+}
+
+/// How a private data connection is encrypted.
+pub struct DataTls {
+    /// The session's TLS configuration (its own session cache).
+    pub config: Arc<rustls::ServerConfig>,
+    /// The handshake must resume the control connection's session
+    /// (vsftpd's `require_ssl_reuse`; off with `--no-require-tls-reuse`).
+    pub require_reuse: bool,
+    /// Send new TLS 1.3 session tickets (not on uploads: see
+    /// `TlsConfig::accept_data`).
+    pub tickets: bool,
 }
 
 /// The bytes a transfer moves.
@@ -311,6 +329,57 @@ impl<'a> Pump<'a> {
         Ok(())
     }
 
+    /// RETR in binary mode over TLS (`PROT P`): the file is read straight
+    /// into the TLS records (one `preadv` per batch of
+    /// [`TLS_DATA_BATCH`]), which are sealed in place and written with one
+    /// `write` (`net::records`).
+    fn send_records(&mut self, rec: &mut RecordStream, file: &File, offset: u64, end: u64) -> Result<(), Stop> {
+        let mut off = offset;
+        loop {
+            match rec.flush_records() {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    self.wait(rec.as_fd(), PollFlags::POLLOUT)?;
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    self.interrupted()?;
+                    continue;
+                }
+                Err(e) => return Err(Stop::DataLost(e)),
+            }
+            self.check_control()?;
+            if off >= end {
+                return Ok(());
+            }
+            self.pace()?;
+            let want = self.limit(usize::try_from(end - off).unwrap_or(usize::MAX));
+            let mut fs_error = None;
+            let r = rec.write_with(want, &mut |iov| loop {
+                match nix::sys::uio::preadv(file.as_fd(), iov, off as i64) {
+                    Ok(n) => return Ok(n),
+                    Err(Errno::EINTR) => continue,
+                    Err(e) => {
+                        fs_error = Some(io::Error::from(e));
+                        return Ok(0);
+                    }
+                }
+            });
+            if let Some(e) = fs_error {
+                return Err(Stop::Fs(e.into()));
+            }
+            match r {
+                // The file shrank while we sent it: what was there is sent.
+                Ok(0) => off = end,
+                Ok(n) => {
+                    off += n as u64;
+                    self.moved(n);
+                }
+                Err(e) => return Err(Stop::DataLost(e)),
+            }
+        }
+    }
+
     /// RETR through a buffer: in ASCII mode, where each bare LF goes out as
     /// CRLF, or in binary mode where the connection cannot take `sendfile`.
     fn send_buffered(
@@ -354,19 +423,29 @@ impl<'a> Pump<'a> {
     /// STOR/APPE/STOU: socket to file; ASCII turns CRLF into LF.
     fn receive(&mut self, data: &mut DataConn, upload: &mut Upload, ttype: TransferType) -> Result<(), Stop> {
         // Woken once per UPLOAD_LOW_WATER bytes, not per packet (issue 15).
-        let _ = sys::set_recv_low_water(data.as_fd(), UPLOAD_LOW_WATER);
+        // Not over TLS: the client's close_notify (24 bytes), after which
+        // it waits for ours before it closes TCP, would stay below the mark
+        // until the stall timeout.
+        if !data.is_tls() {
+            let _ = sys::set_recv_low_water(data.as_fd(), UPLOAD_LOW_WATER);
+        }
         let spliced = match data.plain() {
             Some(sock) if ttype == TransferType::Image => self.receive_spliced(sock, upload.file())?,
             _ => false,
         };
-        if !spliced {
-            self.receive_buffered(data, upload, ttype)?;
-        }
+        let said_goodbye = match data.records() {
+            Some(rec) if ttype == TransferType::Image => self.receive_records(rec, upload)?,
+            _ if !spliced => self.receive_buffered(data, upload, ttype)?,
+            _ => false,
+        };
         // A client that died closes both connections: a data EOF with the
         // control connection gone is a cut upload, not a complete one. The
         // dying client's kernel closes the data connection first, so the
         // control connection's end may still be on its way: wait a moment.
-        let _ = self.ctl.wait_input(UPLOAD_EOF_GRACE);
+        // Not after TLS's close_notify: a client sends it on purpose.
+        if !said_goodbye {
+            let _ = self.ctl.wait_input(UPLOAD_EOF_GRACE);
+        }
         self.check_control()
     }
 
@@ -423,9 +502,45 @@ impl<'a> Pump<'a> {
         }
     }
 
+    /// Binary uploads over TLS (`PROT P`): one `read` takes many records,
+    /// which are opened in place, and one `writev` puts their plaintext,
+    /// where it lies, in the file (`net::records`). True when the data
+    /// ended with the client's `close_notify`.
+    fn receive_records(&mut self, rec: &mut RecordStream, upload: &mut Upload) -> Result<bool, Stop> {
+        loop {
+            self.pace()?;
+            match rec.recv(self.limit(TLS_DATA_BATCH)) {
+                // The client's close_notify: the end of the data.
+                Ok(0) => return Ok(true),
+                Ok(n) => {
+                    self.moved(n);
+                    // Security: the quota is charged before the bytes reach the file.
+                    self.charge(n)?;
+                    write_all_vectored(upload.file(), &rec.plaintext()).map_err(|e| Stop::Fs(e.into()))?;
+                    rec.consume(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(rec.as_fd(), PollFlags::POLLIN)?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.interrupted()?,
+                // Without close_notify: accepted as the end, as below.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    log::debug!("TLS upload ended without close_notify after {} bytes", self.bytes);
+                    return Ok(false);
+                }
+                Err(e) => return Err(Stop::DataLost(e)),
+            }
+        }
+    }
+
     /// Uploads through a buffer: ASCII (CRLF turned into LF), or binary where
-    /// splicing is not possible.
-    fn receive_buffered(&mut self, data: &mut DataConn, upload: &mut Upload, ttype: TransferType) -> Result<(), Stop> {
+    /// splicing is not possible. True when the data ended with TLS's
+    /// `close_notify`.
+    fn receive_buffered(
+        &mut self,
+        data: &mut DataConn,
+        upload: &mut Upload,
+        ttype: TransferType,
+    ) -> Result<bool, Stop> {
+        let mut said_goodbye = false;
         let mut buf = vec![0u8; IO_BUFFER];
         let mut conv = Vec::new();
         let mut ascii = (ttype == TransferType::Ascii).then(FromCrlf::default);
@@ -433,7 +548,10 @@ impl<'a> Pump<'a> {
             self.pace()?;
             let len = self.limit(buf.len());
             match data.read(&mut buf[..len]) {
-                Ok(0) => break,
+                Ok(0) => {
+                    said_goodbye = data.is_tls();
+                    break;
+                }
                 Ok(n) => {
                     self.moved(n);
                     let chunk = match &mut ascii {
@@ -449,6 +567,13 @@ impl<'a> Pump<'a> {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(data.as_fd(), PollFlags::POLLIN)?,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => self.interrupted()?,
+                // A TLS upload whose client closed TCP without TLS's
+                // goodbye: accepted as the end, as vsftpd does by default
+                // (curl and lftp end their uploads so).
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && data.is_tls() => {
+                    log::debug!("TLS upload ended without close_notify after {} bytes", self.bytes);
+                    break;
+                }
                 Err(e) => return Err(Stop::DataLost(e)),
             }
         }
@@ -458,7 +583,27 @@ impl<'a> Pump<'a> {
             self.charge(conv.len())?;
             upload.file().write_all(&conv).map_err(|e| Stop::Fs(e.into()))?;
         }
-        Ok(())
+        Ok(said_goodbye)
+    }
+
+    /// After the last byte: what an encrypted connection still holds goes
+    /// out, then its `close_notify` (RFC 4217 section 10: the end of the
+    /// data is a TLS closure), waiting for the socket as the bytes did.
+    fn finish(&mut self, data: &mut DataConn) -> Result<(), Stop> {
+        if !data.is_tls() {
+            return Ok(());
+        }
+        let mut notified = false;
+        loop {
+            let r = if notified { data.flush() } else { data.close_notify() };
+            notified = true;
+            match r {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.wait(data.as_fd(), PollFlags::POLLOUT)?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => self.interrupted()?,
+                Err(e) => return Err(Stop::DataLost(e)),
+            }
+        }
     }
 
     fn send_listing(&mut self, data: &mut DataConn, listing: &mut Listing) -> Result<(), Stop> {
@@ -472,6 +617,50 @@ impl<'a> Pump<'a> {
             }
         }
     }
+}
+
+/// Writes all of `parts` to `file` with as few `writev` calls as it takes.
+fn write_all_vectored(file: &mut File, parts: &[io::IoSlice<'_>]) -> io::Result<()> {
+    let mut rest: Vec<&[u8]> = parts.iter().map(|p| &**p).filter(|p| !p.is_empty()).collect();
+    while !rest.is_empty() {
+        let iov: Vec<io::IoSlice<'_>> = rest.iter().map(|p| io::IoSlice::new(p)).collect();
+        let mut n = match file.write_vectored(&iov) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        while n > 0 {
+            if n >= rest[0].len() {
+                n -= rest[0].len();
+                rest.remove(0);
+            } else {
+                rest[0] = &rest[0][n..];
+                n = 0;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The TLS handshake of a private data connection (RFC 4217 section 9),
+/// within `timeout`. Security: unless `--no-require-tls-reuse`, it must
+/// resume the control connection's TLS session, which only the client that
+/// holds that session can do: a thief who connected to the passive port
+/// first gets a 522 and no byte of the file.
+fn secure_data(data: &mut DataConn, tls: &DataTls, timeout: Duration) -> Result<(), FtpError> {
+    let conn = super::tls::TlsConfig::accept_data(&tls.config, tls.tickets).map_err(FtpError::DataTls)?;
+    data.start_tls(conn, Instant::now() + timeout)
+        .map_err(|e| FtpError::DataTls(format!("TLS handshake on the data connection failed: {e}.")))?;
+    let resumed = data.tls_resumed();
+    if tls.require_reuse && !resumed {
+        return Err(FtpError::DataTls(
+            "Data connection refused: its TLS session must resume the control connection's (session reuse required)."
+                .into(),
+        ));
+    }
+    log::debug!("data connection: {}{}", data.tls_describe(), if resumed { ", resumed" } else { "" });
+    Ok(())
 }
 
 /// The peer closed its side of the connection (Linux; not in nix's set).
@@ -499,7 +688,7 @@ fn aborted() -> [Reply; 2] {
 /// and sends the final reply(ies). `progress` is told the byte count. A
 /// control connection that fails on the way ends the session (`close`).
 pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, progress: &mut dyn FnMut(u64)) -> Done {
-    let Transfer { setup, job, ttype, start, rate, quota, .. } = t;
+    let Transfer { setup, job, ttype, start, rate, quota, tls, .. } = t;
     let failed = Done { bytes: 0, complete: false, close: true };
     // Passive: until the client connects, the control connection is watched
     // too, so that ABOR (RFC 959 4.1.3) or the client leaving is heard at
@@ -543,7 +732,19 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
             return Done { close: sent.is_err(), ..failed };
         }
     };
-    if ctl.send(&start).is_err() || data.set_nonblocking(true).is_err() {
+    if ctl.send(&start).is_err() {
+        return failed;
+    }
+    // RFC 4217 section 9: with PROT P the client starts TLS on the data
+    // connection once it has the 150.
+    if let Some(tls) = tls {
+        if let Err(e) = secure_data(&mut data, &tls, timeouts.data_connect) {
+            log::info!("data connection: {}", e.reply().text());
+            let sent = ctl.send(&e.reply());
+            return Done { close: sent.is_err(), ..failed };
+        }
+    }
+    if data.set_nonblocking(true).is_err() {
         return failed;
     }
     // Listings are not paced: the rates are for files.
@@ -553,8 +754,12 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
     let mut upload_to_commit = None;
     let mut upload_start = None;
     let result = match job {
-        Job::Send { mut file, offset, size } => match data.plain() {
-            Some(sock) if ttype == TransferType::Image => pump.send_file(sock, &file, offset, size),
+        Job::Send { mut file, offset, size } => match (data.plain(), ttype) {
+            (Some(sock), TransferType::Image) => pump.send_file(sock, &file, offset, size),
+            (None, TransferType::Image) if data.is_tls() => match data.records() {
+                Some(rec) => pump.send_records(rec, &file, offset, size),
+                None => pump.send_buffered(&mut data, &mut file, offset, size, false),
+            },
             _ => pump.send_buffered(&mut data, &mut file, offset, size, ttype == TransferType::Ascii),
         },
         Job::List(mut listing) => pump.send_listing(&mut data, &mut listing),
@@ -563,8 +768,15 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
             upload_start = upload.file().stream_position().ok();
             let r = pump.receive(&mut data, &mut upload, ttype);
             upload_to_commit = Some(upload);
+            // The client said goodbye first; ours is a courtesy it may
+            // not wait for.
+            let _ = data.close_notify();
             r
         }
+    };
+    let result = match upload_to_commit {
+        None => result.and_then(|()| pump.finish(&mut data)),
+        Some(_) => result,
     };
     let bytes = pump.bytes;
     let charge = pump.charge.take();

@@ -107,10 +107,13 @@ pub fn ready(fd: BorrowedFd<'_>, events: PollFlags, deadline: Instant, watch: Wa
 /// `write` (a client that stops reading fills its socket buffer, and a
 /// blocking write would wait for ever, deaf to signals). Errors: `TimedOut`
 /// at the deadline, `Interrupted` when `watch` gives up.
+/// An encrypted stream may take all of `buf` before the socket has taken
+/// all of its records: they are sent the same way before it returns.
 pub fn write_all(stream: &mut Stream, mut buf: &[u8], deadline: Instant, watch: Watch) -> io::Result<()> {
-    while !buf.is_empty() {
-        match stream.write_now(buf) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+    while !buf.is_empty() || stream.has_pending_output() {
+        let written = if buf.is_empty() { stream.flush_now().map(|()| 0) } else { stream.write_now(buf) };
+        match written {
+            Ok(0) if !buf.is_empty() => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => buf = &buf[n..],
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 match ready(stream.as_fd(), PollFlags::POLLOUT, deadline, watch)? {

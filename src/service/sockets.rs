@@ -12,7 +12,7 @@
 //!
 //! The names a program knows: [`FTP`] (the control port; also any TCP
 //! socket without a name we know, so that `systemd-socket-activate -l
-//! PORT` works unnamed), `ftps` (implicit TLS, when it exists), [`METRICS`],
+//! PORT` works unnamed), [`FTPS`] (implicit TLS), [`METRICS`],
 //! [`STATUS`] (the status socket, Unix) and, for `ftpmaster`, [`REGISTRY`].
 //! A socket nobody takes is closed, and logged.
 //!
@@ -37,6 +37,8 @@ pub(crate) use super::notify::UPGRADE_FD_VAR;
 
 /// The name of the FTP control port's socket.
 pub(crate) const FTP: &str = "ftp";
+/// The name of the implicit-FTPS port's socket.
+pub(crate) const FTPS: &str = "ftps";
 /// The name of the metrics port's socket.
 pub(crate) const METRICS: &str = "metrics";
 /// The name of the status socket (a Unix socket).
@@ -44,7 +46,7 @@ pub(crate) const STATUS: &str = "status";
 /// The name of `ftpmaster`'s slave registry.
 pub(crate) const REGISTRY: &str = "registry";
 /// Names that are never taken for [`FTP`] by default.
-const KNOWN: &[&str] = &[FTP, "ftps", METRICS, STATUS, REGISTRY];
+const KNOWN: &[&str] = &[FTP, FTPS, METRICS, STATUS, REGISTRY];
 
 const LISTEN_PID: &str = "LISTEN_PID";
 const LISTEN_FDS: &str = "LISTEN_FDS";

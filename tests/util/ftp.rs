@@ -47,6 +47,13 @@ impl Ftp {
         Ftp { reader, stream }
     }
 
+    /// The socket, for a TLS layer over it (after `AUTH TLS`'s 234);
+    /// nothing may be left unread.
+    pub fn into_stream(self) -> TcpStream {
+        assert!(self.reader.buffer().is_empty(), "unread bytes: {:?}", String::from_utf8_lossy(self.reader.buffer()));
+        self.stream
+    }
+
     /// Connects and reads the 220 greeting.
     pub fn connect(addr: SocketAddr) -> Ftp {
         Ftp::connect_greeting(addr).0

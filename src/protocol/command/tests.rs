@@ -29,9 +29,23 @@ fn every_listed_verb_is_known() {
         let known = |line: &str| !matches!(parse(line.as_bytes()), Ok(Command::Unknown(_)));
         assert!(known(v) && known(&format!("{v} x")), "{v}");
     }
-    for v in ["XYZZY", "AUTH", "PROT", "XSHA"] {
+    for v in ["XYZZY", "ADAT", "MIC", "XSHA"] {
         assert!(!VERBS.contains(&v) && parse(v.as_bytes()) == Ok(Command::Unknown(v.into())));
     }
+}
+
+/// RFC 2228 and RFC 4217: the security verbs, their arguments checked.
+#[test]
+fn ftps_verbs_parse() {
+    assert_eq!(parse(b"AUTH tls\r\n"), Ok(Command::Auth("TLS".into())));
+    assert_eq!(parse(b"PBSZ 0"), Ok(Command::Pbsz(0)));
+    assert_eq!(parse(b"prot p"), Ok(Command::Prot('P')));
+    assert_eq!(parse(b"CCC"), Ok(Command::Ccc));
+    assert!(matches!(parse(b"AUTH"), Err(ParseError::MissingArgument("AUTH"))));
+    assert!(matches!(parse(b"PBSZ x"), Err(ParseError::BadArgument("PBSZ", _))));
+    assert!(matches!(parse(b"PROT PP"), Err(ParseError::BadArgument("PROT", _))));
+    assert!(matches!(parse(b"CCC now"), Err(ParseError::UnexpectedArgument("CCC"))));
+    assert_eq!(Command::Prot('P').to_line(), "PROT P");
 }
 
 #[test]

@@ -58,6 +58,7 @@ fn reply(o: Outcome) -> Reply {
         Outcome::Close(r) => panic!("closed with {r}"),
         Outcome::Delayed(_, r, _) => panic!("delayed {r}"),
         Outcome::Transfer(t) => panic!("transfer starting with {}", t.start),
+        Outcome::Secure(r, _) => panic!("TLS switch after {r}"),
         Outcome::Hash(j) => panic!("checksum of {}", j.path),
     }
 }

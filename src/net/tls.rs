@@ -1,0 +1,334 @@
+//! TLS over a blocking TCP socket, for FTPS (RFC 4217): the encrypted
+//! variant of [`super::Stream`], on either side (rustls's server or client
+//! connection).
+//!
+//! rustls does no I/O of its own; this type gives it the socket without
+//! ever letting a read wait past its caller's deadline:
+//!
+//! - the handshake runs with the socket non-blocking, each wait a `poll`
+//!   bounded by the deadline given ([`TlsStream::handshake`]);
+//! - a read reads the socket at most once, and returns `WouldBlock` when
+//!   what came was not yet a whole record, so a client trickling a record
+//!   byte by byte cannot hold the worker in `read` (callers wait with
+//!   `poll` and their own deadline, as for a plain socket);
+//! - decrypted bytes that were not read yet are reported by
+//!   [`TlsStream::has_buffered_input`], since the socket no longer shows
+//!   them as readable;
+//! - writes encrypt into rustls's buffer and write it to the socket at
+//!   once, several records per `writev`.
+//!
+//! rustls speaks TLS 1.2 and 1.3 only and never renegotiates.
+
+use std::io::{self, Read, Write};
+use std::net::TcpStream;
+use std::os::fd::AsFd;
+use std::time::Instant;
+
+use crate::limits::SIGNAL_CHECK;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use rustls::Connection;
+
+/// An established TLS connection over its TCP socket.
+pub struct TlsStream {
+    conn: Connection,
+    sock: TcpStream,
+    /// Decrypted bytes not read yet.
+    plaintext: usize,
+    /// The peer said goodbye (`close_notify`) or the socket ended.
+    ended: bool,
+}
+
+impl std::fmt::Debug for TlsStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsStream").field("sock", &self.sock).field("version", &self.conn.protocol_version()).finish()
+    }
+}
+
+/// The error for a TLS failure: the peer's bytes were not TLS, or did not
+/// check out.
+fn tls_error(e: rustls::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// Waits until `sock` is ready for `events`, at most until `deadline`
+/// (`TimedOut`). `stop` is asked when a signal interrupts the wait and at
+/// least every [`SIGNAL_CHECK`]: true ends it (`Interrupted`).
+pub(super) fn wait(sock: &TcpStream, events: PollFlags, deadline: Instant, stop: &dyn Fn() -> bool) -> io::Result<()> {
+    loop {
+        if stop() {
+            return Err(io::Error::new(io::ErrorKind::Interrupted, "stopped during the TLS handshake"));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"));
+        }
+        let mut fds = [PollFd::new(sock.as_fd(), events)];
+        match poll(&mut fds, PollTimeout::try_from(left.min(SIGNAL_CHECK)).unwrap_or(PollTimeout::MAX)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => {}
+            Ok(_) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Writes to a socket without ever waiting, whatever its blocking mode
+/// (`WouldBlock` when its buffer is full): for writers that keep deadlines.
+pub(super) struct NoWait<'a>(pub(super) &'a TcpStream);
+
+impl Write for NoWait<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        use nix::sys::socket::{send, MsgFlags};
+        use std::os::fd::AsRawFd;
+        Ok(send(self.0.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL)?)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl TlsStream {
+    /// Runs the handshake of `conn` over `sock` until it completes, fails
+    /// or `deadline` passes (`TimedOut`). A signal ends it (`Interrupted`).
+    /// The socket is left blocking, as the caller's streams are.
+    ///
+    /// Security: bytes that are not TLS (a plain FTP client, an HTTP
+    /// request, noise) fail here, with an alert sent, and nothing else.
+    pub fn handshake(
+        mut conn: Connection,
+        sock: TcpStream,
+        deadline: Instant,
+        stop: &dyn Fn() -> bool,
+    ) -> io::Result<TlsStream> {
+        sock.set_nonblocking(true)?;
+        let result = Self::drive(&mut conn, &sock, deadline, stop);
+        sock.set_nonblocking(false)?;
+        result?;
+        let mut s = TlsStream { conn, sock, plaintext: 0, ended: false };
+        // Application data may have come with the last handshake flight.
+        s.note_state()?;
+        Ok(s)
+    }
+
+    fn drive(
+        conn: &mut Connection,
+        mut sock: &TcpStream,
+        deadline: Instant,
+        stop: &dyn Fn() -> bool,
+    ) -> io::Result<()> {
+        while conn.is_handshaking() || conn.wants_write() {
+            if conn.wants_write() {
+                match conn.write_tls(&mut sock) {
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        wait(sock, PollFlags::POLLOUT, deadline, stop)?;
+                        continue;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            if !conn.is_handshaking() {
+                break;
+            }
+            match conn.read_tls(&mut sock) {
+                Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed during the TLS handshake")),
+                Ok(_) => {
+                    if let Err(e) = conn.process_new_packets() {
+                        // The alert that says why goes out, if it can.
+                        let _ = conn.write_tls(&mut sock);
+                        return Err(tls_error(e));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait(sock, PollFlags::POLLIN, deadline, stop)?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Brings `plaintext` and `ended` up to date after `process_new_packets`.
+    fn note_state(&mut self) -> io::Result<()> {
+        let state = self.conn.process_new_packets().map_err(|e| {
+            let _ = self.conn.write_tls(&mut self.sock);
+            tls_error(e)
+        })?;
+        self.plaintext = state.plaintext_bytes_to_read();
+        self.ended |= state.peer_has_closed();
+        Ok(())
+    }
+
+    /// True when decrypted bytes (or the peer's goodbye) wait to be read.
+    pub fn has_buffered_input(&self) -> bool {
+        self.plaintext > 0 || self.ended
+    }
+
+    /// The TCP socket under the encryption.
+    pub fn socket(&self) -> &TcpStream {
+        &self.sock
+    }
+
+    /// The host name the client asked for (SNI), on the server side.
+    pub fn server_name(&self) -> Option<&str> {
+        match &self.conn {
+            Connection::Server(s) => s.server_name(),
+            Connection::Client(_) => None,
+        }
+    }
+
+    /// "TLSv1.3 TLS13_AES_256_GCM_SHA384", for logs and the client's banner.
+    pub fn describe(&self) -> String {
+        let version = self.conn.protocol_version().map_or("TLS".to_string(), |v| {
+            v.as_str().map_or_else(|| format!("{v:?}"), |s| s.replace("TLSv1_", "TLSv1."))
+        });
+        match self.conn.negotiated_cipher_suite() {
+            Some(cs) => format!("{version} {:?}", cs.suite()),
+            None => version,
+        }
+    }
+
+    /// Sends what rustls holds for the socket; `WouldBlock` when the socket
+    /// (non-blocking) takes no more.
+    fn flush_tls(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() {
+            match self.conn.write_tls(&mut self.sock) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(_) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// True while encrypted bytes wait for the socket.
+    pub fn has_pending_output(&self) -> bool {
+        self.conn.wants_write()
+    }
+
+    /// Sends what waits for the socket, never waiting (`WouldBlock`).
+    pub fn flush_now(&mut self) -> io::Result<()> {
+        while self.conn.wants_write() {
+            if self.conn.write_tls(&mut NoWait(&self.sock))? == 0 {
+                return Err(io::ErrorKind::WriteZero.into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Encrypts what rustls's buffer takes of `buf` and sends what the
+    /// socket takes now, never waiting: `WouldBlock` while earlier bytes
+    /// still wait (then nothing of `buf` is taken). What is taken but not
+    /// sent waits for [`TlsStream::flush_now`].
+    pub fn write_now(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.flush_now()?;
+        let n = self.conn.writer().write(buf)?;
+        match self.flush_now() {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(n),
+            r => r.map(|()| n),
+        }
+    }
+
+    /// Says goodbye (`close_notify`, RFC 4217 section 10: the end of the
+    /// data is marked by TLS closure, not only by TCP's) and sends what is
+    /// pending, as far as the socket takes it now.
+    pub fn close_notify(&mut self) -> io::Result<()> {
+        self.conn.send_close_notify();
+        self.flush_tls()
+    }
+
+    /// Ends the TLS layer and gives the plain socket back (CCC, RFC 4217
+    /// section 6): our `close_notify` goes out, then the peer's is awaited
+    /// until `deadline`.
+    pub fn into_plain(mut self, deadline: Instant) -> io::Result<TcpStream> {
+        self.conn.send_close_notify();
+        self.sock.set_nonblocking(true)?;
+        let result = (|| {
+            loop {
+                match self.flush_tls() {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        wait(&self.sock, PollFlags::POLLOUT, deadline, &|| false)?
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            while !self.ended {
+                match self.conn.read_tls(&mut self.sock) {
+                    Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    Ok(_) => {
+                        self.note_state()?;
+                        // Plaintext before the goodbye is not expected and dropped.
+                        let mut sink = [0u8; 512];
+                        while self.conn.reader().read(&mut sink).is_ok_and(|n| n > 0) {}
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        wait(&self.sock, PollFlags::POLLIN, deadline, &|| false)?
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        })();
+        self.sock.set_nonblocking(false)?;
+        result.map(|()| self.sock)
+    }
+}
+
+impl Read for TlsStream {
+    /// Decrypted bytes when there are some; else one read of the socket,
+    /// then `WouldBlock` if no whole record came (never a second wait).
+    /// `Ok(0)` at the peer's `close_notify`; a TCP end without it is
+    /// `UnexpectedEof` (a cut transfer, RFC 4217 section 10).
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.plaintext == 0 && !self.ended {
+            // Anything owed to the peer first (a key update's answer).
+            if self.conn.wants_write() {
+                let _ = self.flush_tls();
+            }
+            match self.conn.read_tls(&mut self.sock)? {
+                0 => self.ended = true,
+                _ => self.note_state()?,
+            }
+            if self.plaintext == 0 && !self.ended {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+        }
+        match self.conn.reader().read(buf) {
+            Ok(n) => {
+                self.plaintext = self.plaintext.saturating_sub(n);
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.plaintext = 0;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl Write for TlsStream {
+    /// Encrypts as much of `buf` as rustls's buffer takes and writes it to
+    /// the socket; on a non-blocking socket, `WouldBlock` once the socket
+    /// takes no more and nothing of `buf` was taken.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        // What an earlier call left in the buffer goes first.
+        self.flush_tls()?;
+        let n = self.conn.writer().write(buf)?;
+        match self.flush_tls() {
+            Ok(()) => Ok(n),
+            // Taken: the rest goes out with the next call.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock && n > 0 => Ok(n),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.flush_tls()
+    }
+}
