@@ -53,21 +53,15 @@ use rustls::{
     CommonState, ConnectionTrafficSecrets, ExtractedSecrets, HandshakeKind, ProtocolVersion, SupportedCipherSuite,
 };
 
-use super::tls::{wait, NoWait};
+use super::tls::{wait, NoWait, HEADER, MAX_CIPHERTEXT_12, MAX_FRAGMENT};
 use crate::limits::{TLS_DATA_BATCH, TLS_MAX_EMPTY_RECORDS, TLS_MAX_POST_HANDSHAKE};
 
-/// Most plaintext in one record (RFC 8446 5.1, RFC 5246 6.2.1).
-pub const MAX_FRAGMENT: usize = 16 * 1024;
-/// A record's header: type, legacy version, length.
-const HEADER: usize = 5;
 /// The AEAD tag of every suite we speak.
 const TAG: usize = 16;
 /// TLS 1.2 AES-GCM's explicit nonce, in each record.
 const EXPLICIT_NONCE: usize = 8;
 /// Largest ciphertext of a TLS 1.3 record (RFC 8446 5.2).
 const MAX_CIPHERTEXT_13: usize = MAX_FRAGMENT + 256;
-/// Largest ciphertext of a TLS 1.2 record (RFC 5246 6.2.3).
-const MAX_CIPHERTEXT_12: usize = MAX_FRAGMENT + 2048;
 
 // Content types (RFC 8446 B.1) and the handshake messages we meet.
 const ALERT: u8 = 21;

@@ -29,6 +29,14 @@ use crate::limits::SIGNAL_CHECK;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use rustls::Connection;
 
+/// Most plaintext in one record (RFC 8446 5.1, RFC 5246 6.2.1).
+pub const MAX_FRAGMENT: usize = 16 * 1024;
+/// A record's header: type, legacy version, length (RFC 8446 5.1).
+pub(super) const HEADER: usize = 5;
+/// Largest ciphertext of a TLS 1.2 record (RFC 5246 6.2.3), the larger of
+/// the two versions' bounds.
+pub(super) const MAX_CIPHERTEXT_12: usize = MAX_FRAGMENT + 2048;
+
 /// An established TLS connection over its TCP socket.
 pub struct TlsStream {
     conn: Connection,
@@ -254,19 +262,26 @@ impl TlsStream {
                     Err(e) => return Err(e),
                 }
             }
+            // One record at a time, never a byte past it: the peer may send
+            // clear text right behind its goodbye, and those bytes belong
+            // to the plain connection, not to rustls's buffer.
+            let mut record = Vec::with_capacity(HEADER + MAX_CIPHERTEXT_12);
             while !self.ended {
-                match self.conn.read_tls(&mut self.sock) {
-                    Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
-                    Ok(_) => {
-                        self.note_state()?;
-                        // Plaintext before the goodbye is not expected and dropped.
-                        let mut sink = [0u8; 512];
-                        while self.conn.reader().read(&mut sink).is_ok_and(|n| n > 0) {}
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        wait(&self.sock, PollFlags::POLLIN, deadline, &|| false)?
-                    }
-                    Err(e) => return Err(e),
+                record.clear();
+                read_exactly(&self.sock, &mut record, HEADER, deadline)?;
+                let len = usize::from(u16::from_be_bytes([record[3], record[4]]));
+                // Security: a length no record may have is refused, not read.
+                if len > MAX_CIPHERTEXT_12 {
+                    return Err(io::Error::new(io::ErrorKind::InvalidData, "a TLS record longer than TLS allows"));
+                }
+                read_exactly(&self.sock, &mut record, HEADER + len, deadline)?;
+                let mut rest = &record[..];
+                while !rest.is_empty() {
+                    self.conn.read_tls(&mut rest)?;
+                    self.note_state()?;
+                    // Plaintext before the goodbye is not expected and dropped.
+                    let mut sink = [0u8; 512];
+                    while self.conn.reader().read(&mut sink).is_ok_and(|n| n > 0) {}
                 }
             }
             Ok(())
@@ -274,6 +289,24 @@ impl TlsStream {
         self.sock.set_nonblocking(false)?;
         result.map(|()| self.sock)
     }
+}
+
+/// Reads from the non-blocking `sock` until `buf` holds `len` bytes, never
+/// more, waiting at most until `deadline` (`TimedOut`); the socket's end
+/// first is `UnexpectedEof`.
+fn read_exactly(mut sock: &TcpStream, buf: &mut Vec<u8>, len: usize, deadline: Instant) -> io::Result<()> {
+    let mut chunk = [0u8; 4096];
+    while buf.len() < len {
+        let want = (len - buf.len()).min(chunk.len());
+        match sock.read(&mut chunk[..want]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait(sock, PollFlags::POLLIN, deadline, &|| false)?,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 impl Read for TlsStream {
