@@ -244,17 +244,23 @@ impl<'a> Pump<'a> {
                 // watched only for the client leaving.
                 let ctl_events = if self.ctl.accepting_input() { PollFlags::POLLIN } else { POLLRDHUP };
                 let mut fds = [PollFd::new(data, events), PollFd::new(self.ctl.fd(), ctl_events)];
-                match poll(&mut fds, PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX)) {
+                let polled = poll(&mut fds, PollTimeout::try_from(left).unwrap_or(PollTimeout::MAX));
+                // One reading of the clock for both arms below: with two, the
+                // first could see the deadline ahead and the second past it,
+                // and an upload trickling below its low-water mark was taken
+                // for stalled with its bytes waiting.
+                let expired = Instant::now() >= deadline;
+                match polled {
                     // An upload's bytes below its low-water mark are
                     // progress too: read them rather than call it stalled.
                     Ok(0)
-                        if Instant::now() >= deadline
+                        if expired
                             && events.contains(PollFlags::POLLIN)
                             && sys::bytes_waiting(data).is_ok_and(|n| n > 0) =>
                     {
                         return Ok(())
                     }
-                    Ok(0) if Instant::now() >= deadline => return Err(Stop::Stalled),
+                    Ok(0) if expired => return Err(Stop::Stalled),
                     Ok(0) | Err(Errno::EINTR) => continue,
                     Ok(_) => {}
                     Err(e) => return Err(Stop::DataLost(e.into())),
