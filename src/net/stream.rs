@@ -109,22 +109,7 @@ impl Stream {
         deadline: Instant,
         stop: &dyn Fn() -> bool,
     ) -> io::Result<()> {
-        let Stream::Plain(sock) = self else {
-            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "already encrypted"));
-        };
-        // The socket moves under the TLS layer; `self` keeps a duplicate
-        // of its descriptor until the layer replaces it.
-        let sock = sock.try_clone()?;
-        match TlsStream::handshake(conn, sock, deadline, stop) {
-            Ok(t) => {
-                *self = Stream::Tls(Box::new(t));
-                Ok(())
-            }
-            Err(e) => {
-                let _ = self.socket().shutdown(std::net::Shutdown::Both);
-                Err(e)
-            }
-        }
+        self.encrypt(|sock| Ok(Stream::Tls(Box::new(TlsStream::handshake(conn, sock, deadline, stop)?))))
     }
 
     /// Makes a plain data connection encrypted with the record layer: runs
@@ -137,20 +122,7 @@ impl Stream {
         deadline: Instant,
         stop: &dyn Fn() -> bool,
     ) -> io::Result<()> {
-        let Stream::Plain(sock) = self else {
-            return Err(io::Error::new(io::ErrorKind::AlreadyExists, "already encrypted"));
-        };
-        let sock = sock.try_clone()?;
-        match RecordStream::accept(conn, sock, deadline, stop) {
-            Ok(r) => {
-                *self = Stream::Records(Box::new(r));
-                Ok(())
-            }
-            Err(e) => {
-                let _ = self.socket().shutdown(std::net::Shutdown::Both);
-                Err(e)
-            }
-        }
+        self.encrypt(|sock| Ok(Stream::Records(Box::new(RecordStream::accept(conn, sock, deadline, stop)?))))
     }
 
     /// The client side of [`Stream::start_records`].
@@ -160,13 +132,21 @@ impl Stream {
         deadline: Instant,
         stop: &dyn Fn() -> bool,
     ) -> io::Result<()> {
+        self.encrypt(|sock| Ok(Stream::Records(Box::new(RecordStream::connect(conn, sock, deadline, stop)?))))
+    }
+
+    /// Replaces a plain stream by what `handshake` makes of its socket; on
+    /// failure the socket is shut down.
+    fn encrypt(&mut self, handshake: impl FnOnce(TcpStream) -> io::Result<Stream>) -> io::Result<()> {
         let Stream::Plain(sock) = self else {
             return Err(io::Error::new(io::ErrorKind::AlreadyExists, "already encrypted"));
         };
+        // The socket moves under the TLS layer; `self` keeps a duplicate
+        // of its descriptor until the layer replaces it.
         let sock = sock.try_clone()?;
-        match RecordStream::connect(conn, sock, deadline, stop) {
-            Ok(r) => {
-                *self = Stream::Records(Box::new(r));
+        match handshake(sock) {
+            Ok(encrypted) => {
+                *self = encrypted;
                 Ok(())
             }
             Err(e) => {
