@@ -23,55 +23,26 @@
 //!
 //! [`Layered`] keeps the command line and the file's name, so that the
 //! file can be read again (SIGHUP).
+//!
+//! Here: the layering (the file's arguments merged under the command line)
+//! and `PROGRAM config`. `keys` reads the keys from the clap definition,
+//! `read` turns a file into arguments, `render` writes the effective
+//! configuration and the commented example.
+
+mod keys;
+mod read;
+mod render;
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use clap::builder::ValueParser;
 use clap::parser::ValueSource;
-use clap::{Arg, ArgAction, ArgMatches, Command, FromArgMatches};
-use toml_edit::{Document, Value};
+use clap::{Arg, ArgMatches, Command, FromArgMatches};
 
-use crate::limits::{CONFIG_FILE_MAX, CONFIG_MAX_COUNT};
-
-/// How a key takes its value, from the option's clap action.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    /// A flag: `true` or `false` (`inverted` for a flag that turns
-    /// something off: `false` gives the flag).
-    Flag { inverted: bool },
-    /// A counted flag (`-v -v`): a number.
-    Count,
-    /// One value.
-    One,
-    /// A repeatable option: a list, or one value.
-    List,
-}
-
-/// One key of the file: a long option of the program.
-#[derive(Clone, Debug)]
-struct Key {
-    /// clap's id of the option.
-    id: String,
-    /// The key: the long option's name.
-    long: String,
-    /// Other names of the option, accepted as keys too.
-    aliases: Vec<String>,
-    kind: Kind,
-    /// For each `:`-separated part of a value, whether it is a secret
-    /// (from the option's value name: `NAME:PASSWORD`).
-    secret: Vec<bool>,
-    /// Integer values are written unquoted.
-    number: bool,
-    /// Its value parser, to check a value where it stands in the file.
-    parser: ValueParser,
-    /// Its help text and section, for the commented example.
-    help: String,
-    heading: Option<String>,
-    value_name: String,
-}
+use keys::{keys, Key};
+use read::{read_file, FileValues};
+use render::example;
 
 /// `ftpserver config` and `ftpmaster config`: the configuration file,
 /// checked, as the program would run with it.
@@ -89,207 +60,6 @@ pub struct ConfigTool {
     /// Options as the program would get them on its command line, after `--`.
     #[arg(last = true, value_name = "OPTIONS")]
     pub options: Vec<std::ffi::OsString>,
-}
-
-/// The option that names the file itself: never a key.
-const CONFIG_ID: &str = "config";
-
-fn is_secret_word(w: &str) -> bool {
-    let w = w.to_ascii_uppercase();
-    ["PASSWORD", "SECRET", "TOKEN"].iter().any(|s| w.contains(s))
-}
-
-fn number_parsers() -> Vec<ValueParser> {
-    vec![
-        clap::value_parser!(u8).into(),
-        clap::value_parser!(u16).into(),
-        clap::value_parser!(u32).into(),
-        clap::value_parser!(u64).into(),
-        clap::value_parser!(usize).into(),
-        clap::value_parser!(i32).into(),
-        clap::value_parser!(i64).into(),
-    ]
-}
-
-/// The keys of a program: its long options, but help, version and the
-/// option naming the file.
-fn keys(cmd: &Command) -> Vec<Key> {
-    let numbers = number_parsers();
-    cmd.get_arguments()
-        .filter(|a| !a.is_positional() && a.get_id().as_str() != CONFIG_ID)
-        .filter_map(|a| {
-            let long = a.get_long()?.to_string();
-            let kind = match a.get_action() {
-                ArgAction::SetTrue => Kind::Flag { inverted: false },
-                ArgAction::SetFalse => Kind::Flag { inverted: true },
-                ArgAction::Count => Kind::Count,
-                ArgAction::Append => Kind::List,
-                ArgAction::Set => Kind::One,
-                _ => return None,
-            };
-            let value_name = a.get_value_names().and_then(|v| v.first()).map(|s| s.to_string()).unwrap_or_default();
-            let parser = a.get_value_parser().clone();
-            let number = numbers.iter().any(|n| n.type_id() == parser.type_id());
-            Some(Key {
-                id: a.get_id().to_string(),
-                long,
-                aliases: a.get_all_aliases().unwrap_or_default().into_iter().map(str::to_string).collect(),
-                kind,
-                secret: value_name.split(':').map(is_secret_word).collect(),
-                number,
-                parser,
-                help: a.get_help().map(|h| h.to_string()).unwrap_or_default(),
-                heading: a.get_help_heading().map(str::to_string),
-                value_name,
-            })
-        })
-        .collect()
-}
-
-fn valid_keys(keys: &[Key]) -> String {
-    keys.iter().map(|k| k.long.as_str()).collect::<Vec<_>>().join(", ")
-}
-
-/// The valid key closest to `name`: the same with `-` for `_`, or the one
-/// that differs by fewest letters.
-fn closest<'k>(name: &str, keys: &'k [Key]) -> Option<&'k str> {
-    let dashed = name.replace('_', "-").to_ascii_lowercase();
-    let distance = |a: &str, b: &str| {
-        let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-        let mut row: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.iter().enumerate() {
-            let mut prev = row[0];
-            row[0] = i + 1;
-            for (j, cb) in b.iter().enumerate() {
-                let cur = row[j + 1];
-                row[j + 1] = (prev + usize::from(ca != cb)).min(row[j] + 1).min(cur + 1);
-                prev = cur;
-            }
-        }
-        row[b.len()]
-    };
-    keys.iter()
-        .map(|k| (distance(&dashed, &k.long), k.long.as_str()))
-        .filter(|(d, _)| *d <= 2)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, k)| k)
-}
-
-/// The line (from 1) of byte `offset` of `text`.
-fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
-}
-
-/// A value of the file, as the text an option takes on the command line.
-fn scalar(v: &Value) -> Result<String, String> {
-    match v {
-        Value::String(s) => Ok(s.value().clone()),
-        Value::Integer(i) => Ok(i.value().to_string()),
-        Value::Float(f) => Ok(f.value().to_string()),
-        Value::Boolean(b) => Ok(b.value().to_string()),
-        Value::Datetime(d) => Ok(d.value().to_string()),
-        Value::Array(_) => Err("a list where one value is expected".into()),
-        Value::InlineTable(_) => Err("a table where a value is expected".into()),
-    }
-}
-
-/// Checks `value` with the option's own parser (the message clap would
-/// give on the command line, without its decorations).
-fn check_value(key: &Key, value: &str) -> Result<(), String> {
-    let arg = Arg::new("v").long("v").action(ArgAction::Set).value_parser(key.parser.clone());
-    let probe = Command::new("config").no_binary_name(true).arg(arg);
-    probe.try_get_matches_from([format!("--v={value}")]).map(drop).map_err(|e| {
-        let text = e.to_string();
-        let first = text.lines().next().unwrap_or_default();
-        let first = first.strip_prefix("error: ").unwrap_or(first);
-        // "invalid value 'x' for '--v <v>': reason" -> "reason"
-        first.rsplit_once("': ").map_or(first, |(_, why)| why).trim().to_string()
-    })
-}
-
-/// One key of the file, turned into command-line arguments.
-#[derive(Clone, Debug)]
-struct Entry {
-    id: String,
-    args: Vec<OsString>,
-    line: usize,
-}
-
-/// The keys a file sets, checked, as command-line arguments.
-#[derive(Clone, Debug)]
-struct FileValues {
-    path: PathBuf,
-    entries: Vec<Entry>,
-}
-
-/// Reads and checks the file at `path` against the options of `cmd`.
-fn read_file(path: &Path, cmd: &Command) -> Result<FileValues, String> {
-    let shown = path.display();
-    let len = std::fs::metadata(path).map_err(|e| format!("{shown}: {e}"))?.len();
-    if len > CONFIG_FILE_MAX {
-        return Err(format!("{shown}: {len} bytes, more than the {CONFIG_FILE_MAX} a configuration file may have"));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{shown}: {e}"))?;
-    parse_text(path, &text, cmd)
-}
-
-fn parse_text(path: &Path, text: &str, cmd: &Command) -> Result<FileValues, String> {
-    let shown = path.display();
-    let doc = Document::parse(text).map_err(|e| {
-        let at = e.span().map(|s| s.start).unwrap_or(0);
-        let col = at - text[..at.min(text.len())].rfind('\n').map_or(0, |i| i + 1) + 1;
-        format!("{shown}:{}:{col}: {}", line_of(text, at), e.message().trim())
-    })?;
-    let keys = keys(cmd);
-    let table = doc.as_table();
-    let mut entries: Vec<Entry> = Vec::new();
-    for (name, item) in table.iter() {
-        let line = table.key(name).and_then(|k| k.span()).map_or(0, |s| line_of(text, s.start));
-        let at = |msg: String| format!("{shown}:{line}: {msg}");
-        let Some(value) = item.as_value() else {
-            return Err(at(format!("[{name}] is a table; every key of the file is at the top, before any [table]")));
-        };
-        let Some(key) = keys.iter().find(|k| k.long == name || k.aliases.iter().any(|a| a == name)) else {
-            let hint = closest(name, &keys).map(|k| format!(" (did you mean {k:?}?)")).unwrap_or_default();
-            return Err(at(format!("unknown key {name:?}{hint}; valid keys: {}", valid_keys(&keys))));
-        };
-        if let Some(first) = entries.iter().find(|e| e.id == key.id) {
-            return Err(at(format!("{name:?} sets --{} again (first on line {})", key.long, first.line)));
-        }
-        let flag = OsString::from(format!("--{}", key.long));
-        let args: Vec<OsString> = match key.kind {
-            Kind::Flag { inverted } => match value {
-                Value::Boolean(b) if *b.value() != inverted => vec![flag],
-                Value::Boolean(_) => vec![],
-                _ => return Err(at(format!("{name} is true or false, not {}", value.type_name()))),
-            },
-            Kind::Count => match value {
-                Value::Integer(n) if (0..=CONFIG_MAX_COUNT).contains(n.value()) => {
-                    std::iter::repeat(flag).take(*n.value() as usize).collect()
-                }
-                _ => return Err(at(format!("{name} is a number from 0 to {CONFIG_MAX_COUNT}"))),
-            },
-            Kind::One | Kind::List => {
-                let values: Vec<&Value> = match value {
-                    Value::Array(a) if key.kind == Kind::List => a.iter().collect(),
-                    Value::Array(_) => return Err(at(format!("{name} takes one value, not a list"))),
-                    v => vec![v],
-                };
-                let mut args = Vec::new();
-                for v in values {
-                    let s = scalar(v).map_err(|e| at(format!("{name}: {e}")))?;
-                    // A secret part of the value is not repeated in the message.
-                    let quoted =
-                        if key.secret.iter().any(|&s| s) { name.to_string() } else { format!("{name} = {s:?}") };
-                    check_value(key, &s).map_err(|e| at(format!("{quoted}: {e}")))?;
-                    args.push(OsString::from(format!("--{}={s}", key.long)));
-                }
-                args
-            }
-        };
-        entries.push(Entry { id: key.id.clone(), args, line });
-    }
-    Ok(FileValues { path: path.to_path_buf(), entries })
 }
 
 /// A program's configuration: its command line over its file (if any)
@@ -379,42 +149,6 @@ impl Layered {
     }
 }
 
-/// A value as TOML: a number unquoted when the option takes a number, any
-/// other text as a basic string.
-fn toml_value(text: &str, number: bool) -> String {
-    if number && text.parse::<i64>().is_ok() {
-        return text.to_string();
-    }
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04X}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Stars the secret parts of a value (`alice:secret` -> `alice:****`).
-fn redact(value: &str, secret: &[bool]) -> String {
-    if !secret.iter().any(|&s| s) {
-        return value.to_string();
-    }
-    value
-        .splitn(secret.len().max(1), ':')
-        .zip(secret.iter().chain(std::iter::repeat(&true)))
-        .map(|(part, &s)| if s { "****" } else { part })
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 impl<C> Loaded<C> {
     /// Where an error about `--NAME ...` came from: prefixed with the file
     /// and line when the file gave that option.
@@ -427,89 +161,6 @@ impl<C> Loaded<C> {
             _ => err,
         }
     }
-
-    /// The effective configuration as a configuration file: every key with
-    /// its value and where it came from; secrets starred.
-    pub(crate) fn print(&self, program: &str) -> String {
-        let mut out = format!("# The effective configuration of {program}: ");
-        match &self.file {
-            Some(f) => {
-                let _ = writeln!(out, "the command line, over {}, over the defaults.", f.display());
-            }
-            None => out.push_str("the command line over the defaults (no configuration file).\n"),
-        }
-        for k in &self.keys {
-            let source = self.matches.value_source(&k.id);
-            let origin = match (source, self.lines.get(&k.id), &self.file) {
-                (Some(ValueSource::CommandLine), Some(line), Some(f)) => format!("{}:{line}", f.display()),
-                (Some(ValueSource::CommandLine), _, _) => "command line".into(),
-                (Some(ValueSource::EnvVariable), _, _) => "environment".into(),
-                _ => "default".into(),
-            };
-            let value = match k.kind {
-                Kind::Flag { .. } => Some(self.matches.get_flag(&k.id).to_string()),
-                Kind::Count => Some(self.matches.get_count(&k.id).to_string()),
-                Kind::One | Kind::List => {
-                    let raw: Vec<String> = self
-                        .matches
-                        .get_raw(&k.id)
-                        .map(|v| v.map(|s| toml_value(&redact(&s.to_string_lossy(), &k.secret), k.number)).collect())
-                        .unwrap_or_default();
-                    match (k.kind, raw.len()) {
-                        (_, 0) => None,
-                        (Kind::One, _) => Some(raw.join(" ")),
-                        _ => Some(format!("[{}]", raw.join(", "))),
-                    }
-                }
-            };
-            match value {
-                Some(v) => {
-                    let _ = writeln!(out, "{} = {v}  # {origin}", k.long);
-                }
-                None => {
-                    let _ = writeln!(out, "# {} is not set", k.long);
-                }
-            }
-        }
-        out
-    }
-}
-
-/// A commented example of the configuration file of `command`: every key
-/// with its help text, commented out with its default value.
-pub(crate) fn example(command: &Command, intro: &str) -> String {
-    let mut out = String::new();
-    for line in intro.lines() {
-        let _ = writeln!(out, "# {line}").map(drop);
-    }
-    let defaults = command.clone().try_get_matches_from([command.get_name()]).ok();
-    let mut heading: Option<String> = None;
-    for k in keys(command) {
-        if k.heading != heading {
-            heading.clone_from(&k.heading);
-            if let Some(h) = &heading {
-                let _ = write!(out, "\n# ---- {h}\n");
-            }
-        }
-        out.push('\n');
-        for l in wrap(&k.help, 100) {
-            let _ = writeln!(out, "# {l}");
-        }
-        let default: Vec<String> = defaults
-            .as_ref()
-            .and_then(|m| m.get_raw(&k.id))
-            .map(|v| v.map(|s| toml_value(&s.to_string_lossy(), k.number)).collect())
-            .unwrap_or_default();
-        let value = match k.kind {
-            Kind::Flag { inverted } => (inverted).to_string(),
-            Kind::Count => "0".into(),
-            Kind::One if !default.is_empty() => default.join(" "),
-            Kind::One => toml_value(&k.value_name, false),
-            Kind::List => format!("[{}]", toml_value(&k.value_name, false)),
-        };
-        let _ = writeln!(out, "#{} = {value}", k.long);
-    }
-    out
 }
 
 /// `PROGRAM config`: checks the configuration (the file over the defaults,
@@ -549,33 +200,12 @@ pub(crate) fn run_tool<C: FromArgMatches>(
     Ok(())
 }
 
-/// `text` in lines of at most `width` characters, cut between words.
-fn wrap(text: &str, width: usize) -> Vec<String> {
-    let mut lines = vec![String::new()];
-    for word in text.split_whitespace() {
-        let last = lines.last_mut().expect("one line");
-        if !last.is_empty() && last.len() + 1 + word.len() > width {
-            lines.push(word.to_string());
-        } else {
-            if !last.is_empty() {
-                last.push(' ');
-            }
-            last.push_str(word);
-        }
-    }
-    lines
-}
-
-/// The keys of `command`.
-#[cfg(test)]
-pub(crate) fn key_names(command: &Command) -> Vec<String> {
-    keys(command).into_iter().map(|k| k.long).collect()
-}
-
 #[cfg(test)]
 mod tests {
+    use super::keys::key_names;
+    use super::read::parse_text;
     use super::*;
-    use clap::{Args, Parser};
+    use clap::{ArgAction, Args, Parser};
 
     #[derive(Parser, Debug)]
     #[command(name = "prog")]
@@ -701,12 +331,5 @@ mod tests {
             .join("\n");
         let text = text.replace("verbose = 0\n", "").replace("quiet = false", "");
         assert!(load(&text, &["prog"]).is_ok(), "{text}");
-    }
-
-    #[test]
-    fn redaction_keeps_the_name() {
-        assert_eq!(redact("alice:pw:with:colons", &[false, true]), "alice:****");
-        assert_eq!(redact("x", &[true]), "****");
-        assert_eq!(redact("x", &[false]), "x");
     }
 }
