@@ -3,35 +3,35 @@
 //!
 //! [`Session::handle`] turns a [`Command`] into an [`Outcome`]: a reply, a
 //! transfer or a checksum for the connection to run, or the end of the
-//! session. It never reads or writes the control socket. The extensions of
+//! session. It never reads or writes the control socket. The commands of
+//! one family are in submodules: `session/login.rs` (USER, PASS),
+//! `session/channel.rs` (PORT, EPRT, PASV, EPSV and the start of every
+//! transfer), `session/listings.rs` (LIST, NLST, MLSD, MLST, STAT path),
+//! `session/transfers.rs` (RETR, STOR, APPE, STOU). The extensions of
 //! issue 14 (MFMT, MFF, HASH, RANG, AVBL, SITE, rates, quotas) are in
 //! `session/ext.rs`.
 
-use std::io::{Seek, SeekFrom};
-use std::net::{IpAddr, SocketAddr, SocketAddrV4};
-use std::os::unix::fs::PermissionsExt;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::data::{self, DataSetup};
+use super::data::DataSetup;
 use super::error::{reply_for, FtpError};
 use super::hash::HashJob;
 use super::jail::{is_dir, is_regular, Jail};
-use super::listing::{self, Facts, Format, Listing};
-use super::quota::{Charge, Quota};
-use super::tls::{Prot, Protection, Switch};
-use super::transfer::{DataTls, Job, Transfer};
-use super::upload::{is_temp_name, Upload};
+use super::listing::{Facts, Format};
+use super::quota::Quota;
+use super::tls::{Protection, Switch};
+use super::transfer::Transfer;
+use super::upload::is_temp_name;
 use super::vpath::VPath;
-use super::wait::Watch;
-use crate::accounts::{is_anonymous_name, Identity, Perms};
-use crate::escape::Escaped;
-use crate::limits::{MAX_STAT_ENTRIES, MIN_ACTIVE_PORT};
-use crate::protocol::address::{self, canonical};
+use crate::accounts::{Identity, Perms};
+use crate::protocol::address::canonical;
 use crate::protocol::checksum::Algo;
 use crate::protocol::command::VERBS;
-use crate::protocol::{Command, EpsvArg, ParseError, Reply, ReplyCode, TransferType};
+use crate::protocol::{Command, Reply, ReplyCode, TransferType};
 use crate::server::config::ServerConfig;
+use login::Login;
 
 /// What the connection does after a command.
 pub enum Outcome {
@@ -48,12 +48,6 @@ pub enum Outcome {
     /// Send this reply, then start (AUTH) or end (CCC) TLS on the control
     /// connection (RFC 4217 sections 4 and 6).
     Secure(Reply, Switch),
-}
-
-enum Login {
-    AwaitUser,
-    AwaitPass(String),
-    LoggedIn(Identity),
 }
 
 /// The state of one control connection.
@@ -328,109 +322,6 @@ impl<'c> Session<'c> {
         }
     }
 
-    fn user(&mut self, name: String) -> Result<Outcome, FtpError> {
-        if self.identity().is_some() {
-            return ok(ReplyCode::NOT_LOGGED_IN, "Can't change to another user.");
-        }
-        self.protection.login_allowed(is_anonymous_name(&name))?;
-        // The same reply whether the user exists or not: nothing to learn.
-        let text = if is_anonymous_name(&name) {
-            "Anonymous login ok, send your email address as password."
-        } else {
-            "Please specify the password."
-        };
-        self.login = Login::AwaitPass(name);
-        ok(ReplyCode::NEED_PASSWORD, text)
-    }
-
-    fn pass(&mut self, pw: crate::protocol::Password) -> Outcome {
-        let name = match std::mem::replace(&mut self.login, Login::AwaitUser) {
-            Login::AwaitPass(name) => name,
-            Login::LoggedIn(id) => {
-                self.login = Login::LoggedIn(id);
-                return Outcome::Reply(Reply::new(ReplyCode::LOGGED_IN, "Already logged in."));
-            }
-            Login::AwaitUser => return Outcome::Reply(Reply::new(ReplyCode::BAD_SEQUENCE, "Login with USER first.")),
-        };
-        let guard = &self.cfg.guard;
-        let ip = self.peer.ip();
-        // Security: a banned address gets no password check at all.
-        if let Some(left) = guard.address_banned(ip) {
-            log::info!("[{}] {}: PASS refused, address banned for {left} s more", std::process::id(), self.peer);
-            return Outcome::Close(FtpError::Banned(left).reply());
-        }
-        // Security: at most `hash_permits` password hashes at once in the
-        // pool (each is 19 MiB of argon2 memory); the others wait their turn.
-        let permit = if self.cfg.accounts.needs_hash(&name) {
-            match guard.hash_permit(self.cfg.hash_permits, self.deadline, Watch::Reply { reclaimable: true }) {
-                Some(p) => Some(p),
-                None => return Outcome::Close(FtpError::TooManyLogins.reply()),
-            }
-        } else {
-            None
-        };
-        // Security: a locked account is still checked (the same time and
-        // reply as a wrong password), but not let in.
-        let checked = self.cfg.accounts.check(&name, &pw).filter(|_| !guard.account_locked(&name));
-        drop(permit);
-        let Some(id) = checked else {
-            self.failures += 1;
-            let account = self.cfg.accounts.is_named(&name).then_some(name.as_str());
-            let max = self.cfg.max_login_fails;
-            let f = guard.login_failed(ip, account, self.cfg.ban_time, max);
-            // One line per failed login, in a stable form (fail2ban, README).
-            log::warn!(
-                "[{}] login failed from {} port {}: user \"{}\", failure {} of {max} from this address",
-                std::process::id(),
-                canonical(ip),
-                self.peer.port(),
-                Escaped(&name),
-                f.address.count.max(self.failures),
-            );
-            if f.address.banned {
-                log::warn!(
-                    "[{}] address {} banned for {} s",
-                    std::process::id(),
-                    canonical(ip),
-                    self.cfg.ban_time.as_secs()
-                );
-            }
-            if f.account.is_some_and(|a| a.banned) {
-                let (pid, secs) = (std::process::id(), self.cfg.ban_time.as_secs());
-                log::warn!("[{pid}] account \"{}\" locked for {secs} s", Escaped(&name));
-            }
-            // Brute force: each failure waits twice as long as the last;
-            // the last allowed one, or a ban, closes the connection.
-            let delay = self.cfg.login_fail_delay * 2u32.saturating_pow(self.failures.saturating_sub(1).min(6));
-            let close = self.failures >= max || guard.address_banned(ip).is_some();
-            return Outcome::Delayed(delay, Reply::new(ReplyCode::NOT_LOGGED_IN, "Login incorrect."), close);
-        };
-        // The server root was opened before fork; a home of its own is
-        // opened now, with the worker's (dropped) rights.
-        let jail = match &id.home {
-            None => Ok(Arc::clone(&self.cfg.root_dir)),
-            Some(home) => Jail::new(home).map(Arc::new).map_err(|e| (home, e)),
-        };
-        match jail {
-            Ok(jail) => {
-                self.quota = Quota::open(&jail, id.limits, &id.name);
-                self.jail = Some(jail);
-            }
-            Err((home, e)) => {
-                log::error!("{}: home {} of {} unusable: {e}", self.peer, home.display(), id.name);
-                return Outcome::Close(FtpError::HomeUnavailable.reply());
-            }
-        }
-        log::info!("{}: login ok, user {}", self.peer, id.name);
-        let text = if id.anonymous && !id.perms.write {
-            "Login successful (anonymous, read-only)."
-        } else {
-            "Login successful."
-        };
-        self.login = Login::LoggedIn(id);
-        Outcome::Reply(Reply::new(ReplyCode::LOGGED_IN, text))
-    }
-
     fn feat(&self) -> Reply {
         // RFC 2389 section 3.2: one feature per line, each indented by a space.
         let mut body: Vec<String> = vec![
@@ -532,259 +423,6 @@ impl<'c> Session<'c> {
         self.cwd = target;
         ok(ReplyCode::FILE_ACTION_OK, "Directory successfully changed.")
     }
-
-    /// The address announced for passive mode, and the one to bind.
-    fn passive_ip(&self) -> IpAddr {
-        canonical(self.local.ip())
-    }
-
-    fn pasv(&mut self) -> Result<Outcome, FtpError> {
-        if self.epsv_all {
-            return Err(FtpError::EpsvAllOnly);
-        }
-        let announce = self.cfg.masquerade.map(canonical).unwrap_or_else(|| self.passive_ip());
-        let IpAddr::V4(v4) = announce else {
-            return Err(FtpError::NoData("PASV is IPv4 only; use EPSV.".into()));
-        };
-        let listener = data::listen_passive(self.passive_ip(), self.cfg.passive_ports)
-            .map_err(|e| FtpError::NoData(format!("Can't open passive connection: {e}.")))?;
-        let port = listener.local_addr()?.port();
-        self.data = DataSetup::Passive(listener);
-        ok(ReplyCode::PASSIVE_MODE, address::format_pasv_reply(SocketAddrV4::new(v4, port)))
-    }
-
-    /// RFC 2428 section 3.
-    fn epsv(&mut self, arg: EpsvArg) -> Result<Outcome, FtpError> {
-        if self.relayed {
-            // Clients (curl, lftp, ftplib) fall back to PASV.
-            return Err(FtpError::EpsvRelayed);
-        }
-        let ip = self.passive_ip();
-        let family = address::family(ip);
-        match arg {
-            EpsvArg::All => {
-                self.epsv_all = true;
-                return ok(ReplyCode::COMMAND_OK, "EPSV ALL ok.");
-            }
-            EpsvArg::Protocol(p) if p != family => return Err(FtpError::ProtocolNotSupported(Some(family))),
-            _ => {}
-        }
-        let listener = data::listen_passive(ip, self.cfg.passive_ports)
-            .map_err(|e| FtpError::NoData(format!("Can't open passive connection: {e}.")))?;
-        let port = listener.local_addr()?.port();
-        self.data = DataSetup::Passive(listener);
-        ok(ReplyCode::EXTENDED_PASSIVE_MODE, address::format_epsv_reply(port))
-    }
-
-    fn active(&mut self, addr: SocketAddr, verb: &'static str) -> Result<Outcome, FtpError> {
-        if self.epsv_all {
-            return Err(FtpError::EpsvAllOnly);
-        }
-        let family = address::family(self.peer.ip());
-        if address::family(addr.ip()) != family {
-            return Err(FtpError::ProtocolNotSupported(Some(family)));
-        }
-        // Security: no FTP bounce (RFC 2577), see `active_target_allowed`.
-        if !data::active_target_allowed(addr, self.peer.ip(), MIN_ACTIVE_PORT) {
-            log::warn!("{}: refused {verb} to {addr}", self.peer);
-            return Err(FtpError::IllegalActive(verb));
-        }
-        self.data = DataSetup::Active(addr);
-        ok(ReplyCode::COMMAND_OK, format!("{verb} command successful. Consider using PASV."))
-    }
-
-    /// Starts a transfer with the data setup, which must exist.
-    /// Starts a transfer with the data setup, which must exist; an upload
-    /// carries its `quota` charge. With PROT P the data connection will be
-    /// encrypted with this session's TLS configuration.
-    fn transfer(&mut self, job: Job, path: VPath, start: String, quota: Option<Charge>) -> Result<Outcome, FtpError> {
-        let anonymous = self.identity().is_some_and(|id| id.anonymous);
-        self.protection.transfer_allowed(anonymous)?;
-        let tls = match self.protection.prot {
-            Prot::Clear => None,
-            Prot::Private => {
-                let require_reuse = self.cfg.tls.as_ref().is_some_and(|t| t.require_reuse);
-                let tickets = !matches!(job, Job::Receive(_));
-                self.tls_session().map(|config| DataTls { config, require_reuse, tickets })
-            }
-        };
-        let setup = std::mem::take(&mut self.data);
-        let start = Reply::new(ReplyCode::FILE_STATUS_OK, start);
-        let limits = self.identity().map(|i| i.limits).unwrap_or_default();
-        let rate = match job {
-            Job::Send { .. } => limits.download_rate,
-            Job::Receive(_) => limits.upload_rate,
-            Job::List(_) => 0,
-        };
-        Ok(Outcome::Transfer(Transfer { setup, job, ttype: self.ttype, path, start, rate, quota, tls }))
-    }
-
-    fn need_data(&self) -> Result<(), FtpError> {
-        if self.data.is_set() {
-            Ok(())
-        } else {
-            Err(FtpError::NoData("Use PORT or PASV first.".into()))
-        }
-    }
-
-    /// Splits `dir/pattern` when the last name holds `*` or `?`.
-    fn split_pattern(&self, arg: Option<String>) -> Result<(VPath, Option<String>), FtpError> {
-        let Some(arg) = arg else { return Ok((self.cwd.clone(), None)) };
-        let path = self.path(&arg)?;
-        if let Some((parent, name)) = path.split_last() {
-            if listing::is_pattern(name) {
-                return Ok((parent.clone(), Some(name.to_string())));
-            }
-        }
-        Ok((path, None))
-    }
-
-    fn list(&mut self, arg: Option<String>, format: Format) -> Result<Outcome, FtpError> {
-        self.need(|p| p.read)?;
-        self.need_data()?;
-        let (path, pattern) = self.split_pattern(arg)?;
-        let listing = self.listing(&path, pattern, format)?;
-        self.transfer(Job::List(listing), path, "Here comes the directory listing.".into(), None)
-    }
-
-    fn listing(&self, path: &VPath, pattern: Option<String>, format: Format) -> Result<Listing, FtpError> {
-        let jail = self.jail()?;
-        let st = jail.stat(path)?;
-        if !is_dir(&st) {
-            // RFC 3659 7.1: MLSD lists a directory; naming anything else is 501.
-            if format == Format::Mlsd {
-                return Err(FtpError::Parse(ParseError::BadArgument("MLSD", "not a directory")));
-            }
-            return Ok(Listing::single(format, path.file_name(), &st, &self.perms(), &self.facts));
-        }
-        let dir = jail.open_dir(path)?;
-        let within = self.jail.clone().map(|j| (j, path.clone()));
-        Ok(Listing::Dir(listing::DirListing::new(dir, format, self.perms(), self.facts, pattern, within)?))
-    }
-
-    /// STAT path: the LIST lines over the control connection (RFC 959 4.1.3).
-    fn stat_path(&mut self, arg: &str) -> Result<Outcome, FtpError> {
-        self.need(|p| p.read)?;
-        let (path, pattern) = self.split_pattern(Some(arg.to_string()))?;
-        let mut listing = self.listing(&path, pattern, Format::List)?;
-        let mut buf = Vec::new();
-        let mut body = Vec::new();
-        loop {
-            buf.clear();
-            let more = listing.fill(&mut buf, 1);
-            body.extend(String::from_utf8_lossy(&buf).lines().map(str::to_string));
-            if !more || body.len() >= MAX_STAT_ENTRIES {
-                break;
-            }
-        }
-        Ok(Outcome::Reply(Reply::multi(ReplyCode::FILE_STATUS, format!("Status of {path}:"), body, "End of status")))
-    }
-
-    /// MLST: the facts of one entry over the control connection (RFC 3659 7.2).
-    fn mlst(&mut self, arg: Option<String>) -> Result<Outcome, FtpError> {
-        self.need(|p| p.read)?;
-        let path = match arg {
-            Some(a) => self.path(&a)?,
-            None => self.cwd.clone(),
-        };
-        let st = self.jail()?.stat(&path)?;
-        let mut line = Vec::new();
-        listing::facts_into(&mut line, &st, &self.perms(), &self.facts, None);
-        let mut text = String::from_utf8_lossy(&line).into_owned();
-        text.push_str(path.as_str());
-        // RFC 3659 7.2: the entry line starts with a single space.
-        Ok(Outcome::Reply(Reply::multi(ReplyCode::FILE_ACTION_OK, format!("Listing {path}"), vec![text], "End")))
-    }
-
-    fn retr(&mut self, arg: &str) -> Result<Outcome, FtpError> {
-        self.need(|p| p.read)?;
-        self.need_data()?;
-        let path = self.path(arg)?;
-        let mut offset = std::mem::take(&mut self.rest);
-        let range = self.range.take();
-        let (file, st) = self.jail()?.open_file(&path)?;
-        let size = st.st_size as u64;
-        // draft-bryan-ftp-range: RANG first last sends those octets only.
-        let mut end = size;
-        if let Some((first, last)) = range {
-            offset = first;
-            end = last.saturating_add(1).min(size);
-        }
-        if offset > size {
-            return Err(FtpError::RestBeyondEnd(offset));
-        }
-        let start = format!("Opening {} mode data connection for {arg} ({size} bytes).", self.mode_name());
-        self.transfer(Job::Send { file, offset, size: end }, path, start, None)
-    }
-
-    fn mode_name(&self) -> &'static str {
-        if self.ttype == TransferType::Ascii {
-            "ASCII"
-        } else {
-            "BINARY"
-        }
-    }
-
-    fn stor(&mut self, arg: &str, append: bool) -> Result<Outcome, FtpError> {
-        self.need(|p| p.write)?;
-        self.need_data()?;
-        let path = self.path(arg)?;
-        let offset = std::mem::take(&mut self.rest);
-        self.no_range_for_uploads()?;
-        let existing = self.regular_size(&path);
-        let in_place = append || offset > 0;
-        // A file written in place replaces nothing; STOR replaces the old file.
-        let quota = match &self.quota {
-            Some(q) => Some(q.begin_upload(if in_place { existing.map(|_| 0) } else { existing })?),
-            None => None,
-        };
-        let mode = self.file_mode();
-        let jail = self.jail()?;
-        let mut upload = if in_place {
-            // APPE and REST+STOR write in place, where the file stands; only
-            // APPE creates a missing file (RFC 959 4.1.3), REST+STOR resumes one.
-            let (mut file, st) = jail.open_for_append(&path, append)?;
-            let size = st.st_size as u64;
-            let at = if append { size } else { offset };
-            if at > size {
-                return Err(FtpError::RestBeyondEnd(offset));
-            }
-            // No stale tail: bytes past the restart point are replaced.
-            file.set_len(at)?;
-            file.seek(SeekFrom::Start(at))?;
-            if let Some(q) = &self.quota {
-                q.shrink(size - at);
-            }
-            Upload::in_place(file)
-        } else {
-            Upload::atomic(jail, &path)?
-        };
-        if existing.is_none() || !in_place {
-            upload.file().set_permissions(std::fs::Permissions::from_mode(mode))?;
-        }
-        let start = format!("Ok to send data ({} mode).", self.mode_name());
-        self.transfer(Job::Receive(upload), path, start, quota)
-    }
-
-    fn stou(&mut self, hint: Option<&str>) -> Result<Outcome, FtpError> {
-        self.need(|p| p.write)?;
-        self.need_data()?;
-        self.rest = 0;
-        self.no_range_for_uploads()?;
-        if hint.is_some_and(|h| h.split('/').any(|c| is_temp_name(c.as_bytes()))) {
-            return Err(FtpError::ReservedName);
-        }
-        let quota = match &self.quota {
-            Some(q) => Some(q.begin_upload(None)?),
-            None => None,
-        };
-        let mode = self.file_mode();
-        let (mut upload, name) = Upload::unique(self.jail()?, &self.cwd, hint)?;
-        upload.file().set_permissions(std::fs::Permissions::from_mode(mode))?;
-        let path = self.cwd.join(&name)?;
-        // RFC 1123 section 4.1.2.9: the reply names the file.
-        self.transfer(Job::Receive(upload), path, format!("FILE: {name}"), quota)
-    }
 }
 
 /// HELP [command] (RFC 959 4.1.3).
@@ -802,7 +440,11 @@ fn help(topic: Option<&str>) -> Reply {
     }
 }
 
+mod channel;
 mod ext;
+mod listings;
+mod login;
+mod transfers;
 
 #[cfg(test)]
 mod tests;

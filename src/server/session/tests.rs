@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use super::{Job, Outcome, Session};
+use super::{Outcome, Session};
 use crate::protocol::{Command, EpsvArg, Password, Reply, ReplyCode};
 use crate::server::config::{ServerCli, ServerConfig};
 use crate::server::data::DataSetup;
+use crate::server::transfer::Job;
 
 /// A served root with `a.txt` (10 bytes) and `dir/`, removed on drop.
 struct Root(PathBuf);
