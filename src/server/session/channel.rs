@@ -79,7 +79,6 @@ impl Session<'_> {
         ok(ReplyCode::COMMAND_OK, format!("{verb} command successful. Consider using PASV."))
     }
 
-    /// Starts a transfer with the data setup, which must exist.
     /// Starts a transfer with the data setup, which must exist; an upload
     /// carries its `quota` charge. With PROT P the data connection will be
     /// encrypted with this session's TLS configuration.
