@@ -6,25 +6,31 @@
 //! Every command waits for its reply through one function (`exchange`); Ctrl-C
 //! during such a wait lets the reply arrive (a second Ctrl-C quits), so the
 //! replies never fall out of step with the commands.
+//!
+//! Connecting, logging in and leaving are in `session/login.rs`, the
+//! checksums of remote files in `session/checksum.rs`.
 
 use std::cell::RefCell;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::config::{is_anonymous, ClientConfig, PasswordSource, ANONYMOUS_PASSWORD};
+use super::config::ClientConfig;
 use super::connection::Control;
 use super::error::ClientError;
 use super::features::Features;
-use super::hash::{self, Algo};
+use super::hash::Algo;
 use super::progress::TreeProgress;
 use super::terminal::{self, Input, InputEvent, Interrupt};
-use super::tls::{self, Tls, TlsMode};
+use super::tls::Tls;
 use super::{reply_text, say};
-use crate::limits::{CLIENT_CONNECT_TIMEOUT, CLIENT_HASH_TIMEOUT, CLIENT_REPLY_TIMEOUT};
+use crate::limits::CLIENT_REPLY_TIMEOUT;
 use crate::protocol::reply::parse_quoted_path;
 use crate::protocol::{Command, Password, Reply, ReplyCode, TransferType};
+
+mod checksum;
+mod login;
 
 /// A session: the connection (when there is one) and what the user chose.
 #[derive(Debug)]
@@ -116,149 +122,10 @@ impl Session {
         }
     }
 
-    /// TLS on the control connection, with its result told to the user.
-    fn start_tls(&mut self, tls: &Tls) -> Result<(), ClientError> {
-        let host = self.cfg.host.clone();
-        let conn = tls.connect().map_err(ClientError::Failed)?;
-        let intr = self.intr.clone();
-        let ctl = self.ctl_mut()?;
-        ctl.start_tls(conn, Instant::now() + CLIENT_CONNECT_TIMEOUT, &intr)
-            .map_err(|e| ClientError::Failed(tls::handshake_error(&e, &host)))?;
-        let checked = if self.cfg.tls_options.insecure {
-            "NOT checked (--insecure)".to_string()
-        } else {
-            format!("verified for {host}")
-        };
-        say(format!("TLS: {}, certificate {checked}.", self.ctl_mut()?.tls_info().unwrap_or_default()));
-        Ok(())
-    }
-
     /// Shows a reply (unless verbose mode already did).
     pub(super) fn show(&self, r: &Reply) {
         if !self.cfg.verbose {
             say(reply_text(r));
-        }
-    }
-
-    /// Connects and logs in; after a `reconnect`, returns to the remote
-    /// directory. Ctrl-C meanwhile ends the client (except at the password
-    /// prompt, which restores the terminal first).
-    pub fn connect(&mut self) -> Result<(), ClientError> {
-        self.disconnect();
-        self.intr.die_on_interrupt(true);
-        let r = self.connect_and_login();
-        self.intr.die_on_interrupt(false);
-        if r.is_err() {
-            self.disconnect();
-        }
-        r
-    }
-
-    fn connect_and_login(&mut self) -> Result<(), ClientError> {
-        let (host, port) = (self.cfg.host.clone(), self.cfg.port);
-        let tls =
-            self.cfg.tls.map(|_| Tls::new(&host, &self.cfg.tls_options)).transpose().map_err(ClientError::Failed)?;
-        let mut ctl = Control::connect(&host, port, self.cfg.verbose)?;
-        ctl.use_pasv_address(self.cfg.use_pasv_address);
-        say(format!("Connected to {host} ({}) port {}.", ctl.peer().ip(), ctl.peer().port()));
-        self.ctl = Some(ctl);
-        if let (Some(TlsMode::Implicit), Some(tls)) = (self.cfg.tls, &tls) {
-            self.start_tls(tls)?;
-        }
-        // RFC 959 section 4.2: 120 (ready soon) may come before the 220.
-        loop {
-            let r = self.await_reply()?;
-            if r.code == ReplyCode::SERVICE_READY_SOON {
-                self.show(&r);
-            } else if r.code == ReplyCode::SERVICE_READY {
-                self.show(&r);
-                break;
-            } else {
-                return Err(ClientError::Refused(r));
-            }
-        }
-        if let (Some(TlsMode::Explicit), Some(tls)) = (self.cfg.tls, &tls) {
-            // RFC 4217 section 4; never a silent fall-back to clear text.
-            let r = self.exchange(Command::Auth("TLS".into()))?;
-            if r.code != ReplyCode::AUTH_OK {
-                return Err(ClientError::Failed(format!(
-                    "The server refused AUTH TLS ({r}): not logging in in clear text."
-                )));
-            }
-            self.start_tls(tls)?;
-        }
-        self.login()?;
-        if let Some(tls) = tls {
-            // RFC 4217 sections 8 and 9: PBSZ 0, then PROT P.
-            for cmd in [Command::Pbsz(0), Command::Prot('P')] {
-                let r = self.exchange(cmd)?;
-                if !r.code.is_completion() {
-                    return Err(ClientError::Failed(format!("The server refused encrypted transfers ({r}).")));
-                }
-            }
-            self.data_tls = Some(tls);
-        }
-        if let Some(r) = self.ensure_type(self.ttype)? {
-            if self.ttype == TransferType::Image && !self.cfg.verbose {
-                say("Using binary mode to transfer files.");
-            } else {
-                self.show(&r);
-            }
-        }
-        if let Some(dir) = self.remote_dir.clone() {
-            let r = self.exchange(Command::Cwd(dir.clone()))?;
-            if r.code.is_completion() {
-                say(format!("Back in {dir}."));
-            } else {
-                super::complain(format!("Cannot return to {dir}: {r}"));
-            }
-        }
-        Ok(())
-    }
-
-    /// USER, then PASS when the server asks for it (RFC 959 section 4.1.1).
-    fn login(&mut self) -> Result<(), ClientError> {
-        let r = self.exchange(Command::User(self.cfg.user.clone()))?;
-        if r.code == ReplyCode::LOGGED_IN {
-            self.show(&r);
-            return Ok(());
-        }
-        if r.code != ReplyCode::NEED_PASSWORD {
-            return Err(ClientError::Refused(r));
-        }
-        let password = self.password_to_send()?;
-        let r = self.exchange(Command::Pass(password.clone()))?;
-        if r.code == ReplyCode::NEED_ACCOUNT {
-            return Err(ClientError::Failed(format!("{r} (ftpclient does not send accounts: ACCT)")));
-        }
-        if r.code != ReplyCode::LOGGED_IN {
-            return Err(ClientError::Refused(r));
-        }
-        self.show(&r);
-        self.password = Some(password);
-        Ok(())
-    }
-
-    fn password_to_send(&mut self) -> Result<Password, ClientError> {
-        if let Some(p) = &self.password {
-            return Ok(p.clone());
-        }
-        if let (PasswordSource::Ask, Some(netrc)) = (&self.cfg.password, &self.cfg.netrc) {
-            if let Some(p) = netrc.password(&self.cfg.host, &self.cfg.user).map_err(ClientError::Failed)? {
-                return Ok(p);
-            }
-        }
-        match &self.cfg.password {
-            PasswordSource::Given(p) => Ok(p.clone()),
-            PasswordSource::Ask if is_anonymous(&self.cfg.user) => Ok(Password::new(ANONYMOUS_PASSWORD)),
-            PasswordSource::Ask => {
-                // Ctrl-C at the prompt must restore the echo before leaving.
-                self.intr.die_on_interrupt(false);
-                let prompt = format!("Password for {}: ", self.cfg.user);
-                let p = terminal::read_password(&mut self.input, &self.intr, &prompt);
-                self.intr.die_on_interrupt(true);
-                p
-            }
         }
     }
 
@@ -325,89 +192,6 @@ impl Session {
         }
         let r = self.exchange_for(Command::Mfmt(mtime, path.to_string()), CLIENT_REPLY_TIMEOUT)?;
         Ok(r.code == ReplyCode::FILE_STATUS)
-    }
-
-    /// The checksum of a remote file: with HASH when the server lists it
-    /// (choosing the algorithm with `OPTS HASH`), else with the first of
-    /// XSHA256, XSHA512, XSHA1, XMD5, XCRC its FEAT lists. `wanted` limits
-    /// the choice to one algorithm.
-    pub(super) fn remote_hash(&mut self, path: &str, wanted: Option<Algo>) -> Result<(Algo, String), ClientError> {
-        let feats = self.features()?;
-        let offered = |a: Algo| wanted.map_or(true, |w| w == a);
-        if feats.has("HASH") {
-            let listed = feats.hash_algorithms();
-            let pick = hash::PREFERENCE
-                .into_iter()
-                .filter(|&a| offered(a))
-                .find_map(|a| listed.iter().find(|(n, _)| Algo::from_name(n) == Some(a)).map(|(_, sel)| (a, *sel)));
-            if let Some((algo, starred)) = pick {
-                // FEAT's star is the selection when FEAT was answered; an
-                // OPTS HASH since changed it.
-                let selected = self.hash_selected.map_or(starred, |s| s == algo);
-                if !selected {
-                    // draft-bryan-ftpext-hash section 4: OPTS HASH selects.
-                    let r = self.exchange(Command::Opts("HASH".into(), Some(algo.name().into())))?;
-                    if !r.code.is_completion() {
-                        return Err(ClientError::Refused(r));
-                    }
-                }
-                self.hash_selected = Some(algo);
-                let r = self.exchange_for(Command::Hash(path.to_string()), CLIENT_HASH_TIMEOUT)?;
-                if r.code != ReplyCode::FILE_STATUS {
-                    return Err(ClientError::Refused(r));
-                }
-                return hash::digest_in_reply(algo, &r.text())
-                    .map(|d| (algo, d))
-                    .ok_or_else(|| ClientError::Failed(format!("No {} checksum in the reply: {r}", algo.name())));
-            }
-        }
-        for algo in hash::PREFERENCE.into_iter().filter(|&a| offered(a)) {
-            if feats.has(algo.x_verb()) {
-                let r = self.exchange_for(Command::XHash(algo, path.to_string()), CLIENT_HASH_TIMEOUT)?;
-                if !r.code.is_completion() {
-                    return Err(ClientError::Refused(r));
-                }
-                return hash::digest_in_reply(algo, &r.text())
-                    .map(|d| (algo, d))
-                    .ok_or_else(|| ClientError::Failed(format!("No {} checksum in the reply: {r}", algo.name())));
-            }
-        }
-        Err(no_checksum(wanted))
-    }
-
-    /// Fails with the reason when the server has no checksum command.
-    pub(super) fn checksum_available(&mut self) -> Result<(), ClientError> {
-        let f = self.features()?;
-        let hash = f.hash_algorithms().iter().any(|(n, _)| Algo::from_name(n).is_some());
-        if hash || hash::PREFERENCE.iter().any(|a| f.has(a.x_verb())) {
-            Ok(())
-        } else {
-            Err(no_checksum(None))
-        }
-    }
-
-    /// `hash [-a ALGO] FILE`: shows the server's checksum of FILE.
-    pub fn hash(&mut self, path: &str, algo: Option<Algo>) -> Result<(), ClientError> {
-        let (algo, digest) = self.remote_hash(path, algo)?;
-        say(format!("{} {digest}  {path}", algo.name()));
-        Ok(())
-    }
-
-    /// `verify [-a ALGO] REMOTE [LOCAL]`: compares the server's checksum of
-    /// REMOTE with the local file's.
-    pub fn verify(&mut self, remote: &str, local: &Path, algo: Option<Algo>) -> Result<(), ClientError> {
-        let mut file = std::fs::File::open(local).map_err(|e| ClientError::local(local.display(), e))?;
-        let (algo, theirs) = self.remote_hash(remote, algo)?;
-        let ours = hash::digest(algo, &mut file).map_err(|e| ClientError::local(local.display(), e))?;
-        if ours != theirs {
-            return Err(ClientError::Failed(format!(
-                "{}: {} differs from the server's: local {ours}, remote {theirs}.",
-                local.display(),
-                algo.name()
-            )));
-        }
-        say(format!("{remote}: {} matches ({ours}).", algo.name()));
-        Ok(())
     }
 
     /// Sends `cmd`; its reply must be a completion (2yz), which is shown.
@@ -619,71 +403,6 @@ impl Session {
         }
         r
     }
-
-    /// `open HOST [PORT]`: ends this session (QUIT) and connects to HOST.
-    /// The user is the one chosen (`-u`, `user`), else the login of
-    /// ~/.netrc for HOST, else anonymous.
-    pub fn open(&mut self, host: &str, port: Option<u16>) -> Result<(), ClientError> {
-        self.quit();
-        let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
-        self.cfg.host = host.to_string();
-        self.cfg.port = port.unwrap_or(crate::limits::DEFAULT_PORT);
-        self.password = None;
-        self.remote_dir = None;
-        if !self.cfg.user_given {
-            let login = self.cfg.netrc.as_ref().and_then(|n| n.find(host, None)).and_then(|m| m.login.clone());
-            self.cfg.user = login.unwrap_or_else(|| "anonymous".into());
-        }
-        self.connect()
-    }
-
-    /// `user NAME`: logs in again as NAME on this connection (RFC 959
-    /// section 4.1.1 allows USER at any time). The password comes from
-    /// ~/.netrc, or is asked.
-    pub fn relogin(&mut self, name: &str) -> Result<(), ClientError> {
-        super::config::check_user(name).map_err(ClientError::Usage)?;
-        self.ctl_mut()?;
-        self.cfg.user = name.to_string();
-        self.cfg.user_given = true;
-        self.cfg.password = PasswordSource::Ask;
-        self.password = None;
-        self.features = None;
-        self.wire_type = None;
-        self.login()?;
-        self.ensure_type(self.ttype).map(drop)
-    }
-
-    /// `close`: ends the session (QUIT) and stays at the prompt.
-    pub fn close(&mut self) {
-        if self.connected() {
-            self.quit();
-        } else {
-            say("Not connected.");
-        }
-        self.remote_dir = None;
-    }
-
-    /// `bye`: QUIT, shows the goodbye, closes. Ctrl-C meanwhile ends the
-    /// client at once.
-    pub fn quit(&mut self) {
-        let Some(mut ctl) = self.ctl.take() else { return };
-        self.intr.die_on_interrupt(true);
-        if ctl.send(&Command::Quit).is_ok() {
-            if let Ok(r) = ctl.reply(&Interrupt::inert(), CLIENT_REPLY_TIMEOUT) {
-                self.show(&r);
-            }
-        }
-        self.disconnect();
-    }
-}
-
-/// Why `hash`, `verify` and `get -c` cannot work with this server.
-fn no_checksum(wanted: Option<Algo>) -> ClientError {
-    let which = wanted.map_or_else(|| "a checksum".to_string(), |a| format!("{} checksums", a.name()));
-    ClientError::Failed(format!(
-        "The server cannot compute {which}: its FEAT reply lists no HASH (draft-bryan-ftpext-hash) \
-         and none of XSHA256, XSHA512, XSHA1, XMD5, XCRC."
-    ))
 }
 
 /// `ascii` or `binary`, as the user says it.

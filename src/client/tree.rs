@@ -16,23 +16,25 @@
 //! become local paths; nothing is ever written through a symbolic link of
 //! the local target; local names pass [`check_local_name`] before they
 //! reach a command line.
+//!
+//! The plan is made in `tree/plan.rs` and carried out in `tree/run.rs`;
+//! here are the commands, and the listing of a remote directory.
 
-use std::cell::RefCell;
-use std::collections::HashSet;
-use std::path::{Path, PathBuf};
-use std::rc::Rc;
-use std::time::SystemTime;
+use std::path::PathBuf;
 
 use glob::{MatchOptions, Pattern};
 
+use super::complain;
 use super::error::ClientError;
 use super::listing::{parse_list_line, parse_mlsd_line, Entry, Kind};
 use super::names::{check_local_name, check_remote_name, local_kind, remote_join, Local};
-use super::progress::{Direction, TreeCounts, TreeProgress};
+use super::progress::{Direction, TreeCounts};
 use super::session::Session;
-use super::{complain, say};
-use crate::limits::{CLIENT_MAX_LISTING_LINE, CLIENT_MAX_TREE_DEPTH, CLIENT_MAX_TREE_ENTRIES};
+use crate::limits::CLIENT_MAX_LISTING_LINE;
 use crate::protocol::Command;
+
+mod plan;
+mod run;
 
 /// How a tree command runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -83,7 +85,7 @@ struct Plan {
     jobs: Vec<Job>,
     deletes: Vec<Delete>,
     counts: TreeCounts,
-    /// Entries seen, bounded by [`CLIENT_MAX_TREE_ENTRIES`].
+    /// Entries seen, bounded by [`CLIENT_MAX_TREE_ENTRIES`](crate::limits::CLIENT_MAX_TREE_ENTRIES).
     seen: usize,
 }
 
@@ -95,29 +97,6 @@ pub fn is_glob(pattern: &str) -> bool {
 /// Glob options: `*` never matches `/` nor a leading dot, as in a shell.
 const GLOB: MatchOptions =
     MatchOptions { case_sensitive: true, require_literal_separator: true, require_literal_leading_dot: true };
-
-/// The modification time of a local file, in seconds since the epoch.
-fn local_mtime(m: &std::fs::Metadata) -> Option<i64> {
-    let t = m.modified().ok()?;
-    Some(match t.duration_since(SystemTime::UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as i64,
-        Err(e) => -(e.duration().as_secs_f64().ceil() as i64),
-    })
-}
-
-fn system_time(secs: i64) -> SystemTime {
-    let d = std::time::Duration::from_secs(secs.unsigned_abs());
-    if secs >= 0 {
-        SystemTime::UNIX_EPOCH + d
-    } else {
-        SystemTime::UNIX_EPOCH - d
-    }
-}
-
-/// Sets a local file's modification time (the remote file's, after a download).
-fn set_local_mtime(path: &Path, secs: i64) -> std::io::Result<()> {
-    std::fs::File::options().write(true).open(path)?.set_modified(system_time(secs))
-}
 
 impl Session {
     /// Reports a problem with one entry of a tree (above the progress line).
@@ -159,344 +138,6 @@ impl Session {
         }
         entries.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(entries)
-    }
-
-    /// Counts an entry of the plan; fails past [`CLIENT_MAX_TREE_ENTRIES`].
-    fn count_entry(plan: &mut Plan) -> Result<(), ClientError> {
-        plan.seen += 1;
-        if plan.seen > CLIENT_MAX_TREE_ENTRIES {
-            return Err(ClientError::Failed(format!(
-                "The tree holds more than {CLIENT_MAX_TREE_ENTRIES} entries: nothing was done."
-            )));
-        }
-        Ok(())
-    }
-
-    /// Plans the download of the remote directory `rdir` into `ldir`.
-    fn plan_download(
-        &mut self,
-        rdir: &str,
-        ldir: &Path,
-        depth: usize,
-        opts: TreeOptions,
-        plan: &mut Plan,
-    ) -> Result<(), ClientError> {
-        if depth > CLIENT_MAX_TREE_DEPTH {
-            self.tree_problem(format!("{rdir}: deeper than {CLIENT_MAX_TREE_DEPTH} levels: not followed."));
-            plan.counts.refused += 1;
-            return Ok(());
-        }
-        let local_state = local_kind(ldir).map_err(|e| ClientError::local(ldir.display(), e))?;
-        match local_state {
-            Local::Missing => plan.mkdirs.push(Mkdir::Local(ldir.to_path_buf())),
-            Local::Dir => {}
-            Local::File | Local::Other => {
-                self.tree_problem(format!(
-                    "{}: not a directory (or a symbolic link, never followed): {rdir} skipped.",
-                    ldir.display()
-                ));
-                plan.counts.failed += 1;
-                return Ok(());
-            }
-        }
-        let entries = match self.list_dir(rdir) {
-            Ok(e) => e,
-            Err(e @ ClientError::Refused(_)) if depth > 0 => {
-                self.tree_problem(format!("{rdir}: {e}"));
-                plan.counts.failed += 1;
-                return Ok(());
-            }
-            Err(e) => return Err(e),
-        };
-        let mut names = HashSet::new();
-        for e in entries {
-            Self::count_entry(plan)?;
-            if let Err(why) = check_remote_name(&e.name) {
-                self.tree_problem(format!("Refused the remote name {:?} in {rdir}: {why}.", e.name));
-                plan.counts.refused += 1;
-                continue;
-            }
-            names.insert(e.name.clone());
-            let rpath = remote_join(rdir, &e.name);
-            let lpath = ldir.join(&e.name);
-            match e.kind {
-                Kind::Dir => self.plan_download(&rpath, &lpath, depth + 1, opts, plan)?,
-                Kind::File => {
-                    let size = e.size.unwrap_or(0);
-                    let here = if local_state == Local::Dir {
-                        local_kind(&lpath).map_err(|err| ClientError::local(lpath.display(), err))?
-                    } else {
-                        Local::Missing
-                    };
-                    match here {
-                        Local::Dir | Local::Other => {
-                            self.tree_problem(format!(
-                                "{}: not a regular file (or a symbolic link, never followed): {rpath} skipped.",
-                                lpath.display()
-                            ));
-                            plan.counts.failed += 1;
-                            continue;
-                        }
-                        Local::File if opts.compare && same_as_local(&lpath, &e) => plan.counts.unchanged += 1,
-                        _ => plan.jobs.push(Job::Get { remote: rpath, local: lpath, size, mtime: e.mtime }),
-                    }
-                }
-                Kind::Other => {}
-            }
-        }
-        if opts.delete && local_state == Local::Dir {
-            let dir = std::fs::read_dir(ldir).map_err(|e| ClientError::local(ldir.display(), e))?;
-            // A local name that is not UTF-8 cannot be on the server: kept.
-            let mut gone: Vec<PathBuf> = dir
-                .filter_map(Result::ok)
-                .filter(|d| d.file_name().to_str().is_some_and(|n| !names.contains(n)))
-                .map(|d| d.path())
-                .collect();
-            gone.sort();
-            plan.deletes.extend(gone.into_iter().map(Delete::Local));
-        }
-        Ok(())
-    }
-
-    /// Plans the upload of the local directory `ldir` to `rdir`
-    /// (`rdir_exists`: the server has it).
-    fn plan_upload(
-        &mut self,
-        ldir: &Path,
-        rdir: &str,
-        rdir_exists: bool,
-        depth: usize,
-        opts: TreeOptions,
-        plan: &mut Plan,
-    ) -> Result<(), ClientError> {
-        if depth > CLIENT_MAX_TREE_DEPTH {
-            self.tree_problem(format!("{}: deeper than {CLIENT_MAX_TREE_DEPTH} levels: not followed.", ldir.display()));
-            plan.counts.refused += 1;
-            return Ok(());
-        }
-        let remote: Vec<Entry> = if rdir_exists {
-            self.list_dir(rdir)?.into_iter().filter(|e| check_remote_name(&e.name).is_ok()).collect()
-        } else {
-            plan.mkdirs.push(Mkdir::Remote(rdir.to_string()));
-            Vec::new()
-        };
-        let can_set_times = opts.compare && self.features()?.has("MFMT");
-        let mut local: Vec<_> = std::fs::read_dir(ldir)
-            .map_err(|e| ClientError::local(ldir.display(), e))?
-            .filter_map(Result::ok)
-            .collect();
-        local.sort_by_key(|d| d.file_name());
-        let mut names = HashSet::new();
-        for d in local {
-            Self::count_entry(plan)?;
-            let path = d.path();
-            let file_name = d.file_name();
-            let name = match check_local_name(&file_name) {
-                Ok(n) => n.to_string(),
-                Err(why) => {
-                    self.tree_problem(format!("Refused the local name {:?}: {why}.", path.display()));
-                    plan.counts.refused += 1;
-                    continue;
-                }
-            };
-            names.insert(name.clone());
-            // Links are followed to files, never to directories (loops).
-            let Ok(meta) = std::fs::metadata(&path) else { continue };
-            let is_link = d.file_type().is_ok_and(|t| t.is_symlink());
-            let rpath = remote_join(rdir, &name);
-            let there = remote.iter().find(|e| e.name == name);
-            if meta.is_dir() && !is_link {
-                match there.map(|e| e.kind) {
-                    Some(Kind::Dir) => self.plan_upload(&path, &rpath, true, depth + 1, opts, plan)?,
-                    Some(_) => {
-                        self.tree_problem(format!("{rpath}: not a directory on the server: skipped."));
-                        plan.counts.failed += 1;
-                    }
-                    None => self.plan_upload(&path, &rpath, false, depth + 1, opts, plan)?,
-                }
-            } else if meta.is_file() {
-                let mtime = local_mtime(&meta);
-                match there {
-                    Some(e) if e.kind == Kind::Dir => {
-                        self.tree_problem(format!("{rpath}: a directory on the server: skipped."));
-                        plan.counts.failed += 1;
-                    }
-                    Some(e) if opts.compare && same_as_remote(e, meta.len(), mtime, can_set_times) => {
-                        plan.counts.unchanged += 1
-                    }
-                    _ => plan.jobs.push(Job::Put { local: path, remote: rpath, size: meta.len(), mtime }),
-                }
-            }
-        }
-        if opts.delete {
-            for e in remote.iter().filter(|e| !names.contains(&e.name)) {
-                let rpath = remote_join(rdir, &e.name);
-                plan.deletes.push(if e.kind == Kind::Dir {
-                    Delete::RemoteDir(rpath)
-                } else {
-                    Delete::RemoteFile(rpath)
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// Removes a remote directory and everything in it.
-    fn remove_remote_tree(&mut self, dir: &str, depth: usize) -> Result<(), ClientError> {
-        if depth > CLIENT_MAX_TREE_DEPTH {
-            return Err(ClientError::Failed(format!("{dir}: deeper than {CLIENT_MAX_TREE_DEPTH} levels.")));
-        }
-        for e in self.list_dir(dir)? {
-            check_remote_name(&e.name)
-                .map_err(|why| ClientError::Failed(format!("{dir}: refused the name {:?}: {why}.", e.name)))?;
-            let path = remote_join(dir, &e.name);
-            if e.kind == Kind::Dir {
-                self.remove_remote_tree(&path, depth + 1)?;
-            } else {
-                self.quiet_ok(Command::Dele(path))?;
-            }
-        }
-        self.quiet_ok(Command::Rmd(dir.to_string()))
-    }
-
-    /// Sends `cmd`; a failure reply is an error. Nothing is shown.
-    fn quiet_ok(&mut self, cmd: Command) -> Result<(), ClientError> {
-        let r = self.exchange(cmd)?;
-        if r.code.is_completion() {
-            Ok(())
-        } else {
-            Err(ClientError::Refused(r))
-        }
-    }
-
-    /// Carries out a plan under one progress line; ends with the summary.
-    /// A Ctrl-C or a lost connection stops it; other failures are reported
-    /// and counted, and make the command fail at the end.
-    fn run_plan(&mut self, plan: Plan, dir: Direction, opts: TreeOptions) -> Result<(), ClientError> {
-        if opts.dry_run {
-            for m in &plan.mkdirs {
-                match m {
-                    Mkdir::Local(p) => say(format!("mkdir {}", p.display())),
-                    Mkdir::Remote(r) => say(format!("mkdir {r} (remote)")),
-                }
-            }
-            for j in &plan.jobs {
-                match j {
-                    Job::Get { remote, local, .. } => say(format!("get {remote} -> {}", local.display())),
-                    Job::Put { local, remote, .. } => say(format!("put {} -> {remote}", local.display())),
-                }
-            }
-            for d in &plan.deletes {
-                match d {
-                    Delete::Local(p) => say(format!("delete {}", p.display())),
-                    Delete::RemoteFile(r) | Delete::RemoteDir(r) => say(format!("delete {r} (remote)")),
-                }
-            }
-            let mut counts = plan.counts;
-            counts.files = plan.jobs.len() as u64;
-            counts.bytes = plan.jobs.iter().map(Job::size).sum();
-            counts.deleted = plan.deletes.len() as u64;
-            say(super::progress::tree_summary(dir, &counts, std::time::Duration::ZERO, true));
-            return finish_status(&counts);
-        }
-        let total: u64 = plan.jobs.iter().map(Job::size).sum();
-        let tree = Rc::new(RefCell::new(TreeProgress::new(dir, plan.jobs.len() as u64, total, self.show_progress)));
-        tree.borrow_mut().counts = plan.counts;
-        self.tree = Some(tree.clone());
-        let result = self.run_jobs(&plan, &tree);
-        self.tree = None;
-        let summary = tree.borrow_mut().finish(false);
-        say(summary);
-        result?;
-        let counts = tree.borrow().counts;
-        finish_status(&counts)
-    }
-
-    fn run_jobs(&mut self, plan: &Plan, tree: &Rc<RefCell<TreeProgress>>) -> Result<(), ClientError> {
-        let stop = |e: &ClientError| e.is_lost() || matches!(e, ClientError::Interrupted | ClientError::NotConnected);
-        for m in &plan.mkdirs {
-            let r = match m {
-                Mkdir::Local(p) => match local_kind(p) {
-                    // Checked again now: nothing may have put a link there since.
-                    Ok(Local::Missing) => std::fs::create_dir(p).map_err(|e| ClientError::local(p.display(), e)),
-                    Ok(Local::Dir) => Ok(()),
-                    Ok(_) => Err(ClientError::Failed(format!("{}: not a directory: not followed.", p.display()))),
-                    Err(e) => Err(ClientError::local(p.display(), e)),
-                },
-                Mkdir::Remote(r) => self.quiet_ok(Command::Mkd(r.clone())),
-            };
-            if let Err(e) = r {
-                if stop(&e) {
-                    return Err(e);
-                }
-                self.tree_problem(&e);
-                tree.borrow_mut().counts.failed += 1;
-            }
-        }
-        for job in &plan.jobs {
-            let r = match job {
-                Job::Get { remote, local, size, mtime } => self.tree_get(remote, local, *size, *mtime),
-                Job::Put { local, remote, mtime, .. } => self.tree_put(local, remote, *mtime),
-            };
-            match r {
-                Ok(()) => tree.borrow_mut().file_done(job.size(), true),
-                Err(e) if stop(&e) => return Err(e),
-                Err(e) => {
-                    let what = match job {
-                        Job::Get { remote, .. } => remote.clone(),
-                        Job::Put { local, .. } => local.display().to_string(),
-                    };
-                    self.tree_problem(format!("{what}: {e}"));
-                    tree.borrow_mut().file_done(job.size(), false);
-                }
-            }
-        }
-        for d in &plan.deletes {
-            let r = match d {
-                Delete::Local(p) => match local_kind(p) {
-                    Ok(Local::Dir) => std::fs::remove_dir_all(p),
-                    // A link is removed itself, never what it points to.
-                    Ok(_) => std::fs::remove_file(p),
-                    Err(e) => Err(e),
-                }
-                .map_err(|e| ClientError::local(p.display(), e)),
-                Delete::RemoteFile(r) => self.quiet_ok(Command::Dele(r.clone())),
-                Delete::RemoteDir(r) => self.remove_remote_tree(r, 0),
-            };
-            match r {
-                Ok(()) => tree.borrow_mut().counts.deleted += 1,
-                Err(e) if stop(&e) => return Err(e),
-                Err(e) => {
-                    self.tree_problem(&e);
-                    tree.borrow_mut().counts.failed += 1;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// One download of a tree; the local file gets the remote time.
-    fn tree_get(&mut self, remote: &str, local: &Path, size: u64, mtime: Option<i64>) -> Result<(), ClientError> {
-        // Checked again now: the plan was made before the first transfer.
-        match local_kind(local).map_err(|e| ClientError::local(local.display(), e))? {
-            Local::Missing | Local::File => {}
-            _ => return Err(ClientError::Failed("not a regular file locally: skipped.".into())),
-        }
-        self.download(remote, local, false, Some(size))?;
-        if let Some(t) = mtime {
-            set_local_mtime(local, t).map_err(|e| ClientError::local(local.display(), e))?;
-        }
-        Ok(())
-    }
-
-    /// One upload of a tree; the remote file gets the local time (MFMT)
-    /// when the server can set it.
-    fn tree_put(&mut self, local: &Path, remote: &str, mtime: Option<i64>) -> Result<(), ClientError> {
-        self.upload(local, remote, false)?;
-        if let Some(t) = mtime {
-            self.set_remote_mtime(remote, t)?;
-        }
-        Ok(())
     }
 
     /// `get -r REMOTE_DIR [LOCAL_DIR]`: the whole remote tree.
@@ -672,44 +313,6 @@ impl Session {
     }
 }
 
-/// The exit of a tree command: it fails when anything failed or was refused
-/// (each was reported above the summary).
-fn finish_status(c: &TreeCounts) -> Result<(), ClientError> {
-    if c.failed > 0 || c.refused > 0 {
-        Err(ClientError::Failed(format!(
-            "Not everything was done: {} failed, {} refused (see above).",
-            c.failed, c.refused
-        )))
-    } else {
-        Ok(())
-    }
-}
-
-/// True when the local file at `path` has the remote entry's size and time
-/// (to the second; the time only when the listing gave one).
-fn same_as_local(path: &Path, e: &Entry) -> bool {
-    let Ok(m) = std::fs::symlink_metadata(path) else { return false };
-    let same_size = e.size.is_some_and(|s| s == m.len());
-    let same_time = match e.mtime {
-        Some(t) => local_mtime(&m) == Some(t),
-        None => true,
-    };
-    same_size && same_time
-}
-
-/// True when the remote entry is the local file: same size, and the same
-/// time where MFMT sets remote times, else a remote copy not older.
-fn same_as_remote(e: &Entry, len: u64, mtime: Option<i64>, exact_times: bool) -> bool {
-    if e.size != Some(len) {
-        return false;
-    }
-    match (e.mtime, mtime) {
-        (Some(r), Some(l)) if exact_times => r == l,
-        (Some(r), Some(l)) => r >= l,
-        _ => true,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -721,21 +324,5 @@ mod tests {
         assert!(!p.matches_with(".hidden.txt", GLOB));
         assert!(!p.matches_with("../evil.txt", GLOB));
         assert!(is_glob("dir/*") && is_glob("a?") && is_glob("[ab]") && !is_glob("plain.txt"));
-    }
-
-    #[test]
-    fn mirror_compares_size_and_time() {
-        let e = Entry { name: "a".into(), kind: Kind::File, size: Some(3), mtime: Some(100) };
-        assert!(same_as_remote(&e, 3, Some(100), true));
-        assert!(!same_as_remote(&e, 3, Some(99), true));
-        assert!(same_as_remote(&e, 3, Some(99), false), "without MFMT a newer remote copy is the same");
-        assert!(!same_as_remote(&e, 3, Some(101), false));
-        assert!(!same_as_remote(&e, 4, Some(100), true));
-    }
-
-    #[test]
-    fn times_convert_both_ways() {
-        assert_eq!(system_time(10), SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(10));
-        assert!(system_time(-10) < SystemTime::UNIX_EPOCH);
     }
 }
