@@ -8,11 +8,14 @@ use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rustls::client::UnbufferedClientConnection;
 use rustls::crypto::ring as provider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use rustls::{ClientConfig, ServerConfig, StreamOwned, SupportedCipherSuite};
+use rustls::server::UnbufferedServerConnection;
+use rustls::{ClientConfig, HandshakeKind, ServerConfig, StreamOwned, SupportedCipherSuite};
 
 use super::*;
+use crate::limits::TLS_MAX_EMPTY_RECORDS;
 
 /// A connected pair on loopback; no wait on either lasts past 20 s.
 fn pair() -> (TcpStream, TcpStream) {
