@@ -130,15 +130,7 @@ fn pour(r: &mut RecordStream, stream: &mut Stream) -> io::Result<()> {
     for i in 0..stream.chunks() {
         let mut src = stream.chunk(i);
         while !src.is_empty() {
-            let n = r.write_with(src.len(), &mut |iov| {
-                let mut n = 0;
-                for b in iov.iter_mut() {
-                    let k = b.len().min(src.len() - n);
-                    b[..k].copy_from_slice(&src[n..n + k]);
-                    n += k;
-                }
-                Ok(n)
-            })?;
+            let n = r.seal_copy(src)?;
             src = &src[n..];
             r.flush_records()?;
         }

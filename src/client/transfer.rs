@@ -75,6 +75,24 @@ impl Session {
         }
     }
 
+    /// The figures of a finished transfer, and where it resumed.
+    fn inform_done(&self, progress: &Progress, offset: u64) {
+        let mut stats = progress.stats();
+        if offset > 0 {
+            stats.push_str(&format!(", resumed at byte {offset}"));
+        }
+        self.inform(stats);
+    }
+
+    /// Says why a transfer stopped on a line of its own, above a tree's
+    /// progress line.
+    fn say_stopped(&self, text: impl std::fmt::Display) {
+        if let Some(t) = &self.tree {
+            t.borrow_mut().clear_line();
+        }
+        say(text);
+    }
+
     /// Opens a data connection, sends REST (when `rest` is given) and `cmd`,
     /// waits for the `1yz` and, in active mode, for the server's connection.
     fn open_transfer(&mut self, rest: Option<u64>, cmd: Command) -> Result<Opening, ClientError> {

@@ -11,7 +11,6 @@ use super::pump::Stop;
 use super::{remote_basename, Opening};
 use crate::client::error::{io_text, ClientError};
 use crate::client::progress::Direction;
-use crate::client::say;
 use crate::client::session::Session;
 use crate::limits::{CLIENT_STALL_TIMEOUT, IO_BUFFER, PARTIAL_SUFFIX, RESUME_CHECK_BYTES};
 use crate::protocol::reply::parse_size_hint;
@@ -203,11 +202,7 @@ impl Session {
                 file.sync_all().map_err(local_err)?;
                 drop(file);
                 std::fs::rename(part, target).map_err(|e| ClientError::local(target.display(), e))?;
-                let mut stats = progress.stats();
-                if offset > 0 {
-                    stats.push_str(&format!(", resumed at byte {offset}"));
-                }
-                self.inform(stats);
+                self.inform_done(&progress, offset);
                 Ok(Fetched::Done)
             }
             Err(Stop::Mismatch) => {
@@ -222,10 +217,7 @@ impl Session {
                 self.abort(Some(data))?;
                 drop(file);
                 remove_if_empty(part);
-                if let Some(t) = &self.tree {
-                    t.borrow_mut().clear_line();
-                }
-                say(format!("Transfer aborted; {}.", kept_note(part, remote)));
+                self.say_stopped(format!("Transfer aborted; {}.", kept_note(part, remote)));
                 Err(ClientError::Interrupted)
             }
             Err(Stop::Stalled) => {

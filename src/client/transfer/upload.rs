@@ -10,7 +10,6 @@ use super::pump::{Capped, Stop};
 use super::Opening;
 use crate::client::error::{io_text, ClientError};
 use crate::client::progress::{Direction, Progress};
-use crate::client::say;
 use crate::client::session::Session;
 use crate::limits::{CLIENT_STALL_TIMEOUT, RESUME_CHECK_BYTES};
 use crate::protocol::{Command, TransferType};
@@ -122,19 +121,12 @@ impl Session {
                         }
                     }
                 }
-                let mut stats = progress.stats();
-                if offset > 0 {
-                    stats.push_str(&format!(", resumed at byte {offset}"));
-                }
-                self.inform(stats);
+                self.inform_done(&progress, offset);
                 Ok(())
             }
             Err(Stop::Interrupted) => {
                 self.abort(Some(data))?;
-                if let Some(t) = &self.tree {
-                    t.borrow_mut().clear_line();
-                }
-                say(format!(
+                self.say_stopped(format!(
                     "Upload aborted after {} bytes; 'put' again resumes it if the server kept them.",
                     offset + progress.moved()
                 ));

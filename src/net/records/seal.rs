@@ -167,8 +167,10 @@ impl RecordStream {
         }
     }
 
-    /// Seals (a copy of) as much of `buf` as one batch takes.
-    pub(super) fn seal_copy(&mut self, buf: &[u8]) -> io::Result<usize> {
+    /// Seals (a copy of) as much of `buf` as one batch takes and queues the
+    /// records; returns the bytes taken. Call it only when nothing is
+    /// pending, as [`RecordStream::write_with`].
+    pub fn seal_copy(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut src = buf;
         self.write_with(buf.len(), &mut |iov| {
             let mut n = 0;

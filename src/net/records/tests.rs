@@ -112,21 +112,12 @@ fn read_exact(s: &mut RecordStream, mut buf: &mut [u8]) {
     }
 }
 
-/// Sends `data` by `write_with` (the download path), then `close_notify`.
+/// Sends `data` by `write_with` (the download path, through `seal_copy`),
+/// then `close_notify`.
 fn pour(s: &mut RecordStream, data: &[u8]) {
     let mut src = data;
     while !src.is_empty() {
-        let n = s
-            .write_with(src.len(), &mut |iov| {
-                let mut n = 0;
-                for b in iov.iter_mut() {
-                    let k = b.len().min(src.len() - n);
-                    b[..k].copy_from_slice(&src[n..n + k]);
-                    n += k;
-                }
-                Ok(n)
-            })
-            .unwrap();
+        let n = s.seal_copy(src).unwrap();
         src = &src[n..];
         s.flush_records().unwrap();
     }
