@@ -112,11 +112,11 @@ pub enum Command {
     Syst,
     /// FEAT (RFC 2389 section 3).
     Feat,
-    /// OPTS name [value] (RFC 2389 section 4): the option name upper-cased.
+    /// OPTS name \[value\] (RFC 2389 section 4): the option name upper-cased.
     Opts(String, Option<String>),
-    /// HELP [command].
+    /// HELP \[command\].
     Help(Option<String>),
-    /// STAT [path].
+    /// STAT \[path\].
     Stat(Option<String>),
     /// PWD or XPWD.
     Pwd,
@@ -138,13 +138,13 @@ pub enum Command {
     Port(SocketAddr),
     /// EPRT |proto|addr|port| (RFC 2428 section 2).
     Eprt(SocketAddr),
-    /// LIST [path]; `ls` options such as `-la` are removed.
+    /// LIST \[path\]; `ls` options such as `-la` are removed.
     List(Option<String>),
-    /// NLST [path]; `ls` options removed.
+    /// NLST \[path\]; `ls` options removed.
     Nlst(Option<String>),
-    /// MLSD [path] (RFC 3659 section 7).
+    /// MLSD \[path\] (RFC 3659 section 7).
     Mlsd(Option<String>),
-    /// MLST [path] (RFC 3659 section 7).
+    /// MLST \[path\] (RFC 3659 section 7).
     Mlst(Option<String>),
     /// RETR path.
     Retr(String),
@@ -199,7 +199,7 @@ pub enum Command {
     /// RANG first last (draft-bryan-ftp-range): the octets, inclusive, of
     /// the next RETR or HASH; `RANG 1 0` resets.
     Rang(u64, u64),
-    /// AVBL [path]: bytes free for this user's uploads.
+    /// AVBL \[path\]: bytes free for this user's uploads.
     Avbl(Option<String>),
     /// SITE subcommand.
     Site(SiteCommand),

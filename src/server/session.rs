@@ -425,7 +425,7 @@ impl<'c> Session<'c> {
     }
 }
 
-/// HELP [command] (RFC 959 4.1.3).
+/// HELP \[command\] (RFC 959 4.1.3).
 fn help(topic: Option<&str>) -> Reply {
     match topic {
         None | Some("") => {

@@ -161,7 +161,7 @@ impl Session<'_> {
         Outcome::Reply(Reply::new(ReplyCode::PENDING, text))
     }
 
-    /// AVBL [dir]: bytes this user may still upload there: the free space
+    /// AVBL \[dir\]: bytes this user may still upload there: the free space
     /// of its file system, and no more than the quota leaves.
     pub(super) fn avbl(&mut self, arg: Option<String>) -> Result<Outcome, FtpError> {
         self.need(|p| p.write)?;
