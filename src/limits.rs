@@ -538,12 +538,6 @@ pub const MAX_BURST_FORKS: usize = 256;
 /// without growth, so a burst never retires the workers it just forked.
 pub const SPAWN_BATCH_RESET: Duration = Duration::from_secs(1);
 
-/// A file replaced by an upload and taking this many bytes or more is
-/// freed by a helper thread of the worker after the `226` (ext4 takes 50 to
-/// 190 ms per GiB to free one); a smaller one is freed by the worker itself,
-/// which takes less than a millisecond.
-pub const RELEASE_IN_BACKGROUND: u64 = 16 << 20;
-
 /// An upload's data connection wakes its worker once this many bytes are
 /// waiting (or at its end), not at every packet (`SO_RCVLOWAT`). A client
 /// writing 8 KiB at a time (ftplib, pyftpdlib's benchmark) otherwise pays

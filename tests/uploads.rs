@@ -91,7 +91,8 @@ fn replaced_files_are_let_go_by_the_worker_after_each_reply() {
     let s = Server::start(&["-w"]);
     let mut f = s.anon();
     let worker = s.worker_serving(f.stream.local_addr().unwrap()).expect("the client's worker");
-    // Above and below the size freed by a helper thread (16 MiB).
+    // Large and small, one after another: each replaced file is let go by
+    // the worker's helper thread after the 226, the previous one first.
     for (i, size) in [(0, 20 << 20), (1, 20 << 20), (2, 1 << 20), (3, 24 << 20)] {
         let content = pseudo_random(size, 10 + i);
         assert_eq!(f.put_with("STOR same.bin", &content).code.0, 226);

@@ -28,7 +28,7 @@ use std::thread::JoinHandle;
 use super::error::FtpError;
 use super::jail::{is_dir, Jail, JailError};
 use super::vpath::VPath;
-use crate::limits::{RELEASE_IN_BACKGROUND, UNIQUE_NAME_ATTEMPTS};
+use crate::limits::UNIQUE_NAME_ATTEMPTS;
 
 /// Names of temporary upload files start with this; listings hide them.
 pub const TEMP_PREFIX: &[u8] = b".forkftp.";
@@ -173,11 +173,13 @@ fn put_in_place(dir: &OwnedFd, temp: &str, target: &str) -> Result<Option<OwnedF
 
 /// The file an upload replaced: unlinked, still open. Closing the last
 /// descriptor of a file makes the kernel free its blocks and page cache,
-/// 50 to 190 ms per GiB here; dropping this after the `226` keeps that off
-/// the client's path, and a file of [`RELEASE_IN_BACKGROUND`] bytes or more
-/// is closed by a helper thread, so the worker reads the next command at once.
-/// The same thread first starts the writeback of the file that replaced it
-/// (`new`), as ext4 did inside the plain rename.
+/// 50 to 190 ms per GiB here, and longer while its pages are being written
+/// out; dropping this after the `226` hands that to a helper thread, so the
+/// worker reads the next command at once. The same thread first starts the
+/// writeback of the file that replaced it (`new`), as ext4 did inside the
+/// plain rename: under a write burst that too can wait for the disk (100
+/// clients storing 10 MiB over one name: up to 0.3 s each, which the
+/// worker used to spend before reading the next command).
 pub struct Replaced {
     old: Option<OwnedFd>,
     new: Option<OwnedFd>,
@@ -185,14 +187,8 @@ pub struct Replaced {
 
 impl Drop for Replaced {
     fn drop(&mut self) {
-        let Some(old) = self.old.take() else { return };
-        let new = self.new.take();
-        let size =
-            nix::sys::stat::fstat(std::os::fd::AsRawFd::as_raw_fd(&old)).map_or(0, |st| st.st_blocks as u64 * 512);
-        if size >= RELEASE_IN_BACKGROUND {
-            release_in_background(old, new);
-        } else {
-            release(old, new);
+        if let Some(old) = self.old.take() {
+            release_in_background(old, self.new.take());
         }
     }
 }
@@ -205,14 +201,15 @@ fn release(old: OwnedFd, new: Option<OwnedFd>) {
     drop(old);
 }
 
-/// The helper thread closing a replaced file, if one ran.
+/// The helper thread releasing a replaced file, if one ran.
 static RELEASING: Mutex<Option<JoinHandle<()>>> = Mutex::new(None);
 
-/// Closes `fd` in a helper thread. One at a time: the previous one is
+/// Runs [`release`] in a helper thread. One at a time: the previous one is
 /// waited for first, so a client replacing file after file holds at most
-/// two replaced files and one thread in its worker. The thread blocks every
-/// signal, so that the worker's signals still interrupt the worker itself.
-/// If no thread can be made, both are closed here (`new` not written back).
+/// two replaced files and one thread in its worker, and is slowed to the
+/// pace of the disk. The thread blocks every signal, so that the worker's
+/// signals still interrupt the worker itself. If no thread can be made,
+/// both files are closed here (`new` not written back early).
 fn release_in_background(old: OwnedFd, new: Option<OwnedFd>) {
     use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
     let mut running = RELEASING.lock().unwrap_or_else(|e| e.into_inner());
@@ -221,7 +218,7 @@ fn release_in_background(old: OwnedFd, new: Option<OwnedFd>) {
     }
     let mut mask = SigSet::empty();
     if pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut mask)).is_err() {
-        return;
+        return release(old, new);
     }
     *running = std::thread::Builder::new().name("release".into()).spawn(move || release(old, new)).ok();
     let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&mask), None);
