@@ -277,7 +277,10 @@ impl TlsStream {
                 read_exactly(&self.sock, &mut record, HEADER + len, deadline)?;
                 let mut rest = &record[..];
                 while !rest.is_empty() {
-                    self.conn.read_tls(&mut rest)?;
+                    if self.conn.read_tls(&mut rest)? == 0 {
+                        // rustls takes nothing more (a record after the goodbye).
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, "TLS data after close_notify"));
+                    }
                     self.note_state()?;
                     // Plaintext before the goodbye is not expected and dropped.
                     let mut sink = [0u8; 512];
