@@ -17,6 +17,7 @@ use nix::sys::signal::Signal;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
+use crate::util::ports::connect_when_bound;
 use crate::util::{
     key_file, pseudo_random, run_tool, sha256, shared_root, wait_until, Ftp, Master, Server, SlaveServer, Slaves,
     TempDir,
@@ -777,22 +778,6 @@ fn encrypted_transfers_keep_rates_quotas_and_ascii_line_ends() {
     let names: Vec<String> =
         std::fs::read_dir(&home).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     assert!(names.iter().all(|n| n == "fits.bin" || n == ".forkftp.quota"), "{names:?}");
-}
-
-/// A connection to `addr`, tried again for up to 10 s while it is refused
-/// (a socket systemd-socket-activate has not bound yet).
-fn connect_when_bound(addr: SocketAddr) -> TcpStream {
-    let mut tries = 200;
-    loop {
-        match TcpStream::connect(addr) {
-            Ok(s) => return s,
-            Err(_) if tries > 0 => {
-                tries -= 1;
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(e) => panic!("connect {addr}: {e}"),
-        }
-    }
 }
 
 /// The first bytes of an implicit-FTPS session: TLS, then the 220.
