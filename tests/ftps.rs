@@ -799,7 +799,7 @@ fn implicit_addr(log: &str) -> SocketAddr {
 /// too, by the same name.
 #[test]
 fn the_implicit_port_is_handed_over_by_an_upgrade_and_by_systemd() {
-    use crate::service::{copy_of_ftpserver, install, KillOnDrop, FTPSERVER};
+    use crate::service::{copy_of_ftpserver, install, upgraded_supervisor, KillOnDrop, FTPSERVER};
     let pair = Pair::new("implicit-handover");
     let ca = pair.cert();
     let bin = TempDir::new("implicit-upgrade-bin");
@@ -813,20 +813,7 @@ fn the_implicit_port_is_handed_over_by_an_upgrade_and_by_systemd() {
     install(FTPSERVER, &exe);
     let mark = s.log_text().len();
     s.signal(Signal::SIGUSR2);
-    let mut next = None;
-    assert!(
-        wait_until(crate::util::READY, || {
-            let log = s.log_text();
-            next = log.get(mark..).and_then(|t| {
-                let l = t.lines().find(|l| l.contains("upgrade: pid ") && l.contains(" serves"))?;
-                l.split("upgrade: pid ").nth(1)?.split_whitespace().next()?.parse::<i32>().ok()
-            });
-            next.is_some()
-        }),
-        "{}",
-        s.log_text()
-    );
-    let _guard = KillOnDrop(next.unwrap());
+    let _guard = KillOnDrop(upgraded_supervisor(&s, mark));
     let tail = s.log_text()[mark..].to_string();
     assert!(tail.contains(&format!("implicit FTPS on {implicit}")), "the new binary took the socket:\n{tail}");
     // Old workers are told to leave; the new pool serves the same port.
