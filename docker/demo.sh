@@ -73,23 +73,33 @@ same_file() {
     echo "ok: $what holds $path, byte for byte ($(wc -c <"$local") bytes)"
 }
 
+# Waits for the one-shot client1 and client2 of SCENARIO (the compose
+# arguments follow) and prints what each saw; fails unless both exited 0.
+# Sets clients to their two container ids.
+clients_done() {
+    local scenario=$1 s c status
+    shift
+    clients=()
+    for s in client1 client2; do
+        c=$("${compose[@]}" "$@" ps -q "$s")
+        [ -n "$c" ] || fail "$scenario: no $s container"
+        status=$(exited "$c")
+        show "$scenario $s" "$c"
+        [ "$status" = 0 ] || fail "$scenario: $s exited with $status"
+        clients+=("$c")
+    done
+}
+
 ip_of() { "$DOCKER" inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' "$1"; }
 
 upload=docker/client1/from_client1.txt
 
 echo "==== lab: ftp-server with a data volume, client1 and client2 (compose.yaml)"
 "${compose[@]}" "${lab[@]}" up -d
-for s in client1 client2; do
-    c=$("${compose[@]}" "${lab[@]}" ps -q "$s")
-    [ -n "$c" ] || fail "lab: no $s container"
-    status=$(exited "$c")
-    show "lab $s" "$c"
-    [ "$status" = 0 ] || fail "lab: $s exited with $status"
-done
+clients_done lab "${lab[@]}"
 server=$("${compose[@]}" "${lab[@]}" ps -q ftp-server)
-client2=$("${compose[@]}" "${lab[@]}" ps -q client2)
 same_file "$server" /srv/ftp/from_client1.txt "$upload" "lab: the server's volume"
-same_file "$client2" /home/ftp/_CLIENTROOT/from_client1.txt "$upload" "lab: client2"
+same_file "${clients[1]}" /home/ftp/_CLIENTROOT/from_client1.txt "$upload" "lab: client2"
 "${compose[@]}" "${lab[@]}" down -v >/dev/null 2>&1
 
 echo "==== cluster: ftpmaster, slave1 and slave2 on one shared volume, clients through the master (compose.cluster.yaml)"
@@ -105,22 +115,17 @@ for _ in $(seq 1 600); do
 done
 [ "$live" -ge 2 ] || fail "cluster: $live slaves registered with the master after 60 s"
 "${compose[@]}" "${cluster[@]}" up -d
+clients_done cluster "${cluster[@]}"
 greetings=()
-for s in client1 client2; do
-    c=$("${compose[@]}" "${cluster[@]}" ps -q "$s")
-    [ -n "$c" ] || fail "cluster: no $s container"
-    status=$(exited "$c")
-    show "cluster $s" "$c"
-    [ "$status" = 0 ] || fail "cluster: $s exited with $status"
+for c in "${clients[@]}"; do
     greetings+=("$("$DOCKER" logs "$c" 2>&1 | grep -o 'forkftp slave [0-9]*' | head -1)")
 done
 [ -n "${greetings[0]}" ] && [ -n "${greetings[1]}" ] || fail "cluster: a client was not greeted by a slave"
 [ "${greetings[0]}" != "${greetings[1]}" ] || fail "cluster: both clients reached ${greetings[0]}"
 echo "ok: round robin: client1 reached ${greetings[0]}, client2 ${greetings[1]}"
 slave2=$("${compose[@]}" "${cluster[@]}" ps -q slave2)
-client2=$("${compose[@]}" "${cluster[@]}" ps -q client2)
 same_file "$slave2" /srv/ftp/from_client1.txt "$upload" "cluster: the shared volume"
-same_file "$client2" /home/ftp/_CLIENTROOT/from_client1.txt "$upload" "cluster: client2"
+same_file "${clients[1]}" /home/ftp/_CLIENTROOT/from_client1.txt "$upload" "cluster: client2"
 # The master names each client's address; the slave that served it must
 # log the same (from the master's PROXY header), not the master's.
 master_ip=$(ip_of "$master")

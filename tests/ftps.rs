@@ -17,6 +17,7 @@ use nix::sys::signal::Signal;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
+use crate::util::ports::connect_when_bound;
 use crate::util::{
     key_file, pseudo_random, run_tool, sha256, shared_root, wait_until, Ftp, Master, Server, SlaveServer, Slaves,
     TempDir,
@@ -779,22 +780,6 @@ fn encrypted_transfers_keep_rates_quotas_and_ascii_line_ends() {
     assert!(names.iter().all(|n| n == "fits.bin" || n == ".forkftp.quota"), "{names:?}");
 }
 
-/// A connection to `addr`, tried again for up to 10 s while it is refused
-/// (a socket systemd-socket-activate has not bound yet).
-fn connect_when_bound(addr: SocketAddr) -> TcpStream {
-    let mut tries = 200;
-    loop {
-        match TcpStream::connect(addr) {
-            Ok(s) => return s,
-            Err(_) if tries > 0 => {
-                tries -= 1;
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(e) => panic!("connect {addr}: {e}"),
-        }
-    }
-}
-
 /// The first bytes of an implicit-FTPS session: TLS, then the 220.
 fn implicit_greeting(addr: SocketAddr, ca: &Path) -> u16 {
     let tcp = connect_when_bound(addr);
@@ -814,7 +799,7 @@ fn implicit_addr(log: &str) -> SocketAddr {
 /// too, by the same name.
 #[test]
 fn the_implicit_port_is_handed_over_by_an_upgrade_and_by_systemd() {
-    use crate::service::{copy_of_ftpserver, install, KillOnDrop, FTPSERVER};
+    use crate::service::{copy_of_ftpserver, install, upgraded_supervisor, KillOnDrop, FTPSERVER};
     let pair = Pair::new("implicit-handover");
     let ca = pair.cert();
     let bin = TempDir::new("implicit-upgrade-bin");
@@ -828,20 +813,7 @@ fn the_implicit_port_is_handed_over_by_an_upgrade_and_by_systemd() {
     install(FTPSERVER, &exe);
     let mark = s.log_text().len();
     s.signal(Signal::SIGUSR2);
-    let mut next = None;
-    assert!(
-        wait_until(crate::util::READY, || {
-            let log = s.log_text();
-            next = log.get(mark..).and_then(|t| {
-                let l = t.lines().find(|l| l.contains("upgrade: pid ") && l.contains(" serves"))?;
-                l.split("upgrade: pid ").nth(1)?.split_whitespace().next()?.parse::<i32>().ok()
-            });
-            next.is_some()
-        }),
-        "{}",
-        s.log_text()
-    );
-    let _guard = KillOnDrop(next.unwrap());
+    let _guard = KillOnDrop(upgraded_supervisor(&s, mark));
     let tail = s.log_text()[mark..].to_string();
     assert!(tail.contains(&format!("implicit FTPS on {implicit}")), "the new binary took the socket:\n{tail}");
     // Old workers are told to leave; the new pool serves the same port.

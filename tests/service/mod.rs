@@ -12,7 +12,7 @@ mod xferlog;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::util::{alive, signal_pid, wait_until, TempDir};
+use crate::util::{alive, signal_pid, wait_until, Server, TempDir, READY};
 
 pub const FTPSERVER: &str = env!("CARGO_BIN_EXE_ftpserver");
 pub const FTPMASTER: &str = env!("CARGO_BIN_EXE_ftpmaster");
@@ -70,4 +70,22 @@ pub fn install(from: &str, to: &Path) {
     let tmp = to.with_extension("new");
     std::fs::copy(from, &tmp).unwrap();
     std::fs::rename(&tmp, to).unwrap();
+}
+
+/// The pid of the supervisor a SIGUSR2 upgrade of `s` started: the line
+/// `upgrade: pid N serves` that `s` logs after byte `after` of its log,
+/// waited for up to [`READY`]. Fails the test, with the log, without it.
+pub fn upgraded_supervisor(s: &Server, after: usize) -> i32 {
+    let pid = || {
+        let log = s.log_text();
+        let line = log.get(after..)?.lines().find(|l| l.contains("upgrade: pid ") && l.contains(" serves"))?;
+        line.split("upgrade: pid ").nth(1)?.split_whitespace().next()?.parse().ok()
+    };
+    let mut found = None;
+    let done = wait_until(READY, || {
+        found = pid();
+        found.is_some()
+    });
+    assert!(done, "the upgrade did not complete (no `upgrade: pid N serves`):\n{}", s.log_text());
+    found.unwrap()
 }

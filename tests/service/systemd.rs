@@ -4,13 +4,12 @@
 
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::UnixDatagram;
-use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
 use super::FTPSERVER;
 use crate::util::daemon::Daemon;
-use crate::util::ports::reserve_ports;
+use crate::util::ports::{connect_when_bound, reserve_ports};
 use crate::util::server::{listening_addr, LISTENING};
 use crate::util::{Ftp, Server, TempDir, READY};
 
@@ -47,19 +46,7 @@ fn socket_activation_serves_on_the_sockets_systemd_hands_over() {
     // systemd-socket-activate starts the server on the first connection,
     // which waits in the socket's backlog meanwhile.
     let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let first = std::thread::spawn(move || {
-        let mut deadline = 200;
-        loop {
-            match std::net::TcpStream::connect(addr) {
-                Ok(s) => break s,
-                Err(_) if deadline > 0 => {
-                    deadline -= 1;
-                    std::thread::sleep(Duration::from_millis(50))
-                }
-                Err(e) => panic!("connect {addr}: {e}"),
-            }
-        }
-    });
+    let first = std::thread::spawn(move || connect_when_bound(addr));
     let line = d.wait_for_line(LISTENING);
     assert_eq!(listening_addr(&line), addr, "the socket systemd made, not --listen");
     assert!(d.log_text().contains("a socket handed over by systemd"), "{}", d.log_text());
@@ -120,15 +107,7 @@ fn ftpmaster_takes_its_client_and_registry_sockets_from_systemd() {
     let mut d = Daemon::spawn(ACTIVATE, &args, "activate-master");
     // Started on the first connection, which waits in the backlog meanwhile.
     let addr: std::net::SocketAddr = clients.parse().unwrap();
-    let first = std::thread::spawn(move || {
-        for _ in 0..200 {
-            if let Ok(s) = std::net::TcpStream::connect(addr) {
-                return s;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("connect {addr}");
-    });
+    let first = std::thread::spawn(move || connect_when_bound(addr));
     let line = d.wait_for_line("forkftp master: clients on ");
     assert!(line.contains(&format!("clients on {clients}, slaves register on {registry}")), "{line}");
     // No slave: the waiting client is told so.

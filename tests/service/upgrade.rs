@@ -11,16 +11,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use super::{copy_of_ftpserver, install, KillOnDrop, FTPSERVER};
+use super::{copy_of_ftpserver, install, upgraded_supervisor, KillOnDrop, FTPSERVER};
 use crate::util::{alive, pseudo_random, signal_pid, wait_until, Ftp, Server, TempDir, READY};
-
-/// The pid in the log line `upgrade: pid N serves` logged after `after`.
-fn new_supervisor(s: &Server, after: usize) -> Option<i32> {
-    let log = s.log_text();
-    let tail = log.get(after..)?;
-    let line = tail.lines().find(|l| l.contains("upgrade: pid ") && l.contains(" serves"))?;
-    line.split("upgrade: pid ").nth(1)?.split_whitespace().next()?.parse().ok()
-}
 
 /// One client session: connect, log in, download `big.bin` and
 /// `hello.txt`, compare, quit. Any refusal, reset or wrong byte is an error.
@@ -102,20 +94,11 @@ fn an_upgrade_under_load_refuses_no_connection_and_loses_no_byte() {
     // which hands over to the third.
     let mut owners = vec![s.pid()];
     let mut guards = Vec::new();
-    for round in 0..2 {
+    for _ in 0..2 {
         let mark = s.log_text().len();
         install(FTPSERVER, &exe);
         signal_pid(*owners.last().unwrap(), Signal::SIGUSR2);
-        let mut next = None;
-        assert!(
-            wait_until(READY, || {
-                next = new_supervisor(&s, mark);
-                next.is_some()
-            }),
-            "upgrade {round} did not complete:\n{}",
-            s.log_text()
-        );
-        let next = next.unwrap();
+        let next = upgraded_supervisor(&s, mark);
         guards.push(KillOnDrop(next));
         let old = *owners.last().unwrap();
         owners.push(next);
@@ -192,19 +175,9 @@ fn a_new_binary_that_fails_leaves_the_old_one_serving() {
     install(FTPSERVER, &exe);
     let mark = s.log_text().len();
     s.signal(Signal::SIGUSR2);
-    let mut next = None;
-    assert!(
-        wait_until(READY, || {
-            next = new_supervisor(&s, mark);
-            next.is_some()
-        }),
-        "{}",
-        s.log_text()
-    );
-    let _guard = KillOnDrop(next.unwrap());
-    assert!(
-        wait_until(READY, || std::fs::read_to_string(&pid_file).is_ok_and(|p| p.trim() == next.unwrap().to_string()))
-    );
+    let next = upgraded_supervisor(&s, mark);
+    let _guard = KillOnDrop(next);
+    assert!(wait_until(READY, || std::fs::read_to_string(&pid_file).is_ok_and(|p| p.trim() == next.to_string())));
     let mut f = s.connect();
     f.login("anonymous", "x");
     f.quit();

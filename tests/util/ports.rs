@@ -9,6 +9,8 @@
 //!   under a file lock that every test process of this suite respects.
 //! - [`refusing_port`]: a port where nothing listens, for as long as needed.
 //! - [`connect_from`]: a connection from another loopback address.
+//! - [`connect_when_bound`]: a connection to a port that another program
+//!   (systemd-socket-activate) binds once it has started.
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -116,4 +118,17 @@ pub fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
     let s = TcpStream::from(fd);
     s.set_read_timeout(Some(super::ftp::REPLY_WAIT)).unwrap();
     s
+}
+
+/// A connection to `addr`, tried again while it is refused, for up to
+/// [`READY`](super::READY): the port is one that another program
+/// (systemd-socket-activate) binds once it has started.
+pub fn connect_when_bound(addr: SocketAddr) -> TcpStream {
+    let mut last = None;
+    super::wait_until(super::READY, || {
+        last = Some(TcpStream::connect(addr));
+        last.as_ref().is_some_and(Result::is_ok)
+    });
+    let last = last.expect("wait_until tries at least once");
+    last.unwrap_or_else(|e| panic!("connect {addr}: {e} (still, after {:?})", super::READY))
 }
