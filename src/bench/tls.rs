@@ -146,8 +146,7 @@ impl Ftp {
         f.cmd_expect(&Command::Auth("TLS".into()), ReplyCode::AUTH_OK)?;
         f.stream.start_tls(tls.control()?, deadline(), &|| false)?;
         f.stream.set_nonblocking(false)?;
-        f.cmd_expect(&Command::User(user.to_string()), ReplyCode::NEED_PASSWORD)?;
-        f.cmd_expect(&Command::Pass(crate::protocol::Password::new(password)), ReplyCode::LOGGED_IN)?;
+        f.log_in(user, password)?;
         f.cmd_expect(&Command::Pbsz(0), ReplyCode::COMMAND_OK)?;
         f.cmd_expect(&Command::Prot('P'), ReplyCode::COMMAND_OK)?;
         Ok(f)

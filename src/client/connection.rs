@@ -133,14 +133,15 @@ impl Control {
         self.stream.write_all(&cmd.encode()).map_err(|e| ClientError::Lost(io_text(&e)))
     }
 
-    /// Turns the protocol dialogue display on or off (off while tab
-    /// completion lists a directory under the user's cursor).
     /// Passive data connections go to the address a PASV reply names
     /// (`--use-pasv-address`) instead of the control connection's.
     pub fn use_pasv_address(&mut self, on: bool) {
         self.use_pasv_address = on;
     }
 
+    /// Turns the protocol dialogue display on or off (off while tab
+    /// completion lists a directory under the user's cursor); returns the
+    /// setting it replaces.
     pub fn set_verbose(&mut self, verbose: bool) -> bool {
         std::mem::replace(&mut self.verbose, verbose)
     }

@@ -39,8 +39,8 @@ use super::names::check_remote_name;
 use super::session::Session;
 use super::shell::{command_names, takes_remote_names};
 use super::terminal::InputEvent;
-use crate::limits::{CLIENT_HISTORY_LINES, CLIENT_MAX_INPUT_LINE, CLIENT_POLL_TICK};
-use crate::protocol::{ReplyCode, ReplyParser};
+use crate::limits::{CLIENT_HISTORY_LINES, CLIENT_MAX_INPUT_LINE, CLIENT_POLL_TICK, MAX_REPLY_LINE};
+use crate::protocol::{Frame, LineFramer, ReplyCode, ReplyParser};
 
 /// The prompt.
 pub const PROMPT: &str = "ftp> ";
@@ -278,6 +278,10 @@ fn peer_closed(fd: &OwnedFd) -> bool {
     !matches!(recv(fd.as_raw_fd(), &mut b, MsgFlags::MSG_PEEK | MsgFlags::MSG_DONTWAIT), Ok(1))
 }
 
+/// Told when what the server said unasked fills the peek buffer (or one of
+/// its lines is too long) before a reply ends.
+const LONG_REPLY: &str = "The server sent a long reply.";
+
 /// What the server said unasked, read without consuming it (MSG_PEEK): the
 /// text to show, or `None` while no complete reply is there.
 fn unsolicited_text(fd: &OwnedFd) -> Option<String> {
@@ -293,9 +297,13 @@ fn unsolicited_text(fd: &OwnedFd) -> Option<String> {
             "Connection lost: the server closed the connection\nType 'reconnect' to connect again, or 'bye'.".into(),
         );
     }
+    // The one line framer: a line not complete yet (the rest of the reply
+    // still on its way) is not taken for a whole one.
+    let mut lines = LineFramer::new(MAX_REPLY_LINE);
+    lines.push(&buf[..n]);
     let mut parser = ReplyParser::new();
-    for line in buf[..n].split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
+    while let Some(frame) = lines.next_frame() {
+        let Frame::Line(line) = frame else { return Some(LONG_REPLY.into()) };
         match parser.feed(line) {
             Ok(Some(r)) if r.code == ReplyCode::NOT_AVAILABLE => {
                 return Some(format!("Connection lost: {r}\nType 'reconnect' to connect again, or 'bye'."))
@@ -305,7 +313,7 @@ fn unsolicited_text(fd: &OwnedFd) -> Option<String> {
             Err(_) => return Some("Connection lost: the server does not speak FTP".into()),
         }
     }
-    (n == buf.len()).then(|| "The server sent a long reply.".into())
+    (n == buf.len()).then(|| LONG_REPLY.into())
 }
 
 /// The line editor of the prompt.
@@ -387,6 +395,26 @@ mod tests {
         assert_eq!(quote_word("a b;c"), "a\\ b\\;c");
         assert_eq!(word_start("pwd; get x"), 9);
         assert_eq!(word_start(""), 0);
+    }
+
+    /// The watcher peeks at what has arrived so far: a reply whose end is
+    /// still on its way is waited for, not announced as garbage or cut.
+    #[test]
+    fn only_complete_unsolicited_replies_are_announced() {
+        use std::os::unix::net::UnixStream;
+        let (mut server, client) = UnixStream::pair().unwrap();
+        let fd = OwnedFd::from(client);
+        server.write_all(b"42").unwrap();
+        assert_eq!(unsolicited_text(&fd), None);
+        server.write_all(b"1 Timeout.\r\n").unwrap();
+        let text = unsolicited_text(&fd).unwrap();
+        assert!(text.starts_with("Connection lost: 421 Timeout."), "{text}");
+        let (mut server, client) = UnixStream::pair().unwrap();
+        let fd = OwnedFd::from(client);
+        server.write_all(b"211-a\r\n211 b").unwrap();
+        assert_eq!(unsolicited_text(&fd), None);
+        server.write_all(b"ye\n").unwrap();
+        assert_eq!(unsolicited_text(&fd).as_deref(), Some("211-a\n211 bye"));
     }
 
     #[test]

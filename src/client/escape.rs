@@ -13,7 +13,7 @@
 use std::borrow::Cow;
 use std::io::{self, Write};
 
-use crate::escape::{escape, escape_into};
+use crate::escape::{escape_into, hidden};
 use crate::limits::CLIENT_MAX_LISTING_LINE;
 
 /// Text of several lines, each made safe; the line feeds between them are
@@ -21,7 +21,8 @@ use crate::limits::CLIENT_MAX_LISTING_LINE;
 ///
 /// Security: this is the last step before a terminal for all server text.
 pub fn visible(text: &str) -> Cow<'_, str> {
-    if text.split('\n').all(|line| matches!(escape(line.as_bytes()), Cow::Borrowed(_))) {
+    // `text` is UTF-8: only its hidden characters need escaping.
+    if !text.chars().any(|c| c != '\n' && hidden(c)) {
         return Cow::Borrowed(text);
     }
     let mut out = Vec::with_capacity(text.len() + 16);
