@@ -55,8 +55,13 @@ impl std::fmt::Debug for TlsStream {
 
 /// The error for a TLS failure: the peer's bytes were not TLS, or did not
 /// check out.
-fn tls_error(e: rustls::Error) -> io::Error {
+pub(super) fn tls_error(e: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// A version as logs and banners name it: "TLSv1.3".
+pub(super) fn version_name(v: rustls::ProtocolVersion) -> String {
+    v.as_str().map_or_else(|| format!("{v:?}"), |s| s.replace("TLSv1_", "TLSv1."))
 }
 
 /// Waits until `sock` is ready for `events`, at most until `deadline`
@@ -188,9 +193,7 @@ impl TlsStream {
 
     /// "TLSv1.3 TLS13_AES_256_GCM_SHA384", for logs and the client's banner.
     pub fn describe(&self) -> String {
-        let version = self.conn.protocol_version().map_or("TLS".to_string(), |v| {
-            v.as_str().map_or_else(|| format!("{v:?}"), |s| s.replace("TLSv1_", "TLSv1."))
-        });
+        let version = self.conn.protocol_version().map_or("TLS".to_string(), version_name);
         match self.conn.negotiated_cipher_suite() {
             Some(cs) => format!("{version} {:?}", cs.suite()),
             None => version,
