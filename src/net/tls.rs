@@ -203,14 +203,7 @@ impl TlsStream {
     /// Sends what rustls holds for the socket; `WouldBlock` when the socket
     /// (non-blocking) takes no more.
     fn flush_tls(&mut self) -> io::Result<()> {
-        while self.conn.wants_write() {
-            match self.conn.write_tls(&mut self.sock) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(_) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+        send_pending(&mut self.conn, &self.sock)
     }
 
     /// True while encrypted bytes wait for the socket.
@@ -220,12 +213,7 @@ impl TlsStream {
 
     /// Sends what waits for the socket, never waiting (`WouldBlock`).
     pub fn flush_now(&mut self) -> io::Result<()> {
-        while self.conn.wants_write() {
-            if self.conn.write_tls(&mut NoWait(&self.sock))? == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-        }
-        Ok(())
+        send_pending(&mut self.conn, NoWait(&self.sock))
     }
 
     /// Encrypts what rustls's buffer takes of `buf` and sends what the
@@ -295,6 +283,17 @@ impl TlsStream {
         self.sock.set_nonblocking(false)?;
         result.map(|()| self.sock)
     }
+}
+
+/// Writes what `conn` holds for the socket to `to` (the socket, or
+/// [`NoWait`] on it) until nothing is left or `to` fails (`WouldBlock`).
+fn send_pending(conn: &mut Connection, mut to: impl Write) -> io::Result<()> {
+    while conn.wants_write() {
+        if conn.write_tls(&mut to)? == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+    }
+    Ok(())
 }
 
 /// Reads from the non-blocking `sock` until `buf` holds `len` bytes, never
