@@ -144,7 +144,8 @@ impl RecordStream {
 
 impl Read for RecordStream {
     /// Copies plaintext into `buf` (the fast way is [`RecordStream::recv`]
-    /// and [`RecordStream::plaintext`]): one read of the socket at most.
+    /// and [`RecordStream::plaintext`]): one read of the socket at most, no
+    /// allocation.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -153,7 +154,7 @@ impl Read for RecordStream {
             return Ok(0);
         }
         let mut n = 0;
-        for s in self.plaintext() {
+        for s in self.pieces() {
             let k = s.len().min(buf.len() - n);
             buf[n..n + k].copy_from_slice(&s[..k]);
             n += k;
