@@ -478,14 +478,8 @@ pub fn futex_wake(word: &std::sync::atomic::AtomicU32, n: i32) {
 /// Seconds of `CLOCK_MONOTONIC`: the same clock in every process of the
 /// machine, so a time written to shared memory means the same to all.
 pub fn monotonic_secs() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: clock_gettime writes one timespec into `ts`, which is valid.
-    let r = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    if r == 0 {
-        ts.tv_sec as u64
-    } else {
-        0
-    }
+    use nix::time::{clock_gettime, ClockId};
+    clock_gettime(ClockId::CLOCK_MONOTONIC).map_or(0, |ts| ts.tv_sec() as u64)
 }
 
 /// In a child that is not a worker (the sweeper of stale uploads): the

@@ -56,7 +56,7 @@ use std::os::fd::AsFd;
 
 use rustls::{ProtocolVersion, SupportedCipherSuite};
 
-use super::tls::{HEADER, MAX_FRAGMENT};
+use super::tls::{tls_error, version_name, HEADER, MAX_FRAGMENT};
 use keys::{Kernel, Key, Shape};
 
 /// The AEAD tag of every suite we speak.
@@ -78,10 +78,6 @@ const USER_CANCELED: u8 = 90;
 /// The error for bytes that are not the TLS they should be.
 fn bad(what: impl Into<String>) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what.into())
-}
-
-fn tls_error(e: rustls::Error) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
 /// A data connection whose TLS records this module seals and opens.
@@ -142,14 +138,14 @@ impl RecordStream {
 
     /// "TLSv1.3 TLS13_AES_256_GCM_SHA384", for logs.
     pub fn describe(&self) -> String {
-        let v = self.version.as_str().map_or_else(|| format!("{:?}", self.version), |s| s.replace("TLSv1_", "TLSv1."));
-        format!("{v} {:?}", self.suite.suite())
+        format!("{} {:?}", version_name(self.version), self.suite.suite())
     }
 }
 
 impl Read for RecordStream {
     /// Copies plaintext into `buf` (the fast way is [`RecordStream::recv`]
-    /// and [`RecordStream::plaintext`]): one read of the socket at most.
+    /// and [`RecordStream::plaintext`]): one read of the socket at most, no
+    /// allocation.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -158,7 +154,7 @@ impl Read for RecordStream {
             return Ok(0);
         }
         let mut n = 0;
-        for s in self.plaintext() {
+        for s in self.pieces() {
             let k = s.len().min(buf.len() - n);
             buf[n..n + k].copy_from_slice(&s[..k]);
             n += k;

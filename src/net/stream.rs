@@ -29,7 +29,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Instant;
 
 use super::records::RecordStream;
-use super::tls::TlsStream;
+use super::tls::{NoWait, TlsStream};
 
 /// A connected stream: plain TCP, or TLS over it (FTPS, RFC 4217).
 #[derive(Debug)]
@@ -194,10 +194,8 @@ impl Stream {
     /// peer that stops reading must not hold a writer that has deadlines
     /// to keep; see `server::wait::write_all`).
     pub fn write_now(&mut self, buf: &[u8]) -> io::Result<usize> {
-        use nix::sys::socket::{send, MsgFlags};
-        use std::os::fd::AsRawFd;
         match self {
-            Stream::Plain(s) => Ok(send(s.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL)?),
+            Stream::Plain(s) => NoWait(s).write(buf),
             Stream::Tls(t) => t.write_now(buf),
             Stream::Records(r) => r.write_now(buf),
         }

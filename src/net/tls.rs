@@ -55,8 +55,13 @@ impl std::fmt::Debug for TlsStream {
 
 /// The error for a TLS failure: the peer's bytes were not TLS, or did not
 /// check out.
-fn tls_error(e: rustls::Error) -> io::Error {
+pub(super) fn tls_error(e: rustls::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
+}
+
+/// A version as logs and banners name it: "TLSv1.3".
+pub(super) fn version_name(v: rustls::ProtocolVersion) -> String {
+    v.as_str().map_or_else(|| format!("{v:?}"), |s| s.replace("TLSv1_", "TLSv1."))
 }
 
 /// Waits until `sock` is ready for `events`, at most until `deadline`
@@ -188,9 +193,7 @@ impl TlsStream {
 
     /// "TLSv1.3 TLS13_AES_256_GCM_SHA384", for logs and the client's banner.
     pub fn describe(&self) -> String {
-        let version = self.conn.protocol_version().map_or("TLS".to_string(), |v| {
-            v.as_str().map_or_else(|| format!("{v:?}"), |s| s.replace("TLSv1_", "TLSv1."))
-        });
+        let version = self.conn.protocol_version().map_or("TLS".to_string(), version_name);
         match self.conn.negotiated_cipher_suite() {
             Some(cs) => format!("{version} {:?}", cs.suite()),
             None => version,
@@ -200,14 +203,7 @@ impl TlsStream {
     /// Sends what rustls holds for the socket; `WouldBlock` when the socket
     /// (non-blocking) takes no more.
     fn flush_tls(&mut self) -> io::Result<()> {
-        while self.conn.wants_write() {
-            match self.conn.write_tls(&mut self.sock) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(_) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
+        send_pending(&mut self.conn, &self.sock)
     }
 
     /// True while encrypted bytes wait for the socket.
@@ -217,12 +213,7 @@ impl TlsStream {
 
     /// Sends what waits for the socket, never waiting (`WouldBlock`).
     pub fn flush_now(&mut self) -> io::Result<()> {
-        while self.conn.wants_write() {
-            if self.conn.write_tls(&mut NoWait(&self.sock))? == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-        }
-        Ok(())
+        send_pending(&mut self.conn, NoWait(&self.sock))
     }
 
     /// Encrypts what rustls's buffer takes of `buf` and sends what the
@@ -292,6 +283,17 @@ impl TlsStream {
         self.sock.set_nonblocking(false)?;
         result.map(|()| self.sock)
     }
+}
+
+/// Writes what `conn` holds for the socket to `to` (the socket, or
+/// [`NoWait`] on it) until nothing is left or `to` fails (`WouldBlock`).
+fn send_pending(conn: &mut Connection, mut to: impl Write) -> io::Result<()> {
+    while conn.wants_write() {
+        if conn.write_tls(&mut to)? == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+    }
+    Ok(())
 }
 
 /// Reads from the non-blocking `sock` until `buf` holds `len` bytes, never

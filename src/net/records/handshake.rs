@@ -63,7 +63,6 @@ fn send_all(mut sock: &TcpStream, mut buf: &[u8], deadline: Instant, stop: &dyn 
             Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
             Ok(n) => buf = &buf[n..],
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => wait(sock, PollFlags::POLLOUT, deadline, stop)?,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => return Err(e),
             Err(e) => return Err(e),
         }
     }

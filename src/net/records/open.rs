@@ -19,7 +19,14 @@ use crate::net::tls::{HEADER, MAX_FRAGMENT};
 impl RecordStream {
     /// Plaintext received and opened, not consumed yet.
     pub fn available(&self) -> usize {
-        self.early.len() + self.plain.iter().map(|(_, l)| l).sum::<usize>()
+        self.pieces().map(<[u8]>::len).sum()
+    }
+
+    /// The plaintext waiting, where it lies, piece by piece (no piece
+    /// empty).
+    pub(super) fn pieces(&self) -> impl Iterator<Item = &[u8]> {
+        let early = Some(&self.early[..]).filter(|e| !e.is_empty());
+        early.into_iter().chain(self.plain.iter().map(|&(at, len)| &self.inbuf[at..at + len]))
     }
 
     /// True when plaintext (or the peer's goodbye) waits, so a reader must
@@ -30,12 +37,7 @@ impl RecordStream {
 
     /// The plaintext waiting, where it lies (for one `writev`).
     pub fn plaintext(&self) -> Vec<IoSlice<'_>> {
-        let mut v = Vec::with_capacity(self.plain.len() + 1);
-        if !self.early.is_empty() {
-            v.push(IoSlice::new(&self.early));
-        }
-        v.extend(self.plain.iter().map(|&(at, len)| IoSlice::new(&self.inbuf[at..at + len])));
-        v
+        self.pieces().map(IoSlice::new).collect()
     }
 
     /// `n` bytes of the plaintext are used.

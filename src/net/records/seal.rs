@@ -131,27 +131,27 @@ impl RecordStream {
     /// Writes sealed records to the socket until none is left, or until
     /// the (non-blocking) socket takes no more (`WouldBlock`).
     pub fn flush_records(&mut self) -> io::Result<()> {
-        while self.sent < self.filled {
-            match (&self.sock).write(&self.out[self.sent..self.filled]) {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.sent += n,
-                Err(e) => return Err(e),
-            }
-        }
-        self.sent = 0;
-        self.filled = 0;
-        Ok(())
+        self.send_queued(false)
     }
 
     /// Sends sealed records, never waiting (`WouldBlock`), whatever the
     /// socket's blocking mode.
     pub fn flush_now(&mut self) -> io::Result<()> {
+        self.send_queued(true)
+    }
+
+    /// Writes `out[sent..filled]` to the socket (without ever waiting when
+    /// `now`) until all went, then empties the queue.
+    fn send_queued(&mut self, now: bool) -> io::Result<()> {
         while self.sent < self.filled {
-            match NoWait(&self.sock).write(&self.out[self.sent..self.filled])? {
+            let queued = &self.out[self.sent..self.filled];
+            match if now { NoWait(&self.sock).write(queued) } else { (&self.sock).write(queued) }? {
                 0 => return Err(io::ErrorKind::WriteZero.into()),
                 n => self.sent += n,
             }
         }
+        self.sent = 0;
+        self.filled = 0;
         Ok(())
     }
 

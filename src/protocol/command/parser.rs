@@ -89,9 +89,15 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
     if verb.len() > 8 || letters.is_empty() || !letters.iter().all(u8::is_ascii_alphabetic) {
         return Err(ParseError::BadVerb);
     }
-    let verb = verb.to_ascii_uppercase();
+    // Upper-cased on the stack (at most 8 ASCII bytes, checked above): no
+    // allocation per command.
+    let mut upper = [0u8; 8];
+    let upper = &mut upper[..verb.len()];
+    upper.copy_from_slice(verb.as_bytes());
+    upper.make_ascii_uppercase();
+    let verb = std::str::from_utf8(upper).map_err(|_| ParseError::BadVerb)?;
     let arg = if arg.is_empty() { None } else { Some(arg) };
-    parse_verb(&verb, arg)
+    parse_verb(verb, arg)
 }
 
 fn none(v: &'static str, arg: Option<&str>) -> Result<(), ParseError> {
