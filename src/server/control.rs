@@ -268,7 +268,8 @@ mod tests {
             if !ctl.accepting_input() {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(1));
+            // The rest of the 100,000 bytes is on its way: wait for it.
+            assert!(ctl.wait_input(Duration::from_secs(5)).unwrap());
         }
         assert_eq!(kept, MAX_PENDING_COMMANDS);
         assert!(ctl.poll_inputs().unwrap().is_empty());
