@@ -16,6 +16,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::limits::{GENCERT_DAYS, MAX_PEM_FILE, TLS_EXPIRY_WARNING_DAYS};
+use crate::protocol::time::{civil, parse_time_val};
 
 /// A certificate chain and its private key, as read from the files.
 pub(crate) struct CertPair {
@@ -109,59 +110,26 @@ fn der_element(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day number (inverse of [`days_from_civil`]).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
 /// A Unix time as `2026-11-29 13:30:00 UTC`.
 pub(crate) fn date(t: i64) -> String {
-    let (y, m, d) = civil_from_days(t.div_euclid(86_400));
-    let s = t.rem_euclid(86_400);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} UTC", s / 3600, s / 60 % 60, s % 60)
+    let (y, m, d, h, mi, s) = civil(t);
+    format!("{y:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC")
 }
 
 /// An X.509 time (RFC 5280 section 4.1.2.5): UTCTime `YYMMDDHHMMSSZ` or
-/// GeneralizedTime `YYYYMMDDHHMMSSZ`, as a Unix time.
+/// GeneralizedTime `YYYYMMDDHHMMSSZ`, as a Unix time. Without its `Z`
+/// (and with its century, for UTCTime: `YY` from 50 is 19YY, else 20YY)
+/// it is RFC 3659's time-val, which `protocol::time` reads and checks.
 fn x509_time(tag: u8, v: &[u8]) -> Option<i64> {
-    let digits = |s: &[u8]| -> Option<i64> {
-        s.iter().try_fold(0i64, |acc, &c| c.is_ascii_digit().then(|| acc * 10 + i64::from(c - b'0')))
-    };
-    let (year, rest) = match (tag, v.len()) {
-        (0x17, 13) => {
-            let yy = digits(&v[..2])?;
-            (if yy >= 50 { 1900 + yy } else { 2000 + yy }, &v[2..])
-        }
-        (0x18, 15) => (digits(&v[..4])?, &v[4..]),
+    let digits = std::str::from_utf8(v).ok()?.strip_suffix('Z')?;
+    let time_val = match (tag, digits.len()) {
+        (0x17, 12) => format!("{}{digits}", if digits >= "50" { "19" } else { "20" }),
+        (0x18, 14) => digits.to_string(),
         _ => return None,
     };
-    if rest[10] != b'Z' {
-        return None;
-    }
-    let f = |i: usize| digits(&rest[i..i + 2]);
-    let (mo, d, h, mi, s) = (f(0)?, f(2)?, f(4)?, f(6)?, f(8)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || s > 60 {
-        return None;
-    }
-    Some(days_from_civil(year, mo, d) * 86_400 + h * 3600 + mi * 60 + s)
+    // Fourteen characters: a fraction (which X.509 forbids here) would
+    // leave fewer than the fourteen digits a time-val needs, and is refused.
+    parse_time_val(&time_val)
 }
 
 /// The validity of a certificate (RFC 5280 section 4.1: `Certificate` ->
@@ -240,7 +208,7 @@ pub fn generate(names: &[String], cert: &Path, key: &Path, force: bool) -> Resul
     params.distinguished_name.push(rcgen::DnType::OrganizationName, "forkftp (self-signed)");
     let today = unix_now().div_euclid(86_400);
     let ymd = |days: i64| {
-        let (y, m, d) = civil_from_days(days);
+        let (y, m, d, ..) = civil(days * 86_400);
         rcgen::date_time_ymd(y as i32, m as u8, d as u8)
     };
     params.not_before = ymd(today - 1);
@@ -283,16 +251,15 @@ mod tests {
 
     #[test]
     fn dates_convert_both_ways() {
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
-        assert_eq!(civil_from_days(11_017), (2000, 3, 1));
         assert_eq!(date(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(date(951_782_400 + 3661), "2000-02-29 01:01:01 UTC");
-        assert_eq!(x509_time(0x17, b"491231235959Z"), Some(days_from_civil(2049, 12, 31) * 86_400 + 86_399));
-        assert_eq!(x509_time(0x17, b"500101000000Z"), Some(days_from_civil(1950, 1, 1) * 86_400));
+        assert_eq!(x509_time(0x17, b"491231235959Z"), Some(2_524_607_999));
+        assert_eq!(x509_time(0x17, b"500101000000Z"), Some(-631_152_000));
         assert_eq!(x509_time(0x18, b"20380119031408Z"), Some(2_147_483_648));
         assert_eq!(x509_time(0x17, b"491231235959+"), None);
         assert_eq!(x509_time(0x17, b"491331235959Z"), None);
+        assert_eq!(x509_time(0x18, b"2038011903.4Z"), None);
+        assert_eq!(x509_time(0x17, b"4912312359.5Z"), None);
     }
 
     #[test]

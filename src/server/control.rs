@@ -202,13 +202,7 @@ impl Control {
     /// than that many lines, however fast it sends them.
     pub fn poll_inputs(&mut self) -> io::Result<Vec<Input>> {
         let room = MAX_PENDING_COMMANDS.saturating_sub(self.pending.len());
-        let mut got = Vec::new();
-        while got.len() < room {
-            match self.take_line() {
-                Some(i) => got.push(i),
-                None => break,
-            }
-        }
+        let mut got: Vec<Input> = std::iter::from_fn(|| self.take_line()).take(room).collect();
         // The buffer holds no complete line now: read more only if there is room.
         if got.len() == room || !self.wait_input(Duration::ZERO).unwrap_or(false) {
             return Ok(got);
@@ -219,12 +213,7 @@ impl Control {
             Err(e) if e.kind() == io::ErrorKind::Interrupted || e.kind() == io::ErrorKind::WouldBlock => false,
             Err(e) => return Err(e),
         };
-        while got.len() < room {
-            match self.take_line() {
-                Some(i) => got.push(i),
-                None => break,
-            }
-        }
+        got.extend(std::iter::from_fn(|| self.take_line()).take(room - got.len()));
         if eof {
             got.push(Input::Eof);
         }
@@ -279,7 +268,8 @@ mod tests {
             if !ctl.accepting_input() {
                 break;
             }
-            std::thread::sleep(Duration::from_millis(1));
+            // The rest of the 100,000 bytes is on its way: wait for it.
+            assert!(ctl.wait_input(Duration::from_secs(5)).unwrap());
         }
         assert_eq!(kept, MAX_PENDING_COMMANDS);
         assert!(ctl.poll_inputs().unwrap().is_empty());

@@ -455,11 +455,11 @@ impl Protection {
 
     /// What STAT and the log say.
     pub(crate) fn describe(&self) -> &'static str {
-        match (self.control, self.prot) {
-            (true, Prot::Private) => "TLS on control and data",
-            (true, Prot::Clear) => "TLS on control, data in clear",
-            (false, Prot::Private) => "control in clear (CCC), TLS on data",
-            (false, Prot::Clear) => "no TLS",
+        match self.encrypted() {
+            Encrypted::Both => "TLS on control and data",
+            Encrypted::Control => "TLS on control, data in clear",
+            Encrypted::Data => "control in clear (CCC), TLS on data",
+            Encrypted::None => "no TLS",
         }
     }
 }

@@ -14,10 +14,10 @@
 //! the `226`. So the two names are exchanged instead (`RENAME_EXCHANGE`,
 //! just as atomic for the target's name), the old file is unlinked while a
 //! descriptor still holds it, and that descriptor is closed after the reply
-//! ([`Replaced`]), by a helper thread when the file is large. ext4's rename
-//! also started writing the new file to disk, so that a crash soon after a
-//! replace leaves the old content or the new, not an empty file; the same
-//! writeback is started after the reply instead.
+//! ([`Replaced`]), by a helper thread whatever the file's size. ext4's
+//! rename also started writing the new file to disk, so that a crash soon
+//! after a replace leaves the old content or the new, not an empty file;
+//! the same thread starts that writeback after the reply instead.
 
 use std::fs::File;
 use std::os::fd::OwnedFd;

@@ -195,26 +195,43 @@ impl Pump<'_> {
     }
 }
 
-/// Writes all of `parts` to `file` with as few `writev` calls as it takes.
+/// Writes all of `parts` to `file`: one `writev`, which a file takes whole
+/// unless the disk fills or a signal cuts it short; then what it left, part
+/// by part.
 fn write_all_vectored(file: &mut File, parts: &[io::IoSlice<'_>]) -> io::Result<()> {
-    let mut rest: Vec<&[u8]> = parts.iter().map(|p| &**p).filter(|p| !p.is_empty()).collect();
-    while !rest.is_empty() {
-        let iov: Vec<io::IoSlice<'_>> = rest.iter().map(|p| io::IoSlice::new(p)).collect();
-        let mut n = match file.write_vectored(&iov) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => n,
+    let mut written = loop {
+        match file.write_vectored(parts) {
+            Ok(n) => break n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
-        };
-        while n > 0 {
-            if n >= rest[0].len() {
-                n -= rest[0].len();
-                rest.remove(0);
-            } else {
-                rest[0] = &rest[0][n..];
-                n = 0;
-            }
+        }
+    };
+    for part in parts {
+        if written >= part.len() {
+            written -= part.len();
+        } else {
+            file.write_all(&part[written..])?;
+            written = 0;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Seek};
+
+    #[test]
+    fn vectored_writes_put_every_part_in_order() {
+        let path = std::env::temp_dir().join(format!("forkftp-writev-{}", std::process::id()));
+        let mut f = File::options().read(true).write(true).create_new(true).open(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let parts = [io::IoSlice::new(b"abc"), io::IoSlice::new(b""), io::IoSlice::new(b"defg")];
+        write_all_vectored(&mut f, &parts).unwrap();
+        f.rewind().unwrap();
+        let mut got = String::new();
+        f.read_to_string(&mut got).unwrap();
+        assert_eq!(got, "abcdefg");
+    }
 }
