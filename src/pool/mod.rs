@@ -429,7 +429,7 @@ impl Supervisor {
         self.maintain(false);
         self.service_ready();
         loop {
-            let (live, idle, total) = self.counts();
+            let (_, idle, total) = self.counts();
             let settled = Instant::now() >= self.settle_until && self.reclaims.settled();
             let watch = !graceful && idle == 0 && settled;
             let can_grow = total < self.cfg.pool.max_workers;
@@ -474,7 +474,6 @@ impl Supervisor {
                 }
                 continue;
             }
-            let _ = live;
             self.maintain(waiting || implicit_waiting);
         }
         log::info!("stopped");

@@ -294,7 +294,7 @@ impl Slot {
             sessions: self.sessions(),
             bytes: self.bytes.load(Ordering::Relaxed),
             rate: self.current_rate(),
-            for_ms: now_ms().saturating_sub(self.since_ms.load(Ordering::Relaxed)),
+            for_ms: self.for_ms(),
             client: read_text(&self.client),
             user: read_text(&self.user),
             command: read_text(&self.command),
@@ -357,7 +357,7 @@ impl Scoreboard {
 
     /// Copies of the slots in use.
     pub fn snapshot(&self) -> Vec<SlotView> {
-        self.slots().iter().enumerate().filter(|(_, s)| s.pid() != 0).map(|(_, s)| s.view()).collect()
+        self.slots().iter().filter(|s| s.pid() != 0).map(Slot::view).collect()
     }
 
     /// Workers other than `except` serving a client from `ip`.

@@ -221,18 +221,27 @@ mod tests {
         assert!(exchange(&mut server, &big).starts_with("HTTP/1.1 431 "));
     }
 
+    /// Waits until `n` clients wait in the server's accept queue.
+    fn wait_queued(server: &HttpServer, n: usize) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while crate::sys::accept_queue_len(server.listener()).unwrap() < n {
+            assert!(Instant::now() < deadline, "{n} connections never reached the accept queue");
+            std::thread::yield_now();
+        }
+    }
+
     #[test]
     fn silent_clients_are_bounded_in_number() {
         let mut server = HttpServer::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = server.local_addr().unwrap();
         // Silent clients take every place...
         let silent: Vec<TcpStream> = (0..METRICS_MAX_CLIENTS).map(|_| TcpStream::connect(addr).unwrap()).collect();
-        std::thread::sleep(Duration::from_millis(50));
+        wait_queued(&server, METRICS_MAX_CLIENTS);
         server.serve(&mut answer);
         // ... so one more is closed at once, unanswered.
         let mut extra = TcpStream::connect(addr).unwrap();
         extra.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        std::thread::sleep(Duration::from_millis(50));
+        wait_queued(&server, 1);
         server.serve(&mut answer);
         let mut buf = [0u8; 16];
         assert!(matches!(extra.read(&mut buf), Ok(0) | Err(_)));

@@ -293,6 +293,7 @@ impl Master {
                 Err(Errno::EINTR) => 0,
                 Err(e) => return Err(format!("epoll_wait: {e}")),
             };
+            let mut metrics_ready = false;
             for ev in &events[..n] {
                 let (t, flags) = (ev.data(), ev.events());
                 match t {
@@ -304,13 +305,17 @@ impl Master {
                         }
                     }
                     T_SIGNALS => self.signals.drain(),
-                    // Served below, on every turn (deadlines too).
-                    T_METRICS => {}
+                    // Served below.
+                    T_METRICS => metrics_ready = true,
                     _ => self.on_event((t >> 1) as usize, t & 1 == 1, flags),
                 }
             }
             self.free.append(&mut self.released);
-            self.serve_metrics();
+            // Not on every turn: the loop turns for every relayed read. The
+            // tick closes the metrics clients past their deadline.
+            if metrics_ready || Instant::now() >= next_tick {
+                self.serve_metrics();
+            }
             if self.signals.take(libc::SIGTERM) | self.signals.take(libc::SIGINT) {
                 log::info!("stopping");
                 self.service.notifier.stopping("stopping");

@@ -150,6 +150,7 @@ impl Master {
             }
         }
         let now = Instant::now();
+        self.service.registered(r.id, r.addr);
         self.registry.insert(Slave {
             id: r.id,
             addr: r.addr,

@@ -103,6 +103,14 @@ impl Service {
         self.inherited.close_rest();
         s
     }
+
+    /// Slave `id` registered with `addr`: the metrics show it from now on,
+    /// down once it is gone.
+    pub(super) fn registered(&mut self, id: u32, addr: SocketAddr) {
+        if self.metrics.is_some() {
+            self.known.insert(id, addr.to_string());
+        }
+    }
 }
 
 impl Master {
@@ -126,9 +134,6 @@ impl Master {
     /// Answers the metrics clients that are ready (never waits).
     pub(super) fn serve_metrics(&mut self) {
         let Some(mut server) = self.service.metrics.take() else { return };
-        for s in self.registry.all() {
-            self.service.known.insert(s.id, s.addr.to_string());
-        }
         server.serve(&mut |path| match path {
             "/metrics" => Some((200, CONTENT_TYPE, self.metrics_page())),
             "/health" => {
