@@ -171,7 +171,7 @@ impl Session<'_> {
         };
         let jail = self.jail()?;
         if !is_dir(&jail.stat(&path)?) {
-            return ok(ReplyCode::FILE_UNAVAILABLE, format!("{}: Not a directory.", arg.unwrap_or_default()));
+            return Err(FtpError::NotADirectory);
         }
         let mut free = jail.free_bytes(&path)?;
         if let Some(q) = &self.quota {
