@@ -28,11 +28,10 @@ pub const PROBE: usize = 16;
 
 /// The key of a client address: IPv4 whole, IPv6 by its /64 prefix.
 pub fn address_key(seed: u64, ip: IpAddr) -> u64 {
-    let bytes: Vec<u8> = match crate::protocol::address::canonical(ip) {
-        IpAddr::V4(v4) => v4.octets().to_vec(),
-        IpAddr::V6(v6) => v6.octets()[..8].to_vec(),
-    };
-    key(seed, b'a', &bytes)
+    match crate::protocol::address::canonical(ip) {
+        IpAddr::V4(v4) => key(seed, b'a', &v4.octets()),
+        IpAddr::V6(v6) => key(seed, b'a', &v6.octets()[..8]),
+    }
 }
 
 /// The key of an account name.

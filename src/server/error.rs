@@ -28,6 +28,9 @@ pub enum FtpError {
     BadPath(PathError),
     /// The file system refused: mapped by [`errno_reply`].
     Fs(JailError),
+    /// CWD or AVBL naming something that exists but is not a directory:
+    /// 550.
+    NotADirectory,
     /// No PASV/PORT before a transfer, or the data connection failed: 425.
     NoData(String),
     /// REST beyond the end of the file: 554 (RFC 3659 section 5.4).
@@ -189,6 +192,8 @@ pub fn reply_for(e: &FtpError, subject: &str) -> Reply {
             Reply::new(ReplyCode::FILE_UNAVAILABLE, format!("{subject}: Not a regular file."))
         }
         FtpError::Fs(JailError::IsRoot) => Reply::new(ReplyCode::FILE_UNAVAILABLE, "Permission denied."),
+        FtpError::NotADirectory if subject.is_empty() => Reply::new(ReplyCode::FILE_UNAVAILABLE, "Not a directory."),
+        FtpError::NotADirectory => Reply::new(ReplyCode::FILE_UNAVAILABLE, format!("{subject}: Not a directory.")),
         FtpError::NoData(t) => Reply::new(ReplyCode::CANT_OPEN_DATA, t.clone()),
         FtpError::RestBeyondEnd(n) => {
             Reply::new(ReplyCode::INVALID_REST, format!("Restart offset {n} is beyond the end of the file."))
@@ -256,6 +261,16 @@ mod tests {
         assert_eq!(reply_for(&FtpError::from(Errno::ENOSPC), "f").code, ReplyCode::INSUFFICIENT_STORAGE);
         let io = io::Error::from_raw_os_error(libc::ENOSPC);
         assert_eq!(reply_for(&FtpError::from(io), "f").code, ReplyCode::INSUFFICIENT_STORAGE);
+    }
+
+    /// SIZE of a directory and CWD to a file: 550, naming the path.
+    #[test]
+    fn wrong_kinds_name_the_path() {
+        let r = reply_for(&FtpError::Fs(JailError::NotRegularFile), "d");
+        assert_eq!((r.code, r.text()), (ReplyCode::FILE_UNAVAILABLE, "d: Not a regular file.".to_string()));
+        let r = reply_for(&FtpError::NotADirectory, "f");
+        assert_eq!((r.code, r.text()), (ReplyCode::FILE_UNAVAILABLE, "f: Not a directory.".to_string()));
+        assert_eq!(FtpError::NotADirectory.reply().text(), "Not a directory.");
     }
 
     /// RFC 959 4.2: 552 is "exceeded storage allocation".

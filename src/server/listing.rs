@@ -1,5 +1,5 @@
 //! Directory listings: LIST (`ls -l` lines), NLST (names), MLSD/MLST facts
-//! (RFC 3659 section 7), and the times of MDTM (RFC 3659 section 3).
+//! (RFC 3659 section 7); dates and times come from `protocol::time`.
 //!
 //! A directory is read once through its descriptor, each entry stat'ed with
 //! `fstatat` relative to it, and lines are formatted into the caller's
@@ -17,6 +17,7 @@ use super::jail::{is_dir, Jail, Stat};
 use super::upload::is_temp_name;
 use super::vpath::VPath;
 use crate::accounts::Perms;
+use crate::protocol::time::{time_val, MONTHS};
 
 /// What kind of listing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,9 +82,9 @@ impl Facts {
     }
 }
 
-pub use crate::protocol::time::{civil, time_val};
-
-pub(crate) use crate::protocol::time::MONTHS;
+// Public here only for `bench::report`, which could take it from
+// `protocol::time` as everyone else does.
+pub use crate::protocol::time::civil;
 
 fn kind_char(mode: u32) -> char {
     match SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits()) {

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use super::data::DataSetup;
 use super::error::{reply_for, FtpError};
 use super::hash::HashJob;
-use super::jail::{is_dir, is_regular, Jail};
+use super::jail::{is_dir, is_regular, Jail, JailError};
 use super::listing::{Facts, Format};
 use super::quota::Quota;
 use super::tls::{Protection, Switch};
@@ -254,7 +254,7 @@ impl<'c> Session<'c> {
             C::Size(p) => {
                 let st = self.jail()?.stat(&self.path(&p)?)?;
                 if !is_regular(&st) {
-                    return ok(ReplyCode::FILE_UNAVAILABLE, format!("{p}: not a regular file."));
+                    return Err(JailError::NotRegularFile.into());
                 }
                 ok(ReplyCode::FILE_STATUS, st.st_size.to_string())
             }
@@ -418,7 +418,7 @@ impl<'c> Session<'c> {
         let target = self.path(arg)?;
         let st = self.jail()?.stat(&target)?;
         if !is_dir(&st) {
-            return ok(ReplyCode::FILE_UNAVAILABLE, format!("{arg}: Not a directory."));
+            return Err(FtpError::NotADirectory);
         }
         self.cwd = target;
         ok(ReplyCode::FILE_ACTION_OK, "Directory successfully changed.")

@@ -24,6 +24,16 @@ impl Session<'_> {
         canonical(self.local.ip())
     }
 
+    /// Opens the passive listener of PASV and EPSV (on [`Self::passive_ip`],
+    /// in `--passive-ports`) as the data setup; returns its port.
+    fn listen_passive(&mut self) -> Result<u16, FtpError> {
+        let listener = data::listen_passive(self.passive_ip(), self.cfg.passive_ports)
+            .map_err(|e| FtpError::NoData(format!("Can't open passive connection: {e}.")))?;
+        let port = listener.local_addr()?.port();
+        self.data = DataSetup::Passive(listener);
+        Ok(port)
+    }
+
     pub(super) fn pasv(&mut self) -> Result<Outcome, FtpError> {
         if self.epsv_all {
             return Err(FtpError::EpsvAllOnly);
@@ -32,10 +42,7 @@ impl Session<'_> {
         let IpAddr::V4(v4) = announce else {
             return Err(FtpError::NoData("PASV is IPv4 only; use EPSV.".into()));
         };
-        let listener = data::listen_passive(self.passive_ip(), self.cfg.passive_ports)
-            .map_err(|e| FtpError::NoData(format!("Can't open passive connection: {e}.")))?;
-        let port = listener.local_addr()?.port();
-        self.data = DataSetup::Passive(listener);
+        let port = self.listen_passive()?;
         ok(ReplyCode::PASSIVE_MODE, address::format_pasv_reply(SocketAddrV4::new(v4, port)))
     }
 
@@ -45,8 +52,7 @@ impl Session<'_> {
             // Clients (curl, lftp, ftplib) fall back to PASV.
             return Err(FtpError::EpsvRelayed);
         }
-        let ip = self.passive_ip();
-        let family = address::family(ip);
+        let family = address::family(self.passive_ip());
         match arg {
             EpsvArg::All => {
                 self.epsv_all = true;
@@ -55,10 +61,7 @@ impl Session<'_> {
             EpsvArg::Protocol(p) if p != family => return Err(FtpError::ProtocolNotSupported(Some(family))),
             _ => {}
         }
-        let listener = data::listen_passive(ip, self.cfg.passive_ports)
-            .map_err(|e| FtpError::NoData(format!("Can't open passive connection: {e}.")))?;
-        let port = listener.local_addr()?.port();
-        self.data = DataSetup::Passive(listener);
+        let port = self.listen_passive()?;
         ok(ReplyCode::EXTENDED_PASSIVE_MODE, address::format_epsv_reply(port))
     }
 

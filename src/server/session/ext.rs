@@ -139,12 +139,7 @@ impl Session<'_> {
         let range = self.range.take();
         let path = self.path(arg)?;
         let (file, st) = self.jail()?.open_file(&path)?;
-        let size = st.st_size as u64;
-        let (first, end) = match range {
-            None => (0, size),
-            Some((first, _)) if first > size => return Err(FtpError::RestBeyondEnd(first)),
-            Some((first, last)) => (first, last.saturating_add(1).min(size)),
-        };
+        let (first, end) = super::transfers::octets(0, range, st.st_size as u64)?;
         Ok(Outcome::Hash(HashJob { file, algo, first, end, path: arg.to_string(), x_verb }))
     }
 
@@ -171,7 +166,7 @@ impl Session<'_> {
         };
         let jail = self.jail()?;
         if !is_dir(&jail.stat(&path)?) {
-            return ok(ReplyCode::FILE_UNAVAILABLE, format!("{}: Not a directory.", arg.unwrap_or_default()));
+            return Err(FtpError::NotADirectory);
         }
         let mut free = jail.free_bytes(&path)?;
         if let Some(q) = &self.quota {

@@ -227,8 +227,11 @@ fn the_current_directory_stays_inside_the_root() {
     assert_eq!(pwd(&mut s), "\"/dir\" is the current directory.");
     assert_eq!(code(&mut s, Command::Cwd("../../..".into())), 250);
     assert_eq!(pwd(&mut s), "\"/\" is the current directory.");
-    assert_eq!(code(&mut s, Command::Cwd("a.txt".into())), 550);
+    let r = reply(s.handle(Command::Cwd("a.txt".into())));
+    assert_eq!((r.code.value(), r.text().as_str()), (550, "a.txt: Not a directory."));
     assert_eq!(reply(s.handle(Command::Size("a.txt".into()))).text(), "10");
+    let r = reply(s.handle(Command::Size("dir".into())));
+    assert_eq!((r.code.value(), r.text().as_str()), (550, "dir: Not a regular file."));
 }
 
 /// draft-somers-ftp-mfxx: MFMT and MFF set times; vsftpd's MDTM TIME path

@@ -13,24 +13,31 @@ use crate::server::error::FtpError;
 use crate::server::transfer::Job;
 use crate::server::upload::{is_temp_name, Upload};
 
+/// The octets `first..end` of a file of `size` bytes that RETR or HASH
+/// reads: from `offset` to the end, or those `RANG first last` named
+/// (draft-bryan-ftp-range), cut at the end of the file. A start past the
+/// end is 554 (RFC 3659 section 5.4).
+pub(super) fn octets(offset: u64, range: Option<(u64, u64)>, size: u64) -> Result<(u64, u64), FtpError> {
+    let (first, end) = match range {
+        None => (offset, size),
+        Some((first, last)) => (first, last.saturating_add(1).min(size)),
+    };
+    if first > size {
+        return Err(FtpError::RestBeyondEnd(first));
+    }
+    Ok((first, end))
+}
+
 impl Session<'_> {
     pub(super) fn retr(&mut self, arg: &str) -> Result<Outcome, FtpError> {
         self.need(|p| p.read)?;
         self.need_data()?;
         let path = self.path(arg)?;
-        let mut offset = std::mem::take(&mut self.rest);
+        let offset = std::mem::take(&mut self.rest);
         let range = self.range.take();
         let (file, st) = self.jail()?.open_file(&path)?;
         let size = st.st_size as u64;
-        // draft-bryan-ftp-range: RANG first last sends those octets only.
-        let mut end = size;
-        if let Some((first, last)) = range {
-            offset = first;
-            end = last.saturating_add(1).min(size);
-        }
-        if offset > size {
-            return Err(FtpError::RestBeyondEnd(offset));
-        }
+        let (offset, end) = octets(offset, range, size)?;
         let start = format!("Opening {} mode data connection for {arg} ({size} bytes).", self.mode_name());
         self.transfer(Job::Send { file, offset, size: end }, path, start, None)
     }
