@@ -14,7 +14,6 @@ use std::time::Instant;
 
 use super::config::Timeouts;
 use super::control::Control;
-use super::error::FtpError;
 use super::rate::Throttle;
 use super::transfer::{Pump, Stop};
 use crate::limits::{HASH_CHUNK, HASH_RATE};
@@ -92,22 +91,12 @@ pub fn run(mut job: HashJob, ctl: &mut Control, timeouts: &Timeouts, progress: &
     let result = digest(&mut pump, &mut job);
     let bytes = pump.bytes();
     let ctl = pump.into_control();
-    let (replies, complete, close): (Vec<Reply>, bool, bool) = match result {
+    let (replies, complete, close) = match result {
         Ok(d) => (vec![reply(&job, &d)], true, false),
-        // RFC 959 4.1.3: the aborted command gets 426, ABOR itself 226.
-        Err(Stop::Abort) => (
-            vec![
-                Reply::new(ReplyCode::TRANSFER_ABORTED, "Checksum aborted."),
-                Reply::new(ReplyCode::CLOSING_DATA, "ABOR successful."),
-            ],
-            false,
-            false,
-        ),
-        Err(Stop::Fs(e)) => (vec![e.reply()], false, false),
-        Err(Stop::DataLost(e)) => (vec![FtpError::from(e).reply()], false, false),
-        Err(Stop::Stalled) => (vec![FtpError::Timeout.reply()], false, true),
-        Err(Stop::Shutdown) => (vec![FtpError::ShuttingDown.reply()], false, true),
-        Err(Stop::ClientGone | Stop::Control(_)) => (Vec::new(), false, true),
+        Err(stop) => {
+            let (replies, close) = stop.replies(Reply::new(ReplyCode::TRANSFER_ABORTED, "Checksum aborted."));
+            (replies, false, close)
+        }
     };
     let sent = replies.iter().try_for_each(|r| ctl.send(r));
     HashDone { bytes, complete, close: close || sent.is_err() }

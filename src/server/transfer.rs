@@ -120,12 +120,6 @@ fn secure_data(data: &mut DataConn, tls: &DataTls, timeout: Duration) -> Result<
     Ok(())
 }
 
-/// What ABOR during a transfer gets (RFC 959 section 4.1.3): 426 for the
-/// transfer, then 226 for the ABOR itself.
-fn aborted() -> [Reply; 2] {
-    [FtpError::TransferAborted.reply(), Reply::new(ReplyCode::CLOSING_DATA, "ABOR successful.")]
-}
-
 /// Runs `t`: opens the data connection, sends the 150, moves the bytes,
 /// and sends the final reply(ies). `progress` is told the byte count. A
 /// control connection that fails on the way ends the session (`close`).
@@ -141,19 +135,11 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
         match waiting.check_control().and_then(|()| waiting.wait(listener.as_fd(), PollFlags::POLLIN)) {
             // Connected, or a poll failure that connect() below reports.
             Ok(()) | Err(Stop::DataLost(_) | Stop::Fs(_)) => {}
-            Err(Stop::Abort) => {
-                let sent = aborted().iter().try_for_each(|r| ctl.send(r));
-                return Done { close: sent.is_err(), ..failed };
+            Err(stop) => {
+                let (replies, close) = stop.replies(FtpError::TransferAborted.reply());
+                let sent = replies.iter().try_for_each(|r| ctl.send(r));
+                return Done { close: close || sent.is_err(), ..failed };
             }
-            Err(Stop::Stalled) => {
-                let _ = ctl.send(&FtpError::Timeout.reply());
-                return failed;
-            }
-            Err(Stop::Shutdown) => {
-                let _ = ctl.send(&FtpError::ShuttingDown.reply());
-                return failed;
-            }
-            Err(Stop::ClientGone | Stop::Control(_)) => return failed,
         }
     }
     let mut data = match setup.connect(client, timeouts.data_connect) {
@@ -253,21 +239,13 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
             // charge gives back what it took of the quota.
             drop(upload_to_commit);
             drop(charge);
-            match stop {
-                Stop::Abort => (aborted().to_vec(), false, false),
-                Stop::DataLost(e) => {
-                    log::info!("data connection lost after {bytes} bytes: {e}");
-                    (vec![FtpError::TransferAborted.reply()], false, false)
-                }
-                Stop::Fs(e) => (vec![e.reply()], false, false),
-                Stop::Stalled => (vec![FtpError::Timeout.reply()], false, true),
-                Stop::Shutdown => (vec![FtpError::ShuttingDown.reply()], false, true),
-                Stop::ClientGone => (Vec::new(), false, true),
-                Stop::Control(e) => {
-                    log::info!("control connection failed during the transfer: {e}");
-                    (Vec::new(), false, true)
-                }
+            match &stop {
+                Stop::DataLost(e) => log::info!("data connection lost after {bytes} bytes: {e}"),
+                Stop::Control(e) => log::info!("control connection failed during the transfer: {e}"),
+                _ => {}
             }
+            let (replies, close) = stop.replies(FtpError::TransferAborted.reply());
+            (replies, false, close)
         }
     };
     // The replies get a fresh idle deadline: the transfer may have taken longer.

@@ -42,6 +42,25 @@ pub(in crate::server) enum Stop {
     Control(io::Error),
 }
 
+impl Stop {
+    /// The replies a job that stopped early gets, and whether the session
+    /// ends there: the one place where a `Stop` becomes replies. ABOR (RFC
+    /// 959 section 4.1.3) gets `aborted`, the 426 of the stopped command,
+    /// then 226 for the ABOR itself; a lost data connection 426; a stall
+    /// or the server stopping their reply and the end of the session; a
+    /// control connection that is gone nothing.
+    pub(in crate::server) fn replies(self, aborted: Reply) -> (Vec<Reply>, bool) {
+        match self {
+            Stop::Abort => (vec![aborted, Reply::new(ReplyCode::CLOSING_DATA, "ABOR successful.")], false),
+            Stop::DataLost(_) => (vec![FtpError::TransferAborted.reply()], false),
+            Stop::Fs(e) => (vec![e.reply()], false),
+            Stop::Stalled => (vec![FtpError::Timeout.reply()], true),
+            Stop::Shutdown => (vec![FtpError::ShuttingDown.reply()], true),
+            Stop::ClientGone | Stop::Control(_) => (Vec::new(), true),
+        }
+    }
+}
+
 /// The state of the loop: the control connection and the byte count.
 pub(in crate::server) struct Pump<'a> {
     pub(super) ctl: &'a mut Control,
