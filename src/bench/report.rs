@@ -151,7 +151,7 @@ pub(super) fn machine() -> String {
     let kernel: String =
         std::fs::read_to_string("/proc/sys/kernel/osrelease").map_or_else(|_| "?".into(), |s| s.trim().into());
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
-    let (y, mo, d, h, mi, _) = crate::server::listing::civil(now);
+    let (y, mo, d, h, mi, _) = crate::protocol::time::civil(now);
     format!("{cores} cores, Linux {kernel}, {y:04}-{mo:02}-{d:02} {h:02}:{mi:02} UTC")
 }
 

@@ -17,7 +17,7 @@ use super::jail::{is_dir, Jail, Stat};
 use super::upload::is_temp_name;
 use super::vpath::VPath;
 use crate::accounts::Perms;
-use crate::protocol::time::{time_val, MONTHS};
+use crate::protocol::time::{civil, time_val, MONTHS};
 
 /// What kind of listing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,10 +81,6 @@ impl Facts {
         FACT_NAMES.iter().zip(self.flags()).map(|(n, on)| format!("{n}{};", if on { "*" } else { "" })).collect()
     }
 }
-
-// Public here only for `bench::report`, which could take it from
-// `protocol::time` as everyone else does.
-pub use crate::protocol::time::civil;
 
 fn kind_char(mode: u32) -> char {
     match SFlag::from_bits_truncate(mode & SFlag::S_IFMT.bits()) {
