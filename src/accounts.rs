@@ -91,8 +91,10 @@ pub struct Limits {
     pub quota_files: Option<u64>,
 }
 
-/// `1000`, `64K`, `10M`, `2G`, `1T` (powers of 1024) as a number.
-fn parse_size(s: &str) -> Option<u64> {
+/// `1000`, `64K`, `10M`, `2G`, `1T` (powers of 1024, either case, a `B` or
+/// `/s` after the unit allowed) as a number: the users file's sizes and
+/// rates, and the client's `--limit-rate`.
+pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
     let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => (&s[..i], &s[i..]),
@@ -536,6 +538,24 @@ mod tests {
     }
 
     /// The fifth field of the users file, and what `--anon-limits` takes.
+    #[test]
+    fn anonymous_names() {
+        assert!(is_anonymous_name("anonymous") && is_anonymous_name("FTP"));
+        assert!(!is_anonymous_name("alice"));
+    }
+
+    #[test]
+    fn sizes_and_rates() {
+        assert_eq!(parse_size("500"), Some(500));
+        assert_eq!(parse_size("500k"), Some(500 << 10));
+        assert_eq!(parse_size("2M"), Some(2 << 20));
+        assert_eq!(parse_size("1MB/s"), Some(1 << 20));
+        assert_eq!(parse_size("1T"), Some(1 << 40));
+        for bad in ["", "fast", "1x", "k", "-1", "99999999999999g"] {
+            assert_eq!(parse_size(bad), None, "{bad:?}");
+        }
+    }
+
     #[test]
     fn limits_parse_print_and_reach_the_identity() {
         let l = Limits::parse("down=1M, up=512k,quota=2G,files=1000").unwrap();

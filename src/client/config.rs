@@ -141,23 +141,9 @@ pub const TLS_ENV: &str = "FTP_TLS";
 pub const IMPLICIT_DEFAULT_PORT: u16 = 990;
 
 /// Parses a rate such as `500k` or `2M` (powers of 1024) into bytes per
-/// second.
+/// second, as the users file's rates are read.
 pub fn parse_rate(s: &str) -> Result<u64, String> {
-    let s = s.trim();
-    let (digits, mult) = match s.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let m: u64 = match c.to_ascii_lowercase() {
-                'k' => 1 << 10,
-                'm' => 1 << 20,
-                'g' => 1 << 30,
-                _ => return Err(format!("unknown unit '{c}' (use k, m or g)")),
-            };
-            (&s[..i], m)
-        }
-        _ => (s, 1),
-    };
-    let n: u64 = digits.parse().map_err(|_| format!("'{s}' is not a rate (e.g. 500k, 2m)"))?;
-    n.checked_mul(mult).ok_or_else(|| format!("'{s}' is too large"))
+    crate::accounts::parse_size(s).ok_or_else(|| format!("'{}' is not a rate (e.g. 500k, 2m)", s.trim()))
 }
 
 /// Where the password comes from.
@@ -303,11 +289,6 @@ pub struct ClientConfig {
     pub tls: Option<super::tls::TlsMode>,
     /// Which certificates to trust.
     pub tls_options: super::tls::TlsOptions,
-}
-
-/// True for the user names of anonymous FTP (RFC 1635).
-pub fn is_anonymous(user: &str) -> bool {
-    user.eq_ignore_ascii_case("anonymous") || user.eq_ignore_ascii_case("ftp")
 }
 
 /// Checks a user name: 1 to [`MAX_USER_NAME`] bytes on one line.
@@ -469,11 +450,5 @@ mod tests {
         assert!(parse_rate("fast").is_err());
         assert!(parse_rate("1x").is_err());
         assert!(parse_rate("99999999999999g").is_err());
-    }
-
-    #[test]
-    fn anonymous_names() {
-        assert!(is_anonymous("anonymous") && is_anonymous("FTP"));
-        assert!(!is_anonymous("alice"));
     }
 }

@@ -138,7 +138,7 @@ impl Netrc {
     pub fn password(&self, host: &str, user: &str) -> Result<Option<Password>, String> {
         let Some(m) = self.find(host, Some(user)) else { return Ok(None) };
         let Some(p) = &m.password else { return Ok(None) };
-        if self.exposed && !super::config::is_anonymous(user) {
+        if self.exposed && !crate::accounts::is_anonymous_name(user) {
             let shown = self.path.display();
             return Err(format!(
                 "{shown} holds a password and other users may read it: refused. \

@@ -7,7 +7,8 @@
 use std::time::Instant;
 
 use super::Session;
-use crate::client::config::{is_anonymous, PasswordSource, ANONYMOUS_PASSWORD};
+use crate::accounts::is_anonymous_name;
+use crate::client::config::{PasswordSource, ANONYMOUS_PASSWORD};
 use crate::client::connection::Control;
 use crate::client::error::ClientError;
 use crate::client::say;
@@ -144,7 +145,7 @@ impl Session {
         }
         match &self.cfg.password {
             PasswordSource::Given(p) => Ok(p.clone()),
-            PasswordSource::Ask if is_anonymous(&self.cfg.user) => Ok(Password::new(ANONYMOUS_PASSWORD)),
+            PasswordSource::Ask if is_anonymous_name(&self.cfg.user) => Ok(Password::new(ANONYMOUS_PASSWORD)),
             PasswordSource::Ask => {
                 // Ctrl-C at the prompt must restore the echo before leaving.
                 self.intr.die_on_interrupt(false);
