@@ -95,13 +95,14 @@ pub fn open_xferlog(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// Appends one line (its newline included) to the transfer log, if one is
-/// open: a single `write` to a file opened for appending, so that the
-/// lines of many workers never interleave.
-pub fn xferlog(line: &str) {
+/// Appends the line `line` makes (its newline included) to the transfer
+/// log, if one is open (else the line is not even made): a single `write`
+/// to a file opened for appending, so that the lines of many workers never
+/// interleave.
+pub fn xferlog(line: impl FnOnce() -> String) {
     let mut guard = XFERLOG.lock().unwrap_or_else(|e| e.into_inner());
     if let Some((path, f)) = guard.as_mut() {
-        if let Err(e) = f.write_all(line.as_bytes()) {
+        if let Err(e) = f.write_all(line().as_bytes()) {
             let path = path.clone();
             drop(guard);
             log::error!("xferlog {}: {e}", path.display());

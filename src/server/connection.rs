@@ -248,18 +248,20 @@ fn serve_inner(
                         let end = std::time::SystemTime::now()
                             .duration_since(std::time::UNIX_EPOCH)
                             .map_or(0, |d| d.as_secs());
-                        crate::logging::xferlog(&xferlog::line(&xferlog::Record {
-                            end: end as i64,
-                            secs,
-                            peer: peer.ip(),
-                            bytes: done.bytes,
-                            path: path.as_str(),
-                            ascii,
-                            incoming,
-                            anonymous: id.anonymous,
-                            user: &id.name,
-                            complete: done.complete,
-                        }));
+                        crate::logging::xferlog(|| {
+                            xferlog::line(&xferlog::Record {
+                                end: end as i64,
+                                secs,
+                                peer: peer.ip(),
+                                bytes: done.bytes,
+                                path: path.as_str(),
+                                ascii,
+                                incoming,
+                                anonymous: id.anonymous,
+                                user: &id.name,
+                                complete: done.complete,
+                            })
+                        });
                     }
                 }
                 if done.close {
