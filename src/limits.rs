@@ -113,6 +113,13 @@ pub const UPLOAD_EOF_GRACE: Duration = Duration::from_millis(10);
 
 /// Time a transfer may make no progress before it is aborted (vsftpd: 300 s).
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(300);
+/// Files replaced by uploads that may wait, in a worker, for its helper
+/// thread to free them (besides the one being freed). A client that replaces
+/// files faster than the disk frees them waits after that many (Security:
+/// the space held by unlinked files stays bounded); below it, the next
+/// command is read at once (pyftpdlib's benchmark replaces a 2 GB file and
+/// stores again at once: with no queue, its QUITs waited 0.3 s for that).
+pub const PENDING_RELEASES: usize = 2;
 
 /// How often the supervisor checks the pool when no signal arrives.
 pub const SUPERVISOR_TICK: Duration = Duration::from_millis(100);

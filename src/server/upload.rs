@@ -22,13 +22,13 @@
 use std::fs::File;
 use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{sync_channel, SendError, SyncSender};
 use std::sync::Mutex;
-use std::thread::JoinHandle;
 
 use super::error::FtpError;
 use super::jail::{is_dir, Jail, JailError};
 use super::vpath::VPath;
-use crate::limits::UNIQUE_NAME_ATTEMPTS;
+use crate::limits::{PENDING_RELEASES, UNIQUE_NAME_ATTEMPTS};
 
 /// Names of temporary upload files start with this; listings hide them.
 pub const TEMP_PREFIX: &[u8] = b".forkftp.";
@@ -201,27 +201,43 @@ fn release(old: OwnedFd, new: Option<OwnedFd>) {
     drop(old);
 }
 
-/// The helper thread releasing a replaced file, if one ran.
-static RELEASING: Mutex<Option<JoinHandle<()>>> = Mutex::new(None);
+/// A replaced file to free, and the file that replaced it.
+type Release = (OwnedFd, Option<OwnedFd>);
 
-/// Runs [`release`] in a helper thread. One at a time: the previous one is
-/// waited for first, so a client replacing file after file holds at most
-/// two replaced files and one thread in its worker, and is slowed to the
-/// pace of the disk. The thread blocks every signal, so that the worker's
-/// signals still interrupt the worker itself. If no thread can be made,
-/// both files are closed here (`new` not written back early).
+/// The queue to the worker's helper thread, once it runs.
+static RELEASER: Mutex<Option<SyncSender<Release>>> = Mutex::new(None);
+
+/// Hands [`release`] to the worker's helper thread, started at the first
+/// replace (after the fork: threads do not survive one). The worker goes on
+/// at once while a previous file is still being freed; only when
+/// [`PENDING_RELEASES`] more wait does it wait too, so a client replacing
+/// files faster than the disk frees them is slowed to the disk's pace. The
+/// thread blocks every signal, so that the worker's signals still interrupt
+/// the worker itself. If no thread can be made, both files are closed here
+/// (`new` not written back early).
 fn release_in_background(old: OwnedFd, new: Option<OwnedFd>) {
+    let mut queue = RELEASER.lock().unwrap_or_else(|e| e.into_inner());
+    if queue.is_none() {
+        *queue = start_releaser();
+    }
+    let Some(sender) = queue.as_ref() else { return release(old, new) };
+    if let Err(SendError((old, new))) = sender.send((old, new)) {
+        *queue = None;
+        release(old, new);
+    }
+}
+
+/// Starts the helper thread, with every signal blocked.
+fn start_releaser() -> Option<SyncSender<Release>> {
     use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow};
-    let mut running = RELEASING.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(previous) = running.take() {
-        let _ = previous.join();
-    }
+    let (sender, receiver) = sync_channel::<Release>(PENDING_RELEASES);
     let mut mask = SigSet::empty();
-    if pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut mask)).is_err() {
-        return release(old, new);
-    }
-    *running = std::thread::Builder::new().name("release".into()).spawn(move || release(old, new)).ok();
+    pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut mask)).ok()?;
+    let started = std::thread::Builder::new()
+        .name("release".into())
+        .spawn(move || receiver.iter().for_each(|(old, new)| release(old, new)));
     let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&mask), None);
+    started.ok().map(|_| sender)
 }
 
 impl Drop for Upload {
