@@ -22,6 +22,8 @@ pub enum FtpError {
     NotLoggedIn,
     /// The account may not do this: 550 "Permission denied.".
     Denied,
+    /// USER once logged in: 530 (one login per session, as vsftpd).
+    ChangeOfUser,
     /// Commands in the wrong order: 503 with the text.
     BadSequence(&'static str),
     /// A path argument is unusable: 553.
@@ -184,6 +186,7 @@ pub fn reply_for(e: &FtpError, subject: &str) -> Reply {
         FtpError::Parse(p) => parse_error_reply(p),
         FtpError::NotLoggedIn => Reply::new(ReplyCode::NOT_LOGGED_IN, "Please login with USER and PASS."),
         FtpError::Denied => Reply::new(ReplyCode::FILE_UNAVAILABLE, "Permission denied."),
+        FtpError::ChangeOfUser => Reply::new(ReplyCode::NOT_LOGGED_IN, "Can't change to another user."),
         FtpError::BadSequence(t) => Reply::new(ReplyCode::BAD_SEQUENCE, *t),
         FtpError::BadPath(PathError::TooLong) => Reply::new(ReplyCode::BAD_FILE_NAME, "Path too long."),
         FtpError::BadPath(PathError::Empty) => Reply::new(ReplyCode::BAD_FILE_NAME, "File name not allowed."),

@@ -126,7 +126,7 @@ impl Session<'_> {
         if let Some(v) = value {
             match Algo::from_name(v) {
                 Some(a) => self.hash_algo = a,
-                None => return ok(ReplyCode::NOT_IMPLEMENTED_FOR_PARAMETER, format!("Unknown algorithm {v}.")),
+                None => return Err(FtpError::Parse(crate::protocol::ParseError::Unsupported("OPTS HASH"))),
             }
         }
         ok(ReplyCode::COMMAND_OK, self.hash_algo.name())

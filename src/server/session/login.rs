@@ -27,7 +27,7 @@ pub(super) enum Login {
 impl Session<'_> {
     pub(super) fn user(&mut self, name: String) -> Result<Outcome, FtpError> {
         if self.identity().is_some() {
-            return ok(ReplyCode::NOT_LOGGED_IN, "Can't change to another user.");
+            return Err(FtpError::ChangeOfUser);
         }
         self.protection.login_allowed(is_anonymous_name(&name))?;
         // The same reply whether the user exists or not: nothing to learn.
@@ -47,7 +47,7 @@ impl Session<'_> {
                 self.login = Login::LoggedIn(id);
                 return Outcome::Reply(Reply::new(ReplyCode::LOGGED_IN, "Already logged in."));
             }
-            Login::AwaitUser => return Outcome::Reply(Reply::new(ReplyCode::BAD_SEQUENCE, "Login with USER first.")),
+            Login::AwaitUser => return Outcome::Reply(FtpError::BadSequence("Login with USER first.").reply()),
         };
         let guard = &self.cfg.guard;
         let ip = self.peer.ip();

@@ -108,6 +108,11 @@ fn login_sequence() {
     let mut s = Session::new(&cfg, "127.0.0.2:40000".parse().unwrap(), "127.0.0.1:2121".parse().unwrap());
     login(&mut s, "alice", "secret");
     assert_eq!(s.identity().map(|i| i.name.as_str()), Some("alice"));
+    // One login per session (as vsftpd): USER again is refused, PASS again
+    // changes nothing.
+    assert_eq!(code(&mut s, Command::User("bob".into())), 530, "USER once logged in");
+    assert_eq!(code(&mut s, Command::Pass(Password::new("secret"))), 230);
+    assert_eq!(s.identity().map(|i| i.name.as_str()), Some("alice"));
     assert_eq!(code(&mut s, Command::Pass(Password::new("secret"))), 230, "already logged in");
     assert_eq!(code(&mut s, Command::User("bob".into())), 530, "no change of user");
     assert_eq!(reply(s.handle(Command::Pwd)).text(), "\"/\" is the current directory.");
