@@ -22,8 +22,18 @@ pub enum FtpError {
     NotLoggedIn,
     /// The account may not do this: 550 "Permission denied.".
     Denied,
+    /// A wrong password, or an unknown user (the same reply: nothing to
+    /// learn): 530.
+    LoginIncorrect,
     /// USER once logged in: 530 (one login per session, as vsftpd).
     ChangeOfUser,
+    /// A verb (or a HELP topic) we do not implement: 502 (RFC 959 section
+    /// 4.2.1).
+    NotImplemented(String),
+    /// A SITE subcommand we do not know: 500, as vsftpd.
+    UnknownSite(String),
+    /// An OPTS for a command that has no options: 501 (RFC 2389 section 4).
+    UnknownOption,
     /// Commands in the wrong order: 503 with the text.
     BadSequence(&'static str),
     /// A path argument is unusable: 553.
@@ -71,6 +81,8 @@ pub enum FtpError {
     TooManyLogins,
     /// The data connection broke, or ABOR stopped the transfer: 426.
     TransferAborted,
+    /// ABOR stopped a checksum (HASH, XSHA256, ...): 426.
+    ChecksumAborted,
     /// PASV, PORT or EPRT after `EPSV ALL` (RFC 2428 section 4): 503.
     EpsvAllOnly,
     /// EPSV on a control connection relayed by the master, whose port
@@ -186,7 +198,11 @@ pub fn reply_for(e: &FtpError, subject: &str) -> Reply {
         FtpError::Parse(p) => parse_error_reply(p),
         FtpError::NotLoggedIn => Reply::new(ReplyCode::NOT_LOGGED_IN, "Please login with USER and PASS."),
         FtpError::Denied => Reply::new(ReplyCode::FILE_UNAVAILABLE, "Permission denied."),
+        FtpError::LoginIncorrect => Reply::new(ReplyCode::NOT_LOGGED_IN, "Login incorrect."),
         FtpError::ChangeOfUser => Reply::new(ReplyCode::NOT_LOGGED_IN, "Can't change to another user."),
+        FtpError::NotImplemented(v) => Reply::new(ReplyCode::NOT_IMPLEMENTED, format!("{v} not implemented.")),
+        FtpError::UnknownSite(s) => Reply::new(ReplyCode::SYNTAX_ERROR, format!("Unknown SITE command {s}.")),
+        FtpError::UnknownOption => Reply::new(ReplyCode::SYNTAX_ERROR_ARGS, "Option not understood."),
         FtpError::BadSequence(t) => Reply::new(ReplyCode::BAD_SEQUENCE, *t),
         FtpError::BadPath(PathError::TooLong) => Reply::new(ReplyCode::BAD_FILE_NAME, "Path too long."),
         FtpError::BadPath(PathError::Empty) => Reply::new(ReplyCode::BAD_FILE_NAME, "File name not allowed."),
@@ -226,6 +242,7 @@ pub fn reply_for(e: &FtpError, subject: &str) -> Reply {
         ),
         FtpError::TooManyLogins => Reply::new(ReplyCode::NOT_AVAILABLE, "Too many logins at once, try again later."),
         FtpError::TransferAborted => Reply::new(ReplyCode::TRANSFER_ABORTED, "Connection closed; transfer aborted."),
+        FtpError::ChecksumAborted => Reply::new(ReplyCode::TRANSFER_ABORTED, "Checksum aborted."),
         FtpError::EpsvAllOnly => Reply::new(ReplyCode::BAD_SEQUENCE, "Only EPSV is allowed after EPSV ALL."),
         FtpError::EpsvRelayed => {
             Reply::new(ReplyCode::NOT_IMPLEMENTED, "EPSV is not available through the load balancer; use PASV.")

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use super::config::Timeouts;
 use super::control::Control;
+use super::error::FtpError;
 use super::rate::Throttle;
 use super::transfer::{Pump, Stop};
 use crate::limits::{HASH_CHUNK, HASH_RATE};
@@ -94,7 +95,7 @@ pub fn run(mut job: HashJob, ctl: &mut Control, timeouts: &Timeouts, progress: &
     let (replies, complete, close) = match result {
         Ok(d) => (vec![reply(&job, &d)], true, false),
         Err(stop) => {
-            let (replies, close) = stop.replies(Reply::new(ReplyCode::TRANSFER_ABORTED, "Checksum aborted."));
+            let (replies, close) = stop.replies(FtpError::ChecksumAborted.reply());
             (replies, false, close)
         }
     };

@@ -318,7 +318,7 @@ impl<'c> Session<'c> {
             C::Rang(first, last) => Ok(self.rang(first, last)),
             C::Avbl(p) => self.avbl(p),
             C::Site(sub) => self.site(sub),
-            C::Unknown(v) => ok(ReplyCode::NOT_IMPLEMENTED, format!("{v} not implemented.")),
+            C::Unknown(v) => Err(FtpError::NotImplemented(v)),
         }
     }
 
@@ -361,7 +361,7 @@ impl<'c> Session<'c> {
                 ok(ReplyCode::COMMAND_OK, format!("MLST OPTS {}", self.facts.selected()))
             }
             ("HASH", v) => self.opts_hash(v),
-            _ => ok(ReplyCode::SYNTAX_ERROR_ARGS, "Option not understood."),
+            _ => Err(FtpError::UnknownOption),
         }
     }
 
@@ -436,7 +436,7 @@ fn help(topic: Option<&str>) -> Reply {
         Some(t) if VERBS.contains(&t) => {
             Reply::new(ReplyCode::HELP, format!("{t} is supported; see RFC 959, 2389, 2428 and 3659."))
         }
-        Some(t) => Reply::new(ReplyCode::NOT_IMPLEMENTED, format!("Unknown command {t}.")),
+        Some(t) => FtpError::NotImplemented(t.to_string()).reply(),
     }
 }
 

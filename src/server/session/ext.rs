@@ -199,7 +199,7 @@ impl Session<'_> {
                 vec![SITE_COMMANDS.join(" ")],
                 "Help OK.",
             ))),
-            SiteCommand::Unknown(s) => ok(ReplyCode::SYNTAX_ERROR, format!("Unknown SITE command {s}.")),
+            SiteCommand::Unknown(s) => Err(FtpError::UnknownSite(s)),
         }
     }
 }

@@ -100,7 +100,7 @@ impl Session<'_> {
             // the last allowed one, or a ban, closes the connection.
             let delay = self.cfg.login_fail_delay * 2u32.saturating_pow(self.failures.saturating_sub(1).min(6));
             let close = self.failures >= max || guard.address_banned(ip).is_some();
-            return Outcome::Delayed(delay, Reply::new(ReplyCode::NOT_LOGGED_IN, "Login incorrect."), close);
+            return Outcome::Delayed(delay, FtpError::LoginIncorrect.reply(), close);
         };
         // The server root was opened before fork; a home of its own is
         // opened now, with the worker's (dropped) rights.
