@@ -9,6 +9,7 @@ use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr as UnixAddr, UnixListener, UnixStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use nix::sys::socket::{getsockopt, sockopt};
 
@@ -131,6 +132,17 @@ pub fn table_row(cols: &[Col], cells: &[&dyn std::fmt::Display]) -> String {
     line
 }
 
+/// A duration in a status table: `4.2s` under a minute, `1m01s` under an
+/// hour, then `2h05m`.
+pub fn human_duration(d: Duration) -> String {
+    let ms = u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    match ms {
+        0..=59_999 => format!("{:.1}s", ms as f64 / 1000.0),
+        60_000..=3_599_999 => format!("{}m{:02}s", ms / 60_000, ms / 1000 % 60),
+        _ => format!("{}h{:02}m", ms / 3_600_000, ms / 60_000 % 60),
+    }
+}
+
 /// The `status` subcommand of `ftpserver` and `ftpmaster`: prints the table
 /// of the `what` ("server", "master") listening on `listen`, whose status
 /// socket `socket_name` derives from its address.
@@ -153,4 +165,19 @@ pub fn status_query(name: &str) -> io::Result<String> {
     let mut out = String::new();
     s.read_to_string(&mut out)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_as_seconds_then_minutes_then_hours() {
+        assert_eq!(human_duration(Duration::from_millis(400)), "0.4s");
+        assert_eq!(human_duration(Duration::from_millis(59_949)), "59.9s");
+        assert_eq!(human_duration(Duration::from_secs(61)), "1m01s");
+        assert_eq!(human_duration(Duration::from_secs(3_599)), "59m59s");
+        assert_eq!(human_duration(Duration::from_secs(3 * 3600 + 5 * 60 + 9)), "3h05m");
+        assert_eq!(human_duration(Duration::MAX), format!("{}h{:02}m", u64::MAX / 3_600_000, u64::MAX / 60_000 % 60));
+    }
 }

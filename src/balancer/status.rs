@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::registry::Slave;
-use crate::admin::{self, table_row, Col};
+use crate::admin::{self, human_duration, table_row, Col};
 
 /// The abstract socket name of the master listening on `addr`.
 pub(crate) fn socket_name(addr: &SocketAddr) -> String {
@@ -39,10 +39,6 @@ pub(crate) struct Stats {
     pub bytes_to_clients: u64,
 }
 
-fn secs(d: Duration) -> String {
-    format!("{:.1}s", d.as_secs_f64())
-}
-
 /// The table: a summary, the counters, then one row per slave.
 pub(crate) fn format_table(
     listen: SocketAddr,
@@ -55,7 +51,7 @@ pub(crate) fn format_table(
     let live = slaves.iter().filter(|s| s.available(now)).count();
     let mut out = format!(
         "forkftp master on {listen}, registry {registry}, up {}: {} slaves ({live} live)\n",
-        secs(up),
+        human_duration(up),
         slaves.len()
     );
     out.push_str(&format!(
@@ -85,8 +81,8 @@ pub(crate) fn format_table(
             &s.addr,
             &s.clients,
             &s.relaying,
-            &secs(now.duration_since(s.seen)),
-            &secs(now.duration_since(s.since)),
+            &human_duration(now.duration_since(s.seen)),
+            &human_duration(now.duration_since(s.since)),
         ];
         out.push_str(&table_row(&COLS, &cells));
     }

@@ -5,9 +5,10 @@
 
 use std::net::SocketAddr;
 use std::os::unix::net::UnixListener;
+use std::time::Duration;
 
 use super::scoreboard::{Scoreboard, SlotView, State};
-use crate::admin::{self, table_row, Col};
+use crate::admin::{self, human_duration, table_row, Col};
 use crate::escape::escape;
 use crate::server::config::ServerConfig;
 
@@ -19,14 +20,6 @@ pub fn socket_name(addr: &SocketAddr) -> String {
 /// Answers one waiting status request, if any.
 pub fn answer(listener: &UnixListener, board: &Scoreboard, cfg: &ServerConfig) {
     admin::status_answer(listener, || format_table(&board.snapshot(), cfg));
-}
-
-fn human_ms(ms: u64) -> String {
-    match ms {
-        0..=59_999 => format!("{:.1}s", ms as f64 / 1000.0),
-        60_000..=3_599_999 => format!("{}m{:02}s", ms / 60_000, ms / 1000 % 60),
-        _ => format!("{}h{:02}m", ms / 3_600_000, ms / 60_000 % 60),
-    }
 }
 
 /// Bytes per second as `512B/s`, `1.5K/s`, `12.0M/s` (powers of 1024).
@@ -77,7 +70,7 @@ pub fn format_table(views: &[SlotView], cfg: &ServerConfig) -> String {
         let cells: [&dyn std::fmt::Display; 10] = [
             &v.pid,
             &v.state.name(),
-            &human_ms(v.for_ms),
+            &human_duration(Duration::from_millis(v.for_ms)),
             &v.sessions,
             &or_dash(&client),
             &or_dash(&user),
@@ -110,7 +103,6 @@ mod tests {
             &[&"4242", &3, &123456, &"RETR a b"],
         );
         assert_eq!(row, format!("{:<8} {:>6} {:>14}  {}\n", "4242", 3, 123456, "RETR a b"));
-        assert_eq!(human_ms(61_000), "1m01s");
         assert_eq!(human_rate(1_572_864), "1.5M/s");
         assert_eq!(human_rate(100), "100B/s");
     }
