@@ -39,8 +39,17 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 /// `YYYYMMDDHHMMSS` in UTC (RFC 3659 section 2.3), for MDTM, `modify=`,
 /// MFMT and MFF.
 pub fn time_val(secs: i64) -> String {
-    let (y, mo, d, h, mi, s) = civil(secs);
-    format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}")
+    TimeVal(secs).to_string()
+}
+
+/// [`time_val`] written in place (`write!`), as MLSD does for each entry.
+pub struct TimeVal(pub i64);
+
+impl std::fmt::Display for TimeVal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (y, mo, d, h, mi, s) = civil(self.0);
+        write!(f, "{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}")
+    }
 }
 
 /// `YYYYMMDDHHMMSS[.sss]` (RFC 3659 section 2.3, UTC) as seconds since the

@@ -5,6 +5,7 @@
 //! `fstatat` relative to it, and lines are formatted into the caller's
 //! buffer a chunk at a time, so a huge directory streams in constant memory.
 
+use std::io::Write as _;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 
 use nix::dir::{Dir, OwningIter, Type};
@@ -17,7 +18,7 @@ use super::jail::{is_dir, Jail, Stat};
 use super::upload::is_temp_name;
 use super::vpath::VPath;
 use crate::accounts::Perms;
-use crate::protocol::time::{civil, time_val, MONTHS};
+use crate::protocol::time::{civil, TimeVal, MONTHS};
 
 /// What kind of listing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,7 +218,9 @@ pub fn perm_fact(st: &Stat, perms: &Perms) -> String {
 }
 
 /// Appends the facts of one entry, `fact=value;` each, then a space (the
-/// caller appends the name) (RFC 3659 section 7.2).
+/// caller appends the name) (RFC 3659 section 7.2). Written in place: an
+/// MLSD of 10,000 entries made six Strings per entry. (Writing to a Vec
+/// cannot fail.)
 pub fn facts_into(out: &mut Vec<u8>, st: &Stat, perms: &Perms, facts: &Facts, type_override: Option<&str>) {
     let mode = st.st_mode;
     if facts.kind {
@@ -227,22 +230,22 @@ pub fn facts_into(out: &mut Vec<u8>, st: &Stat, perms: &Perms, facts: &Facts, ty
             'l' => "OS.unix=symlink",
             _ => "OS.unix=special",
         });
-        out.extend_from_slice(format!("type={t};").as_bytes());
+        let _ = write!(out, "type={t};");
     }
     if facts.size && !is_dir(st) {
-        out.extend_from_slice(format!("size={};", st.st_size).as_bytes());
+        let _ = write!(out, "size={};", st.st_size);
     }
     if facts.modify {
-        out.extend_from_slice(format!("modify={};", time_val(st.st_mtime)).as_bytes());
+        let _ = write!(out, "modify={};", TimeVal(st.st_mtime));
     }
     if facts.perm {
-        out.extend_from_slice(format!("perm={};", perm_fact(st, perms)).as_bytes());
+        let _ = write!(out, "perm={};", perm_fact(st, perms));
     }
     if facts.unique {
-        out.extend_from_slice(format!("unique={:x}g{:x};", st.st_dev, st.st_ino).as_bytes());
+        let _ = write!(out, "unique={:x}g{:x};", st.st_dev, st.st_ino);
     }
     if facts.unix_mode {
-        out.extend_from_slice(format!("UNIX.mode=0{:o};", mode & 0o7777).as_bytes());
+        let _ = write!(out, "UNIX.mode=0{:o};", mode & 0o7777);
     }
     out.push(b' ');
 }
