@@ -113,6 +113,7 @@ pub const UPLOAD_EOF_GRACE: Duration = Duration::from_millis(10);
 
 /// Time a transfer may make no progress before it is aborted (vsftpd: 300 s).
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// Files replaced by uploads that may wait, in a worker, for its helper
 /// thread to free them (besides the one being freed). A client that replaces
 /// files faster than the disk frees them waits after that many (Security:

@@ -219,7 +219,7 @@ pub fn perm_fact(st: &Stat, perms: &Perms) -> String {
 
 /// Appends the facts of one entry, `fact=value;` each, then a space (the
 /// caller appends the name) (RFC 3659 section 7.2). Written in place: an
-/// MLSD of 10,000 entries made six Strings per entry. (Writing to a Vec
+/// MLSD of 10,000 entries made up to eight Strings per entry. (Writing to a Vec
 /// cannot fail.)
 pub fn facts_into(out: &mut Vec<u8>, st: &Stat, perms: &Perms, facts: &Facts, type_override: Option<&str>) {
     let mode = st.st_mode;

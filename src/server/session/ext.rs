@@ -16,7 +16,7 @@ use crate::accounts::Limits;
 use crate::protocol::checksum::{Algo, ALGOS};
 use crate::protocol::command::SITE_COMMANDS;
 use crate::protocol::time::{split_time_arg, time_val};
-use crate::protocol::{MffFacts, Reply, ReplyCode, SiteCommand};
+use crate::protocol::{MffFacts, ParseError, Reply, ReplyCode, SiteCommand};
 use crate::server::error::FtpError;
 use crate::server::hash::HashJob;
 use crate::server::jail::{is_dir, is_regular, Jail};
@@ -126,7 +126,7 @@ impl Session<'_> {
         if let Some(v) = value {
             match Algo::from_name(v) {
                 Some(a) => self.hash_algo = a,
-                None => return Err(FtpError::Parse(crate::protocol::ParseError::Unsupported("OPTS HASH"))),
+                None => return Err(FtpError::Parse(ParseError::Unsupported("OPTS HASH"))),
             }
         }
         ok(ReplyCode::COMMAND_OK, self.hash_algo.name())
