@@ -140,6 +140,17 @@ pub const TLS_ENV: &str = "FTP_TLS";
 /// The control port of `ftps://` URLs and `--implicit` without one.
 pub const IMPLICIT_DEFAULT_PORT: u16 = 990;
 
+/// The control port of a HOST given without one (on the command line or to
+/// `open`): [`IMPLICIT_DEFAULT_PORT`] for implicit FTPS, else
+/// [`DEFAULT_PORT`].
+pub fn host_default_port(implicit: bool) -> u16 {
+    if implicit {
+        IMPLICIT_DEFAULT_PORT
+    } else {
+        DEFAULT_PORT
+    }
+}
+
 /// Parses a rate such as `500k` or `2M` (powers of 1024) into bytes per
 /// second, as the users file's rates are read.
 pub fn parse_rate(s: &str) -> Result<u64, String> {
@@ -332,8 +343,7 @@ impl ClientConfig {
             if host.is_empty() {
                 return Err("the host name is empty".into());
             }
-            let default = if cli.implicit { IMPLICIT_DEFAULT_PORT } else { DEFAULT_PORT };
-            (host, cli.port.unwrap_or(default), None, None, cli.implicit)
+            (host, cli.port.unwrap_or(host_default_port(cli.implicit)), None, None, cli.implicit)
         };
         let tls = match (implicit, cli.tls || env_tls) {
             (true, _) => Some(super::tls::TlsMode::Implicit),
