@@ -537,7 +537,6 @@ mod tests {
         }
     }
 
-    /// The fifth field of the users file, and what `--anon-limits` takes.
     #[test]
     fn anonymous_names() {
         assert!(is_anonymous_name("anonymous") && is_anonymous_name("FTP"));
@@ -556,6 +555,7 @@ mod tests {
         }
     }
 
+    /// The fifth field of the users file, and what `--anon-limits` takes.
     #[test]
     fn limits_parse_print_and_reach_the_identity() {
         let l = Limits::parse("down=1M, up=512k,quota=2G,files=1000").unwrap();

@@ -140,6 +140,17 @@ pub const TLS_ENV: &str = "FTP_TLS";
 /// The control port of `ftps://` URLs and `--implicit` without one.
 pub const IMPLICIT_DEFAULT_PORT: u16 = 990;
 
+/// The control port of a HOST given without one (on the command line or to
+/// `open`): [`IMPLICIT_DEFAULT_PORT`] for implicit FTPS, else
+/// [`DEFAULT_PORT`].
+pub fn host_default_port(implicit: bool) -> u16 {
+    if implicit {
+        IMPLICIT_DEFAULT_PORT
+    } else {
+        DEFAULT_PORT
+    }
+}
+
 /// Parses a rate such as `500k` or `2M` (powers of 1024) into bytes per
 /// second, as the users file's rates are read.
 pub fn parse_rate(s: &str) -> Result<u64, String> {
@@ -312,8 +323,10 @@ fn read_password_file(path: &std::path::Path) -> Result<Password, String> {
 
 impl ClientConfig {
     /// Checks the command line; `env_password` is the value of
-    /// [`PASSWORD_ENV`], if set.
-    pub fn from_cli(cli: ClientCli, env_password: Option<String>) -> Result<ClientConfig, String> {
+    /// [`PASSWORD_ENV`], if set; `env_tls` is [`TLS_ENV`] set to `1`, which
+    /// asks for explicit FTPS as `--tls` does, unless the command line
+    /// already chose implicit FTPS.
+    pub fn from_cli(cli: ClientCli, env_password: Option<String>, env_tls: bool) -> Result<ClientConfig, String> {
         let arg = cli.host.trim();
         let (host, port, url_user, url_target, implicit) = if arg.contains("://") {
             if cli.port.is_some() {
@@ -330,10 +343,9 @@ impl ClientConfig {
             if host.is_empty() {
                 return Err("the host name is empty".into());
             }
-            let default = if cli.implicit { IMPLICIT_DEFAULT_PORT } else { DEFAULT_PORT };
-            (host, cli.port.unwrap_or(default), None, None, cli.implicit)
+            (host, cli.port.unwrap_or(host_default_port(cli.implicit)), None, None, cli.implicit)
         };
-        let tls = match (implicit, cli.tls) {
+        let tls = match (implicit, cli.tls || env_tls) {
             (true, _) => Some(super::tls::TlsMode::Implicit),
             (false, true) => Some(super::tls::TlsMode::Explicit),
             (false, false) => None,
@@ -402,7 +414,7 @@ mod tests {
 
     #[test]
     fn defaults_port_user_directory_and_passive() {
-        let c = ClientConfig::from_cli(cli(&["--no-netrc", "localhost"]), None).unwrap();
+        let c = ClientConfig::from_cli(cli(&["--no-netrc", "localhost"]), None, false).unwrap();
         assert_eq!(c.port, DEFAULT_PORT);
         assert_eq!(c.user, "anonymous");
         assert_eq!(c.local_dir, PathBuf::from(DEFAULT_CLIENT_ROOT));
@@ -423,23 +435,39 @@ mod tests {
         assert!(parse_url("http://h/").is_err());
         assert!(parse_url("ftp://h:99999/").is_err());
         assert!(parse_url("ftp://h/a%0d%0aDELE%20x").is_err());
-        let c = ClientConfig::from_cli(cli(&["--no-netrc", "ftp://h:2121/f.txt"]), None).unwrap();
+        let c = ClientConfig::from_cli(cli(&["--no-netrc", "ftp://h:2121/f.txt"]), None, false).unwrap();
         assert_eq!((c.port, c.local_dir), (2121, PathBuf::from(".")));
-        assert!(ClientConfig::from_cli(cli(&["ftp://h/f", "21"]), None).is_err());
+        assert!(ClientConfig::from_cli(cli(&["ftp://h/f", "21"]), None, false).is_err());
     }
 
     #[test]
     fn ipv6_hosts_lose_their_brackets() {
-        assert_eq!(ClientConfig::from_cli(cli(&["--no-netrc", "[::1]", "21"]), None).unwrap().host, "::1");
-        assert_eq!(ClientConfig::from_cli(cli(&["--no-netrc", "::1"]), None).unwrap().host, "::1");
+        assert_eq!(ClientConfig::from_cli(cli(&["--no-netrc", "[::1]", "21"]), None, false).unwrap().host, "::1");
+        assert_eq!(ClientConfig::from_cli(cli(&["--no-netrc", "::1"]), None, false).unwrap().host, "::1");
     }
 
     #[test]
     fn the_password_comes_from_the_environment_but_never_from_argv() {
-        let c = ClientConfig::from_cli(cli(&["--no-netrc", "-u", "alice", "h"]), Some("pw".into())).unwrap();
+        let c = ClientConfig::from_cli(cli(&["--no-netrc", "-u", "alice", "h"]), Some("pw".into()), false).unwrap();
         assert!(matches!(c.password, PasswordSource::Given(ref p) if p.expose() == "pw"));
         assert!(ClientCli::try_parse_from(["ftpclient", "--password", "x", "h"]).is_err());
         assert!(!format!("{c:?}").contains("pw\""));
+    }
+
+    /// FTP_TLS=1 is `--tls`, except where the command line chose implicit
+    /// FTPS (an `ftps://` URL in any case, or `--implicit`).
+    #[test]
+    fn the_environment_asks_for_explicit_ftps_unless_implicit_was_chosen() {
+        use crate::client::tls::TlsMode;
+        let tls = |args: &[&str], env_tls| ClientConfig::from_cli(cli(args), None, env_tls).map(|c| (c.tls, c.port));
+        assert_eq!(tls(&["--no-netrc", "h"], false), Ok((None, DEFAULT_PORT)));
+        assert_eq!(tls(&["--no-netrc", "h"], true), Ok((Some(TlsMode::Explicit), DEFAULT_PORT)));
+        for implicit in
+            [&["--no-netrc", "FTPS://h/"][..], &["--no-netrc", "ftps://h/"], &["--no-netrc", "--implicit", "h"]]
+        {
+            assert_eq!(tls(implicit, true), Ok((Some(TlsMode::Implicit), IMPLICIT_DEFAULT_PORT)), "{implicit:?}");
+        }
+        assert!(tls(&["--no-netrc", "--tls", "ftps://h/"], false).is_err());
     }
 
     #[test]

@@ -118,6 +118,11 @@ impl Control {
         self.stream.tls().map(|t| t.describe())
     }
 
+    /// True once TLS runs on the connection.
+    pub fn is_encrypted(&self) -> bool {
+        self.stream.is_encrypted()
+    }
+
     /// True when decrypted bytes wait to be read (the socket may not show
     /// them as readable).
     pub fn has_buffered_input(&self) -> bool {

@@ -108,12 +108,10 @@ pub fn reply_text(r: &Reply) -> String {
 }
 
 /// Runs `ftpclient` with its parsed command line; returns the exit status.
-pub fn main(mut cli: ClientCli) -> u8 {
-    if std::env::var(config::TLS_ENV).is_ok_and(|v| v == "1") && !cli.implicit && !cli.host.contains("ftps://") {
-        cli.tls = true;
-    }
+pub fn main(cli: ClientCli) -> u8 {
     let env_password = std::env::var(config::PASSWORD_ENV).ok();
-    let cfg = match ClientConfig::from_cli(cli, env_password) {
+    let env_tls = std::env::var(config::TLS_ENV).is_ok_and(|v| v == "1");
+    let cfg = match ClientConfig::from_cli(cli, env_password, env_tls) {
         Ok(c) => c,
         Err(e) => {
             complain(format!("ftpclient: {e}"));

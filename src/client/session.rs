@@ -115,7 +115,7 @@ impl Session {
 
     /// The prompt: `ftps> ` while the control connection is encrypted.
     pub fn prompt(&self) -> &'static str {
-        if self.ctl.as_ref().is_some_and(|c| c.tls_info().is_some()) {
+        if self.ctl.as_ref().is_some_and(|c| c.is_encrypted()) {
             super::editor::PROMPT_TLS
         } else {
             super::editor::PROMPT

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::Session;
 use crate::accounts::is_anonymous_name;
-use crate::client::config::{PasswordSource, ANONYMOUS_PASSWORD};
+use crate::client::config::{host_default_port, PasswordSource, ANONYMOUS_PASSWORD};
 use crate::client::connection::Control;
 use crate::client::error::ClientError;
 use crate::client::say;
@@ -157,14 +157,16 @@ impl Session {
         }
     }
 
-    /// `open HOST [PORT]`: ends this session (QUIT) and connects to HOST.
-    /// The user is the one chosen (`-u`, `user`), else the login of
-    /// ~/.netrc for HOST, else anonymous.
+    /// `open HOST [PORT]`: ends this session (QUIT) and connects to HOST,
+    /// at PORT, else 2121 (990 when the session is implicit FTPS). The user
+    /// is the one chosen (`-u`, `user`), else the login of ~/.netrc for
+    /// HOST, else anonymous.
     pub fn open(&mut self, host: &str, port: Option<u16>) -> Result<(), ClientError> {
         self.quit();
         let host = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host);
         self.cfg.host = host.to_string();
-        self.cfg.port = port.unwrap_or(crate::limits::DEFAULT_PORT);
+        // The session keeps its FTPS mode, and implicit FTPS its port.
+        self.cfg.port = port.unwrap_or(host_default_port(self.cfg.tls == Some(TlsMode::Implicit)));
         self.password = None;
         self.remote_dir = None;
         if !self.cfg.user_given {
