@@ -220,9 +220,7 @@ fn curl_explicit_and_implicit_ftps() {
     list.assert_ok("curl LIST");
     assert!(list.stdout.contains(" data.bin") && list.stdout.contains(" up.bin"), "{}", list.stdout);
     // Implicit: the port the log names.
-    let log = s.log_text();
-    let line = log.lines().find(|l| l.contains("implicit FTPS on ")).expect("implicit listener logged");
-    let implicit: SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
+    let implicit = implicit_addr(&s.log_text());
     let got = curl(&["--cacert", &ca, &format!("ftps://{implicit}/hello.txt")]);
     got.assert_ok("curl ftps://");
     assert_eq!(got.stdout, "hello world\n");
@@ -393,10 +391,7 @@ fn garbage_instead_of_a_client_hello_ends_the_session_only() {
     let mut said = Vec::new();
     raw.read_to_end(&mut said).expect("the session ends (not a timeout)");
     assert!(!said.windows(3).any(|w| w == b"331" || w == b"230"), "{said:?}");
-    let log = s.log_text();
-    let line = log.lines().find(|l| l.contains("implicit FTPS on ")).unwrap();
-    let implicit: SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
-    let mut raw = TcpStream::connect(implicit).unwrap();
+    let mut raw = TcpStream::connect(implicit_addr(&s.log_text())).unwrap();
     raw.write_all(&[0x16, 0x03, 0x01, 0xff, 0xff, 1, 2, 3]).unwrap();
     raw.write_all(&pseudo_random(5000, 1)).unwrap();
     raw.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -519,9 +514,7 @@ fn ftpclient_explicit_implicit_bad_certificate_and_insecure() {
     let bad = run(&["--tls", "-c", "ls", "127.0.0.1", &port]);
     assert!(!bad.status.success());
     assert!(bad.stderr.contains("certificate is refused") && bad.stderr.contains("--ca-file"), "{}", bad.stderr);
-    let log = s.log_text();
-    let line = log.lines().find(|l| l.contains("implicit FTPS on ")).unwrap();
-    let implicit = line.rsplit(' ').next().unwrap();
+    let implicit = implicit_addr(&s.log_text());
     let insecure = run(&["--insecure", "-c", "get hello.txt", &format!("ftps://{implicit}/")]);
     insecure.assert_ok("ftpclient --insecure ftps://");
     assert!(insecure.stdout.contains("NOT checked (--insecure)"), "{}", insecure.stdout);
