@@ -12,6 +12,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
+use forkftp::protocol::address::parse_pasv_reply;
 use forkftp::protocol::ReplyParser;
 use nix::sys::signal::Signal;
 use rustls::pki_types::pem::PemObject;
@@ -179,9 +180,7 @@ impl TlsFtp {
     fn pasv(&mut self) -> SocketAddr {
         let (code, text) = self.cmd("PASV");
         assert_eq!(code, 227, "{text}");
-        let inner = &text[text.find('(').unwrap() + 1..text.find(')').unwrap()];
-        let n: Vec<u16> = inner.split(',').map(|x| x.parse().unwrap()).collect();
-        SocketAddr::from(([n[0] as u8, n[1] as u8, n[2] as u8, n[3] as u8], n[4] * 256 + n[5]))
+        parse_pasv_reply(&text).unwrap_or_else(|| panic!("no address in {text:?}"))
     }
 
     /// RETR over a private data connection resuming the session.
