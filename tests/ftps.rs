@@ -18,6 +18,7 @@ use nix::sys::signal::Signal;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
+use crate::service::metrics::{metrics_addr, scrape};
 use crate::util::ports::connect_when_bound;
 use crate::util::{
     key_file, pseudo_random, run_tool, sha256, shared_root, wait_until, Ftp, Master, Server, SlaveServer, Slaves,
@@ -635,32 +636,15 @@ fn status_and_metrics_say_what_each_session_encrypts() {
     assert_eq!(tls_of(private.local_addr()), "ctl+data", "{table}");
     assert_eq!(tls_of(control_only.local_addr()), "ctl", "{table}");
     assert_eq!(tls_of(plain.stream.local_addr().unwrap()), "-", "{table}");
-    let page = metrics_page(&s.log_text());
-    let sample = |name: &str| {
-        page.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .unwrap_or_else(|| panic!("no {name} in\n{page}"))
-    };
-    assert_eq!(sample("forkftp_tls_sessions_active{encrypted=\"ctl+data\"}"), 1.0);
-    assert_eq!(sample("forkftp_tls_sessions_active{encrypted=\"ctl\"}"), 1.0);
-    assert!(sample("forkftp_tls_handshakes_total{result=\"ok\"}") >= 2.0, "{page}");
-    assert!(sample("forkftp_tls_handshakes_total{result=\"failed\"}") >= 1.0, "{page}");
+    // Read by prometheus_client's parser, as the metrics tests read theirs.
+    let page = scrape(metrics_addr(&s.log_text()));
+    assert_eq!(page.get("forkftp_tls_sessions_active{encrypted=\"ctl+data\"}"), 1.0);
+    assert_eq!(page.get("forkftp_tls_sessions_active{encrypted=\"ctl\"}"), 1.0);
+    let ok = page.get("forkftp_tls_handshakes_total{result=\"ok\"}");
+    let failed = page.get("forkftp_tls_handshakes_total{result=\"failed\"}");
+    assert!(ok >= 2.0 && failed >= 1.0, "handshakes: {ok} ok, {failed} failed");
     drop((private, control_only, raw));
     plain.quit();
-}
-
-/// The `/metrics` page of the server whose log is `log`.
-fn metrics_page(log: &str) -> String {
-    let at = log.find("metrics on http://").unwrap_or_else(|| panic!("no metrics line in:\n{log}"));
-    let addr: SocketAddr = log[at + "metrics on http://".len()..].split('/').next().unwrap().parse().unwrap();
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
-    let mut page = String::new();
-    s.read_to_string(&mut page).unwrap();
-    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
-    page
 }
 
 /// RFC 4217 section 6, with `--allow-ccc`: after login, CCC clears the
