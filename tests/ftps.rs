@@ -5,7 +5,7 @@
 //! own for what no tool does (a passive-port thief, a certificate switched
 //! mid-session), and through the master, same host and relayed.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,12 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use forkftp::protocol::address::parse_pasv_reply;
-use forkftp::protocol::ReplyParser;
 use nix::sys::signal::Signal;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
 use crate::service::metrics::{metrics_addr, scrape};
+use crate::util::ftp::read_reply;
 use crate::util::ports::connect_when_bound;
 use crate::util::{
     key_file, pseudo_random, run_tool, sha256, shared_root, wait_until, Ftp, Master, Server, SlaveServer, Slaves,
@@ -96,10 +96,13 @@ fn client_config(ca: &Path) -> Arc<rustls::ClientConfig> {
     )
 }
 
+/// How long a read of the test's TLS connections waits.
+const TLS_WAIT: Duration = Duration::from_secs(20);
+
 type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
 fn tls_over(tcp: TcpStream, config: &Arc<rustls::ClientConfig>) -> Result<Tls, std::io::Error> {
-    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    tcp.set_read_timeout(Some(TLS_WAIT)).unwrap();
     let conn = rustls::ClientConnection::new(Arc::clone(config), ServerName::try_from("127.0.0.1").unwrap().to_owned())
         .unwrap();
     let mut s = rustls::StreamOwned::new(conn, tcp);
@@ -158,17 +161,8 @@ impl TlsFtp {
     }
 
     fn reply(&mut self) -> (u16, String) {
-        let mut p = ReplyParser::new();
-        loop {
-            let mut line = Vec::new();
-            assert!(self.ctl.read_until(b'\n', &mut line).unwrap() > 0, "control connection closed");
-            while matches!(line.last(), Some(b'\n' | b'\r')) {
-                line.pop();
-            }
-            if let Some(r) = p.feed(&line).unwrap() {
-                return (r.code.0, r.text());
-            }
-        }
+        let r = read_reply(&mut self.ctl, TLS_WAIT);
+        (r.code.0, r.text())
     }
 
     fn cmd(&mut self, line: &str) -> (u16, String) {
