@@ -753,12 +753,17 @@ fn encrypted_transfers_keep_rates_quotas_and_ascii_line_ends() {
     assert!(names.iter().all(|n| n == "fits.bin" || n == ".forkftp.quota"), "{names:?}");
 }
 
-/// The first bytes of an implicit-FTPS session: TLS, then the 220.
+/// The first bytes of an implicit-FTPS session on `tcp`: TLS, then the
+/// greeting's code.
+fn greeting_over(tcp: TcpStream, ca: &Path) -> u16 {
+    let config = client_config(ca);
+    let tls = tls_over(tcp, &config).expect("implicit handshake");
+    TlsFtp { ctl: BufReader::new(tls), config }.reply().0
+}
+
+/// [`greeting_over`] a connection to `addr`, which must not be refused.
 fn implicit_greeting(addr: SocketAddr, ca: &Path) -> u16 {
-    let tcp = connect_when_bound(addr);
-    let tls = tls_over(tcp, &client_config(ca)).expect("implicit handshake");
-    let mut f = TlsFtp { ctl: BufReader::new(tls), config: client_config(ca) };
-    f.reply().0
+    greeting_over(TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}")), ca)
 }
 
 /// The implicit port in the log line `implicit FTPS on ADDR`.
@@ -810,7 +815,7 @@ fn the_implicit_port_is_handed_over_by_an_upgrade_and_by_systemd() {
     // The server starts on the first connection, which waits meanwhile.
     let ftps_addr: SocketAddr = ftps.parse().unwrap();
     let ca2 = ca.clone();
-    let first = std::thread::spawn(move || implicit_greeting(ftps_addr, &ca2));
+    let first = std::thread::spawn(move || greeting_over(connect_when_bound(ftps_addr), &ca2));
     drop(connect_when_bound(ftp.parse().unwrap()));
     d.wait_for_line(&format!("implicit FTPS on {ftps}"));
     assert_eq!(first.join().unwrap(), 220);
