@@ -5,18 +5,20 @@
 //! own for what no tool does (a passive-port thief, a certificate switched
 //! mid-session), and through the master, same host and relayed.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, ErrorKind, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use forkftp::protocol::ReplyParser;
+use forkftp::protocol::address::parse_pasv_reply;
 use nix::sys::signal::Signal;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
+use crate::service::metrics::{metrics_addr, scrape};
+use crate::util::ftp::read_reply;
 use crate::util::ports::connect_when_bound;
 use crate::util::{
     key_file, pseudo_random, run_tool, sha256, shared_root, wait_until, Ftp, Master, Server, SlaveServer, Slaves,
@@ -94,10 +96,13 @@ fn client_config(ca: &Path) -> Arc<rustls::ClientConfig> {
     )
 }
 
+/// How long a read of the test's TLS connections waits.
+const TLS_WAIT: Duration = Duration::from_secs(20);
+
 type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
 fn tls_over(tcp: TcpStream, config: &Arc<rustls::ClientConfig>) -> Result<Tls, std::io::Error> {
-    tcp.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    tcp.set_read_timeout(Some(TLS_WAIT)).unwrap();
     let conn = rustls::ClientConnection::new(Arc::clone(config), ServerName::try_from("127.0.0.1").unwrap().to_owned())
         .unwrap();
     let mut s = rustls::StreamOwned::new(conn, tcp);
@@ -156,17 +161,8 @@ impl TlsFtp {
     }
 
     fn reply(&mut self) -> (u16, String) {
-        let mut p = ReplyParser::new();
-        loop {
-            let mut line = Vec::new();
-            assert!(self.ctl.read_until(b'\n', &mut line).unwrap() > 0, "control connection closed");
-            while matches!(line.last(), Some(b'\n' | b'\r')) {
-                line.pop();
-            }
-            if let Some(r) = p.feed(&line).unwrap() {
-                return (r.code.0, r.text());
-            }
-        }
+        let r = read_reply(&mut self.ctl, TLS_WAIT);
+        (r.code.0, r.text())
     }
 
     fn cmd(&mut self, line: &str) -> (u16, String) {
@@ -179,9 +175,7 @@ impl TlsFtp {
     fn pasv(&mut self) -> SocketAddr {
         let (code, text) = self.cmd("PASV");
         assert_eq!(code, 227, "{text}");
-        let inner = &text[text.find('(').unwrap() + 1..text.find(')').unwrap()];
-        let n: Vec<u16> = inner.split(',').map(|x| x.parse().unwrap()).collect();
-        SocketAddr::from(([n[0] as u8, n[1] as u8, n[2] as u8, n[3] as u8], n[4] * 256 + n[5]))
+        parse_pasv_reply(&text).unwrap_or_else(|| panic!("no address in {text:?}"))
     }
 
     /// RETR over a private data connection resuming the session.
@@ -220,9 +214,7 @@ fn curl_explicit_and_implicit_ftps() {
     list.assert_ok("curl LIST");
     assert!(list.stdout.contains(" data.bin") && list.stdout.contains(" up.bin"), "{}", list.stdout);
     // Implicit: the port the log names.
-    let log = s.log_text();
-    let line = log.lines().find(|l| l.contains("implicit FTPS on ")).expect("implicit listener logged");
-    let implicit: SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
+    let implicit = implicit_addr(&s.log_text());
     let got = curl(&["--cacert", &ca, &format!("ftps://{implicit}/hello.txt")]);
     got.assert_ok("curl ftps://");
     assert_eq!(got.stdout, "hello world\n");
@@ -393,10 +385,7 @@ fn garbage_instead_of_a_client_hello_ends_the_session_only() {
     let mut said = Vec::new();
     raw.read_to_end(&mut said).expect("the session ends (not a timeout)");
     assert!(!said.windows(3).any(|w| w == b"331" || w == b"230"), "{said:?}");
-    let log = s.log_text();
-    let line = log.lines().find(|l| l.contains("implicit FTPS on ")).unwrap();
-    let implicit: SocketAddr = line.rsplit(' ').next().unwrap().parse().unwrap();
-    let mut raw = TcpStream::connect(implicit).unwrap();
+    let mut raw = TcpStream::connect(implicit_addr(&s.log_text())).unwrap();
     raw.write_all(&[0x16, 0x03, 0x01, 0xff, 0xff, 1, 2, 3]).unwrap();
     raw.write_all(&pseudo_random(5000, 1)).unwrap();
     raw.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -519,9 +508,7 @@ fn ftpclient_explicit_implicit_bad_certificate_and_insecure() {
     let bad = run(&["--tls", "-c", "ls", "127.0.0.1", &port]);
     assert!(!bad.status.success());
     assert!(bad.stderr.contains("certificate is refused") && bad.stderr.contains("--ca-file"), "{}", bad.stderr);
-    let log = s.log_text();
-    let line = log.lines().find(|l| l.contains("implicit FTPS on ")).unwrap();
-    let implicit = line.rsplit(' ').next().unwrap();
+    let implicit = implicit_addr(&s.log_text());
     let insecure = run(&["--insecure", "-c", "get hello.txt", &format!("ftps://{implicit}/")]);
     insecure.assert_ok("ftpclient --insecure ftps://");
     assert!(insecure.stdout.contains("NOT checked (--insecure)"), "{}", insecure.stdout);
@@ -632,7 +619,10 @@ fn status_and_metrics_say_what_each_session_encrypts() {
     assert_eq!(junk.code("AUTH TLS"), 234);
     let mut raw = junk.into_stream();
     raw.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
-    let _ = raw.read(&mut [0u8; 64]);
+    // Its worker counts the failed handshake, then ends the session: read
+    // to that end (past any alert), so that the count is in the page.
+    let end = raw.read_to_end(&mut Vec::new());
+    assert!(end.as_ref().map_or_else(|e| e.kind() == ErrorKind::ConnectionReset, |_| true), "{end:?}");
     let table = s.status();
     let tls_of = |client: SocketAddr| {
         let me = client.to_string();
@@ -643,32 +633,15 @@ fn status_and_metrics_say_what_each_session_encrypts() {
     assert_eq!(tls_of(private.local_addr()), "ctl+data", "{table}");
     assert_eq!(tls_of(control_only.local_addr()), "ctl", "{table}");
     assert_eq!(tls_of(plain.stream.local_addr().unwrap()), "-", "{table}");
-    let page = metrics_page(&s.log_text());
-    let sample = |name: &str| {
-        page.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .unwrap_or_else(|| panic!("no {name} in\n{page}"))
-    };
-    assert_eq!(sample("forkftp_tls_sessions_active{encrypted=\"ctl+data\"}"), 1.0);
-    assert_eq!(sample("forkftp_tls_sessions_active{encrypted=\"ctl\"}"), 1.0);
-    assert!(sample("forkftp_tls_handshakes_total{result=\"ok\"}") >= 2.0, "{page}");
-    assert!(sample("forkftp_tls_handshakes_total{result=\"failed\"}") >= 1.0, "{page}");
-    drop((private, control_only, raw));
+    // Read by prometheus_client's parser, as the metrics tests read theirs.
+    let page = scrape(metrics_addr(&s.log_text()));
+    assert_eq!(page.get("forkftp_tls_sessions_active{encrypted=\"ctl+data\"}"), 1.0);
+    assert_eq!(page.get("forkftp_tls_sessions_active{encrypted=\"ctl\"}"), 1.0);
+    let ok = page.get("forkftp_tls_handshakes_total{result=\"ok\"}");
+    let failed = page.get("forkftp_tls_handshakes_total{result=\"failed\"}");
+    assert!(ok >= 2.0 && failed >= 1.0, "handshakes: {ok} ok, {failed} failed");
+    drop((private, control_only));
     plain.quit();
-}
-
-/// The `/metrics` page of the server whose log is `log`.
-fn metrics_page(log: &str) -> String {
-    let at = log.find("metrics on http://").unwrap_or_else(|| panic!("no metrics line in:\n{log}"));
-    let addr: SocketAddr = log[at + "metrics on http://".len()..].split('/').next().unwrap().parse().unwrap();
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
-    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
-    let mut page = String::new();
-    s.read_to_string(&mut page).unwrap();
-    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
-    page
 }
 
 /// RFC 4217 section 6, with `--allow-ccc`: after login, CCC clears the
@@ -780,12 +753,17 @@ fn encrypted_transfers_keep_rates_quotas_and_ascii_line_ends() {
     assert!(names.iter().all(|n| n == "fits.bin" || n == ".forkftp.quota"), "{names:?}");
 }
 
-/// The first bytes of an implicit-FTPS session: TLS, then the 220.
+/// The first bytes of an implicit-FTPS session on `tcp`: TLS, then the
+/// greeting's code.
+fn greeting_over(tcp: TcpStream, ca: &Path) -> u16 {
+    let config = client_config(ca);
+    let tls = tls_over(tcp, &config).expect("implicit handshake");
+    TlsFtp { ctl: BufReader::new(tls), config }.reply().0
+}
+
+/// [`greeting_over`] a connection to `addr`, which must not be refused.
 fn implicit_greeting(addr: SocketAddr, ca: &Path) -> u16 {
-    let tcp = connect_when_bound(addr);
-    let tls = tls_over(tcp, &client_config(ca)).expect("implicit handshake");
-    let mut f = TlsFtp { ctl: BufReader::new(tls), config: client_config(ca) };
-    f.reply().0
+    greeting_over(TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}")), ca)
 }
 
 /// The implicit port in the log line `implicit FTPS on ADDR`.
@@ -837,7 +815,7 @@ fn the_implicit_port_is_handed_over_by_an_upgrade_and_by_systemd() {
     // The server starts on the first connection, which waits meanwhile.
     let ftps_addr: SocketAddr = ftps.parse().unwrap();
     let ca2 = ca.clone();
-    let first = std::thread::spawn(move || implicit_greeting(ftps_addr, &ca2));
+    let first = std::thread::spawn(move || greeting_over(connect_when_bound(ftps_addr), &ca2));
     drop(connect_when_bound(ftp.parse().unwrap()));
     d.wait_for_line(&format!("implicit FTPS on {ftps}"));
     assert_eq!(first.join().unwrap(), 220);

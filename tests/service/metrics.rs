@@ -12,7 +12,7 @@ use std::time::Duration;
 use crate::util::{wait_until, Ftp, Master, Server, SlaveServer, TempDir, READY};
 
 /// The address in `metrics on http://ADDR/metrics`.
-pub(super) fn metrics_addr(log: &str) -> SocketAddr {
+pub(crate) fn metrics_addr(log: &str) -> SocketAddr {
     let at = log.find("metrics on http://").unwrap_or_else(|| panic!("no metrics line in:\n{log}"));
     log[at + "metrics on http://".len()..].split('/').next().unwrap().parse().unwrap()
 }
@@ -37,7 +37,7 @@ pub(super) fn get(addr: SocketAddr, path: &str) -> (u16, String) {
 /// A scrape, read by prometheus_client's parser: every sample as
 /// `name{label="v",...}` (labels sorted) to its value, and every family's
 /// type by name.
-struct Scrape {
+pub(crate) struct Scrape {
     samples: BTreeMap<String, f64>,
     types: BTreeMap<String, String>,
 }
@@ -52,7 +52,7 @@ for fam in text_string_to_metric_families(sys.stdin.read()):
         print("SAMPLE", "%s{%s}" % (s.name, labels), repr(float(s.value)))
 "#;
 
-fn scrape(addr: SocketAddr) -> Scrape {
+pub(crate) fn scrape(addr: SocketAddr) -> Scrape {
     let (status, page) = get(addr, "/metrics");
     assert_eq!(status, 200, "{page}");
     let mut py = Command::new("python3")
@@ -86,7 +86,7 @@ fn scrape(addr: SocketAddr) -> Scrape {
 }
 
 impl Scrape {
-    fn get(&self, sample: &str) -> f64 {
+    pub(crate) fn get(&self, sample: &str) -> f64 {
         *self.samples.get(sample).unwrap_or_else(|| panic!("no sample {sample} in {:#?}", self.samples))
     }
 }

@@ -3,7 +3,7 @@
 //! the transfer log, syslog and the metrics.
 
 mod config;
-mod metrics;
+pub(crate) mod metrics;
 mod syslog;
 mod systemd;
 mod upgrade;

@@ -33,6 +33,30 @@ pub fn expect_closed(stream: &mut TcpStream, what: &str) {
     }
 }
 
+/// Reads one reply from a control connection (plain, or TLS over it)
+/// whose reads time out after `wait`; the end of the connection or no
+/// reply in time fails the test.
+pub fn read_reply(reader: &mut impl BufRead, wait: Duration) -> Reply {
+    let mut p = ReplyParser::new();
+    loop {
+        let mut line = Vec::new();
+        match reader.read_until(b'\n', &mut line) {
+            Ok(0) => panic!("the server closed the connection instead of replying"),
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                panic!("no reply within {wait:?} (got {:?} so far)", String::from_utf8_lossy(&line))
+            }
+            Err(e) => panic!("reading a reply: {e}"),
+        }
+        while matches!(line.last(), Some(b'\n' | b'\r')) {
+            line.pop();
+        }
+        if let Some(r) = p.feed(&line).expect("well-formed reply") {
+            return r;
+        }
+    }
+}
+
 /// A raw FTP control connection.
 pub struct Ftp {
     pub reader: BufReader<TcpStream>,
@@ -80,24 +104,7 @@ impl Ftp {
     /// Reads one reply; the end of the connection or no reply within
     /// [`REPLY_WAIT`] fails the test.
     pub fn reply(&mut self) -> Reply {
-        let mut p = ReplyParser::new();
-        loop {
-            let mut line = Vec::new();
-            match self.reader.read_until(b'\n', &mut line) {
-                Ok(0) => panic!("the server closed the connection instead of replying"),
-                Ok(_) => {}
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    panic!("no reply within {REPLY_WAIT:?} (got {:?} so far)", String::from_utf8_lossy(&line))
-                }
-                Err(e) => panic!("reading a reply: {e}"),
-            }
-            while matches!(line.last(), Some(b'\n' | b'\r')) {
-                line.pop();
-            }
-            if let Some(r) = p.feed(&line).expect("well-formed reply") {
-                return r;
-            }
-        }
+        read_reply(&mut self.reader, REPLY_WAIT)
     }
 
     /// Requires the end of the connection within [`CLOSE_WAIT`], with
