@@ -437,6 +437,7 @@ pub const GENCERT_CERT_FILE: &str = "ftpserver-cert.pem";
 
 /// Where `ftpserver gencert` writes the private key by default.
 pub const GENCERT_KEY_FILE: &str = "ftpserver-key.pem";
+
 // ---- server extensions (issue 14): checksums, rate limits, quotas, modes
 
 /// Bytes per second a HASH or X-verb checksum reads (a token bucket, see

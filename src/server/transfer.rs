@@ -184,13 +184,15 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
     let result = match job {
         Job::Send { mut file, offset, size } => match (data.plain(), ttype) {
             (Some(sock), TransferType::Image) => pump.send_file(sock, &file, offset, size),
-            (None, TransferType::Image) if data.is_tls() => match data.records() {
+            // A data connection's TLS is always `net::records`.
+            (None, TransferType::Image) => match data.records() {
                 Some(rec) => pump.send_records(rec, &file, offset, size),
                 None => pump.send_buffered(&mut data, &mut file, offset, size, false),
             },
-            _ => pump.send_buffered(&mut data, &mut file, offset, size, ttype == TransferType::Ascii),
-        },
-        Job::List(mut listing) => pump.send_listing(&mut data, &mut listing),
+            (_, TransferType::Ascii) => pump.send_buffered(&mut data, &mut file, offset, size, true),
+        }
+        .and_then(|()| pump.finish(&mut data)),
+        Job::List(mut listing) => pump.send_listing(&mut data, &mut listing).and_then(|()| pump.finish(&mut data)),
         Job::Receive(mut upload) => {
             use std::io::Seek;
             upload_start = upload.file().stream_position().ok();
@@ -201,10 +203,6 @@ pub fn run(t: Transfer, ctl: &mut Control, client: IpAddr, timeouts: &Timeouts, 
             let _ = data.close_notify();
             r
         }
-    };
-    let result = match upload_to_commit {
-        None => result.and_then(|()| pump.finish(&mut data)),
-        Some(_) => result,
     };
     let bytes = pump.bytes;
     let charge = pump.charge.take();

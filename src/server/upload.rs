@@ -133,15 +133,15 @@ impl Upload {
     /// Every byte arrived: put the file in place. Returns the file it
     /// replaced, to be dropped once the client has its reply.
     pub fn commit(mut self) -> Result<Replaced, FtpError> {
-        let mut replaced = Replaced { old: None, new: None };
-        if let Kind::Atomic { dir, temp, target, done, .. } = &mut self.kind {
-            replaced.old = put_in_place(dir, temp, target)?;
-            *done = true;
-        }
-        if replaced.old.is_some() {
-            replaced.new = self.file.try_clone().ok().map(OwnedFd::from);
-        }
-        Ok(replaced)
+        let old = match &mut self.kind {
+            Kind::Atomic { dir, temp, target, done, .. } => {
+                let old = put_in_place(dir, temp, target)?;
+                *done = true;
+                old
+            }
+            Kind::InPlace => None,
+        };
+        Ok(Replaced(old.map(|old| (old, self.file.try_clone().ok().map(OwnedFd::from)))))
     }
 }
 
@@ -176,25 +176,22 @@ fn put_in_place(dir: &OwnedFd, temp: &str, target: &str) -> Result<Option<OwnedF
 /// 50 to 190 ms per GiB here, and longer while its pages are being written
 /// out; dropping this after the `226` hands that to a helper thread, so the
 /// worker reads the next command at once. The same thread first starts the
-/// writeback of the file that replaced it (`new`), as ext4 did inside the
+/// writeback of the file that replaced it, as ext4 did inside the
 /// plain rename: under a write burst that too can wait for the disk (100
 /// clients storing 10 MiB over one name: up to 0.3 s each, which the
 /// worker used to spend before reading the next command).
-pub struct Replaced {
-    old: Option<OwnedFd>,
-    new: Option<OwnedFd>,
-}
+pub struct Replaced(Option<Release>);
 
 impl Drop for Replaced {
     fn drop(&mut self) {
-        if let Some(old) = self.old.take() {
-            release_in_background(old, self.new.take());
+        if let Some(release) = self.0.take() {
+            release_in_background(release);
         }
     }
 }
 
 /// Starts writing `new` out, then closes `old` (freeing it).
-fn release(old: OwnedFd, new: Option<OwnedFd>) {
+fn release((old, new): Release) {
     if let Some(new) = new {
         let _ = crate::sys::start_writeback(std::os::fd::AsFd::as_fd(&new));
     }
@@ -213,17 +210,17 @@ static RELEASER: Mutex<Option<SyncSender<Release>>> = Mutex::new(None);
 /// [`PENDING_RELEASES`] more wait does it wait too, so a client replacing
 /// files faster than the disk frees them is slowed to the disk's pace. The
 /// thread blocks every signal, so that the worker's signals still interrupt
-/// the worker itself. If no thread can be made, both files are closed here
-/// (`new` not written back early).
-fn release_in_background(old: OwnedFd, new: Option<OwnedFd>) {
+/// the worker itself. If no thread can be made, [`release`] runs here, in
+/// the worker.
+fn release_in_background(files: Release) {
     let mut queue = RELEASER.lock().unwrap_or_else(|e| e.into_inner());
     if queue.is_none() {
         *queue = start_releaser();
     }
-    let Some(sender) = queue.as_ref() else { return release(old, new) };
-    if let Err(SendError((old, new))) = sender.send((old, new)) {
+    let Some(sender) = queue.as_ref() else { return release(files) };
+    if let Err(SendError(files)) = sender.send(files) {
         *queue = None;
-        release(old, new);
+        release(files);
     }
 }
 
@@ -233,9 +230,7 @@ fn start_releaser() -> Option<SyncSender<Release>> {
     let (sender, receiver) = sync_channel::<Release>(PENDING_RELEASES);
     let mut mask = SigSet::empty();
     pthread_sigmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut mask)).ok()?;
-    let started = std::thread::Builder::new()
-        .name("release".into())
-        .spawn(move || receiver.iter().for_each(|(old, new)| release(old, new)));
+    let started = std::thread::Builder::new().name("release".into()).spawn(move || receiver.iter().for_each(release));
     let _ = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&mask), None);
     started.ok().map(|_| sender)
 }
