@@ -15,7 +15,7 @@ use crate::protocol::address::canonical;
 use crate::server::config::ServerConfig;
 use crate::server::connection;
 use crate::server::error::FtpError;
-use crate::server::intake::{Arrival, Intake, Via};
+use crate::server::intake::{Arrival, Intake, Listening, Via};
 use crate::server::proxied;
 use crate::sys;
 
@@ -72,11 +72,9 @@ impl<'a> Either<'a> {
         let n = self.epoll.wait(&mut events, EpollTimeout::try_from(ACCEPT_WAKEUP).unwrap_or(EpollTimeout::NONE))?;
         let ready = |token| events[..n].iter().any(|e| e.data() == token);
         if ready(TLS) {
-            match crate::net::accept(self.implicit) {
-                Ok((stream, peer)) => {
-                    stream.set_nonblocking(false)?;
-                    return Ok(Some(Arrival { stream, peer, via: Via::ImplicitTls }));
-                }
+            // A plain pool's accept, the arrival marked as implicit TLS.
+            match Listening.accept(self.implicit) {
+                Ok(a) => return Ok(a.map(|a| Arrival { via: Via::ImplicitTls, ..a })),
                 Err(e) if crate::net::would_block(&e) => {}
                 Err(e) => return Err(e),
             }
