@@ -170,9 +170,7 @@ pub(crate) fn run(layered: Layered, slave: SlaveIntake) -> Result<(), String> {
         listener.set_nonblocking(true).map_err(|e| e.to_string())?;
     }
     let service = Service::new(layered, inherited, &args)?;
-    let mut sup = Supervisor::new(args, cfg, listener, intake, service)?;
-    sup.implicit = implicit;
-    sup.run()
+    Supervisor::new(args, cfg, listener, implicit, intake, service)?.run()
 }
 
 /// The implicit-FTPS socket: the one named `ftps` that systemd or the
@@ -185,20 +183,20 @@ fn implicit_listener(
     args: &ServerArgs,
 ) -> Result<Option<TcpListener>, String> {
     let handed = inherited.take_tcp(handed::FTPS);
+    // `wanted` comes from the TLS settings: only a handed socket can come
+    // without them.
     let wanted = cfg.tls.as_ref().and_then(|t| t.implicit_listen);
-    if handed.is_none() && wanted.is_none() {
-        return Ok(None);
-    }
-    if cfg.tls.is_none() {
-        return Err(format!(
-            "a socket named {} (implicit FTPS) was handed over, but FTPS needs --tls-cert",
-            handed::FTPS
-        ));
-    }
-    if args.cluster.register.is_some() {
-        return Err("--implicit-tls-listen is not available with --register: a slave serves explicit FTPS".into());
-    }
     let l = match (handed, wanted) {
+        (None, None) => return Ok(None),
+        (Some(_), _) if cfg.tls.is_none() => {
+            return Err(format!(
+                "a socket named {} (implicit FTPS) was handed over, but FTPS needs --tls-cert",
+                handed::FTPS
+            ))
+        }
+        _ if args.cluster.register.is_some() => {
+            return Err("--implicit-tls-listen is not available with --register: a slave serves explicit FTPS".into())
+        }
         (Some(l), _) => {
             let l = l.map_err(|e| format!("inherited FTPS socket: {e}"))?;
             if let Some(addr) = wanted.filter(|a| a.port() != 0) {
@@ -209,7 +207,6 @@ fn implicit_listener(
         (None, Some(addr)) => {
             bind_listener(addr).map_err(|e| format!("cannot listen on {addr} (--implicit-tls-listen): {e}"))?
         }
-        (None, None) => return Ok(None),
     };
     let bound = l.local_addr().map_err(|e| e.to_string())?;
     l.set_nonblocking(true).map_err(|e| e.to_string())?;
@@ -221,11 +218,13 @@ fn implicit_listener(
 }
 
 impl Supervisor {
-    /// A supervisor for an already bound listener.
+    /// A supervisor for an already bound listener (and implicit-FTPS
+    /// socket, if any).
     pub(crate) fn new(
         args: ServerArgs,
         cfg: ServerConfig,
         listener: TcpListener,
+        implicit: Option<TcpListener>,
         mut intake: Box<dyn Intake>,
         mut service: Service,
     ) -> Result<Supervisor, String> {
@@ -266,7 +265,7 @@ impl Supervisor {
             parent_pid: nix::unistd::getpid(),
             drop_to,
             intake,
-            implicit: None,
+            implicit,
             service,
         })
     }

@@ -4,6 +4,9 @@
 use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 
+use std::os::fd::AsFd;
+
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::signal::Signal;
 
 use super::scoreboard::{Scoreboard, State};
@@ -12,7 +15,7 @@ use crate::protocol::address::canonical;
 use crate::server::config::ServerConfig;
 use crate::server::connection;
 use crate::server::error::FtpError;
-use crate::server::intake::{Arrival, Intake, Via};
+use crate::server::intake::{Arrival, Intake, Listening, Via};
 use crate::server::proxied;
 use crate::sys;
 
@@ -38,35 +41,49 @@ pub struct WorkerCtx<'a> {
     pub implicit: Option<&'a TcpListener>,
 }
 
-/// Waits for a client on the listener or the implicit-FTPS socket, at most
-/// [`ACCEPT_WAKEUP`]; both are non-blocking, so another worker taking the
-/// client first costs nothing.
-fn accept_either(ctx: &WorkerCtx<'_>, implicit: &TcpListener) -> std::io::Result<Option<Arrival>> {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use std::os::fd::AsFd;
-    let (plain, tls) = {
-        let mut fds =
-            [PollFd::new(ctx.listener.as_fd(), PollFlags::POLLIN), PollFd::new(implicit.as_fd(), PollFlags::POLLIN)];
-        if poll(&mut fds, PollTimeout::try_from(ACCEPT_WAKEUP).unwrap_or(PollTimeout::MAX))? == 0 {
-            return Ok(None);
-        }
-        let ready = |f: &PollFd| f.revents().is_some_and(|r| !r.is_empty());
-        (ready(&fds[0]), ready(&fds[1]))
-    };
-    if tls {
-        match crate::net::accept(implicit) {
-            Ok((stream, peer)) => {
-                stream.set_nonblocking(false)?;
-                return Ok(Some(Arrival { stream, peer, via: Via::ImplicitTls }));
+/// A worker's wait for a client on both the listener and the implicit-FTPS
+/// socket (both non-blocking). An epoll set made once per worker, each
+/// socket in it with `EPOLLEXCLUSIVE`: a client wakes one idle worker, as a
+/// blocking `accept` does, not every idle worker of the pool (`poll` on a
+/// shared listener wakes them all, for one `accept` to win).
+struct Either<'a> {
+    epoll: Epoll,
+    listener: &'a TcpListener,
+    implicit: &'a TcpListener,
+}
+
+/// The epoll tokens of [`Either`]'s sockets.
+const PLAIN: u64 = 0;
+const TLS: u64 = 1;
+
+impl<'a> Either<'a> {
+    fn new(listener: &'a TcpListener, implicit: &'a TcpListener) -> std::io::Result<Self> {
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        let flags = EpollFlags::EPOLLIN | EpollFlags::EPOLLEXCLUSIVE;
+        epoll.add(listener.as_fd(), EpollEvent::new(flags, PLAIN))?;
+        epoll.add(implicit.as_fd(), EpollEvent::new(flags, TLS))?;
+        Ok(Either { epoll, listener, implicit })
+    }
+
+    /// Waits for a client, at most [`ACCEPT_WAKEUP`]; another worker
+    /// taking the client first costs nothing (`Ok(None)`).
+    fn accept(&self, intake: &dyn Intake) -> std::io::Result<Option<Arrival>> {
+        let mut events = [EpollEvent::empty(); 2];
+        let n = self.epoll.wait(&mut events, EpollTimeout::try_from(ACCEPT_WAKEUP).unwrap_or(EpollTimeout::NONE))?;
+        let ready = |token| events[..n].iter().any(|e| e.data() == token);
+        if ready(TLS) {
+            // A plain pool's accept, the arrival marked as implicit TLS.
+            match Listening.accept(self.implicit) {
+                Ok(a) => return Ok(a.map(|a| Arrival { via: Via::ImplicitTls, ..a })),
+                Err(e) if crate::net::would_block(&e) => {}
+                Err(e) => return Err(e),
             }
-            Err(e) if crate::net::would_block(&e) => {}
-            Err(e) => return Err(e),
         }
+        if ready(PLAIN) {
+            return intake.accept(self.listener);
+        }
+        Ok(None)
     }
-    if plain {
-        return ctx.intake.accept(ctx.listener);
-    }
-    Ok(None)
 }
 
 /// Becomes `uid`/`gid` for good: supplementary groups, group, then user.
@@ -107,6 +124,13 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
     if sys::die_with_parent(Signal::SIGTERM).is_err() || nix::unistd::getppid() != ctx.parent {
         return 0;
     }
+    let either = match ctx.implicit.map(|i| Either::new(ctx.listener, i)).transpose() {
+        Ok(e) => e,
+        Err(e) => {
+            log::error!("worker {}: epoll: {e}", std::process::id());
+            return 1;
+        }
+    };
     let slot = &ctx.board.slots()[ctx.slot];
     let max_sessions = ctx.cfg.pool.max_sessions_per_worker;
     loop {
@@ -122,8 +146,8 @@ pub fn run(ctx: WorkerCtx<'_>) -> i32 {
         // A client that connected, or one the master hands over (for a
         // slave); `peer` is the client's real address either way.
         // (The implicit-FTPS port takes no PROXY header: see `proxied`.)
-        let arrival = match ctx.implicit {
-            Some(implicit) => accept_either(&ctx, implicit),
+        let arrival = match &either {
+            Some(e) => e.accept(ctx.intake),
             None => ctx.intake.accept(ctx.listener),
         };
         let arrival = match arrival {

@@ -100,6 +100,13 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
     parse_verb(verb, arg)
 }
 
+/// The shape of the decimal numbers of REST, PBSZ and RANG: 1 to 20 ASCII
+/// digits (a `u64`'s width; no sign, which `u64::from_str` would take). A
+/// number of that shape may still be too large for a `u64`.
+fn decimal(w: &str) -> bool {
+    (1..=20).contains(&w.len()) && w.bytes().all(|b| b.is_ascii_digit())
+}
+
 fn none(v: &'static str, arg: Option<&str>) -> Result<(), ParseError> {
     match arg {
         Some(a) if !a.trim().is_empty() => Err(ParseError::UnexpectedArgument(v)),
@@ -189,7 +196,7 @@ fn parse_verb(verb: &str, arg: Option<&str>) -> Result<Command, ParseError> {
         "APPE" => C::Appe(path("APPE", arg)?),
         "REST" => {
             let a = arg.ok_or(ParseError::MissingArgument("REST"))?.trim();
-            if a.is_empty() || a.len() > 20 || !a.bytes().all(|b| b.is_ascii_digit()) {
+            if !decimal(a) {
                 return Err(ParseError::BadArgument("REST", "offset must be a decimal number"));
             }
             C::Rest(a.parse().map_err(|_| ParseError::BadArgument("REST", "offset too large"))?)
@@ -212,7 +219,7 @@ fn parse_verb(verb: &str, arg: Option<&str>) -> Result<Command, ParseError> {
         }
         "PBSZ" => {
             let a = arg.ok_or(ParseError::MissingArgument("PBSZ"))?.trim();
-            if a.is_empty() || a.len() > 20 || !a.bytes().all(|b| b.is_ascii_digit()) {
+            if !decimal(a) {
                 return Err(ParseError::BadArgument("PBSZ", "size must be a decimal number"));
             }
             C::Pbsz(a.parse().unwrap_or(u64::MAX))
@@ -272,11 +279,7 @@ fn parse_mff(arg: &str) -> Result<Command, ParseError> {
 fn parse_rang(arg: &str) -> Result<Command, ParseError> {
     const SYNTAX: ParseError = ParseError::BadArgument("RANG", "expected two octet positions");
     let num = |w: Option<&str>| -> Result<u64, ParseError> {
-        let w = w.ok_or(SYNTAX)?;
-        if w.is_empty() || w.len() > 20 || !w.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(SYNTAX);
-        }
-        w.parse().map_err(|_| SYNTAX)
+        w.filter(|w| decimal(w)).ok_or(SYNTAX)?.parse().map_err(|_| SYNTAX)
     };
     let mut words = arg.split_ascii_whitespace();
     let (first, last) = (num(words.next())?, num(words.next())?);
