@@ -22,12 +22,26 @@
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsFd;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::limits::SIGNAL_CHECK;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use rustls::Connection;
+use rustls::crypto::CryptoProvider;
+use rustls::{Connection, SupportedProtocolVersion};
+
+/// The crypto provider of every TLS configuration (server, client,
+/// benchmark): *ring* builds with only cargo and a C compiler (aws-lc-rs
+/// needs cmake); its default suites are the modern AEADs with forward
+/// secrecy, each of which the record layer (`net::records`) speaks.
+pub fn tls_provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The TLS versions spoken, by both sides: 1.3 and 1.2 (RFC 8446, RFC
+/// 5246), the two the record layer knows.
+pub const TLS_VERSIONS: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
 
 /// Most plaintext in one record (RFC 8446 5.1, RFC 5246 6.2.1).
 pub const MAX_FRAGMENT: usize = 16 * 1024;

@@ -40,7 +40,7 @@ fn certs() -> Certs {
 }
 
 fn provider_with(suites: Option<Vec<SupportedCipherSuite>>) -> Arc<rustls::crypto::CryptoProvider> {
-    let mut p = provider::default_provider();
+    let mut p = Arc::unwrap_or_clone(crate::net::tls_provider());
     if let Some(s) = suites {
         p.cipher_suites = s;
     }
@@ -49,7 +49,7 @@ fn provider_with(suites: Option<Vec<SupportedCipherSuite>>) -> Arc<rustls::crypt
 
 fn server_config(c: &Certs, suites: Option<Vec<SupportedCipherSuite>>, extract: bool) -> Arc<ServerConfig> {
     let mut cfg = ServerConfig::builder_with_provider(provider_with(suites))
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .with_protocol_versions(crate::net::TLS_VERSIONS)
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(vec![c.cert.clone()], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(c.key.clone())))
@@ -63,7 +63,7 @@ fn client_config(c: &Certs, suites: Option<Vec<SupportedCipherSuite>>, extract: 
     let mut roots = rustls::RootCertStore::empty();
     roots.add(c.cert.clone()).unwrap();
     let mut cfg = ClientConfig::builder_with_provider(provider_with(suites))
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .with_protocol_versions(crate::net::TLS_VERSIONS)
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
