@@ -22,7 +22,7 @@ use rustls::{ClientConfig, ServerConfig};
 use super::client::{self, read_some, Ftp, READ_BUFFER};
 use super::measure::verify;
 use super::pattern::{Checksum, Stream, Sum};
-use crate::limits::BENCH_IO_TIMEOUT;
+use crate::limits::{BENCH_IO_TIMEOUT, CLIENT_TLS_TICKETS};
 use crate::net::records::RecordStream;
 use crate::net::Stream as Conn;
 use crate::net::{tls_provider, TLS_VERSIONS};
@@ -57,8 +57,9 @@ impl Tls {
             .with_root_certificates(roots)
             .with_no_client_auth();
         client.enable_secret_extraction = true;
-        // A ticket for each data connection (rustls uses each once), uploads too.
-        client.send_ticket_request = Some(TicketRequest { new_session_count: 4, resumption_count: 1 });
+        // A ticket for each data connection (rustls uses each once), uploads
+        // too: as ftpclient asks.
+        client.send_ticket_request = Some(TicketRequest { new_session_count: CLIENT_TLS_TICKETS, resumption_count: 1 });
         let mut server = ServerConfig::builder_with_provider(tls_provider())
             .with_protocol_versions(TLS_VERSIONS)
             .map_err(other)?
