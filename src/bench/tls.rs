@@ -22,9 +22,10 @@ use rustls::{ClientConfig, ServerConfig};
 use super::client::{self, read_some, Ftp, READ_BUFFER};
 use super::measure::verify;
 use super::pattern::{Checksum, Stream, Sum};
-use crate::limits::BENCH_IO_TIMEOUT;
+use crate::limits::{BENCH_IO_TIMEOUT, CLIENT_TLS_TICKETS};
 use crate::net::records::RecordStream;
 use crate::net::Stream as Conn;
+use crate::net::{tls_provider, TLS_VERSIONS};
 use crate::protocol::{Command, ReplyCode};
 
 fn other(e: impl std::fmt::Display) -> io::Error {
@@ -42,10 +43,6 @@ pub(super) struct Tls {
     name: ServerName<'static>,
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 impl Tls {
     /// From the PEM pair the server under test uses.
     pub(super) fn new(cert: &Path, key: &Path) -> io::Result<Tls> {
@@ -54,17 +51,17 @@ impl Tls {
         let key = PrivateKeyDer::from_pem_file(key).map_err(other)?;
         let mut roots = rustls::RootCertStore::empty();
         roots.add_parsable_certificates(certs.clone());
-        let versions = [&rustls::version::TLS13, &rustls::version::TLS12];
-        let mut client = ClientConfig::builder_with_provider(provider())
-            .with_protocol_versions(&versions)
+        let mut client = ClientConfig::builder_with_provider(tls_provider())
+            .with_protocol_versions(TLS_VERSIONS)
             .map_err(other)?
             .with_root_certificates(roots)
             .with_no_client_auth();
         client.enable_secret_extraction = true;
-        // A ticket for each data connection (rustls uses each once), uploads too.
-        client.send_ticket_request = Some(TicketRequest { new_session_count: 4, resumption_count: 1 });
-        let mut server = ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(&versions)
+        // A ticket for each data connection (rustls uses each once), uploads
+        // too: as ftpclient asks.
+        client.send_ticket_request = Some(TicketRequest { new_session_count: CLIENT_TLS_TICKETS, resumption_count: 1 });
+        let mut server = ServerConfig::builder_with_provider(tls_provider())
+            .with_protocol_versions(TLS_VERSIONS)
             .map_err(other)?
             .with_no_client_auth()
             .with_single_cert(certs, key)

@@ -18,6 +18,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::limits::CLIENT_TLS_TICKETS;
+use crate::net::{tls_provider, TLS_VERSIONS};
 
 /// How the client speaks TLS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,10 +50,6 @@ impl std::fmt::Debug for Tls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Tls({:?})", self.name)
     }
-}
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
 }
 
 /// The trusted roots: `ca_file`'s certificates, or the system's.
@@ -87,13 +84,13 @@ impl Tls {
     pub fn new(host: &str, opts: &TlsOptions) -> Result<Tls, String> {
         let name =
             ServerName::try_from(host.to_string()).map_err(|_| format!("{host}: not a valid TLS server name"))?;
-        let builder = rustls::ClientConfig::builder_with_provider(provider())
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        let builder = rustls::ClientConfig::builder_with_provider(tls_provider())
+            .with_protocol_versions(TLS_VERSIONS)
             .map_err(|e| format!("TLS: {e}"))?;
         let config = if opts.insecure {
             builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider())))
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate(tls_provider())))
                 .with_no_client_auth()
         } else {
             builder.with_root_certificates(roots(opts.ca_file.as_deref())?).with_no_client_auth()

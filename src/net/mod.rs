@@ -5,13 +5,16 @@
 //! mine?", the descriptor limit; and [`Stream`], the one stream type of
 //! control and data connections, plain or TLS (`tls::TlsStream`: rustls's
 //! own records, for control connections; [`records::RecordStream`]: the
-//! records of data connections, sealed and opened in place).
+//! records of data connections, sealed and opened in place), with the
+//! crypto provider and versions every TLS configuration uses
+//! ([`tls_provider`], [`TLS_VERSIONS`]).
 
 pub mod records;
 mod stream;
 mod tls;
 
 pub use stream::Stream;
+pub use tls::{tls_provider, TLS_VERSIONS};
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};

@@ -10,7 +10,10 @@
 //! - a read reads the socket at most once, and returns `WouldBlock` when
 //!   what came was not yet a whole record, so a client trickling a record
 //!   byte by byte cannot hold the worker in `read` (callers wait with
-//!   `poll` and their own deadline, as for a plain socket);
+//!   `poll` and their own deadline, as for a plain socket); what it owes
+//!   the peer (a key update's answer, an alert) it sends only as far as
+//!   the socket takes it at once, so a client that stops reading cannot
+//!   hold it either;
 //! - decrypted bytes that were not read yet are reported by
 //!   [`TlsStream::has_buffered_input`], since the socket no longer shows
 //!   them as readable;
@@ -22,12 +25,26 @@
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsFd;
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::limits::SIGNAL_CHECK;
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use rustls::Connection;
+use rustls::crypto::CryptoProvider;
+use rustls::{Connection, SupportedProtocolVersion};
+
+/// The crypto provider of every TLS configuration (server, client,
+/// benchmark): *ring* builds with only cargo and a C compiler (aws-lc-rs
+/// needs cmake); its default suites are the modern AEADs with forward
+/// secrecy, each of which the record layer (`net::records`) speaks.
+pub fn tls_provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// The TLS versions spoken, by both sides: 1.3 and 1.2 (RFC 8446, RFC
+/// 5246), the two the record layer knows.
+pub const TLS_VERSIONS: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13, &rustls::version::TLS12];
 
 /// Most plaintext in one record (RFC 8446 5.1, RFC 5246 6.2.1).
 pub const MAX_FRAGMENT: usize = 16 * 1024;
@@ -165,7 +182,9 @@ impl TlsStream {
     /// Brings `plaintext` and `ended` up to date after `process_new_packets`.
     fn note_state(&mut self) -> io::Result<()> {
         let state = self.conn.process_new_packets().map_err(|e| {
-            let _ = self.conn.write_tls(&mut self.sock);
+            // The alert that says why, if the socket takes it now.
+            // Security: never a wait for a peer that does not read.
+            let _ = self.conn.write_tls(&mut NoWait(&self.sock));
             tls_error(e)
         })?;
         self.plaintext = state.plaintext_bytes_to_read();
@@ -324,9 +343,11 @@ impl Read for TlsStream {
             return Ok(0);
         }
         if self.plaintext == 0 && !self.ended {
-            // Anything owed to the peer first (a key update's answer).
+            // Anything owed to the peer first (a key update's answer), as
+            // far as the socket takes it now: the rest goes with the next
+            // write. Security: a read never waits for the peer to read.
             if self.conn.wants_write() {
-                let _ = self.flush_tls();
+                let _ = self.flush_now();
             }
             match self.conn.read_tls(&mut self.sock)? {
                 0 => self.ended = true,
@@ -368,5 +389,77 @@ impl Write for TlsStream {
 
     fn flush(&mut self) -> io::Result<()> {
         self.flush_tls()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+
+    /// A server and a client `TlsStream` over loopback, both blocking.
+    fn connected() -> (TlsStream, TlsStream) {
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(ck.key_pair.serialize_der()));
+        let scfg = rustls::ServerConfig::builder_with_provider(tls_provider())
+            .with_protocol_versions(TLS_VERSIONS)
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![ck.cert.der().clone()], key)
+            .unwrap();
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ck.cert.der().clone()).unwrap();
+        let ccfg = rustls::ClientConfig::builder_with_provider(tls_provider())
+            .with_protocol_versions(TLS_VERSIONS)
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let (c, s) = crate::net::loopback_pair();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let client = std::thread::spawn(move || {
+            let conn = rustls::ClientConnection::new(Arc::new(ccfg), ServerName::try_from("localhost").unwrap());
+            TlsStream::handshake(Connection::Client(conn.unwrap()), c, deadline, &|| false).unwrap()
+        });
+        let conn = rustls::ServerConnection::new(Arc::new(scfg)).unwrap();
+        let server = TlsStream::handshake(Connection::Server(conn), s, deadline, &|| false).unwrap();
+        (server, client.join().unwrap())
+    }
+
+    /// Security: a peer that stops reading (our socket full, records still
+    /// waiting in rustls) and then sends a record that does not check out
+    /// gets an error from our read at once: neither what waits nor the
+    /// alert holds the (blocking) read until the peer reads.
+    #[test]
+    fn a_read_never_waits_for_a_peer_that_does_not_read() {
+        let (mut server, client) = connected();
+        let chunk = [7u8; 16 * 1024];
+        loop {
+            match server.write_now(&chunk) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        // More waits in rustls than the socket could ever take unread.
+        server.conn.set_buffer_limit(None);
+        for _ in 0..256 {
+            server.conn.writer().write_all(&chunk).unwrap();
+        }
+        // An application data record whose tag cannot check out.
+        let mut forged = vec![23, 3, 3, 0, 64];
+        forged.resize(HEADER + 64, 0x55);
+        client.socket().write_all(&forged).unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            let r = server.read(&mut buf).map_err(|e| e.kind());
+            let _ = tx.send(r);
+        });
+        let got = rx.recv_timeout(Duration::from_secs(10)).expect("the read waited for the peer to read");
+        assert_eq!(got, Err(io::ErrorKind::InvalidData));
+        drop(client);
     }
 }

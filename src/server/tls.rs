@@ -21,7 +21,7 @@ use rustls::server::{StoresServerSessions, UnbufferedServerConnection};
 use super::cert;
 use super::error::FtpError;
 use crate::limits::{TLS13_TICKETS, TLS_SESSION_CACHE};
-use crate::net::resolve_addr;
+use crate::net::{resolve_addr, tls_provider, TLS_VERSIONS};
 use crate::protocol::{Reply, ReplyCode};
 
 /// The FTPS options of a server pool.
@@ -77,13 +77,6 @@ pub(crate) struct TlsConfig {
     pub not_after: i64,
 }
 
-/// The crypto provider: *ring* builds with only cargo and a C compiler
-/// (aws-lc-rs needs cmake); its default suites are the modern AEADs with
-/// forward secrecy, TLS 1.3 and 1.2 only.
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 impl TlsArgs {
     /// Loads the certificate pair and builds the configuration; `None`
     /// without `--tls-cert`.
@@ -92,8 +85,8 @@ impl TlsArgs {
         let pair = cert::load(cert_file, self.tls_key.as_deref(), cert::unix_now())?;
         let not_after = pair.not_after;
         let key_file = self.tls_key.as_ref().unwrap_or(cert_file);
-        let mut base = rustls::ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        let mut base = rustls::ServerConfig::builder_with_provider(tls_provider())
+            .with_protocol_versions(TLS_VERSIONS)
             .map_err(|e| format!("TLS: {e}"))?
             .with_no_client_auth()
             .with_single_cert(pair.chain, pair.key)

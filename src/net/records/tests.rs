@@ -4,7 +4,7 @@
 //! records a peer breaks.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,9 +19,7 @@ use crate::limits::TLS_MAX_EMPTY_RECORDS;
 
 /// A connected pair on loopback; no wait on either lasts past 20 s.
 fn pair() -> (TcpStream, TcpStream) {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let c = TcpStream::connect(l.local_addr().unwrap()).unwrap();
-    let (s, _) = l.accept().unwrap();
+    let (c, s) = crate::net::loopback_pair();
     for x in [&c, &s] {
         x.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
         x.set_write_timeout(Some(Duration::from_secs(20))).unwrap();
@@ -40,7 +38,7 @@ fn certs() -> Certs {
 }
 
 fn provider_with(suites: Option<Vec<SupportedCipherSuite>>) -> Arc<rustls::crypto::CryptoProvider> {
-    let mut p = provider::default_provider();
+    let mut p = Arc::unwrap_or_clone(crate::net::tls_provider());
     if let Some(s) = suites {
         p.cipher_suites = s;
     }
@@ -49,7 +47,7 @@ fn provider_with(suites: Option<Vec<SupportedCipherSuite>>) -> Arc<rustls::crypt
 
 fn server_config(c: &Certs, suites: Option<Vec<SupportedCipherSuite>>, extract: bool) -> Arc<ServerConfig> {
     let mut cfg = ServerConfig::builder_with_provider(provider_with(suites))
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .with_protocol_versions(crate::net::TLS_VERSIONS)
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(vec![c.cert.clone()], PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(c.key.clone())))
@@ -63,7 +61,7 @@ fn client_config(c: &Certs, suites: Option<Vec<SupportedCipherSuite>>, extract: 
     let mut roots = rustls::RootCertStore::empty();
     roots.add(c.cert.clone()).unwrap();
     let mut cfg = ClientConfig::builder_with_provider(provider_with(suites))
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .with_protocol_versions(crate::net::TLS_VERSIONS)
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
@@ -73,6 +71,23 @@ fn client_config(c: &Certs, suites: Option<Vec<SupportedCipherSuite>>, extract: 
 
 fn deadline() -> Instant {
     Instant::now() + Duration::from_secs(10)
+}
+
+/// Our server on `ss`, once its handshake is done, its socket blocking.
+fn accept(scfg: Arc<ServerConfig>, ss: TcpStream) -> RecordStream {
+    let s = RecordStream::accept(UnbufferedServerConnection::new(scfg).unwrap(), ss, deadline(), &|| false).unwrap();
+    s.sock.set_nonblocking(false).unwrap();
+    s
+}
+
+/// The name in the test certificate.
+fn localhost() -> ServerName<'static> {
+    ServerName::try_from("localhost").unwrap()
+}
+
+/// rustls's own client connection.
+fn rustls_client(ccfg: Arc<ClientConfig>) -> rustls::ClientConnection {
+    rustls::ClientConnection::new(ccfg, localhost()).unwrap()
 }
 
 fn pattern(len: usize, seed: u8) -> Vec<u8> {
@@ -134,8 +149,7 @@ fn server_roundtrip(suites: Option<Vec<SupportedCipherSuite>>, version: Protocol
     let down = pattern(700_001, 2);
     let (up2, down2) = (up.clone(), down.clone());
     let client = std::thread::spawn(move || {
-        let conn = rustls::ClientConnection::new(ccfg, ServerName::try_from("localhost").unwrap()).unwrap();
-        let mut t = StreamOwned::new(conn, cs);
+        let mut t = StreamOwned::new(rustls_client(ccfg), cs);
         t.write_all(&up2).unwrap();
         t.conn.send_close_notify();
         t.flush().unwrap();
@@ -143,9 +157,7 @@ fn server_roundtrip(suites: Option<Vec<SupportedCipherSuite>>, version: Protocol
         t.read_to_end(&mut got).unwrap();
         assert!(got == down2, "the client got {} bytes of {}", got.len(), down2.len());
     });
-    let mut s =
-        RecordStream::accept(UnbufferedServerConnection::new(scfg).unwrap(), ss, deadline(), &|| false).unwrap();
-    s.sock.set_nonblocking(false).unwrap();
+    let mut s = accept(scfg, ss);
     assert_eq!(s.version, version);
     assert!(drain(&mut s).unwrap() == up);
     pour(&mut s, &down);
@@ -186,8 +198,7 @@ fn key_updates_from_the_peer_renew_both_keys() {
     let ccfg = client_config(&c, None, false);
     let (cs, ss) = pair();
     let client = std::thread::spawn(move || {
-        let conn = rustls::ClientConnection::new(ccfg, ServerName::try_from("localhost").unwrap()).unwrap();
-        let mut t = StreamOwned::new(conn, cs);
+        let mut t = StreamOwned::new(rustls_client(ccfg), cs);
         for round in 0..3u8 {
             t.write_all(&pattern(50_000, round)).unwrap();
             t.flush().unwrap();
@@ -202,9 +213,7 @@ fn key_updates_from_the_peer_renew_both_keys() {
         t.read_to_end(&mut rest).unwrap();
         assert!(rest.is_empty());
     });
-    let mut s =
-        RecordStream::accept(UnbufferedServerConnection::new(scfg).unwrap(), ss, deadline(), &|| false).unwrap();
-    s.sock.set_nonblocking(false).unwrap();
+    let mut s = accept(scfg, ss);
     for round in 0..3u8 {
         let mut got = vec![0u8; 50_000];
         read_exact(&mut s, &mut got);
@@ -242,8 +251,7 @@ fn our_client_takes_tickets_and_resumes() {
             let _ = t.read_to_end(&mut rest);
             resumed
         });
-        let conn =
-            UnbufferedClientConnection::new(Arc::clone(&ccfg), ServerName::try_from("localhost").unwrap()).unwrap();
+        let conn = UnbufferedClientConnection::new(Arc::clone(&ccfg), localhost()).unwrap();
         let mut s = RecordStream::connect(conn, cs, deadline(), &|| false).unwrap();
         s.sock.set_nonblocking(false).unwrap();
         s.write_all(&pattern(300_000, 5)).unwrap();
@@ -262,10 +270,10 @@ fn ours() -> (RecordStream, RecordStream) {
     let ccfg = client_config(&c, None, true);
     let (cs, ss) = pair();
     let client = std::thread::spawn(move || {
-        let conn = UnbufferedClientConnection::new(ccfg, ServerName::try_from("localhost").unwrap()).unwrap();
+        let conn = UnbufferedClientConnection::new(ccfg, localhost()).unwrap();
         RecordStream::connect(conn, cs, deadline(), &|| false).unwrap()
     });
-    let s = RecordStream::accept(UnbufferedServerConnection::new(scfg).unwrap(), ss, deadline(), &|| false).unwrap();
+    let s = accept(scfg, ss);
     let c = client.join().unwrap();
     for x in [&s, &c] {
         x.sock.set_nonblocking(false).unwrap();
@@ -345,15 +353,12 @@ fn our_key_is_renewed_before_its_limit() {
     let data = pattern(3_000_000, 4);
     let d2 = data.clone();
     let client = std::thread::spawn(move || {
-        let conn = rustls::ClientConnection::new(ccfg, ServerName::try_from("localhost").unwrap()).unwrap();
-        let mut t = StreamOwned::new(conn, cs);
+        let mut t = StreamOwned::new(rustls_client(ccfg), cs);
         let mut got = Vec::new();
         t.read_to_end(&mut got).unwrap();
         assert!(got == d2);
     });
-    let mut s =
-        RecordStream::accept(UnbufferedServerConnection::new(scfg).unwrap(), ss, deadline(), &|| false).unwrap();
-    s.sock.set_nonblocking(false).unwrap();
+    let mut s = accept(scfg, ss);
     s.tx_limit = s.tx.seq + 40;
     pour(&mut s, &data);
     client.join().unwrap();
@@ -370,7 +375,7 @@ fn data_and_goodbye_with_the_clients_finished() {
     let ccfg = client_config(&c, None, false);
     let (cs, ss) = pair();
     let client = std::thread::spawn(move || {
-        let mut conn = rustls::ClientConnection::new(ccfg, ServerName::try_from("localhost").unwrap()).unwrap();
+        let mut conn = rustls_client(ccfg);
         conn.writer().write_all(b"tiny").unwrap();
         let mut sock = Held { sock: cs, held: Vec::new() };
         // The client's last flight (Finished, the data) is held back...
@@ -385,9 +390,7 @@ fn data_and_goodbye_with_the_clients_finished() {
         let mut rest = Vec::new();
         let _ = sock.sock.read_to_end(&mut rest);
     });
-    let mut s =
-        RecordStream::accept(UnbufferedServerConnection::new(scfg).unwrap(), ss, deadline(), &|| false).unwrap();
-    s.sock.set_nonblocking(false).unwrap();
+    let mut s = accept(scfg, ss);
     assert_eq!(drain(&mut s).unwrap(), b"tiny");
     s.close_notify().unwrap();
     drop(s);
