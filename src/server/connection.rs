@@ -207,7 +207,6 @@ fn serve_inner(
                         }
                         log::info!("[{pid}] {peer}: control connection back in clear text (CCC)");
                     }
-                    Switch::None => {}
                 }
             }
             Outcome::Delayed(delay, r, close) => {

@@ -305,8 +305,8 @@ impl<'c> Session<'c> {
             }
             C::Allo => ok(ReplyCode::SUPERFLUOUS, "ALLO command ignored."),
             C::Auth(m) => self.protection.auth(&m).map(|(r, s)| Outcome::Secure(r, s)),
-            C::Pbsz(n) => self.protection.pbsz(n).map(|(r, _)| Outcome::Reply(r)),
-            C::Prot(l) => self.protection.prot(l).map(|(r, _)| Outcome::Reply(r)),
+            C::Pbsz(n) => self.protection.pbsz(n).map(Outcome::Reply),
+            C::Prot(l) => self.protection.prot(l).map(Outcome::Reply),
             C::Ccc => {
                 let logged_in = self.identity().is_some();
                 self.protection.ccc(logged_in).map(|(r, s)| Outcome::Secure(r, s))

@@ -283,19 +283,17 @@ impl Encrypted {
     }
 }
 
-/// What a security command asks the connection to do after its reply.
+/// What AUTH and CCC ask the connection to do after their reply.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Switch {
-    /// Nothing.
-    None,
     /// AUTH: the TLS handshake on the control connection.
     StartTls,
     /// CCC: back to clear text.
     EndTls,
 }
 
-fn reply(code: ReplyCode, text: &str) -> Result<(Reply, Switch), FtpError> {
-    Ok((Reply::new(code, text), Switch::None))
+fn reply(code: ReplyCode, text: &str) -> Result<Reply, FtpError> {
+    Ok(Reply::new(code, text))
 }
 
 impl Protection {
@@ -357,7 +355,7 @@ impl Protection {
 
     /// PBSZ n (RFC 4217 section 8): 0 for TLS; a larger value is answered
     /// with `PBSZ=0`.
-    pub(crate) fn pbsz(&mut self, size: u64) -> Result<(Reply, Switch), FtpError> {
+    pub(crate) fn pbsz(&mut self, size: u64) -> Result<Reply, FtpError> {
         if !self.control {
             return Err(FtpError::Security(ReplyCode::BAD_SEQUENCE, "PBSZ needs AUTH TLS first."));
         }
@@ -370,7 +368,7 @@ impl Protection {
     }
 
     /// PROT level (RFC 4217 section 9).
-    pub(crate) fn prot(&mut self, level: char) -> Result<(Reply, Switch), FtpError> {
+    pub(crate) fn prot(&mut self, level: char) -> Result<Reply, FtpError> {
         if !self.control && !self.cleared {
             return Err(FtpError::Security(ReplyCode::BAD_SEQUENCE, "PROT needs AUTH TLS first."));
         }
@@ -461,9 +459,24 @@ impl Protection {
 mod tests {
     use super::*;
 
-    fn code(r: Result<(Reply, Switch), FtpError>) -> u16 {
+    /// A reply, alone (PBSZ, PROT) or with its switch (AUTH, CCC).
+    trait Answer {
+        fn reply(&self) -> &Reply;
+    }
+    impl Answer for Reply {
+        fn reply(&self) -> &Reply {
+            self
+        }
+    }
+    impl Answer for (Reply, Switch) {
+        fn reply(&self) -> &Reply {
+            &self.0
+        }
+    }
+
+    fn code(r: Result<impl Answer, FtpError>) -> u16 {
         match r {
-            Ok((r, _)) => r.code.value(),
+            Ok(a) => a.reply().code.value(),
             Err(e) => e.reply().code.value(),
         }
     }
@@ -489,7 +502,7 @@ mod tests {
         assert_eq!(code(p.auth("TLS")), 503, "AUTH twice");
         assert_eq!(code(p.prot('P')), 503, "PROT before PBSZ");
         assert_eq!(code(p.pbsz(0)), 200);
-        assert_eq!(p.pbsz(1 << 20).unwrap().0.text(), "PBSZ=0");
+        assert_eq!(p.pbsz(1 << 20).unwrap().text(), "PBSZ=0");
         assert_eq!(code(p.prot('S')), 536);
         assert_eq!(code(p.prot('X')), 504);
         assert_eq!(code(p.prot('P')), 200);
